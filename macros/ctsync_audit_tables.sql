@@ -1,0 +1,100 @@
+{#-
+    The one definition of the sync's state and audit tables.
+
+    Used twice:
+      * by dbt, through the `on-run-start` hook in dbt_project.yml (`ctsync_create_audit_tables`),
+        so the ledger exists before any `iterable__*_changes` model reads it;
+      * by the sync (`sync/warehouse.py`), which renders `ctsync_audit_ddl` with plain Jinja2
+        and executes the statements before it writes.
+
+    Keep the SQL portable (ANSI types, no adapter-only syntax): it must run on DuckDB and on
+    the warehouses listed in the README. Payloads are JSON text in `varchar` columns.
+-#}
+
+{% macro ctsync_audit_ddl(schema) -%}
+create schema if not exists {{ schema }};
+
+create table if not exists {{ schema }}.sync_ledger (
+    object varchar not null,
+    record_key varchar not null,
+    operation varchar not null,
+    payload_hash varchar,
+    payload varchar,
+    run_id varchar not null,
+    acknowledged_at timestamp not null,
+    primary key (object, record_key)
+);
+
+create table if not exists {{ schema }}.sync_runs (
+    run_id varchar not null primary key,
+    trigger varchar not null,
+    mode varchar not null,
+    objects varchar,
+    status varchar not null,
+    started_at timestamp not null,
+    finished_at timestamp,
+    planned_count bigint,
+    sent_count bigint,
+    succeeded_count bigint,
+    rejected_count bigint,
+    request_count bigint,
+    error_message varchar
+);
+
+create table if not exists {{ schema }}.sync_run_objects (
+    run_id varchar not null,
+    object varchar not null,
+    planned_count bigint not null,
+    sent_count bigint not null,
+    succeeded_count bigint not null,
+    rejected_count bigint not null,
+    request_count bigint not null,
+    primary key (run_id, object)
+);
+
+create table if not exists {{ schema }}.sync_run_stages (
+    run_id varchar not null,
+    stage varchar not null,
+    status varchar not null,
+    started_at timestamp not null,
+    finished_at timestamp,
+    detail varchar,
+    primary key (run_id, stage)
+);
+
+create table if not exists {{ schema }}.sync_changelog (
+    changelog_id varchar not null primary key,
+    run_id varchar not null,
+    object varchar not null,
+    record_key varchar not null,
+    operation varchar not null,
+    idempotency_key varchar,
+    payload_hash varchar,
+    endpoint varchar,
+    http_status integer,
+    outcome varchar not null,
+    reason_code varchar,
+    source_updated_at timestamp,
+    attempted_at timestamp not null
+);
+
+create table if not exists {{ schema }}.sync_rejections (
+    object varchar not null,
+    record_key varchar not null,
+    reason_code varchar not null,
+    reason_detail varchar,
+    payload varchar,
+    payload_hash varchar,
+    attempts integer not null,
+    first_seen_at timestamp not null,
+    last_seen_at timestamp not null,
+    last_run_id varchar,
+    replay_requested_at timestamp,
+    resolved_at timestamp
+);
+{%- endmacro %}
+
+
+{% macro ctsync_create_audit_tables() -%}
+    {{ ctsync_audit_ddl(var('ctsync_audit_schema', 'ctsync')) }}
+{%- endmacro %}

@@ -1,0 +1,1 @@
+"""pytest fixtures for this sandbox (filled in by the sandbox's owner)."""

@@ -1,0 +1,38 @@
+"""The ``ctsync`` command line: one Typer app, one module per command group.
+
+Exit codes: 0 success; 1 the command failed (see its message); 2 usage error;
+3 another run holds the lock; 4 Iterable refused the API key (401).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sync.cli import (
+    build,
+    ingest,
+    jobs,
+    sandbox_commercetools,
+    sandbox_iterable,
+    sync_cmds,
+)
+
+app = typer.Typer(
+    name="ctsync",
+    help="commercetools -> warehouse (dlt, dbt, DuckDB) -> Iterable, validated and audited.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+sandbox_app = typer.Typer(help="Local stand-ins for commercetools and Iterable.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+sandbox_commercetools.register(sandbox_app)
+sandbox_iterable.register(sandbox_app)
+ingest.register(app)
+build.register(app)
+sync_cmds.register(app)
+jobs.register(app)
+
+
+def main() -> None:
+    app()

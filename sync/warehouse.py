@@ -1,0 +1,51 @@
+"""The warehouse, seen from the sync: one small interface over the DuckDB file.
+
+The audit/state tables are defined once, in ``macros/ctsync_audit_tables.sql``; this module
+renders that dbt macro with plain Jinja2 so dbt and the sync can never disagree on a column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import jinja2
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+AUDIT_MACRO = PROJECT_ROOT / "macros" / "ctsync_audit_tables.sql"
+AUDIT_SCHEMA = "ctsync"
+DEFAULT_WAREHOUSE = "warehouse.duckdb"
+
+
+def warehouse_path() -> Path:
+    """Path of the DuckDB file: ``CTSYNC_WAREHOUSE`` or ``warehouse.duckdb`` in the cwd."""
+    return Path(os.environ.get("CTSYNC_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
+
+
+def audit_ddl(schema: str = AUDIT_SCHEMA) -> list[str]:
+    """The audit DDL statements, rendered from the dbt macro file."""
+    source = AUDIT_MACRO.read_text()
+    template = jinja2.Environment().from_string(source + "{{ ctsync_audit_ddl(schema) }}")
+    sql = template.render(schema=schema)
+    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+
+
+def ensure_audit_tables(con: duckdb.DuckDBPyConnection, schema: str = AUDIT_SCHEMA) -> None:
+    for statement in audit_ddl(schema):
+        con.execute(statement)
+
+
+@contextmanager
+def connect(path: Path | str | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating the audit tables when writable) and close it afterwards."""
+    target = Path(path) if path is not None else warehouse_path()
+    con = duckdb.connect(str(target), read_only=read_only)
+    try:
+        if not read_only:
+            ensure_audit_tables(con)
+        yield con
+    finally:
+        con.close()
