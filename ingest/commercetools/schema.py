@@ -1,0 +1,356 @@
+"""The one definition of the raw commercetools tables in ``raw_commercetools``.
+
+Both the API source (``ingest.commercetools.source``) and any raw-data generator (tests,
+``bench/transform.py``) load through :func:`make_resource`, so the column names are exactly
+what dlt's normalizer makes of commercetools JSON with these hints:
+
+- snake_case names; nested objects flattened with ``__`` (``custom.fields.newsletterOptIn``
+  becomes ``custom__fields__newsletter_opt_in``, ``totalPrice.centAmount`` becomes
+  ``total_price__cent_amount``);
+- lists at the first level become child tables linked by ``_dlt_parent_id`` → ``_dlt_id``
+  (``orders__line_items``, ``customers__addresses``, ``orders__return_info``, and one level
+  further ``orders__return_info__items``, …); merge
+  loading also adds ``_dlt_root_id`` (the root row's ``_dlt_id``) to every nested row;
+- anything deeper than :data:`MAX_TABLE_NESTING` levels, and the columns listed in
+  ``json_columns``, stay JSON (DuckDB ``JSON``): localized strings (``name``, ``slug``,
+  ``description``: ``{"en": "...", "de-DE": "..."}``), price lists, attribute lists.
+
+Products come from ``/product-projections`` with ``staged=false``: the current (published)
+data, already flattened from ``masterData.current``, which is what customers can buy and what
+Iterable's catalog should show. Unpublished products are therefore not loaded.
+
+Messages are merged on ``id`` too: a message never changes, and the look-back window fetches
+some of them twice. Their cursor is ``createdAt`` (``sequenceNumber`` is per resource, not
+global, so it cannot order all messages). The payload fields whose type varies with the
+custom field or message type (``value``, ``previousValue``, ``oldValue``) are stored as JSON
+*text* (``true``, ``"gold"``, ``{"key": ...}``) so they never split into ``__v_<type>``
+variant columns.
+
+``password`` (the customer's password hash) is removed before anything is stored, at any depth
+of a customer or a message (``CustomerCreated`` messages embed the whole customer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.extract.resource import DltResource
+
+DATASET_NAME = "raw_commercetools"
+MAX_TABLE_NESTING = 2
+PAGE_SIZE = 500
+DROPPED_FIELDS: frozenset[str] = frozenset({"password"})
+
+_LOCALIZED = ("name", "slug", "description", "meta_title", "meta_description", "meta_keywords")
+_LINE_ITEM_JSON = (
+    "name",
+    "product_slug",
+    "discounted_price_per_quantity",
+    "taxed_price_portions",
+    "per_method_tax_rate",
+    "state",
+    "variant__prices",
+    "variant__attributes",
+    "variant__images",
+    "variant__assets",
+    "price__value",
+    "price__discounted",
+    "taxed_price__tax_portions",
+)
+_ORDER_LIKE_JSON = (
+    "taxed_price__tax_portions",
+    "taxed_shipping_price__tax_portions",
+    "payment_info__payments",
+    "shipping_info__deliveries",
+    "shipping_info__tax_rate",
+    "shipping_info__shipping_rate",
+    "shipping",
+    "item_shipping_addresses",
+    "discount_codes",
+    "direct_discounts",
+    "refused_gifts",
+    "sync_info",
+    "warnings",
+)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """How one commercetools resource lands in ``raw_commercetools``."""
+
+    name: str
+    endpoint: str
+    """Path below ``{api_url}/{project_key}/``."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """Fixed query parameters sent with every page (e.g. ``staged=false``)."""
+    primary_key: str = "id"
+    write_disposition: str = "merge"
+    cursor_field: str = "lastModifiedAt"
+    """The API field the incremental load advances on (``where=<field> >= :since``)."""
+    json_columns: tuple[str, ...] = ()
+    """Root-table columns (normalized names) kept as JSON instead of flattened."""
+    nested_json_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per child table (path below the root, normalized): columns kept as JSON."""
+    json_text_fields: tuple[str, ...] = ()
+    """Top-level API fields of varying type, stored as JSON text."""
+    max_table_nesting: int = MAX_TABLE_NESTING
+    drops_secrets: bool = False
+    """True for resources that may carry ``password`` hashes (at any depth)."""
+
+    def columns(self) -> dict[str, dict[str, Any]]:
+        hints: dict[str, dict[str, Any]] = {c: {"data_type": "json"} for c in self.json_columns}
+        for api_field in self.json_text_fields:
+            hints[_snake(api_field)] = {"data_type": "text"}
+        hints[_snake(self.cursor_field)] = {"data_type": "timestamp", "nullable": True}
+        hints[self.primary_key] = {"data_type": "text", "nullable": False}
+        return hints
+
+    def nested_hints(self) -> dict[str, Any]:
+        return {
+            path: {"columns": {c: {"name": c, "data_type": "json"} for c in cols}}
+            for path, cols in self.nested_json_columns.items()
+        }
+
+
+def _snake(api_field: str) -> str:
+    out = []
+    for char in api_field:
+        if char.isupper():
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
+
+
+TABLES: dict[str, RawTable] = {
+    table.name: table
+    for table in (
+        RawTable(
+            name="customers",
+            endpoint="customers",
+            json_columns=(
+                "shipping_address_ids",
+                "billing_address_ids",
+                "customer_group_assignments",
+            ),
+            drops_secrets=True,
+        ),
+        RawTable(
+            name="orders",
+            endpoint="orders",
+            json_columns=_ORDER_LIKE_JSON,
+            nested_json_columns={
+                "line_items": _LINE_ITEM_JSON,
+                "custom_line_items": ("name", "slug", "money", "state", "discounted_price_per_quantity"),
+            },
+        ),
+        RawTable(
+            name="carts",
+            endpoint="carts",
+            json_columns=_ORDER_LIKE_JSON,
+            nested_json_columns={
+                "line_items": _LINE_ITEM_JSON,
+                "custom_line_items": ("name", "slug", "money", "state", "discounted_price_per_quantity"),
+            },
+        ),
+        RawTable(
+            name="products",
+            endpoint="product-projections",
+            params={"staged": "false"},
+            json_columns=(
+                *_LOCALIZED,
+                "search_keywords",
+                "category_order_hints",
+                "attributes",
+                "master_variant__prices",
+                "master_variant__attributes",
+                "master_variant__images",
+                "master_variant__assets",
+                "master_variant__availability",
+            ),
+            nested_json_columns={
+                "variants": ("prices", "attributes", "images", "assets", "availability"),
+            },
+        ),
+        RawTable(
+            name="categories",
+            endpoint="categories",
+            json_columns=(*_LOCALIZED, "assets"),
+        ),
+        RawTable(name="customer_groups", endpoint="customer-groups"),
+        RawTable(
+            name="stores",
+            endpoint="stores",
+            json_columns=(
+                "name",
+                "languages",
+                "countries",
+                "distribution_channels",
+                "supply_channels",
+                "product_selections",
+            ),
+        ),
+        RawTable(
+            name="types",
+            endpoint="types",
+            json_columns=("name", "description", "resource_type_ids"),
+            nested_json_columns={
+                "field_definitions": ("label", "input_hint", "type__element_type", "type__values"),
+            },
+        ),
+        RawTable(
+            name="messages",
+            endpoint="messages",
+            cursor_field="createdAt",
+            max_table_nesting=1,
+            json_columns=(
+                "customer",
+                "order",
+                "cart",
+                "return_info",
+                "line_item",
+                "address",
+                "addresses",
+                "stores",
+                "custom_line_item",
+                "payment",
+                "delivery",
+                "parcel",
+                "shipping_info",
+                "shipping_address",
+                "billing_address",
+                "name_all_locales",
+            ),
+            json_text_fields=("value", "previousValue", "oldValue"),
+            drops_secrets=True,
+        ),
+    )
+}
+
+RESOURCE_NAMES: tuple[str, ...] = tuple(TABLES)
+
+
+def table(resource_name: str) -> RawTable:
+    """The :class:`RawTable` of ``resource_name``, or a ``KeyError`` naming the valid ones."""
+    try:
+        return TABLES[resource_name]
+    except KeyError:
+        raise KeyError(
+            f"unknown commercetools resource {resource_name!r}; "
+            f"known resources: {', '.join(RESOURCE_NAMES)}"
+        ) from None
+
+
+def _strip_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_secrets(v) for k, v in value.items() if k not in DROPPED_FIELDS}
+    if isinstance(value, list):
+        return [_strip_secrets(v) for v in value]
+    return value
+
+
+def prepare_document(raw: RawTable, document: dict[str, Any]) -> dict[str, Any]:
+    """Apply the storage rules that hints cannot express: drop secrets, encode varying fields.
+
+    Raises ``ValueError`` naming the resource and record when the document has no primary key.
+    """
+    if not isinstance(document, dict):
+        raise ValueError(
+            f"{raw.name}: expected a JSON object per record, got {type(document).__name__}"
+        )
+    if not document.get(raw.primary_key):
+        raise ValueError(
+            f"{raw.name}: record without {raw.primary_key!r} "
+            f"(keys: {', '.join(sorted(document)[:10])}); cannot merge it"
+        )
+    if raw.drops_secrets:
+        document = _strip_secrets(document)
+    for api_field in raw.json_text_fields:
+        if api_field in document:
+            document = dict(document)
+            document[api_field] = json.dumps(document[api_field], separators=(",", ":"))
+    return document
+
+
+def apply_hints(resource: DltResource, resource_name: str) -> DltResource:
+    """Give ``resource`` the table name, keys, JSON columns and nesting of ``resource_name``."""
+    raw = table(resource_name)
+    resource.apply_hints(
+        table_name=raw.name,
+        primary_key=raw.primary_key,
+        write_disposition=raw.write_disposition,  # type: ignore[arg-type]
+        columns=raw.columns(),
+        nested_hints=raw.nested_hints() or None,
+    )
+    resource.max_table_nesting = raw.max_table_nesting
+    return resource
+
+
+def make_resource(resource_name: str, documents: Iterable[Any]) -> DltResource:
+    """A dlt resource loading commercetools documents (as the API returns them) with the raw hints.
+
+    ``documents`` may yield single documents or lists of documents (pages).
+    """
+    raw = table(resource_name)
+
+    def pages() -> Iterator[list[dict[str, Any]]]:
+        for item in documents:
+            if isinstance(item, list):
+                yield [prepare_document(raw, doc) for doc in item]
+            else:
+                yield [prepare_document(raw, item)]
+
+    resource = dlt.resource(pages, name=raw.name)
+    return apply_hints(resource, resource_name)
+
+
+def raw_pipeline(
+    warehouse: str | Path,
+    pipelines_dir: str | Path | None = None,
+    pipeline_name: str = "ctsync_raw_documents",
+) -> dlt.Pipeline:
+    """A dlt pipeline writing ``raw_commercetools`` in the DuckDB file ``warehouse``.
+
+    ``pipelines_dir`` defaults to ``.ctsync/dlt`` beside the warehouse file, so the state
+    travels with the warehouse and separate warehouses never share it.
+    """
+    warehouse = Path(warehouse).resolve()
+    if pipelines_dir is None:
+        pipelines_dir = warehouse.parent / ".ctsync" / "dlt"
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=dlt.destinations.duckdb(str(warehouse)),
+        dataset_name=DATASET_NAME,
+        pipelines_dir=str(pipelines_dir),
+        progress=None,
+    )
+
+
+def load_documents(
+    target: dlt.Pipeline | str | Path,
+    resource_name: str,
+    documents: Iterable[Any],
+) -> LoadInfo:
+    """Load commercetools JSON documents into ``raw_commercetools.<resource_name>``, no HTTP.
+
+    ``target`` is a dlt pipeline (its destination and dataset are used as they are) or the
+    path of a DuckDB file (a pipeline from :func:`raw_pipeline`). Rows merge on ``id``.
+    """
+    return load_resources(target, {resource_name: documents})
+
+
+def load_resources(
+    target: dlt.Pipeline | str | Path,
+    documents_by_resource: Mapping[str, Iterable[Any]],
+) -> LoadInfo:
+    """Like :func:`load_documents` for several resources in one dlt run (one load package)."""
+    pipeline = target if isinstance(target, dlt.Pipeline) else raw_pipeline(target)
+    resources = [make_resource(name, docs) for name, docs in documents_by_resource.items()]
+    info = pipeline.run(resources)
+    info.raise_on_failed_jobs()
+    return info
