@@ -63,6 +63,7 @@ _LINE_ITEM_JSON = (
     "price__discounted",
     "taxed_price__tax_portions",
 )
+_CUSTOM_LINE_ITEM_JSON = ("name", "slug", "money", "state", "discounted_price_per_quantity")
 _ORDER_LIKE_JSON = (
     "taxed_price__tax_portions",
     "taxed_shipping_price__tax_portions",
@@ -146,7 +147,7 @@ TABLES: dict[str, RawTable] = {
             json_columns=_ORDER_LIKE_JSON,
             nested_json_columns={
                 "line_items": _LINE_ITEM_JSON,
-                "custom_line_items": ("name", "slug", "money", "state", "discounted_price_per_quantity"),
+                "custom_line_items": _CUSTOM_LINE_ITEM_JSON,
             },
         ),
         RawTable(
@@ -155,7 +156,7 @@ TABLES: dict[str, RawTable] = {
             json_columns=_ORDER_LIKE_JSON,
             nested_json_columns={
                 "line_items": _LINE_ITEM_JSON,
-                "custom_line_items": ("name", "slug", "money", "state", "discounted_price_per_quantity"),
+                "custom_line_items": _CUSTOM_LINE_ITEM_JSON,
             },
         ),
         RawTable(
