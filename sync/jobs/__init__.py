@@ -1,0 +1,1 @@
+"""Jobs: the pipeline run (`runner`), schedules (`scheduler`) and event triggers (`receiver`)."""

@@ -1,0 +1,263 @@
+"""`ctsync serve`: an HTTP receiver for commercetools subscription deliveries.
+
+Per request: authenticate (shared token, compared in constant time), parse the delivery
+(`sync.jobs.deliveries`), record new message ids and their resources in the state file,
+answer 202 at once, and let the debounced trigger start an incremental run for the
+affected resources. Redelivered messages are acknowledged and ignored.
+
+Accepted credentials, whichever the transport can send:
+`Authorization: Bearer <token>` (EventBridge connections, CloudEvents senders),
+`Authorization: Basic <user:token>` (SNS endpoint URL `https://user:token@host/`),
+`X-Ctsync-Token: <token>` (EventBridge API-key connections), `?token=<token>` (Pub/Sub push URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sync.jobs.deliveries import DeliveryError, parse_delivery
+from sync.jobs.state import ReceiverState
+from sync.jobs.trigger import DebouncedTrigger
+
+log = logging.getLogger("ctsync.jobs.receiver")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # Pub/Sub's message cap; commercetools' own cap is lower
+TOKEN_HEADER = "x-ctsync-token"
+UNAUTHORIZED = (
+    "unauthorized: send the shared token as a Bearer token, a Basic password, "
+    "an X-Ctsync-Token header or a ?token= query parameter"
+)
+
+
+class TokenAuth:
+    """Checks a request against one shared token; the token never appears in any output."""
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token.encode() if token else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._token is not None
+
+    def check(self, request: Request) -> bool:
+        if self._token is None:
+            return True
+        candidates: list[str] = []
+        authorization = request.headers.get("authorization", "")
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            candidates.append(value.strip())
+        elif scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode()
+                candidates.append(decoded.partition(":")[2])
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                pass
+        if TOKEN_HEADER in request.headers:
+            candidates.append(request.headers[TOKEN_HEADER])
+        if "token" in request.query_params:
+            candidates.append(request.query_params["token"])
+        # Compare every candidate so timing does not reveal which credential form matched.
+        matched = False
+        for candidate in candidates:
+            matched |= hmac.compare_digest(candidate.encode(), self._token)
+        return matched
+
+
+def sns_confirmation_allowed(url: str) -> bool:
+    """Only follow SubscribeURLs that point at AWS SNS over HTTPS (no request forgery)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return parts.scheme == "https" and host.startswith("sns.") and host.endswith(".amazonaws.com")
+
+
+class Receiver:
+    """The receiver's moving parts, shared by the HTTP handlers and `/healthz`."""
+
+    def __init__(
+        self,
+        trigger: DebouncedTrigger,
+        state: ReceiverState,
+        auth: TokenAuth,
+        *,
+        confirm_sns: Callable[[str], None] | None = None,
+    ) -> None:
+        self.trigger = trigger
+        self.state = state
+        self.auth = auth
+        self.confirm_sns = confirm_sns or _confirm_sns_subscription
+        self.started_at = time.time()
+        self.received = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self._counter_lock = threading.Lock()
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/{path:path}", self.deliver, methods=["POST"]),
+            ],
+        )
+
+    async def healthz(self, request: Request) -> JSONResponse:
+        stats = self.trigger.stats
+        return JSONResponse(
+            {
+                "status": "ok",
+                "uptime_seconds": round(time.time() - self.started_at, 1),
+                "authentication": "token" if self.auth.enabled else "disabled",
+                "received": self.received,
+                "duplicates": self.duplicates,
+                "rejected": self.rejected,
+                "running": self.trigger.running,
+                "pending_resources": sorted(self.trigger.pending()),
+                "runs": stats.runs,
+                "failed_runs": stats.failed_runs,
+                "postponed_runs": stats.retries,
+                "last_run_resources": stats.last_resources,
+                "last_error": stats.last_error,
+            }
+        )
+
+    async def deliver(self, request: Request) -> JSONResponse:
+        if not self.auth.check(request):
+            self._count("rejected")
+            log.warning("refused a delivery from %s: missing or wrong token", _client(request))
+            return JSONResponse(
+                {"error": UNAUTHORIZED},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="ctsync"'},
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        try:
+            delivery = parse_delivery(request.headers, body)
+        except DeliveryError as exc:
+            self._count("rejected")
+            log.warning("refused a delivery from %s: %s", _client(request), exc)
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+        if delivery.sns_subscribe_url is not None:
+            return self._sns_subscription(delivery.sns_subscribe_url)
+
+        resources_of = {n.dedupe_key: n.ingest_resources for n in delivery.notifications}
+        new_keys = self.state.record([n.dedupe_key for n in delivery.notifications], resources_of)
+        duplicates = len(delivery.notifications) - len(new_keys)
+        resources: set[str] = set().union(*(resources_of[key] for key in new_keys))
+        self._count("received", len(delivery.notifications))
+        self._count("duplicates", duplicates)
+        if resources:
+            self.trigger.notify(resources, persisted=True)
+        log.info(
+            "%s delivery: %d notification(s), %d duplicate(s), queued %s",
+            delivery.transport,
+            len(delivery.notifications),
+            duplicates,
+            ", ".join(sorted(resources)) or "nothing",
+        )
+        return JSONResponse(
+            {
+                "accepted": len(new_keys),
+                "duplicates": duplicates,
+                "transport": delivery.transport,
+                "resources": sorted(resources),
+            },
+            status_code=202,
+        )
+
+    def _sns_subscription(self, url: str) -> JSONResponse:
+        if not sns_confirmation_allowed(url):
+            log.warning("SNS subscription confirmation with a SubscribeURL outside AWS SNS ignored")
+            return JSONResponse(
+                {"error": "SubscribeURL is not an https://sns.*.amazonaws.com URL"}, status_code=400
+            )
+        threading.Thread(target=self.confirm_sns, args=(url,), daemon=True).start()
+        return JSONResponse({"confirming": True}, status_code=200)
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._counter_lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown client"
+
+
+def _confirm_sns_subscription(url: str) -> None:
+    try:
+        response = httpx.get(url, timeout=10)
+        response.raise_for_status()
+        log.info("confirmed the SNS subscription")
+    except httpx.HTTPError as exc:
+        log.error(
+            "could not confirm the SNS subscription (%s); open the SubscribeURL by hand",
+            type(exc).__name__,
+        )
+
+
+def serve(
+    job: Callable[[frozenset[str], threading.Event], Any],
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    state_path: str,
+    debounce: float = 2.0,
+    max_wait: float = 30.0,
+    retry_delay: float = 10.0,
+    on_started: Callable[[int], None] | None = None,
+) -> None:
+    """Run the receiver until SIGINT/SIGTERM; a run in progress stops after its current stage."""
+    import uvicorn
+
+    state = ReceiverState(state_path)
+    trigger = DebouncedTrigger(
+        job, debounce=debounce, max_wait=max_wait, retry_delay=retry_delay, state=state
+    )
+    receiver = Receiver(trigger, state, TokenAuth(token))
+    config = uvicorn.Config(
+        receiver.app(), host=host, port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    trigger.start()
+    if on_started is not None:
+        watcher = threading.Thread(target=_announce, args=(server, on_started), daemon=True)
+        watcher.start()
+    try:
+        server.run()
+    finally:
+        log.info("stopping: waiting for the current stage of a run in progress")
+        trigger.stop()
+        state.close()
+
+
+def _announce(server: Any, on_started: Callable[[int], None]) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.02)
+    sockets = [s for srv in server.servers for s in srv.sockets]
+    on_started(sockets[0].getsockname()[1] if sockets else 0)

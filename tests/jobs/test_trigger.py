@@ -1,0 +1,201 @@
+"""The debounced trigger: bursts coalesce, runs never overlap, one follow-up, restarts resume."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from sync.jobs.state import ReceiverState
+from sync.jobs.trigger import DebouncedTrigger, RetryLater
+
+
+class RecordingJob:
+    """Stands in for the pipeline job (our own code) and records how it was called."""
+
+    def __init__(self, duration: float = 0.0, failures: list[BaseException] | None = None) -> None:
+        self.duration = duration
+        self.failures = list(failures or [])
+        self.calls: list[frozenset[str]] = []
+        self.started: list[float] = []
+        self.finished: list[float] = []
+        self.active = 0
+        self.max_active = 0
+        self.in_run = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, resources: frozenset[str], stop: threading.Event) -> None:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self.calls.append(resources)
+            self.started.append(time.monotonic())
+        self.in_run.set()
+        try:
+            if self.failures:
+                raise self.failures.pop(0)
+            stop.wait(self.duration)
+        finally:
+            with self._lock:
+                self.active -= 1
+                self.finished.append(time.monotonic())
+            self.in_run.clear()
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_a_burst_of_notifications_becomes_one_run_with_all_resources() -> None:
+    job = RecordingJob()
+    trigger = DebouncedTrigger(job, debounce=0.2, max_wait=5)
+    trigger.start()
+    try:
+        for resource in ["customers", "orders", "customers", "carts", "orders"]:
+            trigger.notify({resource})
+            time.sleep(0.02)
+        assert wait_for(lambda: len(job.calls) == 1)
+        assert trigger.wait_idle(2)
+        time.sleep(0.3)
+        assert job.calls == [frozenset({"customers", "orders", "carts"})]
+    finally:
+        trigger.stop(5)
+
+
+def test_the_run_waits_for_quiet_before_starting() -> None:
+    job = RecordingJob()
+    trigger = DebouncedTrigger(job, debounce=0.3, max_wait=5)
+    trigger.start()
+    try:
+        notified = time.monotonic()
+        trigger.notify({"customers"})
+        assert wait_for(lambda: len(job.calls) == 1)
+        assert job.started[0] - notified >= 0.29
+    finally:
+        trigger.stop(5)
+
+
+def test_notifications_during_a_run_cause_exactly_one_follow_up_run() -> None:
+    job = RecordingJob(duration=0.6)
+    trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5)
+    trigger.start()
+    try:
+        trigger.notify({"customers"})
+        assert job.in_run.wait(3)
+        for resource in ["orders", "carts", "orders", "products"]:
+            trigger.notify({resource})
+            time.sleep(0.05)
+        assert wait_for(lambda: len(job.calls) == 2, timeout=5)
+        assert trigger.wait_idle(5)
+        time.sleep(0.3)
+        assert job.calls == [frozenset({"customers"}), frozenset({"orders", "carts", "products"})]
+        assert job.max_active == 1
+        assert job.started[1] >= job.finished[0]
+    finally:
+        trigger.stop(5)
+
+
+def test_a_steady_stream_cannot_postpone_the_run_past_max_wait() -> None:
+    job = RecordingJob()
+    trigger = DebouncedTrigger(job, debounce=0.3, max_wait=0.5)
+    trigger.start()
+    try:
+        first = time.monotonic()
+        while time.monotonic() - first < 1.2 and not job.calls:
+            trigger.notify({"customers"})
+            time.sleep(0.05)
+        assert job.calls, "no run although notifications kept arriving for longer than max_wait"
+        assert job.started[0] - first < 0.9
+    finally:
+        trigger.stop(5)
+
+
+def test_a_postponed_run_is_retried_after_the_delay() -> None:
+    job = RecordingJob(failures=[RetryLater("another run holds the lock")])
+    trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5, retry_delay=0.4)
+    trigger.start()
+    try:
+        trigger.notify({"orders"})
+        assert wait_for(lambda: len(job.calls) == 2, timeout=5)
+        assert job.calls == [frozenset({"orders"}), frozenset({"orders"})]
+        assert job.started[1] - job.started[0] >= 0.39
+        assert trigger.stats.retries == 1
+    finally:
+        trigger.stop(5)
+
+
+def test_a_failed_run_is_counted_and_the_trigger_keeps_working() -> None:
+    job = RecordingJob(failures=[RuntimeError("dbt build failed")])
+    trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5)
+    trigger.start()
+    try:
+        trigger.notify({"orders"})
+        assert wait_for(lambda: trigger.stats.failed_runs == 1)
+        assert trigger.stats.last_error == "RuntimeError: dbt build failed"
+        trigger.notify({"carts"})
+        assert wait_for(lambda: len(job.calls) == 2)
+        assert job.calls[1] == frozenset({"carts"})
+    finally:
+        trigger.stop(5)
+
+
+def test_stop_lets_the_running_job_finish_its_stage_and_starts_nothing_new(tmp_path: Path) -> None:
+    job = RecordingJob(duration=30)  # only returns early when the stop event is set
+    state = ReceiverState(tmp_path / "state.sqlite")
+    trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5, state=state)
+    trigger.start()
+    trigger.notify({"customers"})
+    assert job.in_run.wait(3)
+    trigger.notify({"orders"})  # arrives during the run; must survive the stop
+    started = time.monotonic()
+    trigger.stop(10)
+    assert time.monotonic() - started < 5
+    assert len(job.calls) == 1
+    assert state.pending() == {"orders"}
+    state.close()
+
+
+def test_pending_resources_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    state = ReceiverState(path)
+    assert state.record(["message:1"], {"message:1": {"customers", "messages"}}) == ["message:1"]
+    state.close()
+
+    job = RecordingJob()
+    state = ReceiverState(path)
+    trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5, state=state)
+    trigger.start()
+    try:
+        assert wait_for(lambda: len(job.calls) == 1)
+        assert job.calls[0] == frozenset({"customers", "messages"})
+        assert wait_for(lambda: state.pending() == set())
+    finally:
+        trigger.stop(5)
+        state.close()
+
+
+def test_state_records_each_key_once_even_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    state = ReceiverState(path)
+    assert state.record(["a", "b"], {"a": {"orders"}, "b": set()}) == ["a", "b"]
+    assert state.record(["a", "c"], {"a": {"orders"}, "c": {"carts"}}) == ["c"]
+    state.close()
+    reopened = ReceiverState(path)
+    assert reopened.record(["a", "b", "c", "d"], {"d": {"products"}}) == ["d"]
+    assert reopened.pending() == {"orders", "carts", "products"}
+    assert reopened.seen_count() == 4
+    reopened.close()
+
+
+def test_old_seen_ids_are_pruned_after_the_retention(tmp_path: Path) -> None:
+    state = ReceiverState(tmp_path / "state.sqlite", retention_seconds=0.1)
+    state.record(["old"], {})
+    time.sleep(0.2)
+    state.prune()
+    assert state.record(["old"], {}) == ["old"]
+    state.close()
