@@ -108,7 +108,9 @@ class RawTable:
         hints: dict[str, dict[str, Any]] = {c: {"data_type": "json"} for c in self.json_columns}
         for api_field in self.json_text_fields:
             hints[_snake(api_field)] = {"data_type": "text"}
-        hints[_snake(self.cursor_field)] = {"data_type": "timestamp", "nullable": True}
+        # Keyed by the API name: dlt's incremental adds its cursor hint under that name too,
+        # and two spellings of one column would collide after normalization.
+        hints[self.cursor_field] = {"data_type": "timestamp", "nullable": True}
         hints[self.primary_key] = {"data_type": "text", "nullable": False}
         return hints
 
