@@ -89,7 +89,7 @@ class ClientCredentials:
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with full jitter, capped; ``Retry-After`` wins when the server sends it."""
+    """Capped exponential backoff with jitter; a server's ``Retry-After`` wins."""
 
     max_attempts: int = 6
     backoff_base: float = 0.5
@@ -312,9 +312,10 @@ class CommercetoolsClient:
         reauthenticated = False
         while True:
             token = self.token()
+            headers = {"Authorization": f"Bearer {token}"}
             response = self._send(
-                lambda: self._http.build_request(
-                    "GET", url, params=params, headers={"Authorization": f"Bearer {token}"}
+                lambda headers=headers: self._http.build_request(  # type: ignore[misc]
+                    "GET", url, params=params, headers=headers
                 ),
                 f"GET /{path}",
             )

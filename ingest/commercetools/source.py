@@ -8,11 +8,11 @@ Configuration comes from dlt's providers under ``sources.commercetools`` (enviro
 | ``project_key`` | commercetools project key (required) |
 | ``region`` | e.g. ``europe-west1.gcp``; ignored when both URLs are set |
 | ``api_url``, ``auth_url`` | explicit base URLs (the sandbox prints them) |
-| ``client_id``, ``client_secret`` | API client credentials (the secret belongs in secrets.toml/env) |
+| ``client_id``, ``client_secret`` | API client credentials (secret: secrets.toml or env) |
 | ``scopes`` | space- or comma-separated scopes; empty = all scopes of the API client |
 | ``start_date`` | first load starts at this ``lastModifiedAt``/``createdAt`` (ISO date/time) |
 | ``lookback_seconds`` | re-read window before the last cursor (default 300) |
-| ``page_size``, ``max_attempts``, ``backoff_base``, ``backoff_max``, ``timeout`` | paging/retry knobs |
+| ``page_size``, ``max_attempts``, ``backoff_base``, ``backoff_max``, ``timeout`` | tuning |
 
 Config is read explicitly rather than injected into the source function's arguments so the
 secret never enters dlt's resolved-config trace.
@@ -79,7 +79,7 @@ class CommercetoolsSettings:
 
 
 def normalize_start_date(value: str | date | None) -> str:
-    """ISO-8601 UTC with milliseconds, the format commercetools uses (so string order = time order)."""
+    """ISO-8601 UTC with milliseconds like commercetools' own, so string order = time order."""
     if value is None or value == "":
         return DEFAULT_START
     if isinstance(value, datetime):
