@@ -1,0 +1,276 @@
+{#-
+    Adapter-specific SQL lives here, behind adapter.dispatch, so models stay portable.
+
+    Every macro has a `default__` written in ANSI SQL (SQL:2016 JSON functions where JSON is
+    involved) and a `duckdb__` implementation. A warehouse that needs something else adds a
+    `<adapter>__<macro>` beside them; no model changes.
+-#}
+
+{#- JSON object from an ordered list of [key, sql expression] pairs. Key order is kept,
+    so the text is stable and a payload hash changes only when content changes. -#}
+{% macro ctsync_json_object(pairs) -%}
+    {{ return(adapter.dispatch('ctsync_json_object', 'ctsync')(pairs)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_object(pairs) -%}
+    json_object({%- for key, expression in pairs %}'{{ key }}' value {{ expression }}{{ ", " if not loop.last }}{%- endfor -%} null on null)
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_object(pairs) -%}
+    json_object({%- for key, expression in pairs %}'{{ key }}', {{ expression }}{{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+
+
+{#- Aggregate JSON values into a JSON array in a fixed order; empty input gives []. -#}
+{% macro ctsync_json_array_agg(expression, order_by) -%}
+    {{ return(adapter.dispatch('ctsync_json_array_agg', 'ctsync')(expression, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_array_agg(expression, order_by) -%}
+    coalesce(json_arrayagg({{ expression }} order by {{ order_by }}), json_array())
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_array_agg(expression, order_by) -%}
+    coalesce(to_json(list({{ expression }} order by {{ order_by }})), cast('[]' as json))
+{%- endmacro %}
+
+
+{#- JSON array literal from a list of SQL expressions. -#}
+{% macro ctsync_json_array(expressions) -%}
+    {{ return(adapter.dispatch('ctsync_json_array', 'ctsync')(expressions)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_array(expressions) -%}
+    json_array({{ expressions | join(", ") }})
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_array(expressions) -%}
+    json_array({{ expressions | join(", ") }})
+{%- endmacro %}
+
+
+{#- Treat JSON text (varchar) as JSON, so it nests instead of being quoted as a string. -#}
+{% macro ctsync_json(expression) -%}
+    {{ return(adapter.dispatch('ctsync_json', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json(expression) -%}
+    json({{ expression }})
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json(expression) -%}
+    cast({{ expression }} as json)
+{%- endmacro %}
+
+
+{#- JSON value as text. `path` is a JSON path literal such as '$.centAmount'. -#}
+{% macro ctsync_json_text(expression, path) -%}
+    {{ return(adapter.dispatch('ctsync_json_text', 'ctsync')(expression, path)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_text(expression, path) -%}
+    json_value({{ expression }}, '{{ path }}')
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_text(expression, path) -%}
+    json_extract_string({{ expression }}, '{{ path }}')
+{%- endmacro %}
+
+
+{#- A JSON sub-document (object or array) as JSON text. -#}
+{% macro ctsync_json_query(expression, path) -%}
+    {{ return(adapter.dispatch('ctsync_json_query', 'ctsync')(expression, path)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_query(expression, path) -%}
+    json_query({{ expression }}, '{{ path }}')
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_query(expression, path) -%}
+    cast(json_extract({{ expression }}, '{{ path }}') as varchar)
+{%- endmacro %}
+
+
+{#- A localized string ({"de-DE": "...", "en": "..."}) in a locale given by a SQL expression:
+    the exact locale, else its language, else the project's default locale. -#}
+{% macro ctsync_localized(expression, locale_expression) -%}
+    {{ return(adapter.dispatch('ctsync_localized', 'ctsync')(expression, locale_expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_localized(expression, locale_expression) -%}
+    coalesce(
+        json_extract_path_text({{ expression }}, {{ locale_expression }}),
+        json_extract_path_text({{ expression }}, split_part({{ locale_expression }}, '-', 1)),
+        json_extract_path_text({{ expression }}, '{{ var("default_locale") }}')
+    )
+{%- endmacro %}
+
+{% macro duckdb__ctsync_localized(expression, locale_expression) -%}
+    coalesce(
+        json_extract_string({{ expression }}, '$."' || {{ locale_expression }} || '"'),
+        json_extract_string({{ expression }}, '$."' || split_part({{ locale_expression }}, '-', 1) || '"'),
+        json_extract_string({{ expression }}, '$."{{ var("default_locale") }}"')
+    )
+{%- endmacro %}
+
+
+{#- Does the JSON array at `path` contain `number`? (Used to read back the ledger.) -#}
+{% macro ctsync_json_array_contains(expression, path, number) -%}
+    {{ return(adapter.dispatch('ctsync_json_array_contains', 'ctsync')(expression, path, number)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_array_contains(expression, path, number) -%}
+    json_exists({{ expression }}, 'lax {{ path }}[*] ? (@ == ' || cast({{ number }} as varchar(20)) || ')')
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_array_contains(expression, path, number) -%}
+    coalesce(list_contains(cast(json_extract({{ expression }}, '{{ path }}') as bigint[]), {{ number }}), false)
+{%- endmacro %}
+
+
+{#- md5 hex digest of a text expression. -#}
+{% macro ctsync_md5(expression) -%}
+    {{ return(adapter.dispatch('ctsync_md5', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_md5(expression) -%}
+    md5(cast({{ expression }} as {{ dbt.type_string() }}))
+{%- endmacro %}
+
+{% macro duckdb__ctsync_md5(expression) -%}
+    md5(cast({{ expression }} as varchar))
+{%- endmacro %}
+
+
+{#- Whole seconds since 1970-01-01 UTC of a UTC timestamp. -#}
+{% macro ctsync_epoch_seconds(expression) -%}
+    {{ return(adapter.dispatch('ctsync_epoch_seconds', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_epoch_seconds(expression) -%}
+    cast(floor(extract(epoch from {{ expression }})) as bigint)
+{%- endmacro %}
+
+{% macro duckdb__ctsync_epoch_seconds(expression) -%}
+    cast(floor(epoch({{ expression }})) as bigint)
+{%- endmacro %}
+
+
+{#- A TIMESTAMP WITH TIME ZONE (or an ISO string) as a UTC TIMESTAMP without zone. -#}
+{% macro ctsync_utc(expression) -%}
+    {{ return(adapter.dispatch('ctsync_utc', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_utc(expression) -%}
+    cast(cast({{ expression }} as timestamp with time zone) at time zone 'UTC' as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__ctsync_utc(expression) -%}
+    timezone('UTC', cast({{ expression }} as timestamptz))
+{%- endmacro %}
+
+
+{#- ISO-8601 text with milliseconds and Z, for absolute dates in payloads. -#}
+{% macro ctsync_iso8601(expression) -%}
+    {{ return(adapter.dispatch('ctsync_iso8601', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_iso8601(expression) -%}
+    to_char({{ expression }}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+{%- endmacro %}
+
+{% macro duckdb__ctsync_iso8601(expression) -%}
+    strftime({{ expression }}, '%Y-%m-%dT%H:%M:%S.%gZ')
+{%- endmacro %}
+
+
+{#- Ordered string aggregation. -#}
+{% macro ctsync_string_agg(expression, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ctsync_string_agg', 'ctsync')(expression, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_string_agg(expression, delimiter, order_by) -%}
+    listagg({{ expression }}, '{{ delimiter }}') within group (order by {{ order_by }})
+{%- endmacro %}
+
+{% macro duckdb__ctsync_string_agg(expression, delimiter, order_by) -%}
+    string_agg({{ expression }}, '{{ delimiter }}' order by {{ order_by }})
+{%- endmacro %}
+
+
+{#- Hours (fractional) from `start` to `end`. -#}
+{% macro ctsync_hours_between(start, end) -%}
+    {{ return(adapter.dispatch('ctsync_hours_between', 'ctsync')(start, end)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_hours_between(start, end) -%}
+    (extract(epoch from ({{ end }}) - ({{ start }})) / 3600.0)
+{%- endmacro %}
+
+{% macro duckdb__ctsync_hours_between(start, end) -%}
+    (date_diff('second', {{ start }}, {{ end }}) / 3600.0)
+{%- endmacro %}
+
+
+{#- Whole days from `start` to `end` (dates or timestamps). -#}
+{% macro ctsync_days_between(start, end) -%}
+    {{ return(adapter.dispatch('ctsync_days_between', 'ctsync')(start, end)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_days_between(start, end) -%}
+    (cast({{ end }} as date) - cast({{ start }} as date))
+{%- endmacro %}
+
+{% macro duckdb__ctsync_days_between(start, end) -%}
+    date_diff('day', cast({{ start }} as date), cast({{ end }} as date))
+{%- endmacro %}
+
+
+{#- "Now" as a UTC timestamp; the `as_of` var pins it (tests, reruns of a past day). -#}
+{% macro ctsync_now() -%}
+    {{ return(adapter.dispatch('ctsync_now', 'ctsync')()) }}
+{%- endmacro %}
+
+{% macro default__ctsync_now() -%}
+    {%- if var('as_of', none) -%}
+        cast('{{ var("as_of") }}' as timestamp)
+    {%- else -%}
+        cast(current_timestamp at time zone 'UTC' as timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro duckdb__ctsync_now() -%}
+    {%- if var('as_of', none) -%}
+        cast('{{ var("as_of") }}' as timestamp)
+    {%- else -%}
+        timezone('UTC', current_timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Money: commercetools centAmount and fractionDigits to exact decimal major units. -#}
+{% macro ctsync_money(cent_amount, fraction_digits) -%}
+    cast(
+        cast({{ cent_amount }} as decimal(38, 0))
+        * case {{ fraction_digits }}
+            when 0 then 1.000000 when 1 then 0.100000 when 2 then 0.010000
+            when 3 then 0.001000 when 4 then 0.000100 when 5 then 0.000010
+            when 6 then 0.000001
+        end
+        as decimal(18, 6)
+    )
+{%- endmacro %}
+
+
+{#- Is the text valid JSON? -#}
+{% macro ctsync_json_valid(expression) -%}
+    {{ return(adapter.dispatch('ctsync_json_valid', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_valid(expression) -%}
+    ({{ expression }} is json)
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_valid(expression) -%}
+    json_valid({{ expression }})
+{%- endmacro %}
