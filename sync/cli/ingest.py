@@ -1,9 +1,98 @@
-"""`ctsync` commands of this group (being built; see the issue that owns it)."""
+"""``ctsync ingest``: load commercetools into ``raw_commercetools`` with dlt.
+
+Exit codes: 0 loaded; 1 the ingest failed (bad configuration or credentials, unreachable
+API, a load error: the message says which); 2 usage (e.g. an unknown resource name).
+"""
 
 from __future__ import annotations
+
+import threading
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this group's commands to `app`."""
+    """Attach ``ctsync ingest`` to ``app``."""
+
+    @app.command("ingest")
+    def ingest(
+        full_refresh: Annotated[
+            bool,
+            typer.Option(
+                "--full-refresh",
+                help="Drop the selected raw tables and cursors and reload everything "
+                "(also removes rows deleted in commercetools).",
+            ),
+        ] = False,
+        resources: Annotated[
+            str | None,
+            typer.Option(
+                "--resources",
+                help="Comma-separated subset, e.g. customers,orders "
+                "(default: customers, orders, carts, products, categories, customer_groups, "
+                "stores, types, messages).",
+            ),
+        ] = None,
+    ) -> None:
+        """Load commercetools data into the warehouse (incremental unless --full-refresh)."""
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
+        from ingest.pipeline import IngestError, parse_resources, run_ingest
+
+        console = Console(stderr=True)
+        try:
+            names = parse_resources(resources)
+        except ValueError as exc:
+            console.print(f"[red]ctsync ingest:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.completed:>10,.0f} rows"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            tasks: dict[str, int] = {}
+            lock = threading.Lock()
+
+            def on_page(resource: str, rows: int) -> None:
+                with lock:
+                    if resource not in tasks:
+                        tasks[resource] = progress.add_task(resource, total=None)
+                progress.advance(tasks[resource], rows)
+
+            try:
+                summary = run_ingest(full_refresh=full_refresh, resources=names, progress=on_page)
+            except IngestError as exc:
+                progress.stop()
+                console.print(f"[red]ctsync ingest failed:[/red] {escape(str(exc))}")
+                raise typer.Exit(1) from None
+            for task_id in tasks.values():
+                progress.update(task_id, total=progress.tasks[task_id].completed)
+
+        table = Table(
+            title=f"ingest {'full refresh' if summary.full_refresh else 'incremental'} "
+            f"→ {summary.warehouse}",
+        )
+        for column in ("resource", "fetched", "new", "updated", "removed", "rows in table"):
+            table.add_column(column, justify="left" if column == "resource" else "right")
+        for r in summary.resources:
+            table.add_row(
+                r.name,
+                f"{r.fetched:,}",
+                f"{r.new:,}",
+                f"{r.updated:,}",
+                f"{r.removed:,}",
+                f"{r.total:,}",
+            )
+        table.caption = (
+            f"{summary.elapsed_seconds:.1f}s, {summary.requests:,} requests, "
+            f"{summary.retries} retries, {summary.token_mints} token(s)"
+        )
+        Console().print(table)

@@ -1,0 +1,279 @@
+"""Run the commercetools ingest: dlt pipeline wiring, full refresh, and the run summary.
+
+``run_ingest()`` is what ``ctsync ingest`` and the job runner (``ctsync run``) call. The dlt
+pipeline keeps its working folder in ``.ctsync/dlt/<warehouse name>`` beside the warehouse
+file, so its state (the incremental cursors) travels with the warehouse; dlt also stores the
+state in ``raw_commercetools._dlt_pipeline_state`` and restores it when the folder is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+
+from ingest.commercetools import schema
+from ingest.commercetools.client import (
+    ClientStats,
+    CommercetoolsClient,
+    CommercetoolsError,
+)
+from ingest.commercetools.source import (
+    CommercetoolsSettings,
+    ProgressCallback,
+    build_source,
+    load_settings,
+)
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_NAME = "ctsync_commercetools"
+SNAPSHOT_SCHEMA = "ctsync_ingest_snapshot"
+
+
+class IngestError(Exception):
+    """The ingest failed; the message says why, without secrets."""
+
+
+@dataclass
+class ResourceSummary:
+    name: str
+    fetched: int = 0
+    """Rows the API returned in this run (incremental: only changed rows and the look-back)."""
+    new: int = 0
+    """Ids that were not in the table before this run."""
+    updated: int = 0
+    """Ids that existed and were written again by this run."""
+    removed: int = 0
+    """Ids that disappeared (only a full refresh, which reloads the table, removes rows)."""
+    total: int = 0
+    """Rows in the table after the run."""
+
+
+@dataclass
+class IngestSummary:
+    warehouse: Path
+    full_refresh: bool
+    resources: list[ResourceSummary] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+    load_ids: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    token_mints: int = 0
+
+    @property
+    def fetched(self) -> int:
+        return sum(r.fetched for r in self.resources)
+
+    def resource(self, name: str) -> ResourceSummary:
+        for summary in self.resources:
+            if summary.name == name:
+                return summary
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "warehouse": str(self.warehouse),
+            "full_refresh": self.full_refresh,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "requests": self.requests,
+            "retries": self.retries,
+            "token_mints": self.token_mints,
+            "resources": {
+                r.name: {
+                    "fetched": r.fetched,
+                    "new": r.new,
+                    "updated": r.updated,
+                    "removed": r.removed,
+                    "total": r.total,
+                }
+                for r in self.resources
+            },
+        }
+
+
+def pipelines_dir_for(warehouse: Path) -> Path:
+    return warehouse.parent / ".ctsync" / "dlt" / warehouse.stem
+
+
+def make_pipeline(warehouse: Path, pipelines_dir: Path | None = None) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(warehouse)),
+        dataset_name=schema.DATASET_NAME,
+        pipelines_dir=str(pipelines_dir or pipelines_dir_for(warehouse)),
+        progress=None,
+    )
+
+
+def parse_resources(value: str | Sequence[str] | None) -> list[str] | None:
+    """``"customers,orders"`` → ``["customers", "orders"]``; unknown names raise ``ValueError``."""
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [n.strip().replace("-", "_") for n in names if n and n.strip()]
+    if not names:
+        return None
+    unknown = [n for n in names if n not in schema.TABLES]
+    if unknown:
+        raise ValueError(
+            f"unknown resource(s): {', '.join(unknown)}; "
+            f"choose from {', '.join(schema.RESOURCE_NAMES)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = ?",
+        [schema.DATASET_NAME],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _snapshot_ids(warehouse: Path, names: Sequence[str]) -> None:
+    """Copy the current ids aside (inside DuckDB, not into Python memory) to count new rows."""
+    with duckdb.connect(str(warehouse)) as con:
+        existing = _existing_tables(con)
+        con.execute(f"create schema if not exists {SNAPSHOT_SCHEMA}")
+        for name in names:
+            con.execute(f"drop table if exists {SNAPSHOT_SCHEMA}.{name}")
+            if name in existing:
+                con.execute(
+                    f"create table {SNAPSHOT_SCHEMA}.{name} as "
+                    f"select distinct id from {schema.DATASET_NAME}.{name}"
+                )
+            else:
+                con.execute(f"create table {SNAPSHOT_SCHEMA}.{name} (id varchar)")
+
+
+def _count_changes(
+    warehouse: Path, summaries: dict[str, ResourceSummary], load_ids: Sequence[str]
+) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        existing = _existing_tables(con)
+        for name, summary in summaries.items():
+            before = con.execute(f"select count(*) from {SNAPSHOT_SCHEMA}.{name}").fetchone()
+            before_count = before[0] if before else 0
+            if name not in existing:
+                summary.removed = before_count
+                continue
+            table = f"{schema.DATASET_NAME}.{name}"
+            snapshot = f"{SNAPSHOT_SCHEMA}.{name}"
+            load_filter = "_dlt_load_id in (select unnest(?::varchar[]))"
+            row = con.execute(
+                f"""
+                select
+                    (select count(*) from {table}),
+                    (select count(*) from {table} t
+                     where {load_filter} and not exists (
+                         select 1 from {snapshot} s where s.id = t.id)),
+                    (select count(*) from {table} t
+                     where {load_filter} and exists (
+                         select 1 from {snapshot} s where s.id = t.id)),
+                    (select count(*) from {snapshot} s
+                     where not exists (select 1 from {table} t where t.id = s.id))
+                """,
+                [list(load_ids), list(load_ids)],
+            ).fetchone()
+            assert row is not None
+            summary.total, summary.new, summary.updated, summary.removed = row
+        con.execute(f"drop schema if exists {SNAPSHOT_SCHEMA} cascade")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, CommercetoolsError):
+            return current
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def run_ingest(
+    full_refresh: bool = False,
+    resources: Sequence[str] | str | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    warehouse: Path | str | None = None,
+    settings: CommercetoolsSettings | None = None,
+    pipelines_dir: Path | str | None = None,
+    client: CommercetoolsClient | None = None,
+) -> IngestSummary:
+    """Load commercetools into ``raw_commercetools`` (incremental unless ``full_refresh``).
+
+    ``full_refresh`` drops the selected tables and their cursors and reloads them, which
+    also removes rows deleted in commercetools. Raises :class:`IngestError` with a message
+    fit for users (no secrets) when configuration, credentials or the API fail.
+    """
+    from sync.warehouse import warehouse_path
+
+    started = time.perf_counter()
+    target = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    names = parse_resources(resources) or list(schema.RESOURCE_NAMES)
+    try:
+        settings = settings or load_settings()
+    except CommercetoolsError as exc:
+        raise IngestError(str(exc)) from None
+
+    summaries = {name: ResourceSummary(name) for name in names}
+
+    def count(resource_name: str, rows: int) -> None:
+        summaries[resource_name].fetched += rows
+        if progress is not None:
+            progress(resource_name, rows)
+
+    own_client = client is None
+    api = client or settings.client()
+    stats_before = _copy_stats(api.stats)
+    summary = IngestSummary(warehouse=target, full_refresh=full_refresh)
+    try:
+        pipeline = make_pipeline(target, Path(pipelines_dir) if pipelines_dir is not None else None)
+        _snapshot_ids(target, names)
+        source = build_source(settings, api, resources=names, progress=count)
+        try:
+            info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
+            info.raise_on_failed_jobs()
+        except Exception as exc:  # dlt wraps everything in PipelineStepFailed
+            cause = _root_cause(exc)
+            message = (
+                str(cause)
+                if isinstance(cause, CommercetoolsError)
+                else (f"{type(cause).__name__}: {cause}")
+            )
+            raise IngestError(_scrub(message, settings.client_secret)) from None
+        summary.load_ids = list(info.loads_ids)
+        _count_changes(target, summaries, summary.load_ids)
+    finally:
+        if own_client:
+            api.close()
+    summary.resources = list(summaries.values())
+    summary.requests = api.stats.requests - stats_before.requests
+    summary.retries = api.stats.retries - stats_before.retries
+    summary.token_mints = api.stats.token_mints - stats_before.token_mints
+    summary.elapsed_seconds = time.perf_counter() - started
+    return summary
+
+
+def _copy_stats(stats: ClientStats) -> ClientStats:
+    return ClientStats(
+        requests=stats.requests,
+        pages=stats.pages,
+        rows=stats.rows,
+        retries=stats.retries,
+        token_mints=stats.token_mints,
+        reauthentications=stats.reauthentications,
+    )
