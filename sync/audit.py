@@ -1,0 +1,320 @@
+"""Writes to the sync's state and audit tables (``ctsync.*``, DDL in the dbt macro).
+
+Every acknowledgement is one transaction: the changelog rows of a request group, the
+ledger rows of the records Iterable accepted, and the rejections of the ones it did not.
+A crash before the commit leaves no trace, so the records are simply sent again; a crash
+after it leaves them acknowledged. Rows travel as column lists unnested in SQL, which is
+two orders of magnitude faster in DuckDB than executemany.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from sync.delivery import FAILED, REJECTED, SUCCEEDED, Outcome
+from sync.redact import redact
+from sync.warehouse import AUDIT_SCHEMA
+
+S = AUDIT_SCHEMA
+
+
+def utcnow() -> datetime:
+    """Naive UTC, matching the `timestamp` columns of the audit DDL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _unnest(columns: Sequence[str]) -> str:
+    return ", ".join(f"unnest(${i + 1}) as {name}" for i, name in enumerate(columns))
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+@dataclass
+class ObjectCounts:
+    planned: int = 0
+    sent: int = 0
+    succeeded: int = 0
+    rejected: int = 0
+    failed: int = 0
+    held: int = 0
+    requests: int = 0
+
+
+def record_outcomes(
+    con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Sequence[Outcome]
+) -> None:
+    """Persist a group of outcomes atomically (changelog + ledger + rejections)."""
+    if not outcomes:
+        return
+    now = utcnow()
+    changelog = [
+        (
+            uuid.uuid4().hex,
+            run_id,
+            o.row.object,
+            o.row.record_key,
+            o.row.operation,
+            o.row.idempotency_key,
+            o.row.payload_hash,
+            o.endpoint,
+            o.http_status,
+            o.outcome,
+            o.reason_code,
+            o.row.source_updated_at,
+            now,
+        )
+        for o in outcomes
+    ]
+    accepted = [o for o in outcomes if o.outcome == SUCCEEDED]
+    problems = [o for o in outcomes if o.outcome in (REJECTED, FAILED)]
+    con.execute("begin transaction")
+    try:
+        cols = (
+            "changelog_id",
+            "run_id",
+            "object",
+            "record_key",
+            "operation",
+            "idempotency_key",
+            "payload_hash",
+            "endpoint",
+            "http_status",
+            "outcome",
+            "reason_code",
+            "source_updated_at",
+            "attempted_at",
+        )
+        con.execute(
+            f"insert into {S}.sync_changelog ({', '.join(cols)}) "
+            f"select {', '.join(cols)} from (select {_unnest(cols)})",
+            _columns(changelog, len(cols)),
+        )
+        if accepted:
+            _acknowledge(con, run_id, accepted, now)
+        if problems:
+            _reject(con, run_id, problems, now)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _acknowledge(
+    con: duckdb.DuckDBPyConnection, run_id: str, accepted: Sequence[Outcome], now: datetime
+) -> None:
+    cols = (
+        "object",
+        "record_key",
+        "operation",
+        "payload_hash",
+        "payload",
+        "run_id",
+        "acknowledged_at",
+    )
+    rows = [
+        (
+            o.row.object,
+            o.row.record_key,
+            o.row.operation,
+            o.row.payload_hash if o.row.operation == "upsert" else None,
+            o.row.payload,
+            run_id,
+            now,
+        )
+        for o in accepted
+    ]
+    con.execute(
+        f"insert into {S}.sync_ledger ({', '.join(cols)}) "
+        f"select {', '.join(cols)} from (select {_unnest(cols)}) "
+        "on conflict (object, record_key) do update set operation = excluded.operation, "
+        "payload_hash = excluded.payload_hash, payload = excluded.payload, "
+        "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
+        _columns(rows, len(cols)),
+    )
+    keys = _columns([(o.row.object, o.row.record_key) for o in accepted], 2)
+    con.execute(
+        f"update {S}.sync_rejections as r set resolved_at = ? "
+        f"from (select {_unnest(('object', 'record_key'))}) as s "
+        "where r.object = s.object and r.record_key = s.record_key and r.resolved_at is null",
+        [now, *keys],
+    )
+
+
+def _reject(
+    con: duckdb.DuckDBPyConnection, run_id: str, problems: Sequence[Outcome], now: datetime
+) -> None:
+    cols = ("object", "record_key", "reason_code", "reason_detail", "payload", "payload_hash")
+    rows = [
+        (
+            o.row.object,
+            o.row.record_key,
+            o.reason_code or ("transient_error" if o.outcome == FAILED else "rejected"),
+            redact(o.detail or "")[:4000],
+            o.row.payload,
+            o.row.payload_hash,
+        )
+        for o in problems
+    ]
+    params = [now, run_id, *_columns(rows, len(cols))]
+    con.execute(
+        f"update {S}.sync_rejections as r set reason_code = s.reason_code, "
+        "reason_detail = s.reason_detail, payload = s.payload, payload_hash = s.payload_hash, "
+        "attempts = r.attempts + 1, last_seen_at = $1, last_run_id = $2, "
+        "replay_requested_at = null "
+        f"from (select {', '.join(f'unnest(${i + 3}) as {c}' for i, c in enumerate(cols))}) as s "
+        "where r.object = s.object and r.record_key = s.record_key and r.resolved_at is null",
+        params,
+    )
+    con.execute(
+        f"insert into {S}.sync_rejections (object, record_key, reason_code, reason_detail, "
+        "payload, payload_hash, attempts, first_seen_at, last_seen_at, last_run_id) "
+        "select s.object, s.record_key, s.reason_code, s.reason_detail, s.payload, "
+        "s.payload_hash, 1, $1, $1, $2 "
+        f"from (select {', '.join(f'unnest(${i + 3}) as {c}' for i, c in enumerate(cols))}) as s "
+        f"where not exists (select 1 from {S}.sync_rejections as r where r.object = s.object "
+        "and r.record_key = s.record_key and r.resolved_at is null)",
+        params,
+    )
+
+
+def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: str) -> int:
+    """Close open rejections of records that no longer need sending (in sync, or no longer
+    desired): they are absent from the object's changes view."""
+    now = utcnow()
+    before = _open_count(con, obj)
+    con.execute(
+        f"update {S}.sync_rejections set resolved_at = ? where object = ? and resolved_at is null "
+        f"and record_key not in (select record_key from {changes_relation})",
+        [now, obj],
+    )
+    return before - _open_count(con, obj)
+
+
+def _open_count(con: duckdb.DuckDBPyConnection, obj: str) -> int:
+    row = con.execute(
+        f"select count(*) from {S}.sync_rejections where object = ? and resolved_at is null", [obj]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    trigger: str,
+    mode: str,
+    objects: Sequence[str],
+) -> datetime:
+    """Insert the run's row (or take over the row a job runner created for this run_id),
+    and mark runs left 'running' by a crashed process as abandoned: we hold the lock, so
+    nobody else is running."""
+    now = utcnow()
+    con.execute(
+        f"update {S}.sync_runs set status = 'abandoned', finished_at = coalesce(finished_at, ?) "
+        "where status = 'running' and run_id <> ?",
+        [now, run_id],
+    )
+    con.execute(
+        f"insert into {S}.sync_runs (run_id, trigger, mode, objects, status, started_at) "
+        "values (?, ?, ?, ?, 'running', ?) on conflict (run_id) do update set "
+        "trigger = excluded.trigger, mode = excluded.mode, objects = excluded.objects, "
+        "status = 'running'",
+        [run_id, trigger, mode, ",".join(objects), now],
+    )
+    return now
+
+
+def write_run_object(
+    con: duckdb.DuckDBPyConnection, run_id: str, obj: str, counts: ObjectCounts
+) -> None:
+    con.execute(
+        f"insert into {S}.sync_run_objects (run_id, object, planned_count, sent_count, "
+        "succeeded_count, rejected_count, request_count) values (?, ?, ?, ?, ?, ?, ?) "
+        "on conflict (run_id, object) do update set planned_count = excluded.planned_count, "
+        "sent_count = excluded.sent_count, succeeded_count = excluded.succeeded_count, "
+        "rejected_count = excluded.rejected_count, request_count = excluded.request_count",
+        [
+            run_id,
+            obj,
+            counts.planned,
+            counts.sent,
+            counts.succeeded,
+            counts.rejected + counts.failed,
+            counts.requests,
+        ],
+    )
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: str,
+    totals: ObjectCounts,
+    error_message: str | None,
+) -> None:
+    con.execute(
+        f"update {S}.sync_runs set status = ?, finished_at = ?, planned_count = ?, sent_count = ?, "
+        "succeeded_count = ?, rejected_count = ?, request_count = ?, error_message = ? "
+        "where run_id = ?",
+        [
+            status,
+            utcnow(),
+            totals.planned,
+            totals.sent,
+            totals.succeeded,
+            totals.rejected + totals.failed,
+            totals.requests,
+            redact(error_message)[:4000] if error_message else None,
+            run_id,
+        ],
+    )
+
+
+def request_replay(
+    con: duckdb.DuckDBPyConnection, reason: str | None = None, obj: str | None = None
+) -> int:
+    """Re-queue open rejections (optionally by reason code and object); returns how many.
+
+    Sets `replay_requested_at`, which the planner honours (it otherwise holds back a payload
+    that was already rejected as is). Where the ledger holds the very payload that was
+    rejected (e.g. after `reset-state`), its ledger row is removed too, so the changes view
+    offers the record again.
+    """
+    where = ["r.resolved_at is null"]
+    params: list[Any] = []
+    if reason:
+        where.append("r.reason_code = ?")
+        params.append(reason)
+    if obj:
+        where.append("r.object = ?")
+        params.append(obj)
+    condition = " and ".join(where)
+    con.execute("begin transaction")
+    try:
+        row = con.execute(
+            f"select count(*) from {S}.sync_rejections as r where {condition}", params
+        ).fetchone()
+        count = int(row[0]) if row else 0
+        con.execute(
+            f"delete from {S}.sync_ledger as l where exists (select 1 from {S}.sync_rejections "
+            f"as r where {condition} "
+            "and r.object = l.object and r.record_key = l.record_key "
+            "and r.payload_hash is not distinct from l.payload_hash)",
+            params,
+        )
+        con.execute(
+            f"update {S}.sync_rejections as r set replay_requested_at = ? where {condition}",
+            [utcnow(), *params],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return count

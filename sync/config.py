@@ -1,0 +1,178 @@
+"""Iterable settings, read through dlt's configuration providers.
+
+Section ``sync.iterable``: environment variables (``SYNC__ITERABLE__API_KEY``,
+``SYNC__ITERABLE__API_URL``, ``SYNC__ITERABLE__RATE_LIMITS__BULK_UPDATE``, ...),
+``.dlt/config.toml`` and ``.dlt/secrets.toml`` (``[sync.iterable] api_key = "..."``).
+Defaults follow Iterable's published limits; endpoints for which Iterable publishes no
+limit get a conservative one, overridable like the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from sync.redact import mask, register_secret
+
+US_API_URL = "https://api.iterable.com"
+EU_API_URL = "https://api.eu.iterable.com"
+PROJECT_TYPES = ("email", "userId", "hybrid")
+DELETION_METHODS = ("delete", "forget")
+
+# Requests per second, per endpoint. Published: bulkUpdate 5/s, trackBulk 10/s, user
+# DELETE 100/s, forget 3/s, getFields 3/s, catalog bulk 100/s (per key). Not published:
+# bulkUpdateSubscriptions, trackPurchase, updateCart, catalog create; values chosen to
+# stay well under the single-call limits Iterable does publish (update 500/s).
+DEFAULT_RATE_LIMITS: dict[str, float] = {
+    "bulk_update": 5.0,
+    "bulk_update_subscriptions": 5.0,
+    "track_purchase": 100.0,
+    "update_cart": 100.0,
+    "track_bulk": 10.0,
+    "catalog_bulk": 100.0,
+    "catalog_bulk_delete": 100.0,
+    "catalog_create": 10.0,
+    "user_delete": 100.0,
+    "forget": 3.0,
+    "get_fields": 3.0,
+}
+
+# Records per request for the bulk endpoints (Iterable: no count cap for bulkUpdate, only
+# 4 MB; catalog bulk allows 1000 items; 1000 is the practice everywhere else).
+DEFAULT_BATCH_SIZES: dict[str, int] = {
+    "users": 1000,
+    "subscriptions": 1000,
+    "events": 1000,
+    "catalog_items": 1000,
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it and says how to set it."""
+
+
+@dataclass(frozen=True)
+class IterableSettings:
+    api_key: str = field(default="", repr=False)
+    api_url: str = US_API_URL
+    project_type: str = "hybrid"
+    timeout_seconds: float = 30.0
+    rate_limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    rate_scale: float = 1.0
+    batch_sizes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BATCH_SIZES))
+    max_body_bytes: int = 4_000_000
+    max_attempts: int = 5
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+    max_rate_limit_wait_seconds: float = 600.0
+    concurrency: int = 4
+    user_deletion_method: str = "delete"
+    catalog_name: str = "products"
+    max_user_id_length: int = 52
+    page_size: int = 2000
+
+    def __post_init__(self) -> None:
+        register_secret(self.api_key)
+        if self.project_type not in PROJECT_TYPES:
+            raise ConfigError(
+                f"sync.iterable.project_type must be one of {', '.join(PROJECT_TYPES)}, "
+                f"got {self.project_type!r} (set SYNC__ITERABLE__PROJECT_TYPE)"
+            )
+        if self.user_deletion_method not in DELETION_METHODS:
+            raise ConfigError(
+                "sync.iterable.user_deletion_method must be 'delete' or 'forget', "
+                f"got {self.user_deletion_method!r}"
+            )
+        for name in ("timeout_seconds", "rate_scale", "max_attempts", "concurrency", "page_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"sync.iterable.{name} must be positive")
+        for endpoint, rate in self.rate_limits.items():
+            if rate <= 0:
+                raise ConfigError(f"sync.iterable.rate_limits.{endpoint} must be positive")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={mask(self.api_key) if f.name == 'api_key' else repr(getattr(self, f.name))}"
+            for f in fields(self)
+        )
+        return f"IterableSettings({shown})"
+
+    def rate_for(self, endpoint: str) -> float:
+        """Requests per second allowed on `endpoint`, scaled by `rate_scale`."""
+        return self.rate_limits.get(endpoint, 10.0) * self.rate_scale
+
+    def batch_size_for(self, obj: str) -> int:
+        return self.batch_sizes.get(obj, 1000)
+
+    def require_api_key(self) -> None:
+        if not self.api_key:
+            raise ConfigError(
+                "No Iterable API key: set SYNC__ITERABLE__API_KEY or api_key under "
+                "[sync.iterable] in .dlt/secrets.toml"
+            )
+
+    def with_overrides(self, **changes: Any) -> IterableSettings:
+        return replace(self, **changes)
+
+
+_SCALARS: dict[str, type] = {
+    "timeout_seconds": float,
+    "rate_scale": float,
+    "max_body_bytes": int,
+    "max_attempts": int,
+    "backoff_base_seconds": float,
+    "backoff_max_seconds": float,
+    "max_rate_limit_wait_seconds": float,
+    "concurrency": int,
+    "max_user_id_length": int,
+    "page_size": int,
+}
+
+
+def load_settings(**overrides: Any) -> IterableSettings:
+    """Settings from dlt's providers (env, .dlt/*.toml), then `overrides` on top."""
+    import dlt
+
+    def get(key: str, typ: type | None = None, secret: bool = False) -> Any:
+        provider = dlt.secrets if secret else dlt.config
+        name = f"sync.iterable.{key}"
+        try:
+            return provider.get(name, typ) if typ is not None else provider.get(name)
+        except Exception as exc:  # dlt raises on values it cannot coerce
+            raise ConfigError(f"{name}: cannot read value ({type(exc).__name__})") from None
+
+    values: dict[str, Any] = {}
+    api_key = get("api_key", secret=True)
+    if api_key:
+        values["api_key"] = str(api_key)
+    api_url = get("api_url")
+    data_center = get("data_center")
+    if api_url:
+        values["api_url"] = str(api_url).rstrip("/")
+    elif data_center:
+        centre = str(data_center).upper()
+        if centre not in ("US", "EU"):
+            raise ConfigError(f"sync.iterable.data_center must be US or EU, got {data_center!r}")
+        values["api_url"] = EU_API_URL if centre == "EU" else US_API_URL
+    for key in ("project_type", "user_deletion_method", "catalog_name"):
+        value = get(key)
+        if value:
+            values[key] = str(value)
+    for key, typ in _SCALARS.items():
+        value = get(key, typ)
+        if value is not None:
+            values[key] = value
+    rates = dict(DEFAULT_RATE_LIMITS)
+    for endpoint in DEFAULT_RATE_LIMITS:
+        value = get(f"rate_limits.{endpoint}", float)
+        if value is not None:
+            rates[endpoint] = float(value)
+    values["rate_limits"] = rates
+    sizes = dict(DEFAULT_BATCH_SIZES)
+    for obj in DEFAULT_BATCH_SIZES:
+        value = get(f"batch_sizes.{obj}", int)
+        if value is not None:
+            sizes[obj] = int(value)
+    values["batch_sizes"] = sizes
+    values.update(overrides)
+    return IterableSettings(**values)

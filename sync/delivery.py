@@ -1,0 +1,486 @@
+"""How each Iterable object is sent, and what Iterable's answer means for each row.
+
+Runs in worker threads; returns one `Outcome` per row and never touches the warehouse.
+Bulk requests that Iterable refuses as a whole (400 `BadJsonBody`,
+`RequestFieldsTypesMismatched`, 413) are halved recursively until the bad rows stand alone,
+so one bad row costs a few extra requests, not the batch. Partial failures inside a 200
+(`failedUpdates.*`) become per-row rejections; everything else in the batch is delivered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from sync.config import IterableSettings
+from sync.iterable_client import ApiResponse, IterableClient, IterableTransientError
+from sync.planner import ChangeRow
+from sync.redact import redact
+
+SUCCEEDED = "succeeded"
+REJECTED = "rejected"
+FAILED = "failed"  # transient: not acknowledged, retried on the next run
+BULK_OVERHEAD_BYTES = 256
+
+
+@dataclass(frozen=True)
+class Prepared:
+    row: ChangeRow
+    payload: dict[str, Any]
+    size: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row: ChangeRow
+    outcome: str
+    endpoint: str | None
+    http_status: int | None = None
+    reason_code: str | None = None
+    detail: str | None = None
+
+
+# Bulk responses: (array name, reason code) per identifier kind.
+_USER_FAILURE_KEYS = (
+    ("invalidEmails", "iterable_invalid_email"),
+    ("invalidDataEmails", "iterable_invalid_data"),
+    ("conflictEmails", "iterable_conflict"),
+    ("forgottenEmails", "iterable_forgotten"),
+    ("notFoundEmails", "iterable_not_found"),
+)
+_USER_ID_FAILURE_KEYS = (
+    ("invalidUserIds", "iterable_invalid_user_id"),
+    ("invalidDataUserIds", "iterable_invalid_data"),
+    ("conflictUserIds", "iterable_conflict"),
+    ("forgottenUserIds", "iterable_forgotten"),
+    ("notFoundUserIds", "iterable_not_found"),
+)
+_CODE_REASONS = {
+    "BadJsonBody": "iterable_bad_json",
+    "RequestFieldsTypesMismatched": "iterable_type_mismatch",
+    "InvalidEmailAddressError": "iterable_invalid_email",
+    "InvalidUserIdError": "iterable_invalid_user_id",
+    "ForgottenUserError": "iterable_forgotten",
+    "BatchTooLarge": "payload_too_large",
+    "UniqueFieldsLimitExceeded": "iterable_field_limit",
+    "EmailAlreadyExists": "iterable_conflict",
+    "UserIdAlreadyExists": "iterable_conflict",
+    "ExternalKeyConflict": "iterable_conflict",
+    "UnknownEmailError": "iterable_not_found",
+    "UnknownUserIdError": "iterable_not_found",
+}
+_SPLITTABLE_STATUSES = frozenset({400, 413})
+
+
+def reason_for(response: ApiResponse) -> str:
+    """The rejection reason code for an error answer."""
+    code = response.code or ""
+    if code in _CODE_REASONS:
+        return _CODE_REASONS[code]
+    if response.status == 409:
+        return (
+            "iterable_forgotten" if "forgotten" in response.message.lower() else "iterable_conflict"
+        )
+    if response.status == 413:
+        return "payload_too_large"
+    if response.status == 404:
+        return "iterable_not_found"
+    return "iterable_rejected"
+
+
+def describe(response: ApiResponse) -> str:
+    """A detail line for the audit tables: status, Iterable's code, message and params."""
+    parts = [f"HTTP {response.status}"]
+    if response.code:
+        parts.append(response.code)
+    if response.message:
+        parts.append(response.message)
+    if isinstance(response.body, dict):
+        params = response.body.get("params") or response.body.get("data")
+        if params:
+            parts.append(orjson.dumps(params).decode())
+    return redact(": ".join(parts))[:2000]
+
+
+def batches(items: list[Prepared], max_records: int, max_bytes: int) -> Iterator[list[Prepared]]:
+    """Split `items` into request batches of at most `max_records` and `max_bytes`."""
+    batch: list[Prepared] = []
+    size = BULK_OVERHEAD_BYTES
+    for item in items:
+        if batch and (len(batch) >= max_records or size + item.size + 1 > max_bytes):
+            yield batch
+            batch, size = [], BULK_OVERHEAD_BYTES
+        batch.append(item)
+        size += item.size + 1
+    if batch:
+        yield batch
+
+
+class Delivery:
+    """Sends groups of prepared rows of one object to Iterable; thread-safe."""
+
+    BULK_OBJECTS = frozenset({"users", "subscriptions", "events", "catalog_items"})
+
+    def __init__(self, client: IterableClient, settings: IterableSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self.stopped = threading.Event()
+        self._catalog_lock = threading.Lock()
+        self._catalog_ready = False
+
+    def is_bulk(self, obj: str, operation: str) -> bool:
+        if obj == "users":
+            return operation == "upsert"
+        return obj in self.BULK_OBJECTS
+
+    def send(self, obj: str, operation: str, items: list[Prepared]) -> list[Outcome]:
+        """Deliver `items` (one request group) and return one outcome per row.
+
+        Raises `IterableAuthError` (the run must stop); never raises for transient
+        trouble, which comes back as FAILED outcomes.
+        """
+        if self.stopped.is_set():
+            return []
+        handler: Callable[[list[Prepared]], list[Outcome]]
+        if obj == "users":
+            handler = self._users_upsert if operation == "upsert" else self._users_delete
+        elif obj == "catalog_items" and operation == "delete":
+            handler = self._catalog_delete
+        else:
+            handler = getattr(self, f"_{obj}")
+        return handler(items)
+
+    def _guarded(
+        self, items: list[Prepared], endpoint: str, call: Callable[[], ApiResponse]
+    ) -> ApiResponse | list[Outcome]:
+        try:
+            return call()
+        except IterableTransientError as exc:
+            return [
+                Outcome(p.row, FAILED, endpoint, exc.status, "transient_error", redact(exc))
+                for p in items
+            ]
+
+    def _bulk(
+        self,
+        items: list[Prepared],
+        endpoint: str,
+        method: str,
+        path: str,
+        body: Callable[[list[Prepared]], Any],
+        interpret: Callable[[list[Prepared], ApiResponse], list[Outcome]],
+    ) -> list[Outcome]:
+        if self.stopped.is_set():
+            return []
+        response = self._guarded(
+            items, endpoint, lambda: self.client.call(endpoint, method, path, body(items))
+        )
+        if isinstance(response, list):
+            return response
+        if response.ok:
+            return interpret(items, response)
+        if response.status in _SPLITTABLE_STATUSES and len(items) > 1:
+            middle = len(items) // 2
+            return self._bulk(items[:middle], endpoint, method, path, body, interpret) + self._bulk(
+                items[middle:], endpoint, method, path, body, interpret
+            )
+        reason, detail = reason_for(response), describe(response)
+        return [Outcome(p.row, REJECTED, endpoint, response.status, reason, detail) for p in items]
+
+    def _single(
+        self,
+        item: Prepared,
+        endpoint: str,
+        method: str,
+        path: str,
+        body: Any,
+        absent_ok: bool = False,
+    ) -> list[Outcome]:
+        response = self._guarded(
+            [item], endpoint, lambda: self.client.call(endpoint, method, path, body)
+        )
+        if isinstance(response, list):
+            return response
+        code = response.code
+        if response.ok and code in (None, "Success"):
+            return [Outcome(item.row, SUCCEEDED, endpoint, response.status)]
+        if absent_ok and _is_absent(response):
+            # The user is already gone: the deletion's effect holds, so acknowledge it.
+            return [
+                Outcome(item.row, SUCCEEDED, endpoint, response.status, None, describe(response))
+            ]
+        return [
+            Outcome(
+                item.row,
+                REJECTED,
+                endpoint,
+                response.status,
+                reason_for(response),
+                describe(response),
+            )
+        ]
+
+    # users ---------------------------------------------------------------------------
+
+    def _users_upsert(self, items: list[Prepared]) -> list[Outcome]:
+        return self._bulk(
+            items,
+            "bulk_update",
+            "POST",
+            "/api/users/bulkUpdate",
+            lambda group: {"users": [p.payload for p in group]},
+            self._interpret_user_bulk,
+        )
+
+    def _interpret_user_bulk(self, items: list[Prepared], response: ApiResponse) -> list[Outcome]:
+        body = response.body if isinstance(response.body, dict) else {}
+        failed = body.get("failedUpdates") or {}
+        by_email: dict[str, str] = {}
+        by_user_id: dict[str, str] = {}
+        for key, reason in _USER_FAILURE_KEYS:
+            for value in failed.get(key) or []:
+                by_email.setdefault(str(value).lower(), reason)
+        for key, reason in _USER_ID_FAILURE_KEYS:
+            for value in failed.get(key) or []:
+                by_user_id.setdefault(str(value), reason)
+        for value in body.get("invalidEmails") or []:
+            by_email.setdefault(str(value).lower(), "iterable_invalid_email")
+        for value in body.get("invalidUserIds") or []:
+            by_user_id.setdefault(str(value), "iterable_invalid_user_id")
+        return self._per_row(items, response, "bulk_update", by_email, by_user_id, {})
+
+    def _per_row(
+        self,
+        items: list[Prepared],
+        response: ApiResponse,
+        endpoint: str,
+        by_email: dict[str, str],
+        by_user_id: dict[str, str],
+        by_event_name: dict[str, str],
+        identity: Callable[[dict[str, Any]], dict[str, Any]] = lambda payload: payload,
+    ) -> list[Outcome]:
+        outcomes = []
+        for item in items:
+            who = identity(item.payload)
+            email = who.get("email")
+            user_id = who.get("userId")
+            reason = None
+            if email and str(email).lower() in by_email:
+                reason = by_email[str(email).lower()]
+            elif user_id is not None and str(user_id) in by_user_id:
+                reason = by_user_id[str(user_id)]
+            elif item.payload.get("eventName") in by_event_name:
+                reason = by_event_name[item.payload["eventName"]]
+            if reason is None:
+                outcomes.append(Outcome(item.row, SUCCEEDED, endpoint, response.status))
+            else:
+                subject = f"email {email}" if email else f"userId {user_id}"
+                if reason == "iterable_disallowed_event":
+                    subject = f"eventName {item.payload.get('eventName')}"
+                outcomes.append(
+                    Outcome(
+                        item.row,
+                        FAILED if reason == "transient_error" else REJECTED,
+                        endpoint,
+                        response.status,
+                        reason,
+                        redact(f"Iterable reported {subject} under {reason} in a bulk response"),
+                    )
+                )
+        return outcomes
+
+    def _users_delete(self, items: list[Prepared]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for item in items:
+            outcomes += self._delete_user(item, item.payload)
+        return outcomes
+
+    def _delete_user(self, item: Prepared, who: dict[str, Any]) -> list[Outcome]:
+        email, user_id = who.get("email"), who.get("userId")
+        if email and self.settings.project_type != "userId":
+            path = f"/api/users/{quote(str(email), safe='@')}"
+        else:
+            path = f"/api/users/byUserId/{quote(str(user_id), safe='')}"
+        return self._single(item, "user_delete", "DELETE", path, None, absent_ok=True)
+
+    # subscriptions -------------------------------------------------------------------
+
+    def _subscriptions(self, items: list[Prepared]) -> list[Outcome]:
+        return self._bulk(
+            items,
+            "bulk_update_subscriptions",
+            "POST",
+            "/api/users/bulkUpdateSubscriptions",
+            lambda group: {"updateSubscriptionsRequests": [p.payload for p in group]},
+            self._interpret_subscriptions,
+        )
+
+    def _interpret_subscriptions(
+        self, items: list[Prepared], response: ApiResponse
+    ) -> list[Outcome]:
+        body = response.body if isinstance(response.body, dict) else {}
+        by_email = {
+            str(v).lower(): "iterable_invalid_email" for v in body.get("invalidEmails") or []
+        }
+        by_user_id = {str(v): "iterable_invalid_user_id" for v in body.get("invalidUserIds") or []}
+        # valid*Failures are Iterable-side internal errors: retry next run, don't blame the row.
+        for value in body.get("validEmailFailures") or []:
+            by_email.setdefault(str(value).lower(), "transient_error")
+        for value in body.get("validUserIdFailures") or []:
+            by_user_id.setdefault(str(value), "transient_error")
+        return self._per_row(items, response, "bulk_update_subscriptions", by_email, by_user_id, {})
+
+    # commerce ------------------------------------------------------------------------
+
+    def _purchases(self, items: list[Prepared]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for item in items:
+            outcomes += self._single(
+                item, "track_purchase", "POST", "/api/commerce/trackPurchase", item.payload
+            )
+        return outcomes
+
+    def _carts(self, items: list[Prepared]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for item in items:
+            body = item.payload
+            if item.row.operation == "delete":
+                # A removed cart is an empty cart; send only the identity so a stale
+                # profile snapshot from the last payload is not written back.
+                user = body.get("user") or {}
+                identity = {k: user[k] for k in ("email", "userId", "preferUserId") if k in user}
+                body = {"user": identity, "items": []}
+            outcomes += self._single(item, "update_cart", "POST", "/api/commerce/updateCart", body)
+        return outcomes
+
+    # events --------------------------------------------------------------------------
+
+    def _events(self, items: list[Prepared]) -> list[Outcome]:
+        return self._bulk(
+            items,
+            "track_bulk",
+            "POST",
+            "/api/events/trackBulk",
+            lambda group: {"events": [p.payload for p in group]},
+            self._interpret_events,
+        )
+
+    def _interpret_events(self, items: list[Prepared], response: ApiResponse) -> list[Outcome]:
+        body = response.body if isinstance(response.body, dict) else {}
+        failed = body.get("failedUpdates") or {}
+        by_email: dict[str, str] = {}
+        by_user_id: dict[str, str] = {}
+        for key, reason in _USER_FAILURE_KEYS:
+            for value in failed.get(key) or []:
+                by_email.setdefault(str(value).lower(), reason)
+        for key, reason in _USER_ID_FAILURE_KEYS:
+            for value in failed.get(key) or []:
+                by_user_id.setdefault(str(value), reason)
+        for value in body.get("invalidEmails") or []:
+            by_email.setdefault(str(value).lower(), "iterable_invalid_email")
+        for value in body.get("invalidUserIds") or []:
+            by_user_id.setdefault(str(value), "iterable_invalid_user_id")
+        by_name = {
+            str(v): "iterable_disallowed_event" for v in body.get("disallowedEventNames") or []
+        }
+        return self._per_row(items, response, "track_bulk", by_email, by_user_id, by_name)
+
+    # catalog -------------------------------------------------------------------------
+
+    def _catalog_path(self) -> str:
+        return f"/api/catalogs/{quote(self.settings.catalog_name, safe='')}"
+
+    def _catalog_items(self, items: list[Prepared]) -> list[Outcome]:
+        def body(group: list[Prepared]) -> dict[str, Any]:
+            return {
+                "documents": {p.payload["itemId"]: p.payload["value"] for p in group},
+                "replaceUploadedFieldsOnly": False,
+            }
+
+        def interpret(group: list[Prepared], response: ApiResponse) -> list[Outcome]:
+            return [Outcome(p.row, SUCCEEDED, "catalog_bulk", response.status) for p in group]
+
+        path = f"{self._catalog_path()}/items"
+        outcomes = self._bulk(items, "catalog_bulk", "POST", path, body, interpret)
+        missing = [o for o in outcomes if o.http_status == 404 and o.outcome == REJECTED]
+        if missing and self._ensure_catalog():
+            missing_keys = {o.row.record_key for o in missing}
+            retry = [p for p in items if p.row.record_key in missing_keys]
+            kept = [o for o in outcomes if o.row.record_key not in missing_keys]
+            return kept + self._bulk(retry, "catalog_bulk", "POST", path, body, interpret)
+        return outcomes
+
+    def _ensure_catalog(self) -> bool:
+        """Create the catalog once (Iterable answers 404 for items of a missing catalog)."""
+        with self._catalog_lock:
+            if self._catalog_ready:
+                return True
+            try:
+                response = self.client.call("catalog_create", "POST", self._catalog_path(), None)
+            except IterableTransientError:
+                return False
+            # 400/409 here usually mean "already exists" (another worker or a race).
+            self._catalog_ready = response.ok or response.status in (400, 409)
+            return self._catalog_ready
+
+    def _catalog_delete(self, items: list[Prepared]) -> list[Outcome]:
+        def interpret(group: list[Prepared], response: ApiResponse) -> list[Outcome]:
+            return [
+                Outcome(p.row, SUCCEEDED, "catalog_bulk_delete", response.status) for p in group
+            ]
+
+        outcomes = self._bulk(
+            items,
+            "catalog_bulk_delete",
+            "DELETE",
+            f"{self._catalog_path()}/items",
+            lambda group: {"itemIds": [p.payload["itemId"] for p in group]},
+            interpret,
+        )
+        # Deleting from a catalog that does not exist leaves nothing behind: done.
+        return [
+            Outcome(o.row, SUCCEEDED, o.endpoint, o.http_status, None, o.detail)
+            if o.outcome == REJECTED and o.http_status == 404
+            else o
+            for o in outcomes
+        ]
+
+    # deletions -----------------------------------------------------------------------
+
+    def _user_deletions(self, items: list[Prepared]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for item in items:
+            method = item.payload.get("method") or self.settings.user_deletion_method
+            if method == "forget":
+                outcomes += self._forget(item)
+            else:
+                outcomes += self._delete_user(item, item.payload)
+        return outcomes
+
+    def _forget(self, item: Prepared) -> list[Outcome]:
+        email, user_id = item.payload.get("email"), item.payload.get("userId")
+        project = self.settings.project_type
+        if project == "userId" or (project == "hybrid" and not email):
+            body = {"userId": user_id}
+        else:
+            body = {"email": email}
+        outcomes = self._single(item, "forget", "POST", "/api/users/forget", body)
+        # Forgetting someone already forgotten has the desired effect.
+        return [
+            Outcome(o.row, SUCCEEDED, o.endpoint, o.http_status, None, o.detail)
+            if o.reason_code == "iterable_forgotten"
+            else o
+            for o in outcomes
+        ]
+
+
+def _is_absent(response: ApiResponse) -> bool:
+    if response.status == 404:
+        return True
+    text = response.message.lower()
+    return response.status == 400 and ("does not exist" in text or "not found" in text)

@@ -1,0 +1,482 @@
+"""`run_sync`: plan, validate, deliver and acknowledge, object by object.
+
+One thread owns the DuckDB connection (reads pages, writes acknowledgements); a pool of
+worker threads owns the HTTP requests. Request groups are submitted as pages are read, with
+a bounded number in flight, so memory stays flat and the per-endpoint limiters, not the
+warehouse, set the pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import orjson
+
+from sync import audit
+from sync.audit import ObjectCounts
+from sync.config import IterableSettings
+from sync.delivery import FAILED, REJECTED, SUCCEEDED, Delivery, Outcome, Prepared, batches
+from sync.iterable_client import IterableAuthError, IterableClient, IterableTransientError
+from sync.lock import run_lock
+from sync.planner import (
+    ChangeRow,
+    changes_relation,
+    count_changes,
+    iter_pages,
+    relation_exists,
+    validate_objects,
+)
+from sync.redact import install_log_redaction, redact
+from sync.validation import Validator
+from sync.warehouse import connect, warehouse_path
+
+log = logging.getLogger("ctsync.sync")
+
+USER_FIELD_OBJECTS = frozenset({"users", "purchases", "carts"})
+# Single-record endpoints: this many records share one worker task (and one transaction).
+SINGLES_PER_TASK = 25
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    mode: str
+    trigger: str
+    status: str
+    objects: dict[str, ObjectCounts] = field(default_factory=dict)
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    requests: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+
+    @property
+    def totals(self) -> ObjectCounts:
+        total = ObjectCounts()
+        for counts in self.objects.values():
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(counts, name))
+        return total
+
+    @property
+    def exit_code(self) -> int:
+        """CLI exit code: 0 delivered (rejections are reported, not failures), 1 failed or
+        records left for the next run, 4 Iterable refused the API key."""
+        if self.status == "auth_error":
+            return 4
+        if self.status in ("failed", "partial", "interrupted"):
+            return 1
+        return 0
+
+
+class _Progress:
+    """rich progress bars, or nothing (tests, non-interactive callers)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description:<15}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self._progress is not None:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def start(self, obj: str, total: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task(obj, total=max(total, 0))
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None and self._task is not None and n:
+            self._progress.advance(self._task, n)
+
+
+def fetch_user_field_types(client: IterableClient) -> dict[str, str]:
+    """Field types Iterable has locked for user profiles (`GET /api/users/getFields`)."""
+    try:
+        response = client.call("get_fields", "GET", "/api/users/getFields")
+    except IterableTransientError as exc:
+        log.warning("getFields unavailable (%s); checking types within the run only", exc)
+        return {}
+    if not response.ok or not isinstance(response.body, dict):
+        log.warning(
+            "getFields answered HTTP %s; checking types within the run only", response.status
+        )
+        return {}
+    fields = response.body.get("fields") or {}
+    return (
+        {str(name): str(kind) for name, kind in fields.items()} if isinstance(fields, dict) else {}
+    )
+
+
+def run_sync(
+    settings: IterableSettings,
+    warehouse_path_: Path | str | None = None,
+    objects: Sequence[str] | None = None,
+    full: bool = False,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    trigger: str = "manual",
+    lock_held: bool = False,
+    progress: bool = True,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> SyncResult:
+    """Send what changed to Iterable and acknowledge what it accepted.
+
+    `objects` limits the run to some objects (still in delivery order); `full` re-sends
+    every desired record; `dry_run` validates and counts without sending or writing.
+    A job runner that already holds `sync.lock.run_lock` passes `lock_held=True` and its
+    own `run_id`/`trigger`. Raises `RunLockHeld` if another run holds the lock; every other
+    outcome (including a 401) is reported in the returned `SyncResult` and `sync_runs`.
+    """
+    install_log_redaction()
+    chosen = validate_objects(list(objects) if objects else None)
+    target = Path(warehouse_path_) if warehouse_path_ is not None else warehouse_path()
+    run_id = run_id or uuid.uuid4().hex
+    mode = "dry_run" if dry_run else ("full" if full else "incremental")
+    if dry_run:
+        return _dry_run(settings, target, chosen, full, run_id, trigger)
+    settings.require_api_key()
+    with ExitStack() as stack:
+        if not lock_held:
+            stack.enter_context(run_lock(target))
+        con = stack.enter_context(connect(target))
+        client = stack.enter_context(IterableClient(settings, transport=transport))
+        return _Run(settings, con, client, chosen, full, run_id, trigger, mode, progress).execute()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: IterableSettings,
+        con: duckdb.DuckDBPyConnection,
+        client: IterableClient,
+        objects: list[str],
+        full: bool,
+        run_id: str,
+        trigger: str,
+        mode: str,
+        progress: bool,
+    ) -> None:
+        self.settings = settings
+        self.con = con
+        self.client = client
+        self.objects = objects
+        self.full = full
+        self.delivery = Delivery(client, settings)
+        self.validator: Validator | None = None
+        self.result = SyncResult(run_id=run_id, mode=mode, trigger=trigger, status="running")
+        self.progress = _Progress(progress)
+
+    def execute(self) -> SyncResult:
+        result = self.result
+        result.started_at = audit.start_run(
+            self.con, result.run_id, result.trigger, result.mode, self.objects
+        )
+        try:
+            with (
+                self.progress,
+                ThreadPoolExecutor(
+                    max_workers=self.settings.concurrency, thread_name_prefix="ctsync-send"
+                ) as pool,
+            ):
+                for obj in self.objects:
+                    self._sync_object(obj, pool)
+            totals = result.totals
+            if totals.failed:
+                result.status = "partial"
+                result.error_message = (
+                    f"{totals.failed} record(s) hit transient errors; "
+                    "they are retried on the next run"
+                )
+            elif totals.rejected:
+                result.status = "succeeded_with_rejections"
+            else:
+                result.status = "succeeded"
+        except IterableAuthError as exc:
+            result.status = "auth_error"
+            result.error_message = redact(exc)
+        except KeyboardInterrupt:
+            result.status = "interrupted"
+            result.error_message = "interrupted; unacknowledged records are sent on the next run"
+            self._finish()
+            raise
+        except Exception as exc:
+            result.status = "failed"
+            result.error_message = redact(f"{type(exc).__name__}: {exc}")
+            log.exception("sync run %s failed", result.run_id)
+        self._finish()
+        return result
+
+    def _finish(self) -> None:
+        result = self.result
+        result.requests = self.client.total_requests
+        result.rate_limited = self.client.rate_limited_count
+        result.retries = self.client.retry_count
+        result.finished_at = audit.utcnow()
+        totals = result.totals
+        totals.requests = result.requests
+        audit.finish_run(self.con, result.run_id, result.status, totals, result.error_message)
+
+    def _validator_for(self, obj: str) -> Validator:
+        if self.validator is None:
+            locked = fetch_user_field_types(self.client) if obj in USER_FIELD_OBJECTS else {}
+            self.validator = Validator(self.settings, locked)
+        elif obj in USER_FIELD_OBJECTS and not self.validator.types.locked.get("user"):
+            self.validator.types.locked["user"] = fetch_user_field_types(self.client)
+        return self.validator
+
+    def _sync_object(self, obj: str, pool: ThreadPoolExecutor) -> None:
+        counts = ObjectCounts()
+        self.result.objects[obj] = counts
+        relation = changes_relation(obj)
+        if not relation_exists(self.con, relation):
+            log.warning("%s does not exist yet (dbt not built?); skipping %s", relation, obj)
+            audit.write_run_object(self.con, self.result.run_id, obj, counts)
+            return
+        planned = count_changes(self.con, obj, self.full)
+        counts.held = planned.pop("held", 0)
+        counts.planned = sum(planned.values())
+        requests_before = self.client.total_requests
+        self.progress.start(obj, counts.planned)
+        if counts.planned:
+            validator = self._validator_for(obj)
+            inflight: deque[Future[list[Outcome]]] = deque()
+            limit = self.settings.concurrency * 2
+            for page in iter_pages(self.con, obj, self.full, self.settings.page_size):
+                accepted: dict[str, list[Prepared]] = {"upsert": [], "delete": []}
+                invalid: list[Outcome] = []
+                for row in page:
+                    payload, rejection = validator.validate(row)
+                    if rejection is not None:
+                        invalid.append(
+                            Outcome(
+                                row, REJECTED, None, None, rejection.reason_code, rejection.detail
+                            )
+                        )
+                    elif payload is not None:
+                        accepted[row.operation].append(
+                            Prepared(row, payload, len(row.payload.encode()))
+                        )
+                self._record(counts, invalid)
+                for operation, items in accepted.items():
+                    for group in self._groups(obj, operation, items):
+                        counts.sent += len(group)
+                        inflight.append(pool.submit(self.delivery.send, obj, operation, group))
+                        while len(inflight) >= limit:
+                            self._collect(counts, inflight, block=True)
+                self._collect(counts, inflight, block=False)
+            while inflight:
+                self._collect(counts, inflight, block=True)
+        audit.resolve_settled(self.con, obj, relation)
+        counts.requests = self.client.total_requests - requests_before
+        audit.write_run_object(self.con, self.result.run_id, obj, counts)
+
+    def _groups(self, obj: str, operation: str, items: list[Prepared]) -> Iterator[list[Prepared]]:
+        if not items:
+            return iter(())
+        if self.delivery.is_bulk(obj, operation):
+            return batches(items, self.settings.batch_size_for(obj), self.settings.max_body_bytes)
+        return (items[i : i + SINGLES_PER_TASK] for i in range(0, len(items), SINGLES_PER_TASK))
+
+    def _collect(
+        self, counts: ObjectCounts, inflight: deque[Future[list[Outcome]]], block: bool
+    ) -> None:
+        if not inflight:
+            return
+        if block:
+            wait(list(inflight), return_when=FIRST_COMPLETED)
+        for future in [f for f in inflight if f.done()]:
+            inflight.remove(future)
+            try:
+                outcomes = future.result()
+            except IterableAuthError:
+                # Stop now: acknowledge nothing more, let queued work fall through.
+                self.delivery.stopped.set()
+                for pending in inflight:
+                    pending.cancel()
+                inflight.clear()
+                raise
+            self._record(counts, outcomes)
+
+    def _record(self, counts: ObjectCounts, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        audit.record_outcomes(self.con, self.result.run_id, outcomes)
+        for outcome in outcomes:
+            if outcome.outcome == SUCCEEDED:
+                counts.succeeded += 1
+            elif outcome.outcome == REJECTED:
+                counts.rejected += 1
+            elif outcome.outcome == FAILED:
+                counts.failed += 1
+        self.progress.advance(len(outcomes))
+
+
+@contextmanager
+def _read_only(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not target.exists():
+        raise FileNotFoundError(f"warehouse {target} does not exist; run `ctsync build` first")
+    with connect(target, read_only=True) as con:
+        yield con
+
+
+@dataclass
+class ObjectPlan:
+    object: str
+    operations: dict[str, int]
+    held: int
+    invalid: int
+    samples: list[ChangeRow]
+    available: bool = True
+
+
+def build_plan(
+    settings: IterableSettings,
+    target: Path,
+    objects: Sequence[str],
+    full: bool = False,
+    sample: int = 3,
+    validate: bool = True,
+) -> list[ObjectPlan]:
+    """What a sync would send, per object: counts per operation, rows held back as already
+    rejected, rows that would fail validation (local rules only: no API call), samples."""
+    plans = []
+    with _read_only(target) as con:
+        validator = Validator(settings)
+        for obj in validate_objects(list(objects) if objects else None):
+            if not relation_exists(con, changes_relation(obj)):
+                plans.append(ObjectPlan(obj, {}, 0, 0, [], available=False))
+                continue
+            counts = count_changes(con, obj, full)
+            held = counts.pop("held", 0)
+            invalid = 0
+            samples: list[ChangeRow] = []
+            if validate or sample:
+                for page in iter_pages(con, obj, full, settings.page_size):
+                    if len(samples) < sample:
+                        samples.extend(page[: sample - len(samples)])
+                    if not validate:
+                        break
+                    invalid += sum(1 for row in page if validator.validate(row)[1] is not None)
+            plans.append(ObjectPlan(obj, counts, held, invalid, samples))
+    return plans
+
+
+def _dry_run(
+    settings: IterableSettings,
+    target: Path,
+    objects: list[str],
+    full: bool,
+    run_id: str,
+    trigger: str,
+) -> SyncResult:
+    result = SyncResult(run_id=run_id, mode="dry_run", trigger=trigger, status="dry_run")
+    result.started_at = audit.utcnow()
+    for plan in build_plan(settings, target, objects, full, sample=0):
+        planned = sum(plan.operations.values())
+        result.objects[plan.object] = ObjectCounts(
+            planned=planned, rejected=plan.invalid, held=plan.held
+        )
+    result.finished_at = audit.utcnow()
+    return result
+
+
+def reset_state(
+    target: Path | str | None = None,
+    objects: Sequence[str] | None = None,
+    lock_held: bool = False,
+    run_id: str | None = None,
+) -> dict[str, int]:
+    """Mark everything currently desired as acknowledged, without sending anything.
+
+    For each object: every pending upsert in its changes view becomes a ledger row with its
+    payload hash, every pending delete a ledger row with operation 'delete'. Afterwards the
+    changes views are empty until the source changes. Returns rows marked per object.
+    """
+    chosen = validate_objects(list(objects) if objects else None)
+    path = Path(target) if target is not None else warehouse_path()
+    run_id = run_id or uuid.uuid4().hex
+    marked: dict[str, int] = {}
+    lock = nullcontext() if lock_held else run_lock(path)
+    with lock, connect(path) as con:
+        audit.start_run(con, run_id, "manual", "reset_state", chosen)
+        totals = ObjectCounts()
+        for obj in chosen:
+            relation = changes_relation(obj)
+            if not relation_exists(con, relation):
+                continue
+            now = audit.utcnow()
+            con.execute("begin transaction")
+            try:
+                row = con.execute(f"select count(*) from {relation}").fetchone()
+                marked[obj] = int(row[0]) if row else 0
+                con.execute(
+                    "insert into ctsync.sync_ledger (object, record_key, operation, payload_hash, "
+                    "payload, run_id, acknowledged_at) "
+                    "select ?, record_key, operation, case when operation = 'upsert' then "
+                    f"payload_hash end, payload, ?, ? from {relation} "
+                    "on conflict (object, record_key) do update set "
+                    "operation = excluded.operation, payload_hash = excluded.payload_hash, "
+                    "payload = excluded.payload, "
+                    "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
+                    [obj, run_id, now],
+                )
+                con.execute(
+                    "update ctsync.sync_rejections set resolved_at = ? "
+                    "where object = ? and resolved_at is null",
+                    [now, obj],
+                )
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            totals.planned += marked[obj]
+            audit.write_run_object(con, run_id, obj, ObjectCounts(planned=marked[obj]))
+        audit.finish_run(con, run_id, "succeeded", totals, None)
+    return marked
+
+
+def payload_preview(row: ChangeRow, limit: int = 300) -> str:
+    """A compact, secret-free preview of a payload for the plan output."""
+    try:
+        text = orjson.dumps(orjson.loads(row.payload)).decode()
+    except orjson.JSONDecodeError:
+        text = row.payload
+    text = redact(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

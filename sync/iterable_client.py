@@ -1,0 +1,190 @@
+"""A thin, thread-safe Iterable REST client on httpx.
+
+It paces each endpoint with its own limiter, waits out 429s without spending an attempt,
+retries 5xx, timeouts and dropped connections with jittered exponential backoff, and
+hands every other answer (2xx and 4xx) back to the caller to interpret. A 401 raises
+`IterableAuthError` at once: no point retrying a key Iterable refuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from sync.config import IterableSettings
+from sync.rate_limit import RateLimiters
+from sync.redact import redact
+from sync.retry import RETRYABLE_STATUSES, Backoff, retry_after_seconds
+
+log = logging.getLogger("ctsync.sync.iterable")
+
+
+class IterableError(RuntimeError):
+    """Base class; messages never contain the API key."""
+
+
+class IterableAuthError(IterableError):
+    """Iterable answered 401: the key is wrong, disabled or lacks permissions."""
+
+
+class IterableTransientError(IterableError):
+    """Retries exhausted on 5xx / timeouts / connection errors (retried on the next run)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: Any
+    text: str
+
+    @property
+    def code(self) -> str | None:
+        """Iterable's `code` (`IterableApiResponse` and `ErrorHttpResponse` shapes alike)."""
+        if isinstance(self.body, dict):
+            code = self.body.get("code")
+            return str(code) if code is not None else None
+        return None
+
+    @property
+    def message(self) -> str:
+        if isinstance(self.body, dict):
+            return str(self.body.get("msg") or self.body.get("message") or "")
+        return self.text[:500]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class IterableClient:
+    """Call Iterable endpoints by key (`bulk_update`, `track_bulk`, ...) with pacing and retries."""
+
+    def __init__(
+        self,
+        settings: IterableSettings,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        settings.require_api_key()
+        self.settings = settings
+        self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
+        self.limiters = RateLimiters(settings.rate_for)
+        self._http = httpx.Client(
+            base_url=settings.api_url,
+            headers={"Api-Key": settings.api_key, "Content-Type": "application/json"},
+            timeout=httpx.Timeout(settings.timeout_seconds),
+            transport=transport,
+            limits=httpx.Limits(max_connections=max(4, settings.concurrency * 2)),
+        )
+        self._counts_lock = threading.Lock()
+        self.request_counts: Counter[str] = Counter()
+        self.status_counts: Counter[int] = Counter()
+        self.rate_limited_count = 0
+        self.retry_count = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> IterableClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def total_requests(self) -> int:
+        with self._counts_lock:
+            return sum(self.request_counts.values())
+
+    def call(self, endpoint: str, method: str, path: str, body: Any = None) -> ApiResponse:
+        """Send one logical request; returns the first non-retryable answer.
+
+        Raises `IterableAuthError` on 401 and `IterableTransientError` once `max_attempts`
+        failures (or `max_rate_limit_wait_seconds` of 429 waiting) are used up.
+        """
+        content = orjson.dumps(body) if body is not None else None
+        return self.call_raw(endpoint, method, path, content)
+
+    def call_raw(self, endpoint: str, method: str, path: str, content: bytes | None) -> ApiResponse:
+        limiter = self.limiters.get(endpoint)
+        failures = 0
+        rate_limited_wait = 0.0
+        rate_limited_streak = 0
+        while True:
+            limiter.acquire()
+            self._count(endpoint)
+            try:
+                response = self._http.request(method, path, content=content)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                failures += 1
+                reason = f"{type(exc).__name__} on {method} {path}"
+                if failures >= self.settings.max_attempts:
+                    raise IterableTransientError(
+                        redact(f"{reason}: gave up after {failures} attempts")
+                    ) from None
+                self._note_retry(reason, failures)
+                continue
+            status = response.status_code
+            with self._counts_lock:
+                self.status_counts[status] += 1
+            if status == 429:
+                rate_limited_streak += 1
+                wait = retry_after_seconds(response.headers)
+                if wait is None:
+                    wait = self.backoff.delay(rate_limited_streak)
+                    wait = max(wait, limiter.interval)
+                limiter.pause(wait)
+                rate_limited_wait += wait
+                with self._counts_lock:
+                    self.rate_limited_count += 1
+                if rate_limited_wait > self.settings.max_rate_limit_wait_seconds:
+                    raise IterableTransientError(
+                        f"rate limited on {method} {path} for {rate_limited_wait:.0f}s; giving up",
+                        status=429,
+                    )
+                continue
+            rate_limited_streak = 0
+            if status == 401:
+                raise IterableAuthError(
+                    "Iterable refused the API key (401) on "
+                    f"{method} {path}: check SYNC__ITERABLE__API_KEY (server-side key, right "
+                    "project and data centre). Nothing further was sent or acknowledged."
+                )
+            if status in RETRYABLE_STATUSES:
+                failures += 1
+                reason = f"HTTP {status} on {method} {path}"
+                if failures >= self.settings.max_attempts:
+                    raise IterableTransientError(
+                        f"{reason}: gave up after {failures} attempts", status=status
+                    )
+                self._note_retry(reason, failures, retry_after_seconds(response.headers))
+                continue
+            return ApiResponse(status=status, body=_json_or_none(response), text=response.text)
+
+    def _count(self, endpoint: str) -> None:
+        with self._counts_lock:
+            self.request_counts[endpoint] += 1
+
+    def _note_retry(self, reason: str, failures: int, hinted: float | None = None) -> None:
+        with self._counts_lock:
+            self.retry_count += 1
+        delay = hinted if hinted is not None else self.backoff.delay(failures)
+        log.info("%s; retry %d in %.2fs", reason, failures, delay)
+        time.sleep(delay)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        return None

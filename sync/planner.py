@@ -1,0 +1,156 @@
+"""What to send: change rows streamed from the warehouse, one object at a time.
+
+Reads ``iterable.iterable__<object>_changes`` (or, for a full resync, the desired-state
+table ``iterable.iterable__<object>`` plus the pending deletes) in keyset pages ordered by
+``record_key``, so memory stays bounded by the page size whatever the table size.
+Keyset paging (rather than one long cursor) also lets the caller write acknowledgements
+between pages: acknowledged rows drop out of the view, and the key bound moves on anyway.
+
+Objects go in the contract's order, so users exist in Iterable before their
+subscriptions, purchases, carts and events refer to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from sync.warehouse import AUDIT_SCHEMA
+
+OBJECTS: tuple[str, ...] = (
+    "users",
+    "subscriptions",
+    "purchases",
+    "carts",
+    "events",
+    "catalog_items",
+    "user_deletions",
+)
+# Reason codes that say "try again later" rather than "this payload is wrong": rows with an
+# open rejection of these kinds are re-sent on the next run automatically.
+TRANSIENT_REASONS: frozenset[str] = frozenset({"transient_error", "rate_limited"})
+ITERABLE_SCHEMA = "iterable"
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    object: str
+    record_key: str
+    operation: str
+    payload: str
+    payload_hash: str | None
+    idempotency_key: str | None
+    source_updated_at: datetime | None
+
+
+def changes_relation(obj: str) -> str:
+    return f"{ITERABLE_SCHEMA}.iterable__{obj}_changes"
+
+
+def desired_relation(obj: str) -> str:
+    return f"{ITERABLE_SCHEMA}.iterable__{obj}"
+
+
+def validate_objects(objects: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The requested objects in delivery order; unknown names raise ValueError."""
+    if not objects:
+        return list(OBJECTS)
+    unknown = [obj for obj in objects if obj not in OBJECTS]
+    if unknown:
+        raise ValueError(
+            f"unknown object(s) {', '.join(unknown)}; choose from {', '.join(OBJECTS)}"
+        )
+    return [obj for obj in OBJECTS if obj in objects]
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    schema, name = relation.split(".", 1)
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _source_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
+    changes = changes_relation(obj)
+    if not full:
+        return (
+            "select record_key, operation, payload, payload_hash, idempotency_key, "
+            f"source_updated_at from {changes}"
+        )
+    desired = desired_relation(obj)
+    if not relation_exists(con, desired):
+        raise LookupError(f"{desired} does not exist: build the dbt models before a full resync")
+    id_expr = "event_id" if obj == "events" else f"'{obj}:' || record_key || ':' || payload_hash"
+    return (
+        f"select record_key, 'upsert' as operation, payload, payload_hash, {id_expr} as "
+        f"idempotency_key, source_updated_at from {desired} "
+        "union all "
+        "select record_key, operation, payload, payload_hash, idempotency_key, "
+        f"source_updated_at from {changes} where operation = 'delete'"
+    )
+
+
+def _pending_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
+    """Change rows minus those whose identical payload already has an open, non-transient
+    rejection that nobody asked to replay: resending them would only fail the same way."""
+    transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_REASONS))
+    return (
+        f"select c.* from ({_source_sql(con, obj, full)}) as c "
+        f"where not exists (select 1 from {AUDIT_SCHEMA}.sync_rejections as r "
+        f"where r.object = '{obj}' and r.record_key = c.record_key and r.resolved_at is null "
+        "and r.replay_requested_at is null "
+        f"and r.reason_code not in ({transient}) "
+        "and r.payload_hash is not distinct from c.payload_hash "
+        "and c.operation = 'upsert')"
+    )
+
+
+def count_changes(con: duckdb.DuckDBPyConnection, obj: str, full: bool = False) -> dict[str, int]:
+    """Rows to send per operation, plus ``held`` (identical payloads already rejected)."""
+    pending = _pending_sql(con, obj, full)
+    counts = {
+        str(op): int(n)
+        for op, n in con.execute(
+            f"select operation, count(*) from ({pending}) as p group by operation"
+        ).fetchall()
+    }
+    total = con.execute(f"select count(*) from ({_source_sql(con, obj, full)}) as s").fetchone()
+    counts["held"] = int(total[0] if total else 0) - sum(counts.values())
+    return counts
+
+
+def iter_pages(
+    con: duckdb.DuckDBPyConnection, obj: str, full: bool = False, page_size: int = 2000
+) -> Iterator[list[ChangeRow]]:
+    """Pages of change rows for `obj`, ordered by record_key, `page_size` rows at a time."""
+    pending = _pending_sql(con, obj, full)
+    last_key: str | None = None
+    while True:
+        if last_key is None:
+            rows = con.execute(
+                f"select * from ({pending}) as p order by record_key limit {int(page_size)}"
+            ).fetchall()
+        else:
+            rows = con.execute(
+                f"select * from ({pending}) as p where record_key > ? "
+                f"order by record_key limit {int(page_size)}",
+                [last_key],
+            ).fetchall()
+        if not rows:
+            return
+        page = [ChangeRow(obj, str(r[0]), str(r[1]), r[2] or "", r[3], r[4], r[5]) for r in rows]
+        yield page
+        last_key = page[-1].record_key
+        if len(rows) < page_size:
+            return
+
+
+def sample_payloads(
+    con: duckdb.DuckDBPyConnection, obj: str, full: bool = False, limit: int = 3
+) -> list[ChangeRow]:
+    return next(iter_pages(con, obj, full, page_size=limit), [])

@@ -1,0 +1,72 @@
+"""Per-endpoint pacing at Iterable's published rates, shared by every worker thread.
+
+Iterable meters with a leaky bucket, so the safe schedule is evenly spaced requests:
+each limiter hands out start times ``1/rate`` apart (burst 1 by default). A 429 pushes the
+schedule back for every thread at once, instead of each thread hammering on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """Hands out send slots at most `rate` per second (with up to `burst` back to back)."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.interval = 1.0 / rate
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        # The earliest time the next request may start; `burst` slots may be banked.
+        self._next = clock()
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> float:
+        """Block until this caller may send; returns the seconds it waited."""
+        with self._lock:
+            now = self._clock()
+            earliest = now - (self.burst - 1) * self.interval
+            slot = max(self._next, earliest)
+            self._next = slot + self.interval
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+            with self._lock:
+                self.waited_seconds += wait
+            return wait
+        return 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Delay every future slot by at least `seconds` from now (after a 429)."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+class RateLimiters:
+    """One limiter per endpoint key, created on first use."""
+
+    def __init__(self, rate_for: Callable[[str], float]) -> None:
+        self._rate_for = rate_for
+        self._limiters: dict[str, RateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def get(self, endpoint: str) -> RateLimiter:
+        with self._lock:
+            limiter = self._limiters.get(endpoint)
+            if limiter is None:
+                limiter = RateLimiter(self._rate_for(endpoint))
+                self._limiters[endpoint] = limiter
+            return limiter

@@ -1,0 +1,403 @@
+"""Checks every change row against Iterable's rules before anything is sent.
+
+A row that would fail in Iterable (or worse, fail the whole bulk request it travels in) is
+caught here and becomes a rejection with a reason code and a detail naming the field.
+Field types are checked against what Iterable has already locked (`users/getFields`,
+fetched once per run) and against the types earlier rows of the same run establish, per
+category (user fields, each event name, purchases, the catalog), because Iterable fixes a
+field's type with the first value it sees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sync.config import IterableSettings
+from sync.planner import ChangeRow
+
+# The email grammar Iterable accepts in practice: dot-atom local part, a dotted domain
+# whose labels are alphanumerics and inner hyphens, and a TLD of letters.
+_EMAIL = re.compile(
+    r"^(?=.{3,254}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_ITEM_ID = re.compile(r"^[A-Za-z0-9-]{1,255}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9-]+$")
+_DATE_PATTERNS = [
+    re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{2}:?\d{2})?$"),
+    re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"),
+]
+# Profile fields Iterable manages itself, or that belong to the subscriptions object:
+# writing them through bulkUpdate would bypass consent handling (no subscribe events).
+MANAGED_USER_FIELDS = frozenset(
+    {
+        "emailListIds",
+        "userListIds",
+        "unsubscribedChannelIds",
+        "unsubscribedMessageTypeIds",
+        "subscribedMessageTypeIds",
+        "shoppingCartItems",
+        "itblInternal",
+        "profileUpdatedAt",
+        "signupSource",
+        "itblUserId",
+    }
+)
+CATALOG_ITEM_MAX_BYTES = 30_000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason_code: str
+    detail: str
+
+
+class Invalid(Exception):
+    def __init__(self, reason_code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.rejection = Rejection(reason_code, detail)
+
+
+def is_valid_email(value: Any) -> bool:
+    return isinstance(value, str) and bool(_EMAIL.match(value))
+
+
+def user_id_problem(value: Any, max_length: int) -> str | None:
+    """Why Iterable would refuse `value` as a userId, or None."""
+    if not isinstance(value, str):
+        return "userId must be a string"
+    if value == "" or value.strip() == "":
+        return "userId is empty"
+    if value != value.rstrip():
+        return "userId has trailing whitespace"
+    if not value.isascii() or not value.isprintable():
+        return "userId contains non-ASCII or non-printable characters"
+    if len(value) > max_length:
+        return f"userId is longer than {max_length} characters"
+    return None
+
+
+def is_date_string(value: str) -> bool:
+    return any(pattern.match(value) for pattern in _DATE_PATTERNS)
+
+
+def incoming_types(value: Any) -> set[str]:
+    """The Iterable field types a JSON value can be stored as (arrays: their elements')."""
+    if isinstance(value, bool):
+        return {"boolean"}
+    if isinstance(value, int):
+        return {"long", "double"}
+    if isinstance(value, float):
+        return {"double"}
+    if isinstance(value, str):
+        return {"string", "date"} if is_date_string(value) else {"string"}
+    if isinstance(value, dict):
+        if set(value) == {"lat", "lon"}:
+            return {"object", "geo_location"}
+        return {"object", "nested"}
+    return set()
+
+
+def canonical_type(value: Any) -> str | None:
+    """The type Iterable fixes for a field when `value` is the first one it sees."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "date" if is_date_string(value) else "string"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+def _leaves(fields: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted name, value) for every field; arrays contribute their elements."""
+    for key, value in fields.items():
+        name = f"{prefix}{key}"
+        yield name, value
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{name}.")
+        elif isinstance(value, list):
+            for element in value:
+                yield name, element
+                if isinstance(element, dict):
+                    yield from _leaves(element, f"{name}.")
+
+
+@dataclass
+class TypeRegistry:
+    """Field types per category: locked in Iterable (getFields) and first-seen this run."""
+
+    locked: dict[str, dict[str, str]] = field(default_factory=dict)
+    seen: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def check(self, category: str, data_fields: dict[str, Any], where: str) -> None:
+        locked = self.locked.get(category, {})
+        seen = self.seen.setdefault(category, {})
+        fresh: dict[str, str] = {}
+        for name, value in _leaves(data_fields):
+            if value is None or isinstance(value, list):
+                continue
+            types = incoming_types(value)
+            expected = locked.get(name)
+            if expected is not None and expected.lower() not in types:
+                raise Invalid(
+                    "field_type_mismatch",
+                    f"{where}.{name}: Iterable has this {category} field as "
+                    f"'{expected}', the value {_preview(value)} is {'/'.join(sorted(types))}",
+                )
+            first = seen.get(name) or fresh.get(name)
+            if expected is None and first is not None and first not in types:
+                raise Invalid(
+                    "field_type_conflict",
+                    f"{where}.{name}: earlier rows in this run sent it as '{first}', this "
+                    f"value {_preview(value)} is {'/'.join(sorted(types))}",
+                )
+            if expected is None and first is None:
+                kind = canonical_type(value)
+                if kind is not None:
+                    fresh[name] = kind
+        seen.update(fresh)
+
+
+def _preview(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Validator:
+    """Validates change rows of every object for one run."""
+
+    def __init__(
+        self, settings: IterableSettings, user_field_types: dict[str, str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.types = TypeRegistry(locked={"user": dict(user_field_types or {})})
+
+    def validate(self, row: ChangeRow) -> tuple[dict[str, Any] | None, Rejection | None]:
+        """The parsed payload, or the reason the row must not be sent."""
+        try:
+            if len(row.payload.encode()) > self.settings.max_body_bytes:
+                raise Invalid(
+                    "payload_too_large",
+                    f"payload is {len(row.payload.encode())} bytes; Iterable accepts at most "
+                    f"{self.settings.max_body_bytes} bytes per request",
+                )
+            try:
+                payload = orjson.loads(row.payload)
+            except orjson.JSONDecodeError as exc:
+                raise Invalid("invalid_payload", f"payload is not valid JSON: {exc}") from None
+            if not isinstance(payload, dict):
+                raise Invalid("invalid_payload", "payload must be a JSON object")
+            if row.operation not in ("upsert", "delete"):
+                raise Invalid("invalid_operation", f"unknown operation {row.operation!r}")
+            check = getattr(self, f"_check_{row.object}")
+            check(payload, row.operation)
+            return payload, None
+        except Invalid as exc:
+            return None, exc.rejection
+
+    def _identity(self, body: dict[str, Any], where: str, prefer_ok: bool = False) -> None:
+        email, user_id = body.get("email"), body.get("userId")
+        if email in (None, "") and user_id in (None, ""):
+            raise Invalid("missing_identifier", f"{where} has neither email nor userId")
+        if email not in (None, "") and not is_valid_email(email):
+            raise Invalid("invalid_email", f"{where}.email {_preview(email)} is not a valid email")
+        if user_id not in (None, ""):
+            problem = user_id_problem(user_id, self.settings.max_user_id_length)
+            if problem:
+                raise Invalid("invalid_user_id", f"{where}.userId {_preview(user_id)}: {problem}")
+        project = self.settings.project_type
+        if project == "userId" and user_id in (None, ""):
+            raise Invalid("missing_identifier", f"{where} needs a userId in a userId-based project")
+        if (
+            project == "email"
+            and email in (None, "")
+            and not (prefer_ok and body.get("preferUserId") is True)
+        ):
+            raise Invalid(
+                "missing_identifier",
+                f"{where} has no email; an email-based project needs one "
+                "(or userId with preferUserId=true)",
+            )
+
+    def _data_fields(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+        data = body.get("dataFields")
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise Invalid("invalid_field_type", f"{where}.dataFields must be an object")
+        return data
+
+    def _user_fields(self, body: dict[str, Any], where: str) -> None:
+        data = self._data_fields(body, where)
+        managed = sorted(MANAGED_USER_FIELDS & set(data))
+        if managed:
+            raise Invalid(
+                "managed_field",
+                f"{where}.dataFields sets {', '.join(managed)}, which Iterable manages "
+                "(subscriptions go through the subscriptions object)",
+            )
+        for key in ("preferUserId", "mergeNestedObjects"):
+            if key in body and not isinstance(body[key], bool):
+                raise Invalid("invalid_field_type", f"{where}.{key} must be a boolean")
+        self.types.check("user", data, f"{where}.dataFields")
+
+    def _check_users(self, payload: dict[str, Any], operation: str) -> None:
+        self._identity(payload, "user", prefer_ok=True)
+        if operation == "upsert":
+            self._user_fields(payload, "user")
+
+    def _check_subscriptions(self, payload: dict[str, Any], operation: str) -> None:
+        self._identity(payload, "subscription")
+        for key in (
+            "emailListIds",
+            "unsubscribedChannelIds",
+            "unsubscribedMessageTypeIds",
+            "subscribedMessageTypeIds",
+        ):
+            value = payload.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise Invalid(
+                    "invalid_field_type", f"subscription.{key} must be a list of integers"
+                )
+
+    def _commerce_user(self, payload: dict[str, Any], where: str) -> None:
+        user = payload.get("user")
+        if not isinstance(user, dict):
+            raise Invalid("missing_field", f"{where}.user is required")
+        self._identity(user, f"{where}.user", prefer_ok=True)
+        self._user_fields(user, f"{where}.user")
+
+    def _items(self, payload: dict[str, Any], where: str, allow_empty: bool) -> None:
+        items = payload.get("items")
+        if not isinstance(items, list) or (not items and not allow_empty):
+            raise Invalid("missing_field", f"{where}.items must be a non-empty list")
+        for index, item in enumerate(items):
+            at = f"{where}.items[{index}]"
+            if not isinstance(item, dict):
+                raise Invalid("invalid_field_type", f"{at} must be an object")
+            for key in ("id", "name", "price", "quantity"):
+                if item.get(key) is None:
+                    raise Invalid("missing_field", f"{at}.{key} is required")
+            if not isinstance(item["id"], str) or not isinstance(item["name"], str):
+                raise Invalid("invalid_field_type", f"{at}.id and .name must be strings")
+            if not _is_number(item["price"]):
+                raise Invalid("invalid_field_type", f"{at}.price must be a number")
+            if not isinstance(item["quantity"], int) or isinstance(item["quantity"], bool):
+                raise Invalid("invalid_field_type", f"{at}.quantity must be an integer")
+            categories = item.get("categories")
+            if categories is not None and not (
+                isinstance(categories, list) and all(isinstance(c, str) for c in categories)
+            ):
+                raise Invalid("invalid_field_type", f"{at}.categories must be a list of strings")
+
+    def _created_at(self, payload: dict[str, Any], where: str) -> None:
+        created = payload.get("createdAt")
+        if created is None:
+            return
+        if not isinstance(created, int) or isinstance(created, bool):
+            raise Invalid("invalid_field_type", f"{where}.createdAt must be integer epoch seconds")
+        if created > 100_000_000_000:
+            raise Invalid(
+                "invalid_field_type",
+                f"{where}.createdAt {created} looks like milliseconds; Iterable expects seconds",
+            )
+
+    def _check_purchases(self, payload: dict[str, Any], operation: str) -> None:
+        self._commerce_user(payload, "purchase")
+        self._items(payload, "purchase", allow_empty=False)
+        if not _is_number(payload.get("total")):
+            raise Invalid("missing_field", "purchase.total is required and must be a number")
+        purchase_id = payload.get("id")
+        if purchase_id is not None and (
+            not isinstance(purchase_id, str) or len(purchase_id.encode()) > 512
+        ):
+            raise Invalid("invalid_field_type", "purchase.id must be a string of at most 512 bytes")
+        self._created_at(payload, "purchase")
+        self.types.check("purchase", self._data_fields(payload, "purchase"), "purchase.dataFields")
+
+    def _check_carts(self, payload: dict[str, Any], operation: str) -> None:
+        self._commerce_user(payload, "cart")
+        self._items(payload, "cart", allow_empty=True)
+
+    def _check_events(self, payload: dict[str, Any], operation: str) -> None:
+        self._identity(payload, "event", prefer_ok=True)
+        name = payload.get("eventName")
+        if not isinstance(name, str) or not name:
+            raise Invalid("missing_field", "event.eventName is required")
+        event_id = payload.get("id")
+        if not isinstance(event_id, str) or not event_id:
+            raise Invalid("invalid_event_id", "event.id is required (the idempotency key)")
+        if not _EVENT_ID.match(event_id) or len(event_id.encode()) > 512:
+            raise Invalid(
+                "invalid_event_id",
+                f"event.id {_preview(event_id)} must be alphanumerics and hyphens, <= 512 bytes",
+            )
+        self._created_at(payload, "event")
+        self.types.check(f"event:{name}", self._data_fields(payload, "event"), "event.dataFields")
+
+    def _check_catalog_items(self, payload: dict[str, Any], operation: str) -> None:
+        item_id = payload.get("itemId")
+        if not isinstance(item_id, str) or not _ITEM_ID.match(item_id):
+            raise Invalid(
+                "invalid_item_id",
+                f"catalog itemId {_preview(item_id)} must be 1-255 letters, digits or dashes",
+            )
+        if operation == "delete":
+            return
+        value = payload.get("value")
+        if not isinstance(value, dict):
+            raise Invalid("missing_field", "catalog item.value must be an object")
+        for key in _raw_keys(value):
+            if "." in key:
+                raise Invalid(
+                    "invalid_field_name",
+                    f"catalog item.value has a field name with a period ({key!r}); "
+                    "Iterable catalogs do not allow periods in field names",
+                )
+        size = len(orjson.dumps(value))
+        if size > CATALOG_ITEM_MAX_BYTES:
+            raise Invalid(
+                "payload_too_large",
+                f"catalog item value is {size} bytes; Iterable allows {CATALOG_ITEM_MAX_BYTES}",
+            )
+        self.types.check("catalog", value, "catalog item.value")
+
+    def _check_user_deletions(self, payload: dict[str, Any], operation: str) -> None:
+        self._identity(payload, "user deletion")
+        method = payload.get("method", self.settings.user_deletion_method)
+        if method not in ("delete", "forget"):
+            raise Invalid("invalid_field_type", "user deletion.method must be 'delete' or 'forget'")
+        project = self.settings.project_type
+        if method == "forget" and project == "email" and not payload.get("email"):
+            raise Invalid("missing_identifier", "forget needs an email in an email-based project")
+        if method == "delete" and project == "userId" and not payload.get("userId"):
+            raise Invalid("missing_identifier", "delete needs a userId in a userId-based project")
+
+
+def _raw_keys(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _raw_keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _raw_keys(inner)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
