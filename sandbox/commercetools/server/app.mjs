@@ -1,0 +1,383 @@
+// Assembles the sandbox: the commercetools mock plus the corrections and extras that make
+// it behave like the real API for ctsync (see sandbox/commercetools/server/README.md).
+import { timingSafeEqual } from "node:crypto";
+import { CommercetoolsMock } from "@labdigital/commercetools-mock";
+import { currentRequest, requestContext } from "./context.mjs";
+import { Faults, FaultConfigError, Stats } from "./faults.mjs";
+import { MessageRecorder } from "./messages.mjs";
+import { SandboxStorage } from "./storage.mjs";
+
+export const MAX_LIMIT = 500;
+export const MAX_OFFSET = 10_000;
+
+const ADMIN_PREFIX = "/_sandbox";
+
+// Fields of an OrderImportDraft the mock's import drops; the real API keeps them.
+const IMPORT_FIELDS = [
+	"completedAt",
+	"shipmentState",
+	"country",
+	"customerGroup",
+	"inventoryMode",
+	"taxRoundingMode",
+	"taxCalculationMode",
+	"itemShippingAddresses",
+	"paymentInfo",
+	"state",
+];
+
+const errorBody = (statusCode, code, message, extra = {}) => ({
+	statusCode,
+	message,
+	errors: [{ code, message }],
+	...extra,
+});
+
+const invalidInput = (message) => errorBody(400, "InvalidInput", message);
+
+const single = (value) => (Array.isArray(value) ? value[value.length - 1] : value);
+
+const list = (value) => {
+	if (value === undefined || value === null) return undefined;
+	return (Array.isArray(value) ? value : [value]).map(String);
+};
+
+const safeEqual = (a, b) => {
+	const left = Buffer.from(String(a));
+	const right = Buffer.from(String(b));
+	return left.length === right.length && timingSafeEqual(left, right);
+};
+
+const parseBasic = (header) => {
+	const match = /^Basic\s+(\S+)\s*$/i.exec(header ?? "");
+	if (!match) return null;
+	const decoded = Buffer.from(match[1], "base64").toString("utf8");
+	const colon = decoded.indexOf(":");
+	if (colon < 0) return null;
+	return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+};
+
+const bearerToken = (header) => {
+	const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+	return match ? match[1] : null;
+};
+
+/**
+ * Check paging parameters as the real API does and return the request's query settings,
+ * or {error} with the commercetools error body.
+ */
+const readQuerySettings = (query) => {
+	const limit = single(query.limit);
+	if (limit !== undefined) {
+		const n = Number(limit);
+		if (!/^\d+$/.test(String(limit)) || n > MAX_LIMIT) {
+			return {
+				error: invalidInput(
+					`Malformed parameter: limit: The limit parameter must be in the range of [0..${MAX_LIMIT}], got '${limit}'.`,
+				),
+			};
+		}
+	}
+	const offset = single(query.offset);
+	if (offset !== undefined) {
+		const n = Number(offset);
+		if (!/^\d+$/.test(String(offset)) || n > MAX_OFFSET) {
+			return {
+				error: invalidInput(
+					`Malformed parameter: offset: The offset parameter must be in the range of [0..${MAX_OFFSET}], got '${offset}'.`,
+				),
+			};
+		}
+	}
+	const withTotalRaw = single(query.withTotal);
+	let withTotal = true;
+	if (withTotalRaw !== undefined) {
+		const text = String(withTotalRaw).toLowerCase();
+		if (text !== "true" && text !== "false") {
+			return {
+				error: invalidInput(
+					`Malformed parameter: withTotal: expected 'true' or 'false', got '${withTotalRaw}'.`,
+				),
+			};
+		}
+		withTotal = text === "true";
+	}
+	const sort = list(query.sort);
+	for (const clause of sort ?? []) {
+		if (!/^\s*[A-Za-z_][\w.]*(\s+(asc|desc))?\s*$/i.test(clause)) {
+			return {
+				error: invalidInput(
+					`Malformed parameter: sort: '${clause}' is not '<field> asc' or '<field> desc'.`,
+				),
+			};
+		}
+	}
+	return { sort, withTotal };
+};
+
+const readTimestamp = (header) => {
+	if (header === undefined) return { now: null };
+	const value = single(header);
+	const parsed = new Date(value);
+	if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(parsed.getTime())) {
+		return {
+			error: invalidInput(
+				`Header X-Sandbox-Timestamp must be an ISO-8601 date-time such as 2024-05-01T12:00:00.000Z, got '${value}'.`,
+			),
+		};
+	}
+	return { now: parsed.toISOString() };
+};
+
+/**
+ * Build the sandbox. Returns the Fastify app (not yet listening) and its parts.
+ *
+ * @param {object} options
+ * @param {string} options.projectKey
+ * @param {string | undefined} options.clientId      when set with clientSecret, /oauth/token only accepts these credentials
+ * @param {string | undefined} options.clientSecret
+ * @param {object} [options.faults]                  initial fault configuration
+ */
+export const createSandbox = async ({ projectKey, clientId, clientSecret, faults: initialFaults = {} }) => {
+	const storage = new SandboxStorage();
+	const ctMock = new CommercetoolsMock({
+		defaultProjectKey: projectKey,
+		enableAuthentication: true,
+		validateCredentials: true,
+		silent: true,
+		storage,
+	});
+	const recorder = new MessageRecorder(storage);
+	// The mock keeps its repositories and OAuth server in fields TypeScript calls private;
+	// they are ordinary properties at runtime and the only way to hook update actions.
+	recorder.instrument(ctMock._repositories);
+	const oauth = ctMock._oauth2;
+	const faults = new Faults(initialFaults);
+	const stats = new Stats();
+	const tokenIssuedAt = new Map();
+	const app = ctMock.app;
+
+	const enableMessages = async () => {
+		const project = await storage.getProject(projectKey);
+		project.messages = { ...project.messages, enabled: true };
+		await storage.saveProject(project);
+	};
+	await enableMessages();
+
+	const recordWrite = storage.onWrite;
+	storage.beforeWrite = (pk, typeId, resource, previous) => {
+		const ctx = currentRequest();
+		if (typeId === "order" && !previous && ctx?.path.endsWith("/orders/import")) {
+			const draft = ctx.request.body ?? {};
+			for (const field of IMPORT_FIELDS) {
+				if (draft[field] !== undefined && resource[field] === undefined) resource[field] = draft[field];
+			}
+		}
+	};
+	storage.onWrite = async (pk, typeId, resource, previous) => {
+		await recordWrite(pk, typeId, resource, previous);
+		// Real API: ordering a cart moves it to cartState Ordered.
+		if (typeId === "order" && !previous && resource.cart?.typeId === "cart") {
+			const cart = await storage.get(pk, "cart", resource.cart.id);
+			if (cart && cart.cartState !== "Ordered") {
+				cart.cartState = "Ordered";
+				cart.version += 1;
+				cart.lastModifiedAt = new Date().toISOString();
+				await storage.add(pk, "cart", cart);
+			}
+		}
+	};
+
+	const isAdmin = (path) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);
+	const isOauth = (path) => path.startsWith("/oauth/");
+
+	app.addHook("onRequest", (request, reply, done) => {
+		const path = request.url.split("?", 1)[0];
+		if (isAdmin(path)) {
+			done();
+			return;
+		}
+		const api = !isOauth(path);
+		const fault = faults.roll(path, api);
+		if (fault) {
+			stats.recordFault(fault.status);
+			reply.code(fault.status).headers(fault.headers).send(fault.body);
+			return;
+		}
+
+		if (api) {
+			const ttl = faults.config.token_ttl_seconds;
+			const token = bearerToken(request.headers.authorization);
+			if (ttl !== null && token && tokenIssuedAt.has(token)) {
+				if (Date.now() - tokenIssuedAt.get(token) > ttl * 1000) {
+					stats.tokensExpiredRejections++;
+					reply.code(401).send(errorBody(401, "invalid_token", "invalid_token", { error: "invalid_token" }));
+					return;
+				}
+			}
+		}
+
+		let settings = { sort: undefined, withTotal: true };
+		if (api && request.method === "GET") {
+			stats.recordPaging(request.query);
+			settings = readQuerySettings(request.query);
+			if (settings.error) {
+				reply.code(400).send(settings.error);
+				return;
+			}
+		}
+		const timestamp = readTimestamp(request.headers["x-sandbox-timestamp"]);
+		if (timestamp.error) {
+			reply.code(400).send(timestamp.error);
+			return;
+		}
+		const state = {
+			method: request.method,
+			path,
+			sort: settings.sort,
+			withTotal: settings.withTotal,
+			now: timestamp.now,
+			startedAt: new Date().toISOString(),
+			pendingMessages: new Map(),
+			request,
+		};
+		request.sandboxState = state;
+		requestContext.run(state, done);
+	});
+
+	// Body parsing resumes on the socket's async context, so re-enter ours before the
+	// handlers run.
+	app.addHook("preHandler", (request, reply, done) => {
+		const state = request.sandboxState;
+		if (!state) {
+			done();
+			return;
+		}
+		const path = state.path;
+		if (path === "/oauth/token") {
+			const failure = checkClientCredentials(request);
+			if (failure) {
+				reply.code(401).send(failure);
+				return;
+			}
+			// The mock reads `scope` only from the query string; the real API also takes it
+			// from the form body and, without one, grants all of the client's scopes.
+			const scope = request.query.scope ?? request.body?.scope ?? `manage_project:${projectKey}`;
+			request.query.scope = scope;
+		}
+		requestContext.run(state, done);
+	});
+
+	const checkClientCredentials = (request) => {
+		if (!clientId || !clientSecret) return null;
+		const creds = parseBasic(request.headers.authorization);
+		// Missing Basic auth is rejected by the mock itself with the same body.
+		if (!creds) return null;
+		if (safeEqual(creds.id, clientId) && safeEqual(creds.secret, clientSecret)) return null;
+		const message = "Please provide valid client credentials using HTTP Basic Authentication.";
+		return errorBody(401, "invalid_client", message, {
+			error: "invalid_client",
+			error_description: message,
+		});
+	};
+
+	app.addHook("onSend", async (request, reply, payload) => {
+		const path = request.sandboxState?.path;
+		if (!path || typeof payload !== "string") return payload;
+		if (path === "/oauth/token" && reply.statusCode === 200) {
+			const token = JSON.parse(payload);
+			tokenIssuedAt.set(token.access_token, Date.now());
+			stats.tokensIssued++;
+			const ttl = faults.config.token_ttl_seconds;
+			if (ttl !== null) token.expires_in = Math.max(1, Math.floor(ttl));
+			// client_credentials tokens come without a refresh token on the real API.
+			if ((request.query.grant_type ?? request.body?.grant_type) === "client_credentials") {
+				delete token.refresh_token;
+			}
+			return JSON.stringify(token);
+		}
+		if (reply.statusCode === 401 && payload.startsWith("{")) {
+			const body = JSON.parse(payload);
+			if (body.error === undefined && body.errors?.[0]?.code) {
+				body.error = body.errors[0].code;
+				return JSON.stringify(body);
+			}
+		}
+		return payload;
+	});
+
+	app.addHook("onResponse", (request, reply, done) => {
+		const path = request.url.split("?", 1)[0];
+		if (!isAdmin(path)) stats.record(request.method, path, reply.statusCode);
+		done();
+	});
+
+	// GET /{projectKey}/messages and /{projectKey}/messages/{id}: the mock has neither.
+	app.register(
+		async (instance) => {
+			instance.addHook("preHandler", oauth.createMiddleware());
+			instance.get("/messages", async (request, reply) => {
+				const query = request.query;
+				const params = {
+					expand: list(query.expand),
+					where: list(query.where),
+					limit: query.limit !== undefined ? Number(single(query.limit)) : undefined,
+					offset: query.offset !== undefined ? Number(single(query.offset)) : undefined,
+				};
+				for (const key of Object.keys(query)) {
+					if (key.startsWith("var.")) {
+						const values = list(query[key]);
+						params[key] = values.length === 1 ? values[0] : values;
+					}
+				}
+				const result = await storage.query(request.params.projectKey, "message", params);
+				return reply.code(200).send(result);
+			});
+			instance.get("/messages/:id", async (request, reply) => {
+				const message = await storage.get(request.params.projectKey, "message", request.params.id);
+				if (!message) {
+					return reply
+						.code(404)
+						.send(
+							errorBody(404, "ResourceNotFound", `The Resource with ID '${request.params.id}' was not found.`),
+						);
+				}
+				return reply.code(200).send(message);
+			});
+		},
+		{ prefix: "/:projectKey" },
+	);
+
+	const reset = async () => {
+		await ctMock.clear();
+		recorder.clear();
+		faults.reset();
+		stats.reset();
+		await enableMessages();
+	};
+
+	app.get(`${ADMIN_PREFIX}/health`, async () => ({ ok: true, project_key: projectKey }));
+	app.get(`${ADMIN_PREFIX}/faults`, async () => faults.config);
+	app.post(`${ADMIN_PREFIX}/faults`, async (request, reply) => {
+		try {
+			return faults.set(request.body ?? {});
+		} catch (err) {
+			if (err instanceof FaultConfigError) {
+				return reply.code(400).send(invalidInput(err.message));
+			}
+			throw err;
+		}
+	});
+	app.delete(`${ADMIN_PREFIX}/faults`, async () => faults.reset());
+	app.get(`${ADMIN_PREFIX}/stats`, async () => stats.toJSON());
+	app.delete(`${ADMIN_PREFIX}/stats`, async () => {
+		stats.reset();
+		return stats.toJSON();
+	});
+	app.post(`${ADMIN_PREFIX}/reset`, async () => {
+		await reset();
+		return { reset: true };
+	});
+
+	return { app, ctMock, storage, faults, stats, reset };
+};
