@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -143,8 +142,9 @@ class ClientStats:
 
 
 def _basic_header(creds: ClientCredentials) -> str:
-    # RFC 6749 §2.3.1: form-urlencode id and secret before joining them for Basic auth.
-    pair = f"{quote(creds.client_id, safe='')}:{quote(creds.client_secret, safe='')}"
+    # Plain id:secret like curl -u and the commercetools SDKs; commercetools secrets are
+    # URL-safe, so RFC 6749's form-encoding step would change nothing for them.
+    pair = f"{creds.client_id}:{creds.client_secret}"
     return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
@@ -164,6 +164,25 @@ def _error_detail(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
+def _check_ascending_ids(path: str, results: list[dict[str, Any]], after: str | None) -> None:
+    """Keyset paging is only complete if every page is in strict id order past ``after``.
+
+    A server that ignores ``sort`` (the commercetools mock did) would make the loop skip
+    and repeat rows silently; this turns that into an error.
+    """
+    previous = after
+    for row in results:
+        current = row.get("id") if isinstance(row, dict) else None
+        if not isinstance(current, str):
+            raise CommercetoolsError(f"commercetools GET /{path}: a result has no string id")
+        if previous is not None and current <= previous:
+            raise CommercetoolsError(
+                f"commercetools GET /{path}: id {current!r} came after {previous!r}; "
+                f"the server does not honour sort=id asc, so keyset paging would miss rows"
+            )
+        previous = current
+
+
 class CommercetoolsClient:
     """Thread-safe: resources may page in parallel threads over one client."""
 
@@ -178,6 +197,7 @@ class CommercetoolsClient:
         refresh_margin_seconds: float = 300.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not project_key:
             raise CommercetoolsConfigError(
@@ -196,6 +216,7 @@ class CommercetoolsClient:
         self.refresh_margin_seconds = refresh_margin_seconds
         self.stats = ClientStats()
         self._sleep = sleep
+        self._clock = clock
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -296,12 +317,12 @@ class CommercetoolsClient:
         # Refresh ahead of expiry so a long page loop never sends a token that dies in flight.
         margin = min(self.refresh_margin_seconds, expires_in / 2)
         self._token = token
-        self._token_expires_at = time.monotonic() + expires_in - margin
+        self._token_expires_at = self._clock() + expires_in - margin
         self.stats.add(token_mints=1)
 
     def token(self, force: bool = False) -> str:
         with self._token_lock:
-            if force or self._token is None or time.monotonic() >= self._token_expires_at:
+            if force or self._token is None or self._clock() >= self._token_expires_at:
                 self._mint_token()
             assert self._token is not None
             return self._token
@@ -387,16 +408,8 @@ class CommercetoolsClient:
                 )
             self.stats.add(pages=1, rows=len(results))
             if results:
-                new_last = results[-1].get("id")
-                if not isinstance(new_last, str):
-                    raise CommercetoolsError(f"commercetools GET /{path}: a result has no id")
-                if last_id is not None and new_last <= last_id:
-                    # The server ignored the sort or the keyset predicate; going on would loop.
-                    raise CommercetoolsError(
-                        f"commercetools GET /{path}: page did not advance past id {last_id!r}; "
-                        f"the server does not honour sort=id asc"
-                    )
-                last_id = new_last
+                _check_ascending_ids(path, results, last_id)
+                last_id = results[-1]["id"]
                 yield results
             if len(results) < page_size:
                 return
