@@ -1,0 +1,117 @@
+"""Fixtures for the sync tests: a real DuckDB warehouse whose ``iterable.*_changes``
+inputs follow docs/CONTRACTS.md §4 exactly, built without dbt from a small desired-state
+table per object and a diff against ``ctsync.sync_ledger``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from sync.planner import OBJECTS
+from sync.warehouse import connect
+
+REMOVABLE = ("users", "catalog_items", "carts")
+
+
+def _view_sql(obj: str) -> str:
+    idem = "d.event_id" if obj == "events" else f"'{obj}:' || d.record_key || ':' || d.payload_hash"
+    sql = (
+        f"create or replace view iterable.iterable__{obj}_changes as "
+        f"select d.record_key, 'upsert' as operation, d.payload, d.payload_hash, "
+        f"{idem} as idempotency_key, d.source_updated_at "
+        f"from iterable.iterable__{obj} as d left join ctsync.sync_ledger as l "
+        f"on l.object = '{obj}' and l.record_key = d.record_key "
+        "where l.record_key is null or l.payload_hash is distinct from d.payload_hash "
+        "or l.operation = 'delete'"
+    )
+    if obj in REMOVABLE:
+        sql += (
+            " union all "
+            "select l.record_key, 'delete' as operation, l.payload, null as payload_hash, "
+            f"'{obj}:' || l.record_key || ':delete' as idempotency_key, "
+            "null as source_updated_at "
+            f"from ctsync.sync_ledger as l left join iterable.iterable__{obj} as d "
+            f"on d.record_key = l.record_key where l.object = '{obj}' "
+            "and l.operation = 'upsert' and d.record_key is null"
+        )
+    return sql
+
+
+class Warehouse:
+    """A tmp DuckDB file shaped like the dbt output the sync reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with connect(path) as con:
+            con.execute("create schema if not exists iterable")
+            for obj in OBJECTS:
+                con.execute(
+                    f"create table if not exists iterable.iterable__{obj} (record_key varchar "
+                    "primary key, payload varchar not null, payload_hash varchar not null, "
+                    "source_updated_at timestamp, event_id varchar)"
+                )
+                con.execute(_view_sql(obj))
+
+    def set_desired(
+        self,
+        obj: str,
+        records: dict[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]],
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Replace the desired state of `obj` with `records` (key -> payload)."""
+        items = list(records.items()) if isinstance(records, dict) else list(records)
+        rows = []
+        for key, payload in items:
+            text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+            rows.append(
+                (
+                    key,
+                    text,
+                    hashlib.md5(text.encode()).hexdigest(),
+                    updated_at,
+                    payload.get("id") if obj == "events" else None,
+                )
+            )
+        with connect(self.path) as con:
+            con.execute(f"delete from iterable.iterable__{obj}")
+            if rows:
+                con.execute(
+                    f"insert into iterable.iterable__{obj} select * from (select "
+                    "unnest($1), unnest($2), unnest($3), unnest($4::timestamp[]), unnest($5))",
+                    [[r[i] for r in rows] for i in range(5)],
+                )
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        return self.query(sql, params)[0][0]
+
+    def changes(self, obj: str) -> list[tuple[Any, ...]]:
+        return self.query(
+            f"select record_key, operation from iterable.iterable__{obj}_changes order by 1"
+        )
+
+    def open_rejections(self, obj: str | None = None) -> dict[str, str]:
+        sql = "select record_key, reason_code from ctsync.sync_rejections where resolved_at is null"
+        params: list[Any] = []
+        if obj:
+            sql += " and object = ?"
+            params.append(obj)
+        return dict(self.query(sql, params))
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
+    yield Warehouse(tmp_path / "warehouse.duckdb")
