@@ -1,0 +1,226 @@
+"""Field-type locking: Iterable fixes a field's type with the first value it sees.
+
+Types are tracked per category (``user``, ``customEvent:<eventName>``, ``purchase``,
+``catalog:<name>``) by dotted path (``defaultAddress.street``), the way
+``GET /api/users/getFields`` reports them. A later value of another type fails the whole
+request with 400 ``RequestFieldsTypesMismatched``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+# The date formats Iterable recognises in string values (Field Data Types / Catalog Items
+# docs): "2000-01-01 00:00:00 -0400", "2000-01-01 00:00:00", "2000-01-01T00:00:00.000-0400",
+# "2000-01-01", plus ISO with "Z".
+_DATE_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:"
+    r" \d{2}:\d{2}:\d{2}(?: [+-]\d{2}:?\d{2})?"
+    r"|T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})"
+    r")?$"
+)
+
+# What each locked type accepts: a date string is still a string; an integer fits a
+# double field (JSON does not distinguish 3 from 3.0 reliably).
+_COMPATIBLE = {
+    ("string", "date"),
+    ("double", "long"),
+}
+
+_INCOMING_TYPES = {
+    "string": ["string", "keyword"],
+    "long": ["long"],
+    "double": ["double"],
+    "boolean": ["boolean"],
+    "date": ["date"],
+    "object": ["object"],
+}
+
+
+def is_date(value: str) -> bool:
+    """True when ``value`` is in one of the date formats Iterable types as ``date``."""
+    if len(value) < 10 or not value[0].isdigit():
+        return False
+    match = _DATE_RE.match(value)
+    if not match:
+        return False
+    try:
+        datetime(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return False
+    return True
+
+
+def scalar_type(value: Any) -> str | None:
+    """Iterable's type name for a JSON value (``None`` for null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "date" if is_date(value) else "string"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+def walk(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """Yield ``(dotted path, type, value)`` for every typed value in ``data``.
+
+    Arrays take the type of their elements; arrays of objects contribute the objects'
+    fields under the array's path, as Iterable's nested fields do.
+    """
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, list):
+            for element in value:
+                yield from _walk_value(path, element)
+        else:
+            yield from _walk_value(path, value)
+
+
+def _walk_value(path: str, value: Any) -> Iterator[tuple[str, str, Any]]:
+    kind = scalar_type(value)
+    if kind is None:
+        return
+    yield path, kind, value
+    if kind == "object":
+        yield from walk(value, path + ".")
+
+
+def compatible(expected: str, incoming: str) -> bool:
+    return expected == incoming or (expected, incoming) in _COMPATIBLE
+
+
+def mismatch_entry(expected: str, incoming: str, value: Any, category: str) -> dict[str, Any]:
+    """One ``params.validationErrors`` entry as Iterable returns it."""
+    offending = value if not isinstance(value, dict | list) else str(value)
+    return {
+        "incomingTypes": _INCOMING_TYPES.get(incoming, [incoming]),
+        "expectedType": expected,
+        "_type": "UnexpectedType",
+        "offendingValue": offending,
+        "category": category.split(":", 1)[0],
+    }
+
+
+class FieldTypeError(Exception):
+    """A value's type disagrees with the type its field is locked to."""
+
+    def __init__(self, project_id: int, category: str, errors: dict[str, dict[str, Any]]):
+        self.category = category
+        self.errors = errors
+        first, entry = next(iter(errors.items()))
+        kind = category.split(":", 1)[0]
+        super().__init__(
+            f"Project {project_id}: The request does not have the same data types as the data "
+            f"previously submitted. Field '{first}' already exists for type '{kind}' and has a "
+            f"data type of '{entry['expectedType']}' but possible types "
+            f"'{', '.join(entry['incomingTypes'])}' in the request."
+        )
+
+
+class FieldLimitError(Exception):
+    """Creating the request's new fields would pass the project's unique-field limit."""
+
+
+class SchemaRegistry:
+    """Locked field types per category, plus the project's new-field policy."""
+
+    def __init__(self, project_id: int, allow_new_fields: bool = True) -> None:
+        self.project_id = project_id
+        self.allow_new_fields = allow_new_fields
+        self.types: dict[str, dict[str, str]] = {}
+        self.limits = {"user": 1000, "customEvent": 8000, "purchase": 8000, "catalog": 350}
+
+    def fields(self, category: str) -> dict[str, str]:
+        return self.types.setdefault(category, {})
+
+    def _count(self, kind: str) -> int:
+        return sum(len(v) for k, v in self.types.items() if k.split(":", 1)[0] == kind)
+
+
+class SchemaCheck:
+    """Type-checks the records of one request before anything is applied.
+
+    Collects the fields the request would create, so the whole request can be refused
+    (type mismatch, field limit) without touching state, then ``commit()`` locks them.
+    """
+
+    def __init__(self, registry: SchemaRegistry, create_new_fields: bool | None = None):
+        self.registry = registry
+        self.allow = registry.allow_new_fields if create_new_fields is None else create_new_fields
+        self.pending: dict[str, dict[str, str]] = {}
+        self.created: list[str] = []
+        self.filtered: list[str] = []
+
+    def check(self, category: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Check ``data`` against ``category``; return it without filtered-out fields.
+
+        Raises ``FieldTypeError`` on a mismatch with a locked or pending type.
+        """
+        if not data:
+            return data
+        locked = self.registry.fields(category)
+        pending = self.pending.setdefault(category, {})
+        errors: dict[str, dict[str, Any]] = {}
+        dropped: set[str] = set()
+        for path, kind, value in walk(data):
+            expected = locked.get(path) or pending.get(path)
+            if expected is None:
+                if any(path.startswith(d + ".") for d in dropped):
+                    continue
+                if not self.allow:
+                    dropped.add(path)
+                    if path not in self.filtered:
+                        self.filtered.append(path)
+                    continue
+                pending[path] = kind
+                if path not in self.created:
+                    self.created.append(path)
+            elif not compatible(expected, kind):
+                errors.setdefault(path, mismatch_entry(expected, kind, value, category))
+        if errors:
+            raise FieldTypeError(self.registry.project_id, category, errors)
+        if dropped:
+            return _without(data, dropped)
+        return data
+
+    def commit(self) -> None:
+        for category, new in self.pending.items():
+            if not new:
+                continue
+            kind = category.split(":", 1)[0]
+            limit = self.registry.limits.get(kind)
+            if limit is not None and self.registry._count(kind) + len(new) > limit:
+                raise FieldLimitError(
+                    f"Project {self.registry.project_id}: creating {len(new)} new {kind} "
+                    f"field(s) would exceed the limit of {limit} unique fields"
+                )
+        for category, new in self.pending.items():
+            self.registry.fields(category).update(new)
+
+
+def _without(data: dict[str, Any], dropped: set[str], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if path in dropped:
+            continue
+        if isinstance(value, dict):
+            out[key] = _without(value, dropped, path + ".")
+        elif isinstance(value, list):
+            out[key] = [
+                _without(v, dropped, path + ".") if isinstance(v, dict) else v for v in value
+            ]
+        else:
+            out[key] = value
+    return out
