@@ -141,8 +141,8 @@ def _acknowledge(
     )
     keys = _columns([(o.row.object, o.row.record_key) for o in accepted], 2)
     con.execute(
-        f"update {S}.sync_rejections as r set resolved_at = ? "
-        f"from (select {_unnest(('object', 'record_key'))}) as s "
+        f"update {S}.sync_rejections as r set resolved_at = $1 "
+        "from (select unnest($2) as object, unnest($3) as record_key) as s "
         "where r.object = s.object and r.record_key = s.record_key and r.resolved_at is null",
         [now, *keys],
     )
