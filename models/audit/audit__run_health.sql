@@ -59,7 +59,7 @@ final as (
             when coalesce(runs.sent_count, 0) = 0 then null
             else cast(runs.succeeded_count as double precision) / runs.sent_count
         end as success_rate,
-        runs.status in ('succeeded', 'success', 'ok') as is_successful,
+        runs.status in ('succeeded', 'succeeded_with_rejections', 'dry_run') as is_successful,
         runs.error_message
     from runs
     left join stage_seconds

@@ -1,0 +1,357 @@
+"""`ctsync run`: ingest (incremental) → dbt build → sync, as one job under one lock.
+
+The three stages share one run id. The runner writes the run's `ctsync.sync_runs` row when
+it starts (the sync stage takes the row over and fills in its counts) and one
+`ctsync.sync_run_stages` row per stage, so a run that fails in ingest or dbt is as visible
+to analysts as one that fails in delivery. A stop request (SIGINT/SIGTERM in `schedule` or
+`serve`) is honoured between stages: the current stage finishes, the rest are skipped.
+
+The warehouse is opened only for those short bookkeeping writes, never across a stage:
+dlt and dbt open the DuckDB file themselves, and DuckDB allows one writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sync.lock import run_lock
+from sync.redact import redact
+from sync.warehouse import AUDIT_SCHEMA, connect, warehouse_path
+
+log = logging.getLogger("ctsync.jobs.runner")
+
+STAGES = ("ingest", "dbt", "sync")
+OK_STATUSES = ("succeeded", "succeeded_with_rejections", "dry_run")
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    full_refresh: bool = False
+    resources: Sequence[str] | None = None  # ingest resources; None = all
+    objects: Sequence[str] | None = None  # Iterable objects; None = all
+    dry_run: bool = False
+    trigger: str = "manual"
+
+    @property
+    def mode(self) -> str:
+        if self.dry_run:
+            return "dry_run"
+        return "full_refresh" if self.full_refresh else "incremental"
+
+
+@dataclass
+class StageReport:
+    name: str
+    status: str = "pending"  # succeeded | failed | skipped | the sync's own status
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    detail: str = ""
+    result: Any = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass
+class JobReport:
+    run_id: str
+    options: JobOptions
+    status: str = "running"
+    stages: list[StageReport] = field(default_factory=list)
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def stage(self, name: str) -> StageReport:
+        for report in self.stages:
+            if report.name == name:
+                return report
+        raise KeyError(name)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok (rejections are reported, not failures); 4 Iterable refused the key; 1 else."""
+        if self.status in OK_STATUSES:
+            return 0
+        if self.status == "auth_error":
+            return 4
+        return 1
+
+
+@dataclass
+class StageContext:
+    run_id: str
+    options: JobOptions
+    warehouse: Path
+    progress: bool
+    console: Console
+
+
+StageFunction = Callable[[StageContext], tuple[str, str, Any]]
+"""A stage: returns (status, one-line detail, result object); raises on failure."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def run_job(
+    options: JobOptions,
+    *,
+    warehouse: Path | str | None = None,
+    stop: threading.Event | None = None,
+    stages: Mapping[str, StageFunction] | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    run_id: str | None = None,
+) -> JobReport:
+    """Run the pipeline once. Raises `sync.lock.RunLockHeld` when another run is active."""
+    target = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stop = stop or threading.Event()
+    console = console or Console(stderr=True)
+    functions = dict(default_stages())
+    functions.update(stages or {})
+    report = JobReport(run_id=run_id or uuid.uuid4().hex, options=options)
+    context = StageContext(report.run_id, options, target, progress, console)
+
+    with run_lock(target):
+        report.started_at = utcnow()
+        _record_run_start(target, report)
+        for name in STAGES:
+            stage = StageReport(name)
+            report.stages.append(stage)
+            if report.status != "running":
+                stage.status = "skipped"
+                continue
+            if stop.is_set():
+                stage.status = "skipped"
+                report.status = "interrupted"
+                report.error_message = f"stopped before the {name} stage on request"
+                continue
+            _run_stage(functions[name], stage, context, target)
+            if stage.status == "failed":
+                report.status = "failed"
+                report.error_message = f"{name} failed: {stage.detail}"
+        sync_stage = report.stage("sync")
+        if report.status == "running":
+            report.status = sync_stage.status
+            result = sync_stage.result
+            report.error_message = getattr(result, "error_message", None)
+        report.finished_at = utcnow()
+        _record_run_finish(target, report)
+    return report
+
+
+def _run_stage(
+    function: StageFunction, stage: StageReport, context: StageContext, target: Path
+) -> None:
+    stage.started_at = utcnow()
+    _record_stage(target, context.run_id, stage)
+    context.console.print(f"[bold cyan]▶ {stage.name}[/] …")
+    begun = time.perf_counter()
+    try:
+        stage.status, stage.detail, stage.result = function(context)
+    except KeyboardInterrupt:
+        stage.status = "failed"
+        stage.detail = "interrupted"
+        stage.finished_at = utcnow()
+        _record_stage(target, context.run_id, stage)
+        raise
+    except Exception as exc:
+        stage.status = "failed"
+        stage.detail = redact(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+        log.debug("stage %s failed", stage.name, exc_info=True)
+    stage.finished_at = utcnow()
+    _record_stage(target, context.run_id, stage)
+    colour = "green" if stage.status in OK_STATUSES else "red"
+    context.console.print(
+        f"[bold {colour}]{'✔' if colour == 'green' else '✘'} {stage.name}[/] "
+        f"{stage.status} in {time.perf_counter() - begun:.1f}s — {stage.detail}"
+    )
+
+
+# -- bookkeeping in ctsync.sync_runs / sync_run_stages ------------------------------------
+
+
+def _record_run_start(target: Path, report: JobReport) -> None:
+    objects = ",".join(report.options.objects) if report.options.objects else None
+    with connect(target) as con:
+        con.execute(
+            f"insert into {AUDIT_SCHEMA}.sync_runs (run_id, trigger, mode, objects, status, "
+            "started_at) values (?, ?, ?, ?, 'running', ?)",
+            [
+                report.run_id,
+                report.options.trigger,
+                report.options.mode,
+                objects,
+                report.started_at,
+            ],
+        )
+
+
+def _record_stage(target: Path, run_id: str, stage: StageReport) -> None:
+    with connect(target) as con:
+        con.execute(
+            f"insert into {AUDIT_SCHEMA}.sync_run_stages (run_id, stage, status, started_at, "
+            "finished_at, detail) values (?, ?, ?, ?, ?, ?) on conflict (run_id, stage) do update "
+            "set status = excluded.status, finished_at = excluded.finished_at, "
+            "detail = excluded.detail",
+            [
+                run_id,
+                stage.name,
+                "running" if stage.finished_at is None else stage.status,
+                stage.started_at,
+                stage.finished_at,
+                redact(stage.detail)[:4000] or None,
+            ],
+        )
+
+
+def _record_run_finish(target: Path, report: JobReport) -> None:
+    """Close the run row with the job's status, mode and end time. The sync stage has filled
+    in its counts when it ran for real; runs that stopped earlier and dry runs get theirs here."""
+    sync_result = report.stage("sync").result
+    totals = getattr(sync_result, "totals", None)
+    with connect(target) as con:
+        con.execute(
+            f"update {AUDIT_SCHEMA}.sync_runs set status = ?, mode = ?, "
+            "finished_at = ?, error_message = coalesce(?, error_message), "
+            "planned_count = coalesce(planned_count, ?), "
+            "rejected_count = coalesce(rejected_count, ?) where run_id = ?",
+            [
+                report.status,
+                report.options.mode,
+                report.finished_at,
+                redact(report.error_message)[:4000] if report.error_message else None,
+                getattr(totals, "planned", None),
+                getattr(totals, "rejected", None),
+                report.run_id,
+            ],
+        )
+
+
+# -- the real stages ------------------------------------------------------------------------
+
+
+def default_stages() -> dict[str, StageFunction]:
+    return {"ingest": ingest_stage, "dbt": dbt_stage, "sync": sync_stage}
+
+
+def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
+    from ingest.pipeline import run_ingest
+
+    summary = run_ingest(
+        full_refresh=context.options.full_refresh,
+        resources=list(context.options.resources) if context.options.resources else None,
+        warehouse=context.warehouse,
+    )
+    changed = [
+        f"{r.name} +{r.new}/~{r.updated}" + (f"/-{r.removed}" if r.removed else "")
+        for r in summary.resources
+        if r.new or r.updated or r.removed
+    ]
+    detail = f"fetched {summary.fetched} row(s) in {summary.requests} request(s)"
+    detail += f"; {', '.join(changed)}" if changed else "; no changes"
+    return "succeeded", detail, summary
+
+
+def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
+    from sync.cli.build import run_dbt_build
+
+    result = run_dbt_build(warehouse=context.warehouse, full_refresh=context.options.full_refresh)
+    success = bool(getattr(result, "success", getattr(result, "ok", False)))
+    detail = _describe_build(result)
+    if not success:
+        raise RuntimeError(detail)
+    return "succeeded", detail, result
+
+
+def _describe_build(result: Any) -> str:
+    summary = getattr(result, "summary", None)
+    if callable(summary):
+        return str(summary())
+    if isinstance(summary, str):
+        return summary
+    return str(result)
+
+
+def sync_stage(context: StageContext) -> tuple[str, str, Any]:
+    from sync.config import load_settings
+    from sync.engine import run_sync
+
+    result = run_sync(
+        load_settings(),
+        context.warehouse,
+        objects=list(context.options.objects) if context.options.objects else None,
+        full=False,
+        dry_run=context.options.dry_run,
+        run_id=context.run_id,
+        trigger=context.options.trigger,
+        lock_held=True,
+        progress=context.progress,
+    )
+    totals = result.totals
+    if context.options.dry_run:
+        detail = f"would send {totals.planned}; {totals.rejected} invalid (dry run, nothing sent)"
+    else:
+        detail = (
+            f"planned {totals.planned}, sent {totals.sent}, succeeded {totals.succeeded}, "
+            f"rejected {totals.rejected}"
+        )
+    if result.error_message:
+        detail += f" — {result.error_message}"
+    return result.status, detail, result
+
+
+# -- the closing summary --------------------------------------------------------------------
+
+
+def summary_tables(report: JobReport) -> list[Table]:
+    stages = Table(title=f"run {report.run_id} — {report.status}", title_justify="left")
+    stages.add_column("stage")
+    stages.add_column("status")
+    stages.add_column("seconds", justify="right")
+    stages.add_column("detail", overflow="fold")
+    for stage in report.stages:
+        seconds = f"{stage.seconds:.1f}" if stage.seconds is not None else "—"
+        stages.add_row(stage.name, _styled(stage.status), seconds, stage.detail)
+    tables = [stages]
+    sync_result = report.stage("sync").result if report.stages else None
+    objects = getattr(sync_result, "objects", None)
+    if objects:
+        per_object = Table(title="records per Iterable object", title_justify="left")
+        for column in ("object", "planned", "sent", "succeeded", "rejected", "failed", "held"):
+            per_object.add_column(column, justify="left" if column == "object" else "right")
+        for name, counts in objects.items():
+            per_object.add_row(
+                name,
+                *(
+                    str(getattr(counts, a, 0))
+                    for a in ("planned", "sent", "succeeded", "rejected", "failed", "held")
+                ),
+            )
+        tables.append(per_object)
+    return tables
+
+
+def _styled(status: str) -> str:
+    if status in OK_STATUSES:
+        return f"[green]{status}[/]"
+    if status in ("skipped", "pending"):
+        return f"[dim]{status}[/]"
+    return f"[red]{status}[/]"
