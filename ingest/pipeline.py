@@ -51,7 +51,7 @@ class ResourceSummary:
     updated: int = 0
     """Ids that existed and were written again by this run."""
     removed: int = 0
-    """Ids that disappeared (only a full refresh, which reloads the table, removes rows)."""
+    """Ids that disappeared: deleted per a ``*Deleted`` message, or gone in a full refresh."""
     total: int = 0
     """Rows in the table after the run."""
 
@@ -187,6 +187,55 @@ def _count_changes(
         con.execute(f"drop schema if exists {SNAPSHOT_SCHEMA} cascade")
 
 
+def apply_deletions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[str, int]:
+    """Remove rows (and their child rows) that a ``*Deleted`` message in raw messages names.
+
+    Keeps ``raw_commercetools`` a mirror of the project: downstream models then stop
+    desiring a deleted customer, which is what makes the sync delete it in Iterable. The
+    deletion event itself stays in ``messages``. Returns rows removed per table.
+    """
+    existing = _existing_tables(con)
+    if "messages" not in existing:
+        return {}
+    removed: dict[str, int] = {}
+    con.execute("begin transaction")
+    try:
+        for name in names:
+            if name not in schema.DELETION_MESSAGES or name not in existing:
+                continue
+            type_id, message_type = schema.DELETION_MESSAGES[name]
+            doomed = (
+                f"select id from {schema.DATASET_NAME}.messages "
+                f"where resource__type_id = ? and type = ? and resource__id = root.id"
+            )
+            root = f"{schema.DATASET_NAME}.{name}"
+            for child in sorted(t for t in existing if t.startswith(f"{name}__")):
+                con.execute(
+                    f"delete from {schema.DATASET_NAME}.{child} where _dlt_root_id in ("
+                    f"select root._dlt_id from {root} root where exists ({doomed}))",
+                    [type_id, message_type],
+                )
+            row = con.execute(
+                f"delete from {root} where id in ("
+                f"select root.id from {root} root where exists ({doomed}))",
+                [type_id, message_type],
+            ).fetchone()
+            removed[name] = int(row[0]) if row else 0
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return removed
+
+
+def _drop_snapshot(warehouse: Path) -> None:
+    try:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(f"drop schema if exists {SNAPSHOT_SCHEMA} cascade")
+    except duckdb.Error:
+        logger.warning("could not drop %s.* from %s", SNAPSHOT_SCHEMA, warehouse)
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -254,8 +303,11 @@ def run_ingest(
                 if isinstance(cause, CommercetoolsError)
                 else (f"{type(cause).__name__}: {cause}")
             )
+            _drop_snapshot(target)
             raise IngestError(_scrub(message, settings.client_secret)) from None
         summary.load_ids = list(info.loads_ids)
+        with duckdb.connect(str(target)) as con:
+            apply_deletions(con, schema.RESOURCE_NAMES)
         _count_changes(target, summaries, summary.load_ids)
     finally:
         if own_client:

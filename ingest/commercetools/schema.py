@@ -237,6 +237,19 @@ TABLES: dict[str, RawTable] = {
 
 RESOURCE_NAMES: tuple[str, ...] = tuple(TABLES)
 
+DELETION_MESSAGES: dict[str, tuple[str, str]] = {
+    "customers": ("customer", "CustomerDeleted"),
+    "orders": ("order", "OrderDeleted"),
+    "products": ("product", "ProductDeleted"),
+    "categories": ("category", "CategoryDeleted"),
+    "stores": ("store", "StoreDeleted"),
+    "customer_groups": ("customer-group", "CustomerGroupDeleted"),
+}
+"""Raw table → (message ``resource.typeId``, message ``type``) that announces a deletion.
+
+Polling ``lastModifiedAt`` never sees a deleted resource; these messages do, and the ingest
+removes the rows they name (see ``ingest.pipeline.apply_deletions``)."""
+
 
 def table(resource_name: str) -> RawTable:
     """The :class:`RawTable` of ``resource_name``, or a ``KeyError`` naming the valid ones."""
