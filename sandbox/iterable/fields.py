@@ -31,6 +31,8 @@ _COMPATIBLE = {
     ("double", "long"),
 }
 
+_TYPE_OF: dict[type, str] = {bool: "boolean", int: "long", float: "double", dict: "object"}
+
 _INCOMING_TYPES = {
     "string": ["string", "keyword"],
     "long": ["long"],
@@ -173,21 +175,38 @@ class SchemaCheck:
         pending = self.pending.setdefault(category, {})
         errors: dict[str, dict[str, Any]] = {}
         dropped: set[str] = set()
-        for path, kind, value in walk(data):
-            expected = locked.get(path) or pending.get(path)
-            if expected is None:
-                if any(path.startswith(d + ".") for d in dropped):
-                    continue
-                if not self.allow:
-                    dropped.add(path)
-                    if path not in self.filtered:
-                        self.filtered.append(path)
-                    continue
-                pending[path] = kind
-                if path not in self.created:
-                    self.created.append(path)
-            elif not compatible(expected, kind):
-                errors.setdefault(path, mismatch_entry(expected, kind, value, category))
+        # An explicit stack instead of recursive generators: this runs for every record
+        # of every bulk request and dominates bulkUpdate's cost.
+        stack: list[tuple[str, Any]] = [("", data)]
+        while stack:
+            prefix, obj = stack.pop()
+            for key, value in obj.items():
+                path = prefix + key
+                values = value if type(value) is list else (value,)
+                for item in values:
+                    cls = type(item)
+                    if cls is str:
+                        kind = "date" if item[:1].isdigit() and is_date(item) else "string"
+                    else:
+                        kind = _TYPE_OF.get(cls)
+                        if kind is None:
+                            continue
+                    expected = locked.get(path) or pending.get(path)
+                    if expected is None:
+                        if dropped and any(path.startswith(d + ".") for d in dropped):
+                            continue
+                        if not self.allow:
+                            dropped.add(path)
+                            if path not in self.filtered:
+                                self.filtered.append(path)
+                            continue
+                        pending[path] = kind
+                        self.created.append(path)
+                    elif expected != kind and (expected, kind) not in _COMPATIBLE:
+                        errors.setdefault(path, mismatch_entry(expected, kind, item, category))
+                        continue
+                    if cls is dict:
+                        stack.append((path + ".", item))
         if errors:
             raise FieldTypeError(self.registry.project_id, category, errors)
         if dropped:

@@ -116,9 +116,16 @@ class IdentityFailure(Exception):
         self.detail = detail
 
 
+_now_cache: list[Any] = [0, ""]
+
+
 def now_text() -> str:
-    """Iterable's date rendering: ``yyyy-MM-dd HH:mm:ss +00:00``."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S +00:00")
+    """Iterable's date rendering: ``yyyy-MM-dd HH:mm:ss +00:00`` (cached per second)."""
+    second = int(time.time())
+    if _now_cache[0] != second:
+        _now_cache[0] = second
+        _now_cache[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S +00:00")
+    return str(_now_cache[1])
 
 
 def valid_email(value: str) -> bool:
@@ -127,9 +134,9 @@ def valid_email(value: str) -> bool:
 
 def valid_user_id(value: str) -> bool:
     """Non-empty, ≤52 chars, printable ASCII, no trailing space (FailedUserUpdates rules)."""
-    if not value or len(value) > USER_ID_MAX_LEN or value != value.rstrip():
+    if not value or len(value) > USER_ID_MAX_LEN or value[-1].isspace():
         return False
-    return all(32 <= ord(ch) < 127 for ch in value)
+    return value.isascii() and value.isprintable()
 
 
 def _valid_record_id(value: str) -> bool:
@@ -137,20 +144,25 @@ def _valid_record_id(value: str) -> bool:
 
 
 def _merge(target: dict[str, Any], update: dict[str, Any], nested: bool) -> None:
-    """Iterable's dataFields merge: top-level replace (or deep merge), ``null`` deletes."""
+    """Iterable's dataFields merge: top-level replace (or deep merge), ``null`` deletes.
+
+    Request bodies are parsed afresh per request and stored objects are only ever
+    replaced, never mutated, so values are stored without copying (lists excepted: the
+    emulator appends to list memberships in place).
+    """
     for key, value in update.items():
+        cls = type(value)
         if value is None:
             target.pop(key, None)
-        elif nested and isinstance(value, dict) and isinstance(target.get(key), dict):
-            child = dict(target[key])
+        elif cls is dict and nested:
+            current = target.get(key)
+            child = dict(current) if type(current) is dict else {}
             _merge(child, value, nested=True)
             target[key] = child
-        elif nested and isinstance(value, dict):
-            child = {}
-            _merge(child, value, nested=True)
-            target[key] = child
+        elif cls is list:
+            target[key] = list(value)
         else:
-            target[key] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+            target[key] = value
 
 
 @dataclass(eq=False)

@@ -2,7 +2,10 @@
 
 ``iterable_emulator`` (session): one emulator subprocess for the whole test session.
 ``fresh_iterable`` (function): the same emulator, reset to empty state, default limits,
-no faults; call ``fresh_iterable.reset(project_type="email")`` for another project type.
+no faults (hybrid project); call ``fresh_iterable.reset(project_type="email")`` for
+another project type.
+``iterable_api`` (function): a ``CheckedClient`` on ``fresh_iterable`` that validates
+every request and answer against Iterable's Swagger file.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.iterable.conformance import CheckedClient
 from sandbox.iterable.emulator import IterableEmulator
 
 
@@ -24,3 +28,9 @@ def iterable_emulator() -> Iterator[IterableEmulator]:
 def fresh_iterable(iterable_emulator: IterableEmulator) -> IterableEmulator:
     iterable_emulator.reset(project_type="hybrid")
     return iterable_emulator
+
+
+@pytest.fixture
+def iterable_api(fresh_iterable: IterableEmulator) -> Iterator[CheckedClient]:
+    with CheckedClient(fresh_iterable.api_url, fresh_iterable.api_key) as client:
+        yield client
