@@ -131,6 +131,35 @@ const filterWithMockParser = async (candidates, where, vars) => {
 	return result.results;
 };
 
+// The mock answers errors with its CommercetoolsError class, which it does not export.
+// Capture it from a predicate it rejects, so our errors get the same handling and body.
+let CommercetoolsError;
+try {
+	await filterWithMockParser([], ["("], {});
+} catch (err) {
+	CommercetoolsError = err.constructor;
+}
+if (!CommercetoolsError || CommercetoolsError === Error) {
+	throw new Error("could not obtain commercetools-mock's error class; has the mock changed?");
+}
+
+/** An error the mock's error handler turns into a commercetools error response. */
+export const apiError = (statusCode, code, message) =>
+	new CommercetoolsError({ code, message }, statusCode);
+
+const VARIABLE = /"(?:[^"\\]|\\.)*"|:([A-Za-z0-9_]+)/g;
+
+/** Real API: a predicate that references an input variable nobody supplied is a 400. */
+const checkVariables = (where, vars) => {
+	for (const clause of where) {
+		for (const match of clause.matchAll(VARIABLE)) {
+			if (match[1] !== undefined && !(match[1] in vars)) {
+				throw apiError(400, "InvalidInput", `Missing parameter value for ${match[1]}`);
+			}
+		}
+	}
+};
+
 /** Index of the first element for which `before(element)` is false (elements sorted). */
 const lowerBound = (items, before) => {
 	let lo = 0;
@@ -174,6 +203,7 @@ const CHUNK = 2000;
  * Returns {page, total} where total is undefined when it was not computed.
  */
 export const runQuery = async ({ sorted, clauses, where, vars, offset, limit, needTotal }) => {
+	checkVariables(where, vars);
 	const simple = [];
 	const complex = [];
 	for (const clause of where) {
