@@ -162,6 +162,7 @@ class SchemaCheck:
         self.allow = registry.allow_new_fields if create_new_fields is None else create_new_fields
         self.pending: dict[str, dict[str, str]] = {}
         self.created: list[str] = []
+        self._created_set: set[str] = set()
         self.filtered: list[str] = []
 
     def check(self, category: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -201,7 +202,9 @@ class SchemaCheck:
                                 self.filtered.append(path)
                             continue
                         pending[path] = kind
-                        self.created.append(path)
+                        if path not in self._created_set:
+                            self._created_set.add(path)
+                            self.created.append(path)
                     elif expected != kind and (expected, kind) not in _COMPATIBLE:
                         errors.setdefault(path, mismatch_entry(expected, kind, item, category))
                         continue
