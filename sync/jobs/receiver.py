@@ -78,6 +78,18 @@ class TokenAuth:
         return matched
 
 
+def receiver_token() -> str | None:
+    """The shared token: `SYNC__RECEIVER__TOKEN` or `[sync.receiver] token` in secrets.toml."""
+    import dlt
+
+    from sync.redact import register_secret
+
+    value = dlt.secrets.get("sync.receiver.token")
+    token = str(value) if value else None
+    register_secret(token)
+    return token
+
+
 def sns_confirmation_allowed(url: str) -> bool:
     """Only follow SubscribeURLs that point at AWS SNS over HTTPS (no request forgery)."""
     parts = urlsplit(url)

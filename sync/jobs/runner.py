@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sync.lock import run_lock
@@ -105,6 +106,42 @@ StageFunction = Callable[[StageContext], tuple[str, str, Any]]
 """A stage: returns (status, one-line detail, result object); raises on failure."""
 
 
+class JobConfigError(RuntimeError):
+    """The job cannot start: a setting is missing or wrong (the message says which)."""
+
+
+def check_configuration(*, dry_run: bool = False) -> None:
+    """Fail before ingest starts, not minutes later in the sync stage."""
+    from ingest.commercetools.client import CommercetoolsError
+    from ingest.commercetools.source import load_settings as load_commercetools
+    from sync.config import ConfigError
+    from sync.config import load_settings as load_iterable
+
+    problems: list[str] = []
+    try:
+        commercetools = load_commercetools()
+        commercetools.endpoints  # noqa: B018 - resolves region/URLs, raising when unusable
+        if not commercetools.project_key or not commercetools.client_id:
+            problems.append(
+                "commercetools project key / client id missing "
+                "(SOURCES__COMMERCETOOLS__PROJECT_KEY, SOURCES__COMMERCETOOLS__CLIENT_ID)"
+            )
+        if not commercetools.client_secret:
+            problems.append(
+                "commercetools client secret missing (SOURCES__COMMERCETOOLS__CLIENT_SECRET)"
+            )
+    except CommercetoolsError as exc:
+        problems.append(redact(exc))
+    try:
+        iterable = load_iterable()
+        if not dry_run:
+            iterable.require_api_key()
+    except ConfigError as exc:
+        problems.append(redact(exc))
+    if problems:
+        raise JobConfigError("; ".join(problems))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -181,7 +218,7 @@ def _run_stage(
     colour = "green" if stage.status in OK_STATUSES else "red"
     context.console.print(
         f"[bold {colour}]{'✔' if colour == 'green' else '✘'} {stage.name}[/] "
-        f"{stage.status} in {time.perf_counter() - begun:.1f}s — {stage.detail}"
+        f"{stage.status} in {time.perf_counter() - begun:.1f}s — {escape(stage.detail)}"
     )
 
 
@@ -329,7 +366,7 @@ def summary_tables(report: JobReport) -> list[Table]:
     stages.add_column("detail", overflow="fold")
     for stage in report.stages:
         seconds = f"{stage.seconds:.1f}" if stage.seconds is not None else "—"
-        stages.add_row(stage.name, _styled(stage.status), seconds, stage.detail)
+        stages.add_row(stage.name, _styled(stage.status), seconds, escape(stage.detail))
     tables = [stages]
     sync_result = report.stage("sync").result if report.stages else None
     objects = getattr(sync_result, "objects", None)

@@ -1,0 +1,298 @@
+"""`ctsync status`: recent runs, what they did, open rejections by reason, and freshness.
+
+Reads the audit tables (`ctsync.*`) directly rather than the dbt `audit` views, so it works
+before the first `dbt build` and after a failed one. The warehouse is opened read-only; when
+a run is writing it (DuckDB allows one writer), status says so instead of failing obscurely.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sync.lock import lock_path_for
+from sync.warehouse import AUDIT_SCHEMA
+
+OBJECTS = (
+    "users",
+    "subscriptions",
+    "purchases",
+    "carts",
+    "events",
+    "catalog_items",
+    "user_deletions",
+)
+
+
+class StatusError(RuntimeError):
+    """The warehouse cannot be read; the message says why and what to do."""
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    trigger: str
+    mode: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    planned: int
+    sent: int
+    succeeded: int
+    rejected: int
+    error_message: str | None
+    stages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass
+class Freshness:
+    object: str
+    last_delivered_at: datetime | None
+    acknowledged: int
+    open_rejections: int
+
+
+@dataclass
+class Status:
+    warehouse: Path
+    runs: list[RunRow]
+    rejections: list[tuple[str, str, int, str | None]]  # object, reason, open count, example
+    freshness: list[Freshness]
+    running_pid: int | None
+    now: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "warehouse": str(self.warehouse),
+            "running_pid": self.running_pid,
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "trigger": r.trigger,
+                    "mode": r.mode,
+                    "status": r.status,
+                    "started_at": r.started_at.isoformat(),
+                    "seconds": r.seconds,
+                    "planned": r.planned,
+                    "sent": r.sent,
+                    "succeeded": r.succeeded,
+                    "rejected": r.rejected,
+                    "stages": r.stages,
+                    "error_message": r.error_message,
+                }
+                for r in self.runs
+            ],
+            "open_rejections": [
+                {"object": o, "reason_code": reason, "count": n, "example_record_key": example}
+                for o, reason, n, example in self.rejections
+            ],
+            "freshness": [
+                {
+                    "object": f.object,
+                    "last_delivered_at": f.last_delivered_at.isoformat()
+                    if f.last_delivered_at
+                    else None,
+                    "acknowledged_records": f.acknowledged,
+                    "open_rejections": f.open_rejections,
+                }
+                for f in self.freshness
+            ],
+        }
+
+
+def running_pid(warehouse: Path) -> int | None:
+    """The pid holding the run lock, or None when no run is active."""
+    path = lock_path_for(warehouse)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def open_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    if not warehouse.exists():
+        raise StatusError(
+            f"No warehouse at {warehouse}: run `ctsync run` first "
+            "(or set CTSYNC_WAREHOUSE to the DuckDB file you use)."
+        )
+    try:
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            pid = running_pid(warehouse)
+            who = f" (process {pid})" if pid and pid > 0 else ""
+            raise StatusError(
+                f"The warehouse {warehouse} is being written by a run{who}; "
+                "DuckDB allows one writer at a time. Try again when the run finishes."
+            ) from None
+        raise StatusError(f"Cannot open the warehouse {warehouse}: {exc}") from None
+
+
+def _has_audit_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? "
+        "and table_name = 'sync_runs'",
+        [AUDIT_SCHEMA],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def collect_status(warehouse: Path, limit: int = 10) -> Status:
+    con = open_read_only(warehouse)
+    try:
+        pid = running_pid(warehouse)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if not _has_audit_tables(con):
+            return Status(warehouse, [], [], [Freshness(o, None, 0, 0) for o in OBJECTS], pid, now)
+        s = AUDIT_SCHEMA
+        runs = [
+            RunRow(*row[:11])
+            for row in con.execute(
+                f"select run_id, trigger, mode, status, started_at, finished_at, "
+                f"coalesce(planned_count, 0), coalesce(sent_count, 0), "
+                f"coalesce(succeeded_count, 0), coalesce(rejected_count, 0), error_message "
+                f"from {s}.sync_runs order by started_at desc limit ?",
+                [limit],
+            ).fetchall()
+        ]
+        if runs:
+            stage_rows = con.execute(
+                f"select run_id, stage, status from {s}.sync_run_stages "
+                f"where run_id in (select unnest(?::varchar[]))",
+                [[r.run_id for r in runs]],
+            ).fetchall()
+            by_id = {r.run_id: r for r in runs}
+            for run_id, stage, status in stage_rows:
+                by_id[run_id].stages[stage] = status
+        rejections = [
+            (row[0], row[1], int(row[2]), row[3])
+            for row in con.execute(
+                f"select object, reason_code, count(*), min(record_key) from {s}.sync_rejections "
+                f"where resolved_at is null group by object, reason_code "
+                f"order by count(*) desc, object, reason_code"
+            ).fetchall()
+        ]
+        delivered = dict(
+            con.execute(
+                f"select object, max(attempted_at) from {s}.sync_changelog "
+                f"where outcome = 'succeeded' group by object"
+            ).fetchall()
+        )
+        acknowledged = dict(
+            con.execute(
+                f"select object, count(*) from {s}.sync_ledger where operation <> 'delete' "
+                f"group by object"
+            ).fetchall()
+        )
+        open_by_object: dict[str, int] = {}
+        for obj, _, count, _ in rejections:
+            open_by_object[obj] = open_by_object.get(obj, 0) + count
+        freshness = [
+            Freshness(o, delivered.get(o), int(acknowledged.get(o, 0)), open_by_object.get(o, 0))
+            for o in OBJECTS
+        ]
+        return Status(warehouse, runs, rejections, freshness, pid, now)
+    finally:
+        con.close()
+
+
+def render_status(status: Status, console: Console) -> None:
+    if status.running_pid:
+        who = f" (process {status.running_pid})" if status.running_pid > 0 else ""
+        console.print(f"[yellow]A run is in progress{who}.[/]")
+    if not status.runs:
+        console.print(f"No runs recorded in {status.warehouse} yet. Start one with `ctsync run`.")
+    else:
+        runs = Table(title="recent runs", title_justify="left")
+        for column in ("started (UTC)", "run", "trigger", "status", "secs"):
+            runs.add_column(column)
+        for column in ("planned", "sent", "ok", "rejected"):
+            runs.add_column(column, justify="right")
+        for run in status.runs:
+            runs.add_row(
+                run.started_at.strftime("%m-%d %H:%M:%S"),
+                run.run_id[:8],
+                run.trigger,
+                _styled(run.status),
+                f"{run.seconds:.1f}" if run.seconds is not None else "running",
+                str(run.planned),
+                str(run.sent),
+                str(run.succeeded),
+                str(run.rejected),
+            )
+        console.print(runs)
+        for run in status.runs:
+            if run.error_message and run.status not in ("succeeded", "succeeded_with_rejections"):
+                failed = [k for k, v in run.stages.items() if v == "failed"]
+                where = f" in {', '.join(failed)}" if failed else ""
+                console.print(f"  run {run.run_id[:8]}{where}: {escape(run.error_message)}")
+    if status.rejections:
+        table = Table(title="open rejections by reason", title_justify="left")
+        for column in ("object", "reason", "open", "example record"):
+            table.add_column(column, justify="right" if column == "open" else "left")
+        for obj, reason, count, example in status.rejections:
+            table.add_row(obj, escape(reason), str(count), escape(example or ""))
+        console.print(table)
+        console.print("Fix the source data, then `ctsync replay` re-queues them.")
+    else:
+        console.print("[green]No open rejections.[/]")
+    fresh = Table(title="freshness per Iterable object", title_justify="left")
+    for column in ("object", "last delivered (UTC)", "age", "in Iterable", "open rejections"):
+        fresh.add_column(column)
+    for item in status.freshness:
+        age = _age(status.now, item.last_delivered_at)
+        fresh.add_row(
+            item.object,
+            item.last_delivered_at.strftime("%Y-%m-%d %H:%M:%S")
+            if item.last_delivered_at
+            else "never",
+            age,
+            str(item.acknowledged),
+            str(item.open_rejections),
+        )
+    console.print(fresh)
+
+
+def _age(now: datetime, then: datetime | None) -> str:
+    if then is None:
+        return "—"
+    seconds = max(0.0, (now - then).total_seconds())
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def _styled(status: str) -> str:
+    if status in ("succeeded", "succeeded_with_rejections", "dry_run"):
+        return f"[green]{status}[/]"
+    if status == "running":
+        return f"[yellow]{status}[/]"
+    return f"[red]{status}[/]"
