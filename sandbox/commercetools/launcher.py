@@ -132,10 +132,10 @@ class CommercetoolsSandbox:
         return self
 
     def _find_node(self) -> str:
-        node = self._node or shutil.which("node")
+        node = shutil.which(self._node or "node")
         if not node:
             raise SandboxNotInstalledError(
-                "Node.js (`node`) is not on PATH; install Node 20 or newer, "
+                f"Node.js ({self._node or 'node'!r}) was not found; install Node 20 or newer, "
                 "then run `./dev bootstrap`"
             )
         return node
@@ -211,6 +211,13 @@ class CommercetoolsSandbox:
         self.stop()
 
     # -- connection settings ------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """Process id of the Node server."""
+        if self._process is None or not self.running:
+            raise SandboxError("the commercetools sandbox is not running; call start() first")
+        return self._process.pid
 
     @property
     def port(self) -> int:

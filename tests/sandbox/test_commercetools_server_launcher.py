@@ -1,0 +1,131 @@
+"""The Python launcher of the commercetools sandbox: lifecycle, settings, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from sandbox.commercetools import launcher
+from sandbox.commercetools.launcher import (
+    CommercetoolsSandbox,
+    SandboxError,
+    SandboxNotInstalledError,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_env_uses_the_design_names_and_points_at_the_server(
+    commercetools_sandbox: CommercetoolsSandbox,
+) -> None:
+    env = commercetools_sandbox.env()
+    assert env == {
+        "SOURCES__COMMERCETOOLS__PROJECT_KEY": "ctsync-test",
+        "SOURCES__COMMERCETOOLS__API_URL": commercetools_sandbox.api_url,
+        "SOURCES__COMMERCETOOLS__AUTH_URL": commercetools_sandbox.auth_url,
+        "SOURCES__COMMERCETOOLS__CLIENT_ID": commercetools_sandbox.client_id,
+        "SOURCES__COMMERCETOOLS__CLIENT_SECRET": commercetools_sandbox.client_secret,
+    }
+    assert env["SOURCES__COMMERCETOOLS__API_URL"].startswith("http://127.0.0.1:")
+    token = httpx.post(
+        f"{env['SOURCES__COMMERCETOOLS__AUTH_URL']}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(
+            env["SOURCES__COMMERCETOOLS__CLIENT_ID"],
+            env["SOURCES__COMMERCETOOLS__CLIENT_SECRET"],
+        ),
+    )
+    assert token.status_code == 200
+    assert len(commercetools_sandbox.client_secret) >= 24
+
+
+def test_repr_never_shows_the_secret(commercetools_sandbox: CommercetoolsSandbox) -> None:
+    text = repr(commercetools_sandbox)
+    assert commercetools_sandbox.client_secret not in text
+    assert "ctsync-test" in text
+
+
+def test_start_and_stop_a_second_sandbox_with_initial_faults_and_own_credentials() -> None:
+    sandbox = CommercetoolsSandbox(
+        project_key="other-shop",
+        client_id="my-client",
+        client_secret="my-secret-value-123",
+        faults={"status_503": 1.0, "paths": "/never-matches"},
+    )
+    with sandbox:
+        assert sandbox.running
+        assert sandbox.faults()["status_503"] == 1.0
+        assert sandbox.faults()["paths"] == "/never-matches"
+        with sandbox.client() as client:
+            assert client.get("/customers").status_code == 200
+        pid = sandbox.pid
+        url = sandbox.api_url
+    assert not sandbox.running
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/_sandbox/health", timeout=2)
+    with pytest.raises(SandboxError, match="not running"):
+        _ = sandbox.api_url
+
+
+def test_missing_npm_packages_give_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(launcher, "MOCK_PACKAGE", tmp_path / "node_modules" / "missing")
+    with pytest.raises(SandboxNotInstalledError, match=r"\./dev bootstrap"):
+        CommercetoolsSandbox().start()
+
+
+def test_missing_node_gives_a_clear_error() -> None:
+    with pytest.raises(SandboxNotInstalledError, match="Node.js"):
+        CommercetoolsSandbox(node="/nonexistent/bin/node").start()
+
+
+def test_server_start_failure_reports_the_reason() -> None:
+    with pytest.raises(SandboxError, match="project-key"):
+        CommercetoolsSandbox(project_key="Not A Valid Key!").start()
+
+
+def test_invalid_initial_faults_fail_at_start() -> None:
+    with pytest.raises(SandboxError, match="status_429"):
+        CommercetoolsSandbox(faults={"status_429": 2}).start()
+
+
+def test_server_exits_when_its_launcher_process_dies() -> None:
+    script = (
+        "import sys, time\n"
+        "from sandbox.commercetools.launcher import CommercetoolsSandbox\n"
+        "ct = CommercetoolsSandbox().start()\n"
+        "print(ct.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        node_pid = int(parent.stdout.readline())
+        assert psutil.pid_exists(node_pid)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not psutil.pid_exists(node_pid):
+                break
+            if psutil.Process(node_pid).status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(node_pid, 15)
+            pytest.fail("the Node server outlived its launcher")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
