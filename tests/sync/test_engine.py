@@ -1,0 +1,477 @@
+"""End-to-end sync runs over HTTP against the Iterable emulator, with a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.iterable.emulator import IterableEmulator
+from sync.audit import request_replay
+from sync.config import IterableSettings
+from sync.engine import build_plan, reset_state, run_sync
+from sync.lock import RunLockHeld, run_lock
+from sync.warehouse import connect
+
+SCALE = 40.0  # emulator and client both run at 40x Iterable's published rates
+ITEM = {"id": "sku-1", "name": "Mug", "price": 9.5, "quantity": 1}
+
+
+@pytest.fixture
+def emu(fresh_iterable: IterableEmulator) -> IterableEmulator:
+    fresh_iterable.reset(project_type="hybrid", rate_scale=SCALE)
+    return fresh_iterable
+
+
+def settings_for(emu: IterableEmulator, **overrides: Any) -> IterableSettings:
+    values: dict[str, Any] = dict(
+        api_key=emu.api_key,
+        api_url=emu.api_url,
+        project_type=emu.project_type,
+        rate_scale=SCALE,
+        timeout_seconds=5.0,
+        backoff_base_seconds=0.02,
+        backoff_max_seconds=0.3,
+        concurrency=4,
+    )
+    values.update(overrides)
+    return IterableSettings(**values)
+
+
+def api(emu: IterableEmulator, method: str, path: str, body: Any = None) -> httpx.Response:
+    """Talk to the emulator's public API directly, as another Iterable client would."""
+    return httpx.request(
+        method, f"{emu.api_url}{path}", json=body, headers={"Api-Key": emu.api_key}, timeout=10
+    )
+
+
+def user_payload(i: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "email": f"user{i}@example.com",
+        "userId": f"cust-{i}",
+        "dataFields": {"firstName": f"F{i}", "orders": i % 5, **fields},
+    }
+
+
+def users(n: int, **fields: Any) -> dict[str, dict[str, Any]]:
+    return {f"cust-{i:04d}": user_payload(i, **fields) for i in range(n)}
+
+
+def sent_user_emails(emu: IterableEmulator) -> list[str]:
+    emails = []
+    for request in emu.captured():
+        if request["endpoint"] == "users/bulkUpdate":
+            emails += [u["email"] for u in request["request"]["users"]]
+    return emails
+
+
+def test_delta_precision_only_changed_users_are_sent(emu: IterableEmulator, warehouse) -> None:
+    desired = users(120)
+    warehouse.set_desired("users", desired)
+    settings = settings_for(emu, batch_sizes={"users": 25})
+    first = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert (first.status, first.objects["users"].succeeded) == ("succeeded", 120)
+    emu.flush()
+    assert len(emu.users()) == 120
+
+    emu.reset(project_type="hybrid", rate_scale=SCALE, capture=True)
+    # the emulator forgot everything; the ledger did not: unchanged rows must not be resent
+    changed = ["cust-0003", "cust-0010", "cust-0042", "cust-0077", "cust-0101", "cust-0119"]
+    for key in changed:
+        desired[key]["dataFields"]["orders"] = 99
+    warehouse.set_desired("users", desired)
+    second = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert second.objects["users"].planned == len(changed)
+    assert second.objects["users"].sent == len(changed)
+    expected = sorted(desired[k]["email"] for k in changed)
+    assert sorted(sent_user_emails(emu)) == expected
+    emu.flush()
+    assert sorted(u["email"] for u in emu.users()) == expected
+    assert all(u["dataFields"]["orders"] == 99 for u in emu.users())
+    row = warehouse.query(
+        "select sent_count, succeeded_count from ctsync.sync_run_objects where run_id = ?",
+        [second.run_id],
+    )
+    assert row == [(len(changed), len(changed))]
+
+    third = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert third.objects["users"].planned == 0 and third.requests == 0
+
+
+def test_faults_every_record_delivered_once_in_effect(emu: IterableEmulator, warehouse) -> None:
+    emu.reset(
+        project_type="hybrid",
+        rate_scale=SCALE,
+        faults="*:500=0.1,502=0.05,503=0.05,429=0.15,drop=0.05,hang=0.04,hang_s=2,seed=7",
+    )
+    desired_users = users(150)
+    events = {
+        f"ev-{i:03d}": {
+            "email": f"user{i % 150}@example.com",
+            "eventName": "productViewed",
+            "id": f"ev-{i:03d}",
+            "createdAt": 1_700_000_000 + i,
+            "dataFields": {"sku": f"sku-{i % 7}"},
+        }
+        for i in range(120)
+    }
+    purchases = {
+        f"order-{i}": {
+            "id": f"order-{i}",
+            "user": {"email": f"user{i}@example.com"},
+            "items": [ITEM],
+            "total": 9.5,
+            "createdAt": 1_700_000_000,
+        }
+        for i in range(25)
+    }
+    warehouse.set_desired("users", desired_users)
+    warehouse.set_desired("events", events)
+    warehouse.set_desired("purchases", purchases)
+    settings = settings_for(
+        emu,
+        timeout_seconds=0.8,
+        max_attempts=10,
+        batch_sizes={"users": 10, "events": 10},
+    )
+    result = run_sync(settings, warehouse.path, progress=False)
+    assert result.status == "succeeded", result.error_message
+    counters = emu.counters()
+    statuses = {status for per in counters.values() for status in per}
+    assert {429, 500}.issubset(statuses), counters  # the faults really happened
+    assert result.retries > 0 and result.rate_limited > 0
+
+    emu.set_faults("")
+    emu.flush()
+    stored = {u["email"]: u for u in emu.users()}
+    assert set(stored) == {u["email"] for u in desired_users.values()}
+    assert all(
+        stored[u["email"]]["dataFields"]["orders"] == u["dataFields"]["orders"]
+        for u in desired_users.values()
+    )
+    stored_events = emu.events("productViewed")
+    assert sorted(e["id"] for e in stored_events) == sorted(events)  # no duplicates
+    assert sorted(p["id"] for p in emu.purchases()) == sorted(purchases)
+    assert warehouse.scalar("select count(*) from ctsync.sync_ledger") == 150 + 120 + 25
+    again = run_sync(settings, warehouse.path, progress=False)
+    assert again.totals.sent == 0
+
+
+def test_partial_failures_and_type_mismatches_become_rejections(
+    emu: IterableEmulator, warehouse
+) -> None:
+    # Iterable already knows: a forgotten customer, a userId taken by another email, an
+    # event field typed as a number, a user field typed as a number.
+    assert api(emu, "POST", "/api/users/update", {"email": "gone@example.com"}).status_code == 200
+    assert api(emu, "POST", "/api/users/forget", {"email": "gone@example.com"}).status_code == 200
+    api(emu, "POST", "/api/users/update", {"email": "user2@example.com", "userId": "legacy-2"})
+    api(emu, "POST", "/api/users/update", {"email": "x@example.com", "dataFields": {"age": 30}})
+    api(
+        emu,
+        "POST",
+        "/api/events/trackBulk",
+        {
+            "events": [
+                {
+                    "email": "x@example.com",
+                    "eventName": "reviewed",
+                    "id": "seed-1",
+                    "dataFields": {"stars": 4},
+                }
+            ]
+        },
+    )
+    emu.flush()
+
+    desired = users(8)
+    desired["cust-0005"] = {"email": "gone@example.com", "dataFields": {"firstName": "G"}}
+    desired["cust-0006"]["dataFields"]["age"] = "thirty"  # locked as long in Iterable
+    desired["cust-0007"]["email"] = "not-an-email"
+    warehouse.set_desired("users", desired)
+    events = {
+        f"rv-{i}": {
+            "email": f"user{i}@example.com",
+            "eventName": "reviewed",
+            "id": f"rv-{i}",
+            "dataFields": {"comment": "ok"},
+        }
+        for i in range(10)
+    }
+    for key in ("rv-3", "rv-8"):
+        events[key]["dataFields"]["stars"] = "five"  # only Iterable knows stars is a number
+    warehouse.set_desired("events", events)
+
+    result = run_sync(
+        settings_for(emu), warehouse.path, objects=["users", "events"], progress=False
+    )
+    assert result.status == "succeeded_with_rejections"
+    rejected = warehouse.open_rejections()
+    assert rejected == {
+        "cust-0002": "iterable_conflict",
+        "cust-0005": "iterable_forgotten",
+        "cust-0006": "field_type_mismatch",
+        "cust-0007": "invalid_email",
+        "rv-3": "iterable_type_mismatch",
+        "rv-8": "iterable_type_mismatch",
+    }
+    emu.flush()
+    stored = {u.get("email") for u in emu.users()}
+    for i in (0, 1, 3, 4):
+        assert f"user{i}@example.com" in stored
+    assert "not-an-email" not in stored
+    assert sorted(e["id"] for e in emu.events("reviewed")) == sorted(
+        ["seed-1"] + [k for k in events if k not in ("rv-3", "rv-8")]
+    )
+    detail = warehouse.scalar(
+        "select reason_detail from ctsync.sync_rejections where record_key = 'rv-3'"
+    )
+    assert "stars" in detail
+    ledger_keys = {k for (k,) in warehouse.query("select record_key from ctsync.sync_ledger")}
+    assert not ledger_keys & set(rejected)
+    changelog = dict(
+        warehouse.query(
+            "select record_key, http_status from ctsync.sync_changelog where outcome = 'rejected'"
+        )
+    )
+    assert changelog["rv-3"] == 400 and changelog["cust-0007"] is None
+
+
+def test_rejections_are_held_then_resolved_by_fixed_data_or_replay(
+    emu: IterableEmulator, warehouse
+) -> None:
+    api(emu, "POST", "/api/users/update", {"email": "user1@example.com", "userId": "legacy-1"})
+    emu.flush()
+    desired = users(3)
+    desired["cust-0002"]["email"] = "broken@@example.com"
+    warehouse.set_desired("users", desired)
+    settings = settings_for(emu)
+    run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert warehouse.open_rejections() == {
+        "cust-0001": "iterable_conflict",
+        "cust-0002": "invalid_email",
+    }
+
+    held = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert (held.objects["users"].planned, held.objects["users"].held) == (0, 2)
+    assert held.requests == 0
+
+    # fix the source data of one row; the other is fixed in Iterable, then replayed
+    desired["cust-0002"]["email"] = "fixed@example.com"
+    warehouse.set_desired("users", desired)
+    assert api(emu, "DELETE", "/api/users/byUserId/legacy-1").status_code == 200
+    emu.flush()
+    with connect(warehouse.path) as con:
+        assert request_replay(con, reason="iterable_conflict") == 1
+    fixed = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert fixed.status == "succeeded"
+    assert fixed.objects["users"].succeeded == 2
+    assert warehouse.open_rejections() == {}
+    resolved = warehouse.query(
+        "select record_key, attempts from ctsync.sync_rejections "
+        "where resolved_at is not null order by 1"
+    )
+    assert resolved == [("cust-0001", 1), ("cust-0002", 1)]
+    emu.flush()
+    assert emu.user(email="fixed@example.com") is not None
+    assert emu.user(user_id="cust-1")["email"] == "user1@example.com"
+
+
+def test_opted_out_customer_stays_unsubscribed(emu: IterableEmulator, warehouse) -> None:
+    desired = users(3)
+    warehouse.set_desired("users", desired)
+    subscriptions = {
+        key: {
+            "email": u["email"],
+            "emailListIds": [31],
+            "unsubscribedChannelIds": [],
+            "unsubscribedMessageTypeIds": [],
+        }
+        for key, u in desired.items()
+    }
+    warehouse.set_desired("subscriptions", subscriptions)
+    settings = settings_for(emu)
+    run_sync(settings, warehouse.path, progress=False)
+    emu.flush()
+    assert emu.user(email="user1@example.com")["dataFields"]["userListIds"] == [31]
+
+    # customer 1 opts out in commercetools
+    subscriptions["cust-0001"] = {
+        "email": "user1@example.com",
+        "emailListIds": [],
+        "unsubscribedChannelIds": [11],
+        "unsubscribedMessageTypeIds": [21, 22],
+    }
+    warehouse.set_desired("subscriptions", subscriptions)
+    run_sync(settings, warehouse.path, progress=False)
+    emu.flush()
+
+    # later runs change the profile and record a purchase; nothing re-subscribes them
+    desired["cust-0001"]["dataFields"]["orders"] = 42
+    warehouse.set_desired("users", desired)
+    warehouse.set_desired(
+        "purchases",
+        {
+            "o-1": {
+                "id": "o-1",
+                "user": {"email": "user1@example.com"},
+                "items": [ITEM],
+                "total": 9.5,
+            }
+        },
+    )
+    later = run_sync(settings, warehouse.path, progress=False)
+    assert later.objects["subscriptions"].sent == 0
+    assert later.objects["users"].sent == 1 and later.objects["purchases"].sent == 1
+    resubscribe = dict(desired)
+    resubscribe["cust-0002"] = user_payload(2, emailListIds=[31])
+    warehouse.set_desired("users", resubscribe)
+    blocked = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert warehouse.open_rejections("users") == {"cust-0002": "managed_field"}
+    assert blocked.objects["users"].sent == 0
+    emu.flush()
+    profile = emu.user(email="user1@example.com")["dataFields"]
+    assert profile["orders"] == 42
+    assert profile["unsubscribedChannelIds"] == [11]
+    assert profile["unsubscribedMessageTypeIds"] == [21, 22]
+    assert 31 not in (profile.get("userListIds") or [])
+
+
+def test_api_key_never_reaches_logs_exceptions_or_tables(
+    emu: IterableEmulator, warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emu.reset(project_type="hybrid", rate_scale=SCALE, faults="*:500=0.3,seed=3")
+    warehouse.set_desired("users", users(30))
+    settings = settings_for(emu, batch_sizes={"users": 5}, max_attempts=6)
+    assert emu.api_key not in repr(settings) and emu.api_key not in str(settings)
+    ok = run_sync(settings, warehouse.path, progress=False)
+    assert ok.retries > 0
+
+    wrong_key = "wrong-key-" + emu.api_key[::-1]
+    bad_settings = settings_for(emu, api_key=wrong_key)
+    warehouse.set_desired("users", users(31))
+    failed = run_sync(bad_settings, warehouse.path, progress=False)
+    assert failed.status == "auth_error" and failed.exit_code == 4
+    assert "401" in (failed.error_message or "")
+
+    texts = [caplog.text, repr(ok), repr(failed), failed.error_message or ""]
+    for table in (
+        "sync_runs",
+        "sync_run_objects",
+        "sync_changelog",
+        "sync_rejections",
+        "sync_ledger",
+    ):
+        texts.append(repr(warehouse.query(f"select * from ctsync.{table}")))
+    blob = "\n".join(texts)
+    assert "HTTP Request" in caplog.text or "retry" in caplog.text  # logs were captured
+    for secret in (emu.api_key, wrong_key):
+        assert secret not in blob
+
+
+def test_401_stops_the_run_and_acknowledges_nothing(emu: IterableEmulator, warehouse) -> None:
+    warehouse.set_desired("users", users(40))
+    settings = settings_for(emu, api_key="not-the-key-0000", batch_sizes={"users": 5})
+    result = run_sync(settings, warehouse.path, progress=False)
+    assert result.status == "auth_error"
+    assert warehouse.scalar("select count(*) from ctsync.sync_ledger") == 0
+    assert warehouse.scalar("select status from ctsync.sync_runs") == "auth_error"
+    assert sum(emu.counters().get("users/bulkUpdate", {}).values()) <= settings.concurrency * 2
+
+
+def test_deletes_full_resync_and_reset_state(emu: IterableEmulator, warehouse) -> None:
+    settings = settings_for(emu)
+    warehouse.set_desired("users", users(6))
+    warehouse.set_desired(
+        "carts", {"c-1": {"user": {"email": "user1@example.com"}, "items": [ITEM]}}
+    )
+    warehouse.set_desired(
+        "catalog_items",
+        {
+            f"sku-{i}": {"itemId": f"sku-{i}", "value": {"name": f"P{i}", "price": 2.5}}
+            for i in range(4)
+        },
+    )
+    run_sync(settings, warehouse.path, progress=False)
+    emu.flush()
+    assert len(emu.catalog_items("products")) == 4
+
+    # removals: a user, the cart, a catalog item
+    remaining = users(6)
+    del remaining["cust-0004"]
+    warehouse.set_desired("users", remaining)
+    warehouse.set_desired("carts", {})
+    warehouse.set_desired(
+        "catalog_items",
+        {
+            f"sku-{i}": {"itemId": f"sku-{i}", "value": {"name": f"P{i}", "price": 2.5}}
+            for i in range(3)
+        },
+    )
+    removal = run_sync(settings, warehouse.path, progress=False)
+    assert removal.status == "succeeded"
+    assert {k: v.succeeded for k, v in removal.objects.items() if v.succeeded} == {
+        "users": 1,
+        "carts": 1,
+        "catalog_items": 1,
+    }
+    emu.flush()
+    assert emu.user(email="user4@example.com") is None
+    assert emu.user(email="user1@example.com")["dataFields"].get("shoppingCartItems") == []
+    assert sorted(emu.catalog_items("products")) == ["sku-0", "sku-1", "sku-2"]
+    assert (
+        warehouse.scalar("select operation from ctsync.sync_ledger where record_key = 'cust-0004'")
+        == "delete"
+    )
+
+    full = run_sync(settings, warehouse.path, objects=["users"], full=True, progress=False)
+    assert (full.mode, full.objects["users"].sent) == ("full", 5)
+
+    warehouse.set_desired("users", users(9))
+    marked = reset_state(warehouse.path, objects=["users"])
+    assert marked == {"users": 4}
+    quiet = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert quiet.objects["users"].planned == 0
+    emu.flush()
+    assert emu.user(email="user8@example.com") is None  # marked, never sent
+
+
+def test_dry_run_and_plan_write_and_send_nothing(emu: IterableEmulator, warehouse) -> None:
+    desired = users(5)
+    desired["cust-0003"]["email"] = "bad"
+    warehouse.set_desired("users", desired)
+    before = warehouse.query("select count(*) from ctsync.sync_runs")
+    result = run_sync(settings_for(emu), warehouse.path, dry_run=True, progress=False)
+    assert (result.status, result.objects["users"].planned) == ("dry_run", 5)
+    assert result.objects["users"].rejected == 1
+    [plan] = build_plan(settings_for(emu), warehouse.path, ["users"], sample=2)
+    assert (plan.operations, plan.invalid, len(plan.samples)) == ({"upsert": 5}, 1, 2)
+    assert warehouse.query("select count(*) from ctsync.sync_runs") == before
+    assert warehouse.scalar("select count(*) from ctsync.sync_changelog") == 0
+    assert emu.counters() == {}
+
+
+def test_run_lock_fails_fast_naming_the_holder(emu: IterableEmulator, warehouse) -> None:
+    import os
+
+    warehouse.set_desired("users", users(2))
+    with run_lock(warehouse.path):
+        with pytest.raises(RunLockHeld) as caught:
+            run_sync(settings_for(emu), warehouse.path, progress=False)
+        assert f"process {os.getpid()}" in str(caught.value)
+        # a job runner holding the lock itself passes lock_held
+        inside = run_sync(
+            settings_for(emu),
+            warehouse.path,
+            progress=False,
+            lock_held=True,
+            run_id="job-run-1",
+            trigger="schedule",
+        )
+    assert inside.status == "succeeded"
+    assert warehouse.query("select run_id, trigger from ctsync.sync_runs") == [
+        ("job-run-1", "schedule")
+    ]
