@@ -817,3 +817,60 @@ def test_ordering_a_cart_marks_it_ordered(ct: httpx.Client) -> None:
     assert after["version"] == cart["version"] + 1
     active = ct.get("/carts", params={"where": 'cartState = "Active"'}).json()
     assert active["results"] == []
+
+
+# -- fields the mock used to drop ----------------------------------------------------------
+
+
+def test_customer_draft_keeps_locale_salutation_vat_id_and_group(ct: httpx.Client) -> None:
+    group = ct.post("/customer-groups", json={"key": "vip", "groupName": "VIP"})
+    assert group.status_code == 201, group.text
+    customer = create_customer(
+        ct,
+        "kept@example.com",
+        locale="nl-NL",
+        salutation="Mevrouw",
+        vatId="NL123",
+        customerGroup={"typeId": "customer-group", "key": "vip"},
+    )
+    assert customer["locale"] == "nl-NL"
+    assert customer["salutation"] == "Mevrouw"
+    assert customer["vatId"] == "NL123"
+    assert customer["customerGroup"] == {"typeId": "customer-group", "id": group.json()["id"]}
+    created = messages(ct)[0]
+    assert created["customer"]["customerGroup"]["id"] == group.json()["id"]
+
+    unknown = ct.post(
+        "/customers",
+        json={
+            "email": "nogroup@example.com",
+            "customerGroup": {"typeId": "customer-group", "key": "x"},
+        },
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"][0]["code"] == "ReferencedResourceNotFound"
+    assert (
+        ct.get("/customers", params={"where": 'email = "nogroup@example.com"'}).json()["results"]
+        == []
+    )
+
+
+def test_cart_keeps_key_and_counts_line_item_quantity(ct: httpx.Client) -> None:
+    make_product(ct, "SKU-Q", [{"value": {"currencyCode": "GBP", "centAmount": 1000}}])
+    cart = ct.post(
+        "/carts",
+        json={"key": "cart-1", "currency": "GBP", "lineItems": [{"sku": "SKU-Q", "quantity": 3}]},
+    )
+    assert cart.status_code == 201, cart.text
+    body = cart.json()
+    assert body["key"] == "cart-1"
+    assert body["totalLineItemQuantity"] == 3
+    assert body["totalPrice"]["fractionDigits"] == 2
+    added = update(
+        ct,
+        f"/carts/{body['id']}",
+        body["version"],
+        {"action": "addLineItem", "sku": "SKU-Q", "quantity": 2},
+    )
+    assert added["totalLineItemQuantity"] == 5
+    assert ct.get("/carts/key=cart-1").json()["id"] == body["id"]

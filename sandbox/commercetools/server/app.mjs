@@ -12,19 +12,35 @@ export const MAX_OFFSET = 10_000;
 
 const ADMIN_PREFIX = "/_sandbox";
 
-// Fields of an OrderImportDraft the mock's import drops; the real API keeps them.
-const IMPORT_FIELDS = [
-	"completedAt",
-	"shipmentState",
-	"country",
-	"customerGroup",
-	"inventoryMode",
-	"taxRoundingMode",
-	"taxCalculationMode",
-	"itemShippingAddresses",
-	"paymentInfo",
-	"state",
-];
+// Draft fields the mock drops when it creates a resource; the real API keeps them.
+// `refs` are ResourceIdentifiers the API stores as references ({typeId, id}).
+const DROPPED_ON_CREATE = {
+	customer: {
+		path: /\/customers$/,
+		fields: ["locale", "salutation", "vatId"],
+		refs: ["customerGroup"],
+	},
+	cart: {
+		path: /\/carts$/,
+		fields: ["key", "deleteDaysAfterLastModification"],
+		refs: ["customerGroup"],
+	},
+	order: {
+		path: /\/orders\/import$/,
+		fields: [
+			"completedAt",
+			"shipmentState",
+			"country",
+			"inventoryMode",
+			"taxRoundingMode",
+			"taxCalculationMode",
+			"itemShippingAddresses",
+			"paymentInfo",
+			"state",
+		],
+		refs: ["customerGroup"],
+	},
+};
 
 const errorBody = (statusCode, code, message, extra = {}) => ({
 	statusCode,
@@ -165,13 +181,30 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 	await enableMessages();
 
 	const recordWrite = storage.onWrite;
-	storage.beforeWrite = (pk, typeId, resource, previous) => {
+	storage.beforeWrite = async (pk, typeId, resource, previous) => {
 		const ctx = currentRequest();
-		if (typeId === "order" && !previous && ctx?.path.endsWith("/orders/import")) {
+		const dropped = DROPPED_ON_CREATE[typeId];
+		if (dropped && !previous && ctx?.method === "POST" && dropped.path.test(ctx.path)) {
 			const draft = ctx.request.body ?? {};
-			for (const field of IMPORT_FIELDS) {
+			for (const field of dropped.fields) {
 				if (draft[field] !== undefined && resource[field] === undefined) resource[field] = draft[field];
 			}
+			for (const field of dropped.refs) {
+				if (draft[field] && resource[field] === undefined) {
+					const target = await storage.getByResourceIdentifier(pk, draft[field]);
+					resource[field] = { typeId: draft[field].typeId, id: target.id };
+				}
+			}
+		}
+		// The mock copies a cart's line items into the order but not its custom line items.
+		if (typeId === "order" && !previous && resource.cart?.id && (resource.customLineItems ?? []).length === 0) {
+			const cart = await storage.get(pk, "cart", resource.cart.id);
+			if (cart?.customLineItems?.length) resource.customLineItems = cart.customLineItems;
+		}
+		if (typeId === "cart") {
+			const items = resource.lineItems ?? [];
+			resource.totalLineItemQuantity =
+				items.length > 0 ? items.reduce((sum, item) => sum + (item.quantity ?? 0), 0) : undefined;
 		}
 	};
 	storage.onWrite = async (pk, typeId, resource, previous) => {

@@ -125,7 +125,7 @@ export class SandboxStorage extends InMemoryStorage {
 		const previous = raw.get(obj.id);
 		const ctx = currentRequest();
 		if (ctx && typeId !== "message") {
-			if (this.beforeWrite) this.beforeWrite(projectKey, typeId, obj, previous);
+			if (this.beforeWrite) await this.beforeWrite(projectKey, typeId, obj, previous);
 			if (ctx.now) {
 				if (!previous) obj.createdAt = ctx.now;
 				obj.lastModifiedAt = ctx.now;
