@@ -188,7 +188,9 @@ def api_resource(
         ),
     ) -> Iterator[list[dict[str, Any]]]:
         # ">=" so rows sharing the boundary timestamp are re-read; merge on id absorbs them.
-        since = cursor.start_value or start_date
+        # dlt's look-back arithmetic re-renders the cursor with microseconds; commercetools
+        # (and the sandbox's string comparison) expect its own millisecond form.
+        since = normalize_start_date(cursor.start_value or start_date)
         for page in client.paginate(
             raw.endpoint,
             where=[f"{raw.cursor_field} >= :since"],
