@@ -35,6 +35,36 @@
 {%- endmacro %}
 
 
+{#- Like ctsync_json_array_agg over the rows where `condition` holds. -#}
+{% macro ctsync_json_array_agg_where(expression, order_by, condition) -%}
+    {{ return(adapter.dispatch('ctsync_json_array_agg_where', 'ctsync')(expression, order_by, condition)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_array_agg_where(expression, order_by, condition) -%}
+    coalesce(json_arrayagg({{ expression }} order by {{ order_by }}) filter (where {{ condition }}), json_array())
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_array_agg_where(expression, order_by, condition) -%}
+    coalesce(to_json(list({{ expression }} order by {{ order_by }}) filter (where {{ condition }})), cast('[]' as json))
+{%- endmacro %}
+
+
+{#- A flat JSON object whose null members are left out (Iterable overwrites what it is
+    sent, so an absent array means "leave it alone"). Only for objects without nested
+    objects whose nulls matter. -#}
+{% macro ctsync_json_object_absent_on_null(pairs) -%}
+    {{ return(adapter.dispatch('ctsync_json_object_absent_on_null', 'ctsync')(pairs)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_object_absent_on_null(pairs) -%}
+    json_object({%- for key, expression in pairs %}'{{ key }}' value {{ expression }}{{ ", " if not loop.last }}{%- endfor -%} absent on null)
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_object_absent_on_null(pairs) -%}
+    json_merge_patch('{}', {{ duckdb__ctsync_json_object(pairs) }})
+{%- endmacro %}
+
+
 {#- JSON array literal from a list of SQL expressions. -#}
 {% macro ctsync_json_array(expressions) -%}
     {{ return(adapter.dispatch('ctsync_json_array', 'ctsync')(expressions)) }}
@@ -273,4 +303,23 @@
 
 {% macro duckdb__ctsync_json_valid(expression) -%}
     json_valid({{ expression }})
+{%- endmacro %}
+
+
+{#- One row per element of a JSON array column: select `id_columns` and the element
+    (JSON text) as `element_name` from the CTE `relation`. -#}
+{% macro ctsync_json_array_elements(relation, id_columns, json_column, element_name) -%}
+    {{ return(adapter.dispatch('ctsync_json_array_elements', 'ctsync')(relation, id_columns, json_column, element_name)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_array_elements(relation, id_columns, json_column, element_name) -%}
+    select {{ id_columns | join(", ") }}, elements.value as {{ element_name }}
+    from {{ relation }}
+    cross join lateral json_array_elements(cast({{ json_column }} as json)) as elements
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_array_elements(relation, id_columns, json_column, element_name) -%}
+    select {{ id_columns | join(", ") }}, cast(unnest(cast(cast({{ json_column }} as json) as json[])) as varchar) as {{ element_name }}
+    from {{ relation }}
+    where {{ json_column }} is not null
 {%- endmacro %}

@@ -411,7 +411,8 @@ def _customer_facts(scale: Scale, index: int) -> _CustomerFacts:
     first = FIRST_NAMES[rng.randrange(len(FIRST_NAMES))]
     last = LAST_NAMES[rng.randrange(len(LAST_NAMES))]
     store_index = index % len(STORES)
-    email = f"{first}.{last.replace(' ', '')}.{index}@example.com".lower()
+    local = f"{first}.{last}".lower().replace(" ", "").replace("ü", "ue")
+    email = f"{local}.{index}@example.com"
     if scale.duplicate_email_every and index > 0 and index % scale.duplicate_email_every == 0:
         previous = _customer_facts(scale, index - 1)
         email = previous.email.upper()
@@ -861,6 +862,19 @@ def messages(scale: Scale) -> Iterator[Document]:
         facts = _customer_facts(scale, index)
         resource = {"typeId": "customer", "id": facts.customer_id}
         identifiers = {"key": f"customer-{index:08d}", "customerNumber": f"C{index:08d}"}
+        if facts.is_deleted or facts.created_at > scale.now - timedelta(days=90):
+            # CustomerCreated embeds the customer: the only email left once it is deleted.
+            yield _message(
+                scale,
+                "CustomerCreated",
+                str(index),
+                resource,
+                1,
+                1,
+                facts.created_at,
+                {"customer": _customer_document(scale, index)},
+                identifiers,
+            )
         if facts.old_email is not None:
             yield _message(
                 scale,

@@ -1,0 +1,156 @@
+{#-
+    Iterable payload helpers. The project type (var `iterable_project_type`) decides how a
+    user is identified in every request: email, userId, or both (hybrid).
+-#}
+
+{#- [key, expression] pairs identifying a resolved user at the top level of a request. -#}
+{% macro iterable_identity_pairs(email, user_id) -%}
+    {%- set project_type = var('iterable_project_type') -%}
+    {%- if project_type == 'email' -%}
+        {{ return([['email', email]]) }}
+    {%- elif project_type == 'userId' -%}
+        {{ return([['userId', user_id], ['email', email]]) }}
+    {%- else -%}
+        {{ return([['email', email], ['userId', user_id]]) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- A JSON `user` object (ApiUserUpdateRequest) for a contact that may lack a userId (guests):
+    guests are identified by email alone, which email and hybrid projects allow. -#}
+{% macro iterable_user_object(email, user_id) -%}
+    {%- if var('iterable_project_type') == 'email' -%}
+        {{ ctsync_json_object([['email', email]]) }}
+    {%- else -%}
+        case
+            when {{ user_id }} is null then {{ ctsync_json_object([['email', email]]) }}
+            else {{ ctsync_json_object(iterable_identity_pairs(email, user_id)) }}
+        end
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Money for a payload: a JSON number, rounded to 4 places so it renders the same every run. -#}
+{% macro iterable_number(expression) -%}
+    cast(cast({{ expression }} as decimal(18, 4)) as double)
+{%- endmacro %}
+
+
+{#-
+    The body of an `iterable__<object>_changes` view (docs/CONTRACTS.md §4): desired rows
+    whose payload_hash the ledger does not hold (new, changed, or deleted earlier and desired
+    again), plus, for objects that support removal, a `delete` for every acknowledged upsert
+    that is no longer desired. Unchanged rows never appear.
+
+    `removal_handled_by`: a model whose `record_key`s get no `delete` here because that
+    object removes them itself (users deleted in commercetools -> `user_deletions`).
+-#}
+{% macro iterable_changes(object_name, supports_removal=false, idempotency='hash', removal_handled_by=none) -%}
+with
+
+desired as (
+
+    select * from {{ ref('iterable__' ~ object_name) }}
+
+),
+
+ledger as (
+
+    select *
+    from {{ source('ctsync', 'sync_ledger') }}
+    where object = '{{ object_name }}'
+
+),
+{%- if removal_handled_by is not none %}
+
+handled_elsewhere as (
+
+    select distinct record_key from {{ ref(removal_handled_by) }}
+
+),
+{%- endif %}
+
+upserts as (
+
+    select
+        desired.record_key,
+        'upsert' as operation,
+        desired.payload,
+        desired.payload_hash,
+        {%- if idempotency == 'event_id' %}
+        desired.event_id as idempotency_key,
+        {%- else %}
+        '{{ object_name }}:' || desired.record_key || ':' || desired.payload_hash as idempotency_key,
+        {%- endif %}
+        desired.source_updated_at
+
+    from desired
+    left join ledger
+        on desired.record_key = ledger.record_key
+    where ledger.record_key is null
+        or ledger.operation = 'delete'
+        or ledger.payload_hash is null
+        or ledger.payload_hash <> desired.payload_hash
+
+),
+{%- if supports_removal %}
+
+deletes as (
+
+    select
+        ledger.record_key,
+        'delete' as operation,
+        ledger.payload,
+        cast(null as {{ dbt.type_string() }}) as payload_hash,
+        '{{ object_name }}:' || ledger.record_key || ':delete:' || coalesce(ledger.payload_hash, '') as idempotency_key,
+        cast(null as timestamp) as source_updated_at
+
+    from ledger
+    left join desired
+        on ledger.record_key = desired.record_key
+    {%- if removal_handled_by is not none %}
+    left join handled_elsewhere
+        on ledger.record_key = handled_elsewhere.record_key
+    {%- endif %}
+    where ledger.operation = 'upsert'
+        and desired.record_key is null
+        {%- if removal_handled_by is not none %}
+        and handled_elsewhere.record_key is null
+        {%- endif %}
+
+),
+{%- endif %}
+
+final as (
+
+    select * from upserts
+    {%- if supports_removal %}
+    union all
+    select * from deletes
+    {%- endif %}
+
+)
+
+select
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
+    cast(operation as {{ dbt.type_string() }}) as operation,
+    cast(payload as {{ dbt.type_string() }}) as payload,
+    cast(payload_hash as {{ dbt.type_string() }}) as payload_hash,
+    cast(idempotency_key as {{ dbt.type_string() }}) as idempotency_key,
+    cast(source_updated_at as timestamp) as source_updated_at
+from final
+{%- endmacro %}
+
+
+{#- A JSON object with the contact's identity between `before` and `after` pairs; contacts
+    without a userId (guests, in email and hybrid projects) carry their email alone. -#}
+{% macro iterable_identified_object(email, user_id, before, after) -%}
+    {%- if var('iterable_project_type') == 'email' -%}
+        {{ ctsync_json_object(before + [['email', email]] + after) }}
+    {%- else -%}
+        case
+            when {{ user_id }} is null then {{ ctsync_json_object(before + [['email', email]] + after) }}
+            else {{ ctsync_json_object(before + iterable_identity_pairs(email, user_id) + after) }}
+        end
+    {%- endif -%}
+{%- endmacro %}

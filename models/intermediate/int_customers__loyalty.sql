@@ -1,0 +1,47 @@
+-- Loyalty tier: the customer's `loyaltyTier` custom field when set, otherwise the highest
+-- tier (var `loyalty_tiers`) whose lifetime-value threshold the customer reaches.
+with
+
+customers as (
+
+    select * from {{ ref('stg_commercetools__customers') }}
+
+),
+
+order_facts as (
+
+    select * from {{ ref('int_customers__order_facts') }}
+
+),
+
+final as (
+
+    select
+        customers.customer_id,
+        coalesce(order_facts.lifetime_value_base_amount, 0) as lifetime_value_base_amount,
+        customers.loyalty_tier_custom,
+        case
+        {%- for tier in var('loyalty_tiers') | sort(attribute='min_lifetime_value', reverse=true) %}
+            when coalesce(order_facts.lifetime_value_base_amount, 0) >= {{ tier['min_lifetime_value'] }} then '{{ tier["tier"] }}'
+        {%- endfor %}
+        end as loyalty_tier_computed,
+        coalesce(
+            customers.loyalty_tier_custom,
+            case
+            {%- for tier in var('loyalty_tiers') | sort(attribute='min_lifetime_value', reverse=true) %}
+                when coalesce(order_facts.lifetime_value_base_amount, 0) >= {{ tier['min_lifetime_value'] }} then '{{ tier["tier"] }}'
+            {%- endfor %}
+            end
+        ) as loyalty_tier,
+        case
+            when customers.loyalty_tier_custom is not null then 'custom_field'
+            else 'lifetime_value'
+        end as loyalty_tier_source
+
+    from customers
+    left join order_facts
+        on customers.customer_id = order_facts.customer_id
+
+)
+
+select * from final

@@ -1,0 +1,23 @@
+with
+
+returns as (
+
+    select * from {{ ref('fct_returns') }}
+
+),
+
+final as (
+
+    select
+        customer_id,
+        count(*) as returned_item_count,
+        sum(quantity) as returned_units,
+        cast(sum(returned_base_amount) as decimal(18, 2)) as returned_base_amount
+
+    from returns
+    where customer_id is not null
+    group by customer_id
+
+)
+
+select * from final

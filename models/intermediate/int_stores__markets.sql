@@ -1,0 +1,52 @@
+-- Market context per store: country, language, currency, channel. Stores have no currency
+-- field, so a `currency` custom field wins, else the currency most of the store's orders use.
+with
+
+stores as (
+
+    select * from {{ ref('stg_commercetools__stores') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_commercetools__orders') }}
+
+),
+
+order_currencies as (
+
+    select
+        store_key,
+        currency_code,
+        count(*) as order_count,
+        row_number() over (
+            partition by store_key order by count(*) desc, currency_code
+        ) as currency_rank
+
+    from orders
+    where store_key is not null
+    group by store_key, currency_code
+
+),
+
+final as (
+
+    select
+        stores.store_id,
+        stores.store_key,
+        stores.store_name,
+        coalesce(stores.country_code_custom, stores.primary_country_code) as country_code,
+        coalesce(stores.default_locale_custom, stores.primary_language) as locale,
+        split_part(coalesce(stores.default_locale_custom, stores.primary_language), '-', 1) as language_code,
+        coalesce(stores.currency_code_custom, order_currencies.currency_code) as currency_code,
+        stores.primary_distribution_channel_id as channel_id
+
+    from stores
+    left join order_currencies
+        on stores.store_key = order_currencies.store_key
+        and order_currencies.currency_rank = 1
+
+)
+
+select * from final

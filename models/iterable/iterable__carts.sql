@@ -1,0 +1,101 @@
+-- Desired state of Iterable shopping carts: one updateCart body per user with an open cart
+-- (the most recently changed one). Iterable keeps one cart per user, so the record key is
+-- the user's key. When the cart is ordered or emptied, the `delete` in iterable__carts_changes
+-- tells the sync to send an empty cart.
+with
+
+carts as (
+
+    select * from {{ ref('fct_carts') }}
+
+),
+
+cart_lines as (
+
+    select * from {{ ref('stg_commercetools__cart_line_items') }}
+
+),
+
+category_paths as (
+
+    select * from {{ ref('int_products__category_paths') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+    where contact_type = 'cart'
+
+),
+
+open_carts as (
+
+    select
+        carts.*,
+        contacts.email,
+        contacts.user_id,
+        coalesce(contacts.user_id, contacts.email) as user_key,
+        row_number() over (
+            partition by coalesce(contacts.user_id, contacts.email)
+            order by carts.last_modified_at desc, carts.cart_id
+        ) as cart_rank
+
+    from carts
+    inner join contacts
+        on carts.cart_id = contacts.contact_id
+        and contacts.is_identifiable
+    where carts.is_open_with_items
+
+),
+
+items as (
+
+    select
+        cart_lines.cart_id,
+        {{ ctsync_json_array_agg(
+            ctsync_json_object([
+                ['id', 'cart_lines.product_id'],
+                ['sku', 'cart_lines.sku'],
+                ['name', "coalesce(" ~ ctsync_localized('cart_lines.product_name_localized', "coalesce(open_carts.locale, '" ~ var('default_locale') ~ "')") ~ ", cart_lines.sku, cart_lines.product_id)"],
+                ['categories', "case when category_paths.category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_paths.category_path']) ~ " end"],
+                ['price', iterable_number('cart_lines.line_total_amount / nullif(cart_lines.quantity, 0)')],
+                ['quantity', 'cart_lines.quantity'],
+                ['imageUrl', 'cart_lines.image_url'],
+            ]),
+            'cart_lines.line_position'
+        ) }} as items
+
+    from cart_lines
+    inner join open_carts
+        on cart_lines.cart_id = open_carts.cart_id
+        and open_carts.cart_rank = 1
+    left join category_paths
+        on cart_lines.product_id = category_paths.product_id
+    group by cart_lines.cart_id
+
+),
+
+final as (
+
+    select
+        open_carts.user_key as record_key,
+        open_carts.last_modified_at as source_updated_at,
+        cast({{ ctsync_json_object([
+            ['user', iterable_user_object('open_carts.email', 'open_carts.user_id')],
+            ['items', 'items.items'],
+        ]) }} as varchar) as payload
+
+    from open_carts
+    inner join items
+        on open_carts.cart_id = items.cart_id
+    where open_carts.cart_rank = 1
+
+)
+
+select
+    cast(record_key as varchar) as record_key,
+    payload,
+    cast({{ ctsync_md5('payload') }} as varchar) as payload_hash,
+    cast(source_updated_at as timestamp) as source_updated_at
+from final

@@ -1,0 +1,96 @@
+-- Desired state of Iterable purchases: one trackPurchase body per order that was not
+-- cancelled, of an identifiable contact. The order id is the purchase id, so a resend updates
+-- the purchase instead of duplicating it. Purchases are never removed.
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+    where contact_type = 'order'
+
+),
+
+items as (
+
+    select
+        order_id,
+        {{ ctsync_json_array_agg(
+            ctsync_json_object([
+                ['id', 'product_id'],
+                ['sku', 'sku'],
+                ['name', 'product_name'],
+                ['categories', "case when category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_path']) ~ " end"],
+                ['price', iterable_number('line_total_amount / nullif(quantity, 0)')],
+                ['quantity', 'quantity'],
+                ['imageUrl', 'image_url'],
+                ['dataFields', ctsync_json_object([
+                    ['variantId', 'variant_id'],
+                    ['unitListPrice', iterable_number('unit_price_amount')],
+                    ['discountAmount', iterable_number('discount_amount')],
+                    ['lineTotal', iterable_number('line_total_amount')],
+                ])],
+            ]),
+            'line_position'
+        ) }} as items
+
+    from order_lines
+    group by order_id
+
+),
+
+final as (
+
+    select
+        orders.order_id as record_key,
+        orders.last_modified_at as source_updated_at,
+        cast({{ ctsync_json_object([
+            ['id', 'orders.order_id'],
+            ['user', iterable_user_object('contacts.email', 'contacts.user_id')],
+            ['items', 'items.items'],
+            ['total', iterable_number('orders.total_amount')],
+            ['createdAt', ctsync_epoch_seconds('orders.created_at')],
+            ['dataFields', ctsync_json_object([
+                ['orderNumber', 'orders.order_number'],
+                ['currency', 'orders.currency_code'],
+                ['storeKey', 'orders.store_key'],
+                ['locale', 'orders.locale'],
+                ['language', 'orders.language_code'],
+                ['country', 'orders.country_code'],
+                ['channel', 'orders.channel_id'],
+                ['subtotal', iterable_number('orders.total_amount - orders.shipping_amount')],
+                ['taxAmount', iterable_number('orders.total_tax_amount')],
+                ['discountAmount', iterable_number('orders.discount_amount')],
+                ['shippingAmount', iterable_number('orders.shipping_amount')],
+                ['totalInBaseCurrency', iterable_number('orders.total_base_amount')],
+                ['isGuestOrder', 'orders.is_guest_order'],
+            ])],
+        ]) }} as varchar) as payload
+
+    from orders
+    inner join contacts
+        on orders.order_id = contacts.contact_id
+        and contacts.is_identifiable
+    inner join items
+        on orders.order_id = items.order_id
+    where orders.is_counted_in_lifetime_value
+
+)
+
+select
+    cast(record_key as varchar) as record_key,
+    payload,
+    cast({{ ctsync_md5('payload') }} as varchar) as payload_hash,
+    cast(source_updated_at as timestamp) as source_updated_at
+from final

@@ -1,0 +1,99 @@
+-- Records dbt refused to hand to the sync, with the reason: identity conflicts (duplicate
+-- email or userId), customers without a usable identity, and orders / open carts whose
+-- contact cannot be identified in this project type.
+with
+
+user_payloads as (
+
+    select * from {{ ref('int_iterable__user_payloads') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+carts as (
+
+    select * from {{ ref('fct_carts') }}
+
+),
+
+user_rejections as (
+
+    select
+        'users' as object,
+        'customer:' || customer_id as record_key,
+        rejection_reason_code as reason_code,
+        rejection_detail as reason_detail,
+        payload
+
+    from user_payloads
+    where not is_resolved
+
+),
+
+purchase_rejections as (
+
+    select
+        'purchases' as object,
+        orders.order_id as record_key,
+        contacts.rejection_reason_code as reason_code,
+        'order ' || coalesce(orders.order_number, orders.order_id) || ': ' || contacts.rejection_detail as reason_detail,
+        cast(null as varchar) as payload
+
+    from orders
+    inner join contacts
+        on contacts.contact_type = 'order'
+        and orders.order_id = contacts.contact_id
+    where not contacts.is_identifiable
+        and contacts.rejection_reason_code <> 'customer_deleted'
+        and orders.is_counted_in_lifetime_value
+
+),
+
+cart_rejections as (
+
+    -- anonymous carts without any email are not rejections: nobody to address yet
+    select
+        'carts' as object,
+        'cart:' || carts.cart_id as record_key,
+        contacts.rejection_reason_code as reason_code,
+        'cart ' || carts.cart_id || ': ' || contacts.rejection_detail as reason_detail,
+        cast(null as varchar) as payload
+
+    from carts
+    inner join contacts
+        on contacts.contact_type = 'cart'
+        and carts.cart_id = contacts.contact_id
+    where not contacts.is_identifiable
+        and contacts.rejection_reason_code not in ('customer_deleted', 'guest_without_email')
+        and carts.is_open_with_items
+
+),
+
+final as (
+
+    select * from user_rejections
+    union all
+    select * from purchase_rejections
+    union all
+    select * from cart_rejections
+
+)
+
+select
+    cast(object as varchar) as object,
+    cast(record_key as varchar) as record_key,
+    cast(reason_code as varchar) as reason_code,
+    cast(reason_detail as varchar) as reason_detail,
+    cast(payload as varchar) as payload
+from final
