@@ -138,6 +138,7 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     ) -> None:
         """Send what changed in the warehouse to Iterable, and audit every record."""
+        from sync.config import ConfigError
         from sync.engine import run_sync
         from sync.lock import RunLockHeld
 
@@ -156,7 +157,7 @@ def register(app: typer.Typer) -> None:
         except RunLockHeld as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(3) from None
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ConfigError) as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
         console.print(summary_table(result))
