@@ -1,0 +1,261 @@
+"""Rate limits, body cap, fault injection, asynchrony and inspection of the emulator."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import httpx
+import pytest
+
+from sandbox.iterable import EmulatorError, IterableEmulator
+from sandbox.iterable.conformance import CheckedClient
+from sandbox.iterable.faults import FaultSpecError, LeakyBucket, parse_faults
+
+# ---------------------------------------------------------------- rate limits
+
+
+def _burst(api: CheckedClient, count: int) -> list[int]:
+    return [api.post("/api/users/bulkUpdate",
+                     {"users": [{"email": f"r{n}@example.com"}]}).status_code
+            for n in range(count)]
+
+
+def test_bulk_update_is_limited_to_five_per_second(iterable_api: CheckedClient,
+                                                   fresh_iterable: IterableEmulator) -> None:
+    statuses = _burst(iterable_api, 8)
+    assert statuses[:5] == [200] * 5
+    assert 429 in statuses[5:]
+    refused = iterable_api.post("/api/users/bulkUpdate", {"users": [{"email": "z@example.com"}]})
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "RateLimitExceeded"
+    assert "5 requests/s" in refused.json()["msg"]
+    assert fresh_iterable.user(email="z@example.com") is None  # a 429 applies nothing
+    time.sleep(0.45)  # the bucket drains 5 units/s: two slots free again
+    assert iterable_api.post("/api/users/bulkUpdate",
+                             {"users": [{"email": "later@example.com"}]}).status_code == 200
+
+
+def test_rate_scale_multiplies_and_zero_or_inf_lifts(iterable_api: CheckedClient,
+                                                     fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_rate_scale(2)
+    assert fresh_iterable.config()["limits"]["users/bulkUpdate"] == 10
+    assert _burst(iterable_api, 12).count(200) in (10, 11)
+    for lifted in (0, math.inf):
+        fresh_iterable.set_rate_scale(lifted)
+        assert _burst(iterable_api, 30) == [200] * 30
+
+
+def test_limits_are_per_endpoint(iterable_api: CheckedClient) -> None:
+    assert _burst(iterable_api, 6).count(429) >= 1
+    # users/getFields has its own 3/s bucket; updateSubscriptions has no published limit.
+    assert [iterable_api.get("/api/users/getFields").status_code for _ in range(4)][:3] == [200] * 3
+    statuses = [iterable_api.post("/api/users/updateSubscriptions",
+                                  {"email": "s@example.com", "emailListIds": [31]}).status_code
+                for _ in range(20)]
+    assert statuses == [200] * 20
+
+
+def test_leaky_bucket_drains_at_rate() -> None:
+    bucket = LeakyBucket(rate=10)
+    assert all(bucket.admit() for _ in range(10))
+    assert not bucket.admit()
+    bucket.updated -= 0.25  # as if 250 ms passed: 2.5 units drained
+    assert bucket.admit() and bucket.admit()
+    assert not bucket.admit()
+
+
+# ---------------------------------------------------------------- body cap
+
+
+def test_body_over_four_megabytes_is_413_batch_too_large(iterable_api: CheckedClient,
+                                                         fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_rate_scale(0)
+    users = [{"email": f"big{n}@example.com", "dataFields": {"blob": "x" * 1000}}
+             for n in range(4000)]
+    response = iterable_api.post("/api/users/bulkUpdate", {"users": users})
+    assert response.status_code == 413
+    assert response.json()["code"] == "BatchTooLarge"
+    assert fresh_iterable.users() == []
+    under = iterable_api.post("/api/users/bulkUpdate", {"users": users[:3500]})
+    assert under.status_code == 200 and under.json()["successCount"] == 3500
+
+
+# ---------------------------------------------------------------- fault spec
+
+
+def test_fault_spec_parsing_and_errors() -> None:
+    rules = parse_faults("users/bulkUpdate:500=0.2,hang=0.05;*:latency_ms=20,seed=7",
+                         ["users/bulkUpdate"])
+    assert rules == {"users/bulkUpdate": {"500": 0.2, "hang": 0.05},
+                     "*": {"latency_ms": 20.0, "seed": 7}}
+    for bad, reason in [("users/bulkUpdate", "expected ENDPOINT"),
+                        ("users/bulkUpdate:500", "not KEY=VALUE"),
+                        ("users/bulkUpdate:boom=1", "unknown key"),
+                        ("users/bulkUpdate:500=2", "fraction"),
+                        ("users/bulkUpdate:latency_ms=abc", "needs a number"),
+                        ("users/bulkUpdte:500=1", "unknown endpoint")]:
+        with pytest.raises(FaultSpecError, match=reason):
+            parse_faults(bad, ["users/bulkUpdate"])
+
+
+def test_set_faults_refuses_bad_spec_before_sending(fresh_iterable: IterableEmulator) -> None:
+    with pytest.raises(FaultSpecError):
+        fresh_iterable.set_faults("nope:500=1")
+    assert fresh_iterable.config()["faults"] == ""
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_injected_5xx_for_the_next_n_requests_apply_nothing(
+        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("users/update:503=1,times=2")
+    statuses = [iterable_api.post("/api/users/update", {"email": f"f{n}@example.com"}
+                                  ).status_code for n in range(3)]
+    assert statuses == [503, 503, 200]
+    assert [u["email"] for u in fresh_iterable.users()] == ["f2@example.com"]
+    assert fresh_iterable.counters()["users/update"] == {503: 2, 200: 1}
+
+
+@pytest.mark.parametrize("status", [500, 502])
+def test_fraction_of_5xx_is_roughly_respected(iterable_api: CheckedClient,
+                                              fresh_iterable: IterableEmulator,
+                                              status: int) -> None:
+    fresh_iterable.set_faults(f"*:seed=3;events/track:{status}=0.5")
+    statuses = [iterable_api.post("/api/events/track", {"email": "a@example.com",
+                                                        "eventName": "x"}).status_code
+                for _ in range(60)]
+    assert set(statuses) == {200, status}
+    assert 15 <= statuses.count(status) <= 45
+    assert len(fresh_iterable.events()) == statuses.count(200)
+
+
+def test_seeded_faults_repeat(fresh_iterable: IterableEmulator) -> None:
+    runs = []
+    with httpx.Client(base_url=fresh_iterable.api_url,
+                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+        for _ in range(2):
+            fresh_iterable.reset(faults="*:seed=11;channels:500=0.5")
+            runs.append([client.get("/api/channels").status_code for _ in range(20)])
+    assert runs[0] == runs[1] and 500 in runs[0]
+
+
+def test_dropped_connection_applies_nothing(fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("users/update:drop=1,times=1")
+    with httpx.Client(base_url=fresh_iterable.api_url,
+                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+        with pytest.raises(httpx.TransportError):
+            client.post("/api/users/update", json={"email": "d@example.com"})
+        assert client.post("/api/users/update",
+                           json={"email": "e@example.com"}).status_code == 200
+    assert [u["email"] for u in fresh_iterable.users()] == ["e@example.com"]
+
+
+def test_hang_applies_but_never_answers_within_client_timeout(
+        fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("users/update:hang=1,hang_s=3,times=1")
+    with httpx.Client(base_url=fresh_iterable.api_url, timeout=0.5,
+                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.post("/api/users/update", json={"email": "h@example.com"})
+    assert fresh_iterable.user(email="h@example.com") is not None
+
+
+def test_latency_is_added(fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("*:latency_ms=150")
+    with httpx.Client(base_url=fresh_iterable.api_url,
+                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+        started = time.perf_counter()
+        assert client.get("/api/channels").status_code == 200
+        assert time.perf_counter() - started >= 0.15
+
+
+def test_accepted_then_applied_later(iterable_api: CheckedClient,
+                                     fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("users/bulkUpdate:async_ms=300")
+    response = iterable_api.post("/api/users/bulkUpdate", {"users": [
+        {"email": "late@example.com", "dataFields": {"n": 1}}]})
+    assert response.status_code == 200 and response.json()["successCount"] == 1
+    assert iterable_api.get("/api/users/late@example.com").json() == {}
+    assert fresh_iterable.config()["pending"] == 1
+    deadline = time.monotonic() + 5
+    while fresh_iterable.user(email="late@example.com") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fresh_iterable.user(email="late@example.com")["dataFields"]["n"] == 1
+
+
+def test_async_track_returns_id_and_flush_applies_now(iterable_api: CheckedClient,
+                                                      fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("events/track:async_ms=60000")
+    answer = iterable_api.post("/api/events/track", {"email": "a@example.com", "eventName": "x"})
+    event_id = answer.json()["params"]["id"]
+    assert fresh_iterable.events() == []
+    assert fresh_iterable.flush() == 1
+    assert [e["id"] for e in fresh_iterable.events()] == [event_id]
+
+
+def test_late_failure_is_recorded_not_answered(iterable_api: CheckedClient,
+                                               fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_faults("users/update:async_ms=60000")
+    assert iterable_api.post("/api/users/update", {"email": "sayan"}).status_code == 200
+    fresh_iterable.flush()
+    errors = fresh_iterable.deferred_errors()
+    assert errors[0]["endpoint"] == "users/update"
+    assert errors[0]["body"]["code"] == "InvalidEmailAddressError"
+
+
+# ---------------------------------------------------------------- inspection
+
+
+def test_request_log_and_counters(iterable_api: CheckedClient,
+                                  fresh_iterable: IterableEmulator) -> None:
+    iterable_api.post("/api/users/update", {"email": "a@example.com"})
+    iterable_api.post("/api/users/update", {"email": "bad"})
+    iterable_api.get("/api/channels")
+    log = fresh_iterable.requests()
+    assert [(r["method"], r["endpoint"], r["status"]) for r in log] == [
+        ("POST", "users/update", 200), ("POST", "users/update", 400), ("GET", "channels", 200)]
+    assert log[0]["bytes"] == len(b'{"email":"a@example.com"}')
+    assert all(r["ms"] >= 0 and r["responseBytes"] > 0 for r in log)
+    assert [r["status"] for r in fresh_iterable.requests(endpoint="users/update")] == [200, 400]
+    assert len(fresh_iterable.requests(limit=1)) == 1
+    assert fresh_iterable.counters() == {"users/update": {200: 1, 400: 1}, "channels": {200: 1}}
+
+
+def test_reset_clears_state_and_switches_project_type(iterable_api: CheckedClient,
+                                                      fresh_iterable: IterableEmulator) -> None:
+    iterable_api.post("/api/users/update", {"email": "a@example.com", "dataFields": {"n": 1}})
+    fresh_iterable.set_faults("*:latency_ms=1")
+    config = fresh_iterable.reset(project_type="email")
+    assert config["project_type"] == "email" and config["faults"] == ""
+    assert fresh_iterable.env()["SYNC__ITERABLE__PROJECT_TYPE"] == "email"
+    assert fresh_iterable.users() == [] and fresh_iterable.counters() == {}
+    fields = iterable_api.get("/api/users/getFields").json()["fields"]
+    assert "n" not in fields and fields["emailListIds"] == "long"
+    with pytest.raises(EmulatorError, match="project_type"):
+        fresh_iterable._call("POST", "reset", {"project_type": "phone"})
+
+
+def test_unknown_path_and_wrong_method(fresh_iterable: IterableEmulator) -> None:
+    with httpx.Client(base_url=fresh_iterable.api_url,
+                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+        assert client.get("/api/nothing/here").status_code == 404
+        wrong = client.put("/api/users/bulkUpdate", json={})
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "BadParams"
+
+
+def test_emulator_with_own_settings_starts_and_stops() -> None:
+    with IterableEmulator(project_type="userId", rate_scale=math.inf,
+                          faults="channels:500=1", api_key="k-test") as emu:
+        assert emu.env() == {"SYNC__ITERABLE__API_URL": emu.api_url,
+                             "SYNC__ITERABLE__API_KEY": "k-test",
+                             "SYNC__ITERABLE__PROJECT_TYPE": "userId"}
+        with httpx.Client(base_url=emu.api_url, headers={"Api-Key": "k-test"}) as client:
+            assert client.get("/api/channels").status_code == 500
+        assert emu.config()["rate_scale"] is None
+        proc = emu._proc
+    assert proc is not None and proc.poll() is not None
+    with pytest.raises(EmulatorError):
+        emu.users()
