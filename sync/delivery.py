@@ -201,6 +201,8 @@ class Delivery:
         body: Any,
         absent_ok: bool = False,
     ) -> list[Outcome]:
+        if self.stopped.is_set():
+            return []
         response = self._guarded(
             [item], endpoint, lambda: self.client.call(endpoint, method, path, body)
         )

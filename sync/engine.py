@@ -39,7 +39,8 @@ from sync.planner import (
 )
 from sync.redact import install_log_redaction, redact
 from sync.validation import Validator
-from sync.warehouse import connect, warehouse_path
+from sync.warehouse import connect
+from sync.warehouse import warehouse_path as default_warehouse_path
 
 log = logging.getLogger("ctsync.sync")
 
@@ -144,7 +145,7 @@ def fetch_user_field_types(client: IterableClient) -> dict[str, str]:
 
 def run_sync(
     settings: IterableSettings,
-    warehouse_path_: Path | str | None = None,
+    warehouse_path: Path | str | None = None,
     objects: Sequence[str] | None = None,
     full: bool = False,
     dry_run: bool = False,
@@ -165,7 +166,7 @@ def run_sync(
     """
     install_log_redaction()
     chosen = validate_objects(list(objects) if objects else None)
-    target = Path(warehouse_path_) if warehouse_path_ is not None else warehouse_path()
+    target = Path(warehouse_path) if warehouse_path is not None else default_warehouse_path()
     run_id = run_id or uuid.uuid4().hex
     mode = "dry_run" if dry_run else ("full" if full else "incremental")
     if dry_run:
@@ -430,7 +431,7 @@ def reset_state(
     changes views are empty until the source changes. Returns rows marked per object.
     """
     chosen = validate_objects(list(objects) if objects else None)
-    path = Path(target) if target is not None else warehouse_path()
+    path = Path(target) if target is not None else default_warehouse_path()
     run_id = run_id or uuid.uuid4().hex
     marked: dict[str, int] = {}
     lock = nullcontext() if lock_held else run_lock(path)

@@ -97,7 +97,10 @@ def _source_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
 
 def _pending_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
     """Change rows minus those whose identical payload already has an open, non-transient
-    rejection that nobody asked to replay: resending them would only fail the same way."""
+    rejection that nobody asked to replay: resending them would only fail the same way.
+    A full resync holds nothing back."""
+    if full:
+        return _source_sql(con, obj, full)
     transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_REASONS))
     return (
         f"select c.* from ({_source_sql(con, obj, full)}) as c "
