@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -317,6 +318,37 @@ class CommercetoolsSandbox:
     def reset_stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._admin_request("DELETE", "stats")
         return result
+
+    def bulk_load(
+        self,
+        type_id: str,
+        resources: Iterable[dict[str, Any]],
+        *,
+        messages: bool = False,
+        batch_size: int = 1000,
+    ) -> int:
+        """Store complete resources as given (no drafts, no validation), in batches.
+
+        For tests and benchmarks that need many rows fast. `type_id` is the storage type
+        ("customer", "order", "cart", "category", ...). Missing id/version/createdAt/
+        lastModifiedAt are filled in; with `messages=True` customers and orders get their
+        CustomerCreated/OrderCreated message dated at their createdAt. Returns the count.
+        """
+        stored = 0
+        batch: list[dict[str, Any]] = []
+        for resource in resources:
+            batch.append(resource)
+            if len(batch) >= batch_size:
+                stored += self._bulk(type_id, batch, messages)
+                batch = []
+        if batch:
+            stored += self._bulk(type_id, batch, messages)
+        return stored
+
+    def _bulk(self, type_id: str, batch: list[dict[str, Any]], messages: bool) -> int:
+        body = {"resources": batch, "messages": messages}
+        result = self._admin_request("POST", f"bulk/{type_id}", body)
+        return int(result["stored"])
 
     def reset(self) -> None:
         """Delete all data and messages, clear faults and stats (issued tokens stay valid)."""

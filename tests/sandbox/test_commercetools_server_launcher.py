@@ -129,3 +129,45 @@ def test_server_exits_when_its_launcher_process_dies() -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait(timeout=10)
+
+
+def test_bulk_load_stores_resources_as_given_with_created_messages(
+    fresh_commercetools: CommercetoolsSandbox,
+) -> None:
+    sandbox = fresh_commercetools
+    customers = [
+        {
+            "id": f"00000000-0000-4000-8000-{i:012d}",
+            "email": f"Bulk{i}@Example.com",
+            "createdAt": f"2021-0{1 + i % 9}-01T00:00:00.000Z",
+            "lastModifiedAt": f"2021-0{1 + i % 9}-02T00:00:00.000Z",
+            "addresses": [],
+        }
+        for i in range(25)
+    ]
+    assert sandbox.bulk_load("customer", customers, messages=True, batch_size=10) == 25
+    with sandbox.client() as client:
+        body = client.get("/customers", params={"sort": "id asc", "limit": 500}).json()
+        assert [c["id"] for c in body["results"]] == [c["id"] for c in customers]
+        assert body["results"][3]["createdAt"] == "2021-04-01T00:00:00.000Z"
+        assert body["results"][3]["email"] == "bulk3@example.com"
+        assert body["results"][3]["version"] == 1
+        created = client.get("/messages", params={"limit": 500, "sort": "createdAt asc"}).json()
+        assert created["count"] == 25
+        assert {m["type"] for m in created["results"]} == {"CustomerCreated"}
+        assert created["results"][0]["createdAt"] == "2021-01-01T00:00:00.000Z"
+        # Bulk-loaded customers take part in the e-mail uniqueness check of REST creates.
+        duplicate = client.post("/customers", json={"email": "bulk0@example.com"})
+        assert duplicate.status_code == 400
+        assert duplicate.json()["errors"][0]["code"] == "DuplicateField"
+
+
+def test_bulk_load_rejects_bad_input_with_the_record_index(
+    fresh_commercetools: CommercetoolsSandbox,
+) -> None:
+    with pytest.raises(SandboxError, match=r"resources\[1\] \(customer\) has no email"):
+        fresh_commercetools.bulk_load("customer", [{"email": "a@example.com"}, {"id": "x"}])
+    with pytest.raises(SandboxError, match="unknown resource type 'gizmo'"):
+        fresh_commercetools.bulk_load("gizmo", [{}])
+    with fresh_commercetools.client() as client:
+        assert client.get("/customers").json()["results"] == []

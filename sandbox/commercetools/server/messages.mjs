@@ -294,9 +294,16 @@ export class MessageRecorder {
 		await this.emit(projectKey, typeId, resource, DELETED[typeId](resource), resource.version);
 	}
 
-	async emit(projectKey, typeId, resource, payload, resourceVersion) {
+	/** Messages a bulk-loaded resource would have produced when it was created. */
+	async emitCreated(projectKey, typeId, resource) {
+		if (!(typeId in CREATED)) return;
+		const payload = CREATED[typeId](resource, { path: "" });
+		await this.emit(projectKey, typeId, resource, payload, resource.version, resource.createdAt);
+	}
+
+	async emit(projectKey, typeId, resource, payload, resourceVersion, at = undefined) {
 		const ctx = currentRequest();
-		const now = ctx?.now ?? new Date().toISOString();
+		const now = at ?? ctx?.now ?? new Date().toISOString();
 		const seqKey = `${projectKey}\0${resource.id}`;
 		const sequenceNumber = (this.sequences.get(seqKey) ?? 0) + 1;
 		this.sequences.set(seqKey, sequenceNumber);
