@@ -127,8 +127,8 @@ def _commercetools(timeout: float) -> list[Check]:
                 "commercetools API",
                 FAIL,
                 redact(f"{type(exc).__name__}: {exc}"),
-                f"check that {endpoints.api_url} and {endpoints.auth_url} are reachable "
-                "from here (region, proxy, firewall)",
+                f"check that {' and '.join(dict.fromkeys([endpoints.api_url, endpoints.auth_url]))}"
+                " is reachable from here (region, proxy, firewall)",
             )
         )
     return checks

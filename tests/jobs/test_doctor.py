@@ -1,0 +1,115 @@
+"""`ctsync doctor` against the real sandboxes: healthy, wrong credentials, unreachable, unset."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from sandbox.commercetools.launcher import CommercetoolsSandbox
+from sandbox.iterable.emulator import IterableEmulator
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__")
+
+
+def doctor(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    return subprocess.run(
+        [str(CTSYNC), "doctor", "--timeout", "5"],
+        cwd=cwd,
+        env={**clean, "COLUMNS": "250", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def lines(result: subprocess.CompletedProcess[str], check: str) -> str:
+    return "\n".join(line for line in result.stdout.splitlines() if check in line)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_doctor_passes_against_healthy_sandboxes(
+    commercetools_sandbox: CommercetoolsSandbox, iterable_emulator: IterableEmulator, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    env = {
+        **commercetools_sandbox.env(),
+        **iterable_emulator.env(),
+        "CTSYNC_WAREHOUSE": str(warehouse),
+        "SYNC__RECEIVER__TOKEN": "receiver-token-123",
+    }
+    result = doctor(tmp_path, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✔" in lines(result, "commercetools credentials")
+    assert "✔" in lines(result, "commercetools API")
+    assert "accepted" in lines(result, "iterable API key")
+    assert "All checks passed" in result.stdout
+    for secret in (
+        commercetools_sandbox.client_secret,
+        iterable_emulator.api_key,
+        "receiver-token-123",
+    ):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_doctor_names_each_broken_credential_and_exits_1(
+    commercetools_sandbox: CommercetoolsSandbox, iterable_emulator: IterableEmulator, tmp_path: Path
+) -> None:
+    wrong_secret = "definitely-not-the-secret-123"
+    wrong_key = "definitely-not-the-key-456"
+    env = {
+        **commercetools_sandbox.env(),
+        "SOURCES__COMMERCETOOLS__CLIENT_SECRET": wrong_secret,
+        **iterable_emulator.env(),
+        "SYNC__ITERABLE__API_KEY": wrong_key,
+        "CTSYNC_WAREHOUSE": str(tmp_path / "w.duckdb"),
+    }
+    result = doctor(tmp_path, env)
+    assert result.returncode == 1
+    assert "✘" in lines(result, "commercetools credentials")
+    assert "view_* scopes" in result.stdout or "client id/secret" in result.stdout
+    assert "refused the API key (401)" in result.stdout
+    assert "does not exist yet" in lines(result, "warehouse")  # a warning, not a failure
+    assert wrong_secret not in result.stdout + result.stderr
+    assert wrong_key not in result.stdout + result.stderr
+
+
+def test_doctor_reports_unreachable_services(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {
+        "SOURCES__COMMERCETOOLS__PROJECT_KEY": "p",
+        "SOURCES__COMMERCETOOLS__CLIENT_ID": "id",
+        "SOURCES__COMMERCETOOLS__CLIENT_SECRET": "secret-value-789",
+        "SOURCES__COMMERCETOOLS__API_URL": dead,
+        "SOURCES__COMMERCETOOLS__AUTH_URL": dead,
+        "SYNC__ITERABLE__API_KEY": "key-value-000000",
+        "SYNC__ITERABLE__API_URL": dead,
+        "CTSYNC_WAREHOUSE": str(tmp_path / "w.duckdb"),
+    }
+    result = doctor(tmp_path, env)
+    assert result.returncode == 1
+    commercetools = lines(result, "commercetools API")
+    assert "✘" in commercetools and "Connection refused" in commercetools
+    assert f"check that {dead} is reachable" in commercetools
+    iterable = lines(result, "iterable API")
+    assert "✘" in iterable and f"check that {dead} is reachable" in iterable
+
+
+def test_doctor_without_any_configuration_says_what_to_set(tmp_path: Path) -> None:
+    result = doctor(tmp_path, {"CTSYNC_WAREHOUSE": str(tmp_path / "w.duckdb")})
+    assert result.returncode == 1
+    assert "SOURCES__COMMERCETOOLS__PROJECT_KEY" in result.stdout
+    assert "SYNC__ITERABLE__API_KEY" in result.stdout
+    assert "SYNC__RECEIVER__TOKEN" in result.stdout
