@@ -1,0 +1,318 @@
+"""`ctsync demo`: the whole pipeline on a laptop, against both sandboxes, in a few minutes.
+
+1. start the commercetools sandbox and the Iterable emulator (loopback ports, in-process
+   launchers), 2. seed commercetools with realistic shoppers, 3. run the job (ingest → dbt →
+   sync), 4. show what reached Iterable, 5. change a slice of commercetools (emails, consent,
+   order states, returns, deletions), 6. run again and show that only the changes went out.
+
+Everything lives in one folder (default `.ctsync/demo/`): the warehouse, the dlt state and
+the HTML report. The folder is recreated on every demo so each run starts clean.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sync.jobs.runner import JobOptions, JobReport, run_job, summary_tables
+from sync.status import OBJECTS
+
+ENV_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__")
+
+
+class DemoError(RuntimeError):
+    """The demo could not run; the message says what to install or fix."""
+
+
+@dataclass
+class IterableSnapshot:
+    users: int
+    users_with_unsubscriptions: int
+    users_on_lists: int
+    purchases: int
+    events: Counter[str]
+    catalog_items: int
+    cart_updates: int
+    forgotten: int
+    requests: Counter[str]
+
+    @classmethod
+    def take(cls, emulator: Any, catalog: str) -> IterableSnapshot:
+        users = emulator.users()
+        try:
+            items = len(emulator.catalog_items(catalog))
+        except Exception:  # the catalog exists only once an item was sent
+            items = 0
+        forgotten = emulator.forgotten()
+        requests: Counter[str] = Counter()
+        for endpoint, statuses in emulator.counters().items():
+            requests[endpoint] = sum(statuses.values())
+        return cls(
+            users=len(users),
+            users_with_unsubscriptions=sum(
+                1
+                for u in users
+                if u["dataFields"].get("unsubscribedChannelIds")
+                or u["dataFields"].get("unsubscribedMessageTypeIds")
+            ),
+            users_on_lists=sum(
+                1
+                for u in users
+                if u["dataFields"].get("emailListIds") or u["dataFields"].get("userListIds")
+            ),
+            purchases=len(emulator.purchases()),
+            events=Counter(e["eventName"] for e in emulator.events()),
+            catalog_items=items,
+            cart_updates=len(emulator.cart_updates()),
+            forgotten=len(forgotten.get("emails", [])) + len(forgotten.get("userIds", [])),
+            requests=requests,
+        )
+
+
+def run_demo(
+    customers: int = 500, folder: Path = Path(".ctsync/demo"), *, console: Console
+) -> None:
+    try:
+        from sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
+        from sandbox.commercetools.seeder import apply_changes, seed
+        from sandbox.iterable.emulator import IterableEmulator
+    except ImportError as exc:  # pragma: no cover - a broken checkout
+        raise DemoError(f"the sandboxes are not importable ({exc}); run ./dev demo") from None
+
+    started = time.monotonic()
+    folder = folder.resolve()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    warehouse = folder / "warehouse.duckdb"
+
+    console.rule("[bold]ctsync demo[/]: commercetools → DuckDB (dlt, dbt) → Iterable")
+    console.print(f"Working folder: {folder}")
+    try:
+        commercetools_sandbox = CommercetoolsSandbox(project_key="ctsync-demo")
+        commercetools_sandbox.start()
+    except SandboxError as exc:
+        raise DemoError(f"{exc} (./dev demo installs the sandbox's Node packages)") from None
+    try:
+        with (
+            IterableEmulator(project_type="hybrid") as emulator,
+            _environment(
+                {
+                    **commercetools_sandbox.env(),
+                    **emulator.env(),
+                    "CTSYNC_WAREHOUSE": str(warehouse),
+                }
+            ),
+        ):
+            console.print(
+                f"[green]✔[/] commercetools sandbox on {commercetools_sandbox.api_url}, "
+                f"Iterable emulator on {emulator.api_url}"
+            )
+
+            console.rule(f"1. Seed commercetools with {customers} customers")
+            summary = _with_progress(
+                console,
+                lambda progress: seed(
+                    commercetools_sandbox.api_url,
+                    commercetools_sandbox.auth_url,
+                    commercetools_sandbox.project_key,
+                    commercetools_sandbox.client_id,
+                    commercetools_sandbox.client_secret,
+                    customers=customers,
+                    progress=progress,
+                ),
+            )
+            console.print(
+                f"Seeded {summary.customers} customers ({summary.customers_malformed_email} with "
+                f"a malformed email, {summary.customers_shared_email} sharing an email), "
+                f"{summary.guests} guests, {summary.orders} orders, {summary.carts} carts, "
+                f"{summary.products} products in {summary.seconds:.0f}s."
+            )
+
+            console.rule("2. First run: ingest → dbt build → sync")
+            first = _run(console, warehouse)
+            from sync.config import load_settings
+
+            catalog = load_settings().catalog_name
+            after_first = IterableSnapshot.take(emulator, catalog)
+            _show_iterable(console, after_first, None)
+            _show_rejections(console, warehouse)
+
+            console.rule("3. A day of shop activity in commercetools")
+            changes = apply_changes(
+                commercetools_sandbox.api_url,
+                commercetools_sandbox.auth_url,
+                commercetools_sandbox.project_key,
+                commercetools_sandbox.client_id,
+                commercetools_sandbox.client_secret,
+                fraction=0.02,
+            )
+            console.print(
+                f"Changed in commercetools: {len(changes.email_changed)} email(s), "
+                f"{len(changes.consent_changed)} consent flag(s), "
+                f"{len(changes.order_state_changed)} order state(s), "
+                f"{len(changes.returns_added)} return(s), "
+                f"{len(changes.customers_deleted)} customer deletion(s)."
+            )
+
+            console.rule("4. Second run: only the changes travel")
+            second = _run(console, warehouse)
+            after_second = IterableSnapshot.take(emulator, catalog)
+            _compare_runs(console, first, second)
+            _show_iterable(console, after_second, after_first)
+
+            from sync.report import write_report
+
+            report = folder / "report.html"
+            write_report(warehouse, report)
+    finally:
+        commercetools_sandbox.stop()
+
+    console.rule("Done")
+    console.print(
+        f"Finished in {time.monotonic() - started:.0f}s. Explore the result:\n"
+        f"  export CTSYNC_WAREHOUSE={warehouse}\n"
+        "  ctsync status                      # runs, rejections, freshness\n"
+        f"  open {report}   # charts, self-contained\n"
+        f'  duckdb {warehouse} "select * from audit.audit__run_health"'
+    )
+    if first.exit_code or second.exit_code:
+        raise DemoError(
+            f"a pipeline run did not succeed (first: {first.status}, second: {second.status}); "
+            "see the summaries above"
+        )
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Point ctsync's configuration at the sandboxes for the demo, then restore."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+    saved_warehouse = os.environ.get("CTSYNC_WAREHOUSE")
+    for key in saved:
+        del os.environ[key]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key in values:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
+        if saved_warehouse is not None:
+            os.environ["CTSYNC_WAREHOUSE"] = saved_warehouse
+
+
+def _with_progress(console: Console, work: Any) -> Any:
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total or None)
+            progress.update(tasks[phase], completed=done, total=total or None)
+
+        return work(report)
+
+
+def _run(console: Console, warehouse: Path) -> JobReport:
+    report = run_job(JobOptions(trigger="demo"), warehouse=warehouse, console=console)
+    for table in summary_tables(report):
+        console.print(table)
+    return report
+
+
+def _sent(report: JobReport) -> dict[str, Any]:
+    result = report.stage("sync").result
+    return dict(getattr(result, "objects", {}) or {})
+
+
+def _compare_runs(console: Console, first: JobReport, second: JobReport) -> None:
+    before, after = _sent(first), _sent(second)
+    table = Table(title="records sent to Iterable, first run vs second run", title_justify="left")
+    table.add_column("object")
+    table.add_column("first run", justify="right")
+    table.add_column("second run", justify="right")
+    for name in OBJECTS:
+        one, two = before.get(name), after.get(name)
+        table.add_row(name, str(getattr(one, "sent", 0)), str(getattr(two, "sent", 0)))
+    console.print(table)
+    total_first = sum(getattr(c, "sent", 0) for c in before.values())
+    total_second = sum(getattr(c, "sent", 0) for c in after.values())
+    console.print(
+        f"The second run sent {total_second} record(s) against {total_first} in the first: "
+        "unchanged records were not sent again."
+    )
+
+
+def _show_iterable(
+    console: Console, now: IterableSnapshot, before: IterableSnapshot | None
+) -> None:
+    def delta(current: int, previous: int | None) -> str:
+        if previous is None:
+            return str(current)
+        change = current - previous
+        return f"{current} ({'+' if change >= 0 else ''}{change})"
+
+    table = Table(title="what Iterable holds (emulator inspection API)", title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("users", now.users, before.users if before else None),
+        (
+            "users with unsubscriptions",
+            now.users_with_unsubscriptions,
+            before.users_with_unsubscriptions if before else None,
+        ),
+        ("users on lists", now.users_on_lists, before.users_on_lists if before else None),
+        ("purchases", now.purchases, before.purchases if before else None),
+        ("cart updates", now.cart_updates, before.cart_updates if before else None),
+        ("catalog items", now.catalog_items, before.catalog_items if before else None),
+        ("forgotten / deleted users", now.forgotten, before.forgotten if before else None),
+    ]
+    for name, count in sorted(now.events.items()):
+        rows.append((f"events: {name}", count, before.events.get(name, 0) if before else None))
+    for what, current, previous in rows:
+        table.add_row(what, delta(current, previous))
+    console.print(table)
+    if before is not None:
+        calls = {ep: n - before.requests.get(ep, 0) for ep, n in now.requests.items()}
+        spent = ", ".join(f"{ep} {n}" for ep, n in sorted(calls.items()) if n)
+        console.print(f"API requests in the second run: {spent or 'none'}")
+
+
+def _show_rejections(console: Console, warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select object, reason_code, count(*), min(record_key) from ctsync.sync_rejections "
+            "where resolved_at is null group by object, reason_code order by 3 desc"
+        ).fetchall()
+    if not rows:
+        console.print("[green]No rejections.[/]")
+        return
+    table = Table(
+        title="rejected records (kept in ctsync.sync_rejections, not sent)", title_justify="left"
+    )
+    for column in ("object", "reason", "records", "example"):
+        table.add_column(column)
+    for obj, reason, count, example in rows:
+        table.add_row(obj, escape(reason), str(count), escape(str(example)))
+    console.print(table)
