@@ -1,0 +1,95 @@
+"""``ctsync sandbox iterable``: prints export lines, serves, refuses bad options."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+CTSYNC = [sys.executable, "-c", "from sync.cli import main; main()"]
+
+
+def _read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
+    exports: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    while len(exports) < 3 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].strip().partition("=")
+            exports[name] = value
+    return exports
+
+
+def test_cli_prints_exports_and_serves_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [
+            *CTSYNC,
+            "sandbox",
+            "iterable",
+            "--project-type",
+            "email",
+            "--rate-scale",
+            "inf",
+            "--faults",
+            "channels:503=1,times=1",
+            "--api-key",
+            "cli-key",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        exports = _read_exports(proc)
+        assert set(exports) == {
+            "SYNC__ITERABLE__API_URL",
+            "SYNC__ITERABLE__API_KEY",
+            "SYNC__ITERABLE__PROJECT_TYPE",
+        }
+        assert exports["SYNC__ITERABLE__API_KEY"] == "cli-key"
+        assert exports["SYNC__ITERABLE__PROJECT_TYPE"] == "email"
+        url = exports["SYNC__ITERABLE__API_URL"]
+        assert url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=url, headers={"Api-Key": "cli-key"}) as client:
+            assert client.get("/api/channels").status_code == 503
+            assert client.get("/api/channels").status_code == 200
+            statuses = [
+                client.post("/api/users/bulkUpdate", json={"users": []}).status_code
+                for _ in range(12)
+            ]
+            assert statuses == [200] * 12  # --rate-scale inf lifted the 5/s limit
+            fields = client.get("/api/users/getFields").json()["fields"]
+            assert "emailListIds" in fields  # an email-based project
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=15)
+    assert code == 0
+
+
+def test_cli_rejects_bad_options_with_usage_exit_code() -> None:
+    for args, message in [
+        (["--project-type", "phone"], "phone"),
+        (["--rate-scale", "-1"], "rate-scale"),
+        (["--faults", "users/update:500=7"], "fraction"),
+    ]:
+        result = subprocess.run(
+            [*CTSYNC, "sandbox", "iterable", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
