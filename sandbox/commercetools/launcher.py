@@ -296,7 +296,9 @@ class CommercetoolsSandbox:
         """Replace the fault configuration (unset settings return to their defaults).
 
         Settings: status_429, status_502, status_503, status_504 (fractions 0..1 of
-        requests), retry_after_seconds, token_ttl_seconds (None = no expiry), paths
+        requests), sequence (statuses from 401/429/500/502/503/504 returned, in order, to
+        the next matching requests before the fractions apply), latency_ms (delay of every
+        matching request), retry_after_seconds, token_ttl_seconds (None = no expiry), paths
         (regex on the URL path; None = every API request, not /oauth), seed (int or None).
         """
         result: dict[str, Any] = self._admin_request("POST", "faults", faults)

@@ -874,3 +874,22 @@ def test_cart_keeps_key_and_counts_line_item_quantity(ct: httpx.Client) -> None:
     )
     assert added["totalLineItemQuantity"] == 5
     assert ct.get("/carts/key=cart-1").json()["id"] == body["id"]
+
+
+def test_delete_requires_the_current_version(ct: httpx.Client) -> None:
+    customer = create_customer(ct, "del@example.com", key="del-me")
+    missing = ct.delete(f"/customers/{customer['id']}")
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0]["code"] == "InvalidInput"
+    stale = ct.delete(f"/customers/{customer['id']}", params={"version": 7})
+    assert stale.status_code == 409
+    error = stale.json()["errors"][0]
+    assert error["code"] == "ConcurrentModification"
+    assert error["currentVersion"] == 1
+    assert [m["type"] for m in messages(ct)] == ["CustomerCreated"]
+    by_key = ct.delete("/customers/key=del-me", params={"version": 1})
+    assert by_key.status_code == 200
+    assert [m["type"] for m in messages(ct, sort="sequenceNumber asc")] == [
+        "CustomerCreated",
+        "CustomerDeleted",
+    ]

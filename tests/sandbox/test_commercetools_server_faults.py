@@ -215,3 +215,34 @@ def test_reset_clears_data_messages_faults_and_stats(
         assert again.status_code == 201
         # Sequence numbers start over for the new data.
         assert client.get("/messages").json()["results"][0]["sequenceNumber"] == 1
+
+
+def test_fault_sequence_answers_the_next_requests_in_order(
+    fresh_commercetools: CommercetoolsSandbox,
+) -> None:
+    sandbox = fresh_commercetools
+    token = sandbox.token()
+    sandbox.set_faults(sequence=[429, 503, 502, 401, 500], paths="/customers")
+    with api(sandbox, token) as client:
+        assert client.get("/orders").status_code == 200
+        got = [client.get("/customers") for _ in range(6)]
+    assert [r.status_code for r in got] == [429, 503, 502, 401, 500, 200]
+    assert got[0].headers["retry-after"] == "1"
+    assert got[1].json()["errors"][0]["code"] == "OverCapacity"
+    assert got[3].json()["error"] == "invalid_token"
+    assert got[4].json()["errors"][0]["code"] == "General"
+    assert sandbox.faults()["sequence"] == []
+    assert sandbox.stats()["faults_injected"] == {"429": 1, "503": 1, "502": 1, "401": 1, "500": 1}
+
+
+def test_latency_delays_matching_requests(fresh_commercetools: CommercetoolsSandbox) -> None:
+    sandbox = fresh_commercetools
+    token = sandbox.token()
+    sandbox.set_faults(latency_ms=400, paths="/orders")
+    with api(sandbox, token) as client:
+        start = time.monotonic()
+        assert client.get("/orders").status_code == 200
+        slow = time.monotonic() - start
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/orders", timeout=0.1)
+    assert slow >= 0.4

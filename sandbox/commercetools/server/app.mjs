@@ -231,51 +231,55 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 			return;
 		}
 		const api = !isOauth(path);
-		const fault = faults.roll(path, api);
-		if (fault) {
-			stats.recordFault(fault.status);
-			reply.code(fault.status).headers(fault.headers).send(fault.body);
-			return;
-		}
+		const proceed = () => {
+			const fault = faults.roll(path, api);
+			if (fault) {
+				stats.recordFault(fault.status);
+				reply.code(fault.status).headers(fault.headers).send(fault.body);
+				return;
+			}
+			if (api) {
+				const ttl = faults.config.token_ttl_seconds;
+				const token = bearerToken(request.headers.authorization);
+				if (ttl !== null && token && tokenIssuedAt.has(token)) {
+					if (Date.now() - tokenIssuedAt.get(token) > ttl * 1000) {
+						stats.tokensExpiredRejections++;
+						reply.code(401).send(errorBody(401, "invalid_token", "invalid_token", { error: "invalid_token" }));
+						return;
+					}
+				}
+			}
 
-		if (api) {
-			const ttl = faults.config.token_ttl_seconds;
-			const token = bearerToken(request.headers.authorization);
-			if (ttl !== null && token && tokenIssuedAt.has(token)) {
-				if (Date.now() - tokenIssuedAt.get(token) > ttl * 1000) {
-					stats.tokensExpiredRejections++;
-					reply.code(401).send(errorBody(401, "invalid_token", "invalid_token", { error: "invalid_token" }));
+			let settings = { sort: undefined, withTotal: true };
+			if (api && request.method === "GET") {
+				stats.recordPaging(request.query);
+				settings = readQuerySettings(request.query);
+				if (settings.error) {
+					reply.code(400).send(settings.error);
 					return;
 				}
 			}
-		}
-
-		let settings = { sort: undefined, withTotal: true };
-		if (api && request.method === "GET") {
-			stats.recordPaging(request.query);
-			settings = readQuerySettings(request.query);
-			if (settings.error) {
-				reply.code(400).send(settings.error);
+			const timestamp = readTimestamp(request.headers["x-sandbox-timestamp"]);
+			if (timestamp.error) {
+				reply.code(400).send(timestamp.error);
 				return;
 			}
-		}
-		const timestamp = readTimestamp(request.headers["x-sandbox-timestamp"]);
-		if (timestamp.error) {
-			reply.code(400).send(timestamp.error);
-			return;
-		}
-		const state = {
-			method: request.method,
-			path,
-			sort: settings.sort,
-			withTotal: settings.withTotal,
-			now: timestamp.now,
-			startedAt: new Date().toISOString(),
-			pendingMessages: new Map(),
-			request,
+			const state = {
+				method: request.method,
+				path,
+				sort: settings.sort,
+				withTotal: settings.withTotal,
+				now: timestamp.now,
+				startedAt: new Date().toISOString(),
+				pendingMessages: new Map(),
+				request,
+			};
+			request.sandboxState = state;
+			requestContext.run(state, done);
 		};
-		request.sandboxState = state;
-		requestContext.run(state, done);
+		const delay = faults.latency(path, api);
+		if (delay > 0) setTimeout(proceed, delay);
+		else proceed();
 	});
 
 	// Body parsing resumes on the socket's async context, so re-enter ours before the

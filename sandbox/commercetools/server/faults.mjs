@@ -6,12 +6,15 @@ export const FAULT_DEFAULTS = Object.freeze({
 	status_503: 0,
 	status_504: 0,
 	retry_after_seconds: 1,
+	sequence: [],
+	latency_ms: 0,
 	token_ttl_seconds: null,
 	paths: null,
 	seed: null,
 });
 
 const RATE_KEYS = ["status_429", "status_502", "status_503", "status_504"];
+const SEQUENCE_STATUSES = [401, 429, 500, 502, 503, 504];
 
 export class FaultConfigError extends Error {}
 
@@ -35,6 +38,16 @@ export const validateFaults = (input) => {
 			if (!Number.isInteger(value) || value < 0) {
 				throw new FaultConfigError(`retry_after_seconds must be a non-negative integer, got ${JSON.stringify(value)}`);
 			}
+		} else if (key === "sequence") {
+			if (!Array.isArray(value) || !value.every((status) => SEQUENCE_STATUSES.includes(status))) {
+				throw new FaultConfigError(
+					`sequence must be a list of statuses from ${SEQUENCE_STATUSES.join(", ")}, got ${JSON.stringify(value)}`,
+				);
+			}
+		} else if (key === "latency_ms") {
+			if (typeof value !== "number" || !(value >= 0 && value <= 60_000)) {
+				throw new FaultConfigError(`latency_ms must be between 0 and 60000, got ${JSON.stringify(value)}`);
+			}
 		} else if (key === "token_ttl_seconds") {
 			if (value !== null && (typeof value !== "number" || !(value > 0))) {
 				throw new FaultConfigError(`token_ttl_seconds must be a positive number or null, got ${JSON.stringify(value)}`);
@@ -55,7 +68,7 @@ export const validateFaults = (input) => {
 				throw new FaultConfigError(`seed must be an integer or null, got ${JSON.stringify(value)}`);
 			}
 		}
-		config[key] = value;
+		config[key] = Array.isArray(value) ? [...value] : value;
 	}
 	const sum = RATE_KEYS.reduce((acc, key) => acc + config[key], 0);
 	if (sum > 1) throw new FaultConfigError(`the status_* fractions add up to ${sum}, more than 1`);
@@ -75,6 +88,17 @@ const seededRandom = (seed) => {
 };
 
 const FAULT_BODIES = {
+	401: () => ({
+		statusCode: 401,
+		message: "invalid_token",
+		errors: [{ code: "invalid_token", message: "invalid_token" }],
+		error: "invalid_token",
+	}),
+	500: () => ({
+		statusCode: 500,
+		message: "Internal Server Error",
+		errors: [{ code: "General", message: "Internal Server Error" }],
+	}),
 	429: (retryAfter) => ({
 		statusCode: 429,
 		message: `Too many requests. Retry after ${retryAfter} seconds.`,
@@ -127,20 +151,27 @@ export class Faults {
 	/** Decide whether to fail this request; returns {status, headers, body} or null. */
 	roll(path, isApiPath) {
 		if (!this.appliesTo(path, isApiPath)) return null;
+		if (this.config.sequence.length > 0) return this.failure(this.config.sequence.shift());
 		const rates = RATE_KEYS.map((key) => this.config[key]);
 		if (rates.every((rate) => rate === 0)) return null;
 		const draw = this.random();
 		let threshold = 0;
 		for (const key of RATE_KEYS) {
 			threshold += this.config[key];
-			if (draw < threshold) {
-				const status = Number(key.slice("status_".length));
-				const retryAfter = this.config.retry_after_seconds;
-				const headers = status === 429 || status === 503 ? { "retry-after": String(retryAfter) } : {};
-				return { status, headers, body: FAULT_BODIES[status](retryAfter) };
-			}
+			if (draw < threshold) return this.failure(Number(key.slice("status_".length)));
 		}
 		return null;
+	}
+
+	failure(status) {
+		const retryAfter = this.config.retry_after_seconds;
+		const headers = status === 429 || status === 503 ? { "retry-after": String(retryAfter) } : {};
+		return { status, headers, body: FAULT_BODIES[status](retryAfter) };
+	}
+
+	/** Milliseconds to delay this request before answering it. */
+	latency(path, isApiPath) {
+		return this.config.latency_ms > 0 && this.appliesTo(path, isApiPath) ? this.config.latency_ms : 0;
 	}
 }
 

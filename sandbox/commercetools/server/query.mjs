@@ -144,8 +144,8 @@ if (!CommercetoolsError || CommercetoolsError === Error) {
 }
 
 /** An error the mock's error handler turns into a commercetools error response. */
-export const apiError = (statusCode, code, message) =>
-	new CommercetoolsError({ code, message }, statusCode);
+export const apiError = (statusCode, code, message, extra = {}) =>
+	new CommercetoolsError({ code, message, ...extra }, statusCode);
 
 const VARIABLE = /"(?:[^"\\]|\\.)*"|:([A-Za-z0-9_]+)/g;
 

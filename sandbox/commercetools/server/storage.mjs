@@ -4,7 +4,7 @@
 // hook that turns writes into Messages.
 import { InMemoryStorage } from "@labdigital/commercetools-mock";
 import { currentRequest } from "./context.mjs";
-import { comparator, parseSort, runQuery } from "./query.mjs";
+import { apiError, comparator, parseSort, runQuery } from "./query.mjs";
 
 // Real API: `total` is capped at the maximum offset once a predicate filters the results.
 const MAX_TOTAL_WITH_WHERE = 10_000;
@@ -22,6 +22,37 @@ const FRACTION_DIGITS = {
 	JOD: 3,
 	OMR: 3,
 	TND: 3,
+};
+
+// URL segment -> storage type of the resources whose DELETE requires `?version=` (RAML).
+const VERSIONED_DELETE = {
+	customers: "customer",
+	orders: "order",
+	carts: "cart",
+	products: "product",
+	categories: "category",
+	"customer-groups": "customer-group",
+	stores: "store",
+	types: "type",
+	"product-types": "product-type",
+	payments: "payment",
+	channels: "channel",
+	"discount-codes": "discount-code",
+	"cart-discounts": "cart-discount",
+	"tax-categories": "tax-category",
+	"shipping-methods": "shipping-method",
+	zones: "zone",
+	states: "state",
+	subscriptions: "subscription",
+	"shopping-lists": "shopping-list",
+	inventory: "inventory-entry",
+};
+
+/** The storage type a DELETE request addresses, from /{pk}[/in-store/key=..]/{resource}/.. */
+const deletedType = (path) => {
+	const segments = path.split("/").filter(Boolean);
+	const at = segments[1] === "in-store" ? 3 : 1;
+	return VERSIONED_DELETE[segments[at]];
 };
 
 export const fractionDigitsFor = (currencyCode) => FRACTION_DIGITS[currencyCode] ?? 2;
@@ -142,6 +173,22 @@ export class SandboxStorage extends InMemoryStorage {
 	}
 
 	async delete(projectKey, typeId, id, params = {}) {
+		const ctx = currentRequest();
+		if (ctx?.method === "DELETE" && deletedType(ctx.path) === typeId) {
+			const current = (await this._raw(projectKey, typeId)).get(id);
+			const requested = ctx.request.query.version;
+			if (current && requested === undefined) {
+				throw apiError(400, "InvalidInput", "Missing required query parameter 'version'.");
+			}
+			if (current && Number(requested) !== current.version) {
+				throw apiError(
+					409,
+					"ConcurrentModification",
+					`Object ${id} has a different version than expected. Expected: ${requested} - Actual: ${current.version}.`,
+					{ currentVersion: current.version },
+				);
+			}
+		}
 		const result = await super.delete(projectKey, typeId, id, params);
 		if (result) {
 			this._bump(projectKey, typeId);
