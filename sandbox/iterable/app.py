@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -561,7 +561,7 @@ async def _respond(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _drop(send: Awaitable[Any] | Any) -> None:
+async def _drop(send: Any) -> None:
     # Headers promise a body that never comes, then the app returns: uvicorn closes the
     # socket, which the client sees as a broken connection.
     await send({"type": "http.response.start", "status": 200,

@@ -47,7 +47,9 @@ class IterableEmulator:
         parse_faults(faults, ENDPOINTS)  # fail fast, in the caller's process, on a bad spec
         self.project_type = project_type
         self.api_key = api_key or f"emu-{secrets.token_hex(16)}"
-        self._options = {"rate_scale": rate_scale, "faults": faults, "capture": capture}
+        self._rate_scale = rate_scale
+        self._faults = faults
+        self._capture = capture
         self._port = port
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_path: Path | None = None
@@ -62,17 +64,17 @@ class IterableEmulator:
         stderr = tempfile.NamedTemporaryFile(prefix="iterable-emulator-", suffix=".log",
                                              delete=False)
         self._stderr_path = Path(stderr.name)
-        scale = self._options["rate_scale"]
+        scale = self._rate_scale
         cmd = [
             sys.executable, "-m", "sandbox.iterable.server",
             "--port", str(self._port),
             "--api-key", self.api_key,
             "--project-type", self.project_type,
             "--rate-scale", "inf" if math.isinf(scale) else str(scale),
-            "--faults", str(self._options["faults"]),
+            "--faults", self._faults,
             "--watch-stdin",
         ]
-        if self._options["capture"]:
+        if self._capture:
             cmd.append("--capture")
         root = Path(__file__).resolve().parents[2]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -202,7 +204,7 @@ class IterableEmulator:
     def user(self, email: str | None = None, user_id: str | None = None) -> dict[str, Any] | None:
         if (email is None) == (user_id is None):
             raise ValueError("pass exactly one of email= or user_id=")
-        params = {"email": email} if email is not None else {"userId": user_id}
+        params: dict[str, Any] = {"email": email} if email is not None else {"userId": user_id}
         found = self._call("GET", "user", params=params)["user"]
         return dict(found) if found is not None else None
 

@@ -9,7 +9,6 @@ request with 400 ``RequestFieldsTypesMismatched``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -55,51 +54,6 @@ def is_date(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def scalar_type(value: Any) -> str | None:
-    """Iterable's type name for a JSON value (``None`` for null)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "date" if is_date(value) else "string"
-    if isinstance(value, dict):
-        return "object"
-    return None
-
-
-def walk(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
-    """Yield ``(dotted path, type, value)`` for every typed value in ``data``.
-
-    Arrays take the type of their elements; arrays of objects contribute the objects'
-    fields under the array's path, as Iterable's nested fields do.
-    """
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, list):
-            for element in value:
-                yield from _walk_value(path, element)
-        else:
-            yield from _walk_value(path, value)
-
-
-def _walk_value(path: str, value: Any) -> Iterator[tuple[str, str, Any]]:
-    kind = scalar_type(value)
-    if kind is None:
-        return
-    yield path, kind, value
-    if kind == "object":
-        yield from walk(value, path + ".")
-
-
-def compatible(expected: str, incoming: str) -> bool:
-    return expected == incoming or (expected, incoming) in _COMPATIBLE
 
 
 def mismatch_entry(expected: str, incoming: str, value: Any, category: str) -> dict[str, Any]:
@@ -186,6 +140,7 @@ class SchemaCheck:
                 values = value if type(value) is list else (value,)
                 for item in values:
                     cls = type(item)
+                    kind: str | None
                     if cls is str:
                         kind = "date" if item[:1].isdigit() and is_date(item) else "string"
                     else:
