@@ -8,11 +8,12 @@
 {% endtest %}
 
 
-{#- Rows where the SQL boolean `expression` is not true. -#}
-{% test expression_is_true(model, expression) %}
+{#- Rows where the SQL boolean `expression` is not true; on a column, the expression
+    continues the column name (`expression: ">= 0"`). -#}
+{% test expression_is_true(model, expression, column_name=none) %}
     select *
     from {{ model }}
-    where not coalesce({{ expression }}, false)
+    where not coalesce({{ column_name ~ " " if column_name else "" }}{{ expression }}, false)
 {% endtest %}
 
 
