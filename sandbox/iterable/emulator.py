@@ -23,6 +23,7 @@ import orjson
 
 from sandbox.iterable.app import ENDPOINTS
 from sandbox.iterable.faults import parse_faults
+from sandbox.iterable.server import API_KEY_ENV
 
 _START_TIMEOUT_S = 30.0
 
@@ -68,7 +69,6 @@ class IterableEmulator:
         cmd = [
             sys.executable, "-m", "sandbox.iterable.server",
             "--port", str(self._port),
-            "--api-key", self.api_key,
             "--project-type", self.project_type,
             "--rate-scale", "inf" if math.isinf(scale) else str(scale),
             "--faults", self._faults,
@@ -77,7 +77,7 @@ class IterableEmulator:
         if self._capture:
             cmd.append("--capture")
         root = Path(__file__).resolve().parents[2]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        env = {**os.environ, API_KEY_ENV: self.api_key, "PYTHONPATH": os.pathsep.join(
             [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,

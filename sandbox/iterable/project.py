@@ -757,8 +757,8 @@ class Project:
             if event.get("email") is None and event.get("userId") is None:
                 raise self._missing(f"obj.events[{index}]")
             event_id = self._event_id(event.get("id"), f"obj.events[{index}].id")
-            if event.get("createNewFields") is not None:
-                check.allow = event["createNewFields"]
+            per_event = event.get("createNewFields")
+            check.allow = self.schema.allow_new_fields if per_event is None else per_event
             data = self._check_or_fail(check, f"customEvent:{event['eventName']}",
                                        event.get("dataFields"))
             prepared.append((event, event_id, data))

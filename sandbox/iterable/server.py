@@ -22,6 +22,8 @@ import uvicorn
 
 from sandbox.iterable.app import EmulatorApp, install_log_filter
 
+API_KEY_ENV = "ITERABLE_EMULATOR_API_KEY"
+
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -77,13 +79,16 @@ def _exit_when_stdin_closes() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Iterable API emulator (subprocess entry)")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--api-key", required=True)
+    # The key normally arrives in the environment, where `ps` does not show it.
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV))
     parser.add_argument("--project-type", default="hybrid")
     parser.add_argument("--rate-scale", default="1")
     parser.add_argument("--faults", default="")
     parser.add_argument("--capture", action="store_true")
     parser.add_argument("--watch-stdin", action="store_true")
     args = parser.parse_args(argv)
+    if not args.api_key:
+        parser.error(f"an API key is required (--api-key or {API_KEY_ENV})")
     scale = math.inf if args.rate_scale == "inf" else float(args.rate_scale)
     app = EmulatorApp(args.api_key, args.project_type, scale, args.faults, args.capture)
     sock = bind(port=args.port)

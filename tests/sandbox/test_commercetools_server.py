@@ -893,3 +893,52 @@ def test_delete_requires_the_current_version(ct: httpx.Client) -> None:
         "CustomerCreated",
         "CustomerDeleted",
     ]
+
+
+def test_messages_stop_while_disabled_on_the_project(ct: httpx.Client) -> None:
+    project_url = str(ct.base_url).rstrip("/")
+    project = ct.get(project_url).json()
+    disabled = ct.post(
+        project_url,
+        json={
+            "version": project["version"],
+            "actions": [
+                {
+                    "action": "changeMessagesConfiguration",
+                    "messagesConfiguration": {"enabled": False, "deleteDaysAfterCreation": 15},
+                }
+            ],
+        },
+    )
+    assert disabled.status_code == 200, disabled.text
+    create_customer(ct, "quiet@example.com")
+    assert messages(ct) == []
+    enabled = ct.post(
+        project_url,
+        json={
+            "version": disabled.json()["version"],
+            "actions": [
+                {
+                    "action": "changeMessagesConfiguration",
+                    "messagesConfiguration": {"enabled": True, "deleteDaysAfterCreation": 15},
+                }
+            ],
+        },
+    )
+    assert enabled.status_code == 200, enabled.text
+    create_customer(ct, "loud@example.com")
+    assert [m["customer"]["email"] for m in messages(ct)] == ["loud@example.com"]
+
+
+def test_backdated_delete_dates_its_message(ct: httpx.Client) -> None:
+    customer = create_customer(ct, "gone@example.com")
+    response = ct.delete(
+        f"/customers/{customer['id']}",
+        params={"version": customer["version"]},
+        headers={"X-Sandbox-Timestamp": "2025-01-02T03:04:05.678Z"},
+    )
+    assert response.status_code == 200
+    deleted = messages(ct, where='type = "CustomerDeleted"')
+    assert [(m["createdAt"], m["email"]) for m in deleted] == [
+        ("2025-01-02T03:04:05.678Z", "gone@example.com")
+    ]

@@ -177,3 +177,16 @@ def test_commerce_validation(iterable_api: CheckedClient, fresh_iterable: Iterab
         "user": {"email": "gone@example.com"}, "items": [], "total": 1.0})
     assert forgotten.status_code == 409
     assert len(fresh_iterable.purchases()) == 1
+
+
+def test_create_new_fields_is_per_event(iterable_api: CheckedClient,
+                                        fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.reset(allow_new_fields=False)
+    body = iterable_api.post("/api/events/trackBulk", {"events": [
+        {"email": "a@example.com", "eventName": "x", "id": "one", "createNewFields": True,
+         "dataFields": {"kept": 1}},
+        {"email": "a@example.com", "eventName": "x", "id": "two", "dataFields": {"dropped": 1}},
+    ]}).json()
+    assert body["createdFields"] == ["kept"] and body["filteredOutFields"] == ["dropped"]
+    events = {e["id"]: e["dataFields"] for e in fresh_iterable.events()}
+    assert events == {"one": {"kept": 1}, "two": {}}

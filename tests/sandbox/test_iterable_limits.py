@@ -259,3 +259,24 @@ def test_emulator_with_own_settings_starts_and_stops() -> None:
     assert proc is not None and proc.poll() is not None
     with pytest.raises(EmulatorError):
         emu.users()
+
+
+def test_forget_has_a_daily_cap(iterable_api: CheckedClient,
+                                fresh_iterable: IterableEmulator) -> None:
+    # Scaled so the 3/s bucket never refuses; the 1000-per-day cap still applies.
+    fresh_iterable.set_rate_scale(1000)  # 3000/s bucket, 86.4 s "day"
+    with httpx.Client(base_url=fresh_iterable.api_url,
+                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+        statuses = [client.post("/api/users/forget", json={"userId": f"u{n}"}).status_code
+                    for n in range(1000)]
+    assert statuses == [200] * 1000
+    refused = iterable_api.post("/api/users/forget", {"userId": "one-more"})
+    assert refused.status_code == 429
+    assert "1000 requests per day" in refused.json()["msg"]
+
+
+def test_api_key_is_not_on_the_server_command_line(fresh_iterable: IterableEmulator) -> None:
+    proc = fresh_iterable._proc
+    assert proc is not None
+    cmdline = open(f"/proc/{proc.pid}/cmdline", "rb").read()
+    assert fresh_iterable.api_key.encode() not in cmdline

@@ -399,3 +399,16 @@ def test_bulk_update_subscriptions_response_shape(iterable_api: CheckedClient,
                     "validUserIdFailures": []}
     assert fresh_iterable.user(email="a@example.com")["dataFields"][
         "unsubscribedChannelIds"] == [11]
+
+
+def test_unique_user_field_limit_fails_the_request(iterable_api: CheckedClient,
+                                                   fresh_iterable: IterableEmulator) -> None:
+    existing = len(iterable_api.get("/api/users/getFields").json()["fields"])
+    at_limit = {f"f{n}": n for n in range(1000 - existing)}
+    assert _bulk(iterable_api, [{"email": "a@example.com", "dataFields": at_limit}]
+                 )["successCount"] == 1
+    over = iterable_api.post("/api/users/bulkUpdate", {"users": [
+        {"email": "b@example.com", "dataFields": {"oneTooMany": 1}}]})
+    assert over.status_code == 400
+    assert over.json()["code"] == "UniqueFieldsLimitExceeded"
+    assert fresh_iterable.user(email="b@example.com") is None
