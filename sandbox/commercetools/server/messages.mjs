@@ -302,6 +302,9 @@ export class MessageRecorder {
 	}
 
 	async emit(projectKey, typeId, resource, payload, resourceVersion, at = undefined) {
+		// Like the API, a project with messages disabled records none.
+		const project = await this.storage.getProject(projectKey);
+		if (!project.messages?.enabled) return;
 		const ctx = currentRequest();
 		const now = at ?? ctx?.now ?? new Date().toISOString();
 		const seqKey = `${projectKey}\0${resource.id}`;
