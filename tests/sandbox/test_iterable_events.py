@@ -161,7 +161,8 @@ def test_commerce_validation(iterable_api: CheckedClient, fresh_iterable: Iterab
         "user": {"email": "p@example.com"}, "items": []})
     assert missing_total.json()["params"] == {"obj.total": "Missing required field"}
     bad_item = iterable_api.post("/api/commerce/updateCart", {
-        "user": {"email": "p@example.com"}, "items": [{"id": "x", "name": "X", "price": "1", "quantity": 1}]})
+        "user": {"email": "p@example.com"},
+        "items": [{"id": "x", "name": "X", "price": "1", "quantity": 1}]})
     assert bad_item.status_code == 400
     assert bad_item.json()["params"] == {"obj.items[0].price": "Number value expected"}
     iterable_api.post("/api/commerce/trackPurchase", {
