@@ -323,3 +323,17 @@
     from {{ relation }}
     where {{ json_column }} is not null
 {%- endmacro %}
+
+
+{#- Does the text match the regular expression anywhere? -#}
+{% macro ctsync_regexp_like(expression, pattern) -%}
+    {{ return(adapter.dispatch('ctsync_regexp_like', 'ctsync')(expression, pattern)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_regexp_like(expression, pattern) -%}
+    regexp_like({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro duckdb__ctsync_regexp_like(expression, pattern) -%}
+    regexp_matches({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
