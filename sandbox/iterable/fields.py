@@ -32,6 +32,16 @@ _COMPATIBLE = {
 
 _TYPE_OF: dict[type, str] = {bool: "boolean", int: "long", float: "double", dict: "object"}
 
+# (locked type, Python class) pairs that need no closer look at the value.
+_FITS: set[tuple[str, type]] = {
+    ("string", str),
+    ("long", int),
+    ("double", float),
+    ("double", int),
+    ("boolean", bool),
+    ("object", dict),
+}
+
 _INCOMING_TYPES = {
     "string": ["string", "keyword"],
     "long": ["long"],
@@ -117,6 +127,7 @@ class SchemaCheck:
         self.pending: dict[str, dict[str, str]] = {}
         self.created: list[str] = []
         self._created_set: set[str] = set()
+        self._known: dict[str, dict[str, str]] = {}
         self.filtered: list[str] = []
 
     def check(self, category: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -126,12 +137,14 @@ class SchemaCheck:
         """
         if not data:
             return data
-        locked = self.registry.fields(category)
+        known = self._known.get(category)
+        if known is None:
+            known = self._known[category] = dict(self.registry.fields(category))
         pending = self.pending.setdefault(category, {})
         errors: dict[str, dict[str, Any]] = {}
         dropped: set[str] = set()
-        # An explicit stack instead of recursive generators: this runs for every record
-        # of every bulk request and dominates bulkUpdate's cost.
+        # An explicit stack and a fast path for values that fit their locked type: this
+        # runs for every field of every record of every bulk request.
         stack: list[tuple[str, Any]] = [("", data)]
         while stack:
             prefix, obj = stack.pop()
@@ -140,6 +153,11 @@ class SchemaCheck:
                 values = value if type(value) is list else (value,)
                 for item in values:
                     cls = type(item)
+                    expected = known.get(path)
+                    if expected is not None and (expected, cls) in _FITS:
+                        if cls is dict:
+                            stack.append((path + ".", item))
+                        continue
                     kind: str | None
                     if cls is str:
                         kind = "date" if item[:1].isdigit() and is_date(item) else "string"
@@ -147,7 +165,6 @@ class SchemaCheck:
                         kind = _TYPE_OF.get(cls)
                         if kind is None:
                             continue
-                    expected = locked.get(path) or pending.get(path)
                     if expected is None:
                         if dropped and any(path.startswith(d + ".") for d in dropped):
                             continue
@@ -156,7 +173,7 @@ class SchemaCheck:
                             if path not in self.filtered:
                                 self.filtered.append(path)
                             continue
-                        pending[path] = kind
+                        pending[path] = known[path] = kind
                         if path not in self._created_set:
                             self._created_set.add(path)
                             self.created.append(path)

@@ -421,15 +421,17 @@ class Project:
 
     def _apply_user_fields(self, user: User, data: dict[str, Any] | None, nested: bool) -> None:
         if data:
-            self._identity_updates(user, data)
-            identity = {"email": user.email, "userId": user.user_id}
+            touches_identity = "email" in data or "userId" in data
+            if touches_identity:
+                self._identity_updates(user, data)
             _merge(user.data, data, nested)
-            # Identity fields always mirror the real identifiers (email wins in email projects).
-            for key, value in identity.items():
-                if value is None:
-                    user.data.pop(key, None)
-                else:
-                    user.data[key] = value
+            if touches_identity:
+                # Identity fields mirror the real identifiers (email wins in email projects).
+                for key, value in (("email", user.email), ("userId", user.user_id)):
+                    if value is None:
+                        user.data.pop(key, None)
+                    else:
+                        user.data[key] = value
         user.data["profileUpdatedAt"] = now_text()
 
     # ------------------------------------------------------------------ failures
