@@ -23,6 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psutil  # noqa: E402
+
 from sandbox.iterable import IterableEmulator  # noqa: E402
 
 
@@ -76,7 +78,7 @@ def _client(port: int, requests: list[bytes], seconds: float, connections: int,
 
 
 def _run(port: int, requests: list[bytes], seconds: float, clients: int,
-         connections: int) -> dict[str, Any]:
+         connections: int, server: psutil.Process) -> dict[str, Any]:
     queue: Any = multiprocessing.get_context("fork").Queue()
     start_at = time.time() + 0.5
     procs = [
@@ -84,11 +86,13 @@ def _run(port: int, requests: list[bytes], seconds: float, clients: int,
             target=_client, args=(port, requests, seconds, connections, start_at, queue))
         for _ in range(clients)
     ]
+    cpu_before = sum(server.cpu_times()[:2])
     for proc in procs:
         proc.start()
     results = [queue.get(timeout=seconds + 60) for _ in procs]
     for proc in procs:
         proc.join()
+    server_cpu_s = sum(server.cpu_times()[:2]) - cpu_before
     latencies = sorted(x for r in results for x in r["latencies"])
     statuses: dict[str, int] = {}
     for r in results:
@@ -101,6 +105,10 @@ def _run(port: int, requests: list[bytes], seconds: float, clients: int,
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "p99_ms": round(latencies[int(count * 0.99) - 1] * 1000, 2) if latencies else None,
         "statuses": statuses,
+        # CPU the server spent per request: on a shared machine wall-clock rates depend on
+        # the neighbours, this does not; 1000 / ms = requests/s one free core sustains.
+        "server_cpu_ms_per_request": round(server_cpu_s * 1000 / count, 3) if count else None,
+        "requests_per_free_core_s": round(count / server_cpu_s, 1) if server_cpu_s else None,
     }
 
 
@@ -114,6 +122,8 @@ def main() -> None:
 
     with IterableEmulator(project_type="hybrid", rate_scale=math.inf) as emu:
         key, port = emu.api_key, emu.port
+        assert emu._proc is not None
+        server = psutil.Process(emu._proc.pid)
         track = [
             _request("127.0.0.1", port, key, "/api/events/track", json.dumps({
                 "email": f"bench{i}@example.com", "eventName": "productViewed",
@@ -148,10 +158,12 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "load_avg_before": [round(x, 2) for x in os.getloadavg()],
             "seconds_per_phase": args.seconds,
-            "events_track": _run(port, track, args.seconds, args.clients, args.connections),
-            "users_update": _run(port, update, args.seconds, args.clients, args.connections),
+            "events_track": _run(port, track, args.seconds, args.clients, args.connections,
+                                 server),
+            "users_update": _run(port, update, args.seconds, args.clients, args.connections,
+                                 server),
             "users_bulkUpdate_1000": {
-                **_run(port, bulk, args.seconds, 1, args.bulk_connections),
+                **_run(port, bulk, args.seconds, 1, args.bulk_connections, server),
                 "body_bytes": bulk_body_bytes,
                 "users_per_request": 1000,
             },
