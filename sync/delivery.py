@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -28,15 +27,13 @@ FAILED = "failed"  # transient: not acknowledged, retried on the next run
 BULK_OVERHEAD_BYTES = 256
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     row: ChangeRow
     payload: dict[str, Any]
     size: int
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     row: ChangeRow
     outcome: str
     endpoint: str | None
