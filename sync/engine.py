@@ -9,6 +9,8 @@ warehouse, set the pace.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -181,6 +183,54 @@ def run_sync(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class _AckWriter:
+    """Acknowledgements written on their own thread and DuckDB connection.
+
+    The main thread reads pages and validates (Python work) while this thread commits
+    outcome groups (DuckDB work), so neither waits for the other on large runs. All other
+    writes of a run happen on the main thread only after `drain()`, so the warehouse never
+    sees two writers at once.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self._con = con.cursor()
+        self._run_id = run_id
+        self._queue: queue.Queue[tuple[list[Outcome], bool] | None] = queue.Queue(maxsize=16)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="ctsync-ack", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    audit.record_outcomes(self._con, self._run_id, item[0], resolve=item[1])
+            except BaseException as exc:  # surfaced on the main thread by put/drain
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def put(self, outcomes: list[Outcome], resolve: bool) -> None:
+        self._check()
+        self._queue.put((outcomes, resolve))
+
+    def drain(self) -> None:
+        self._queue.join()
+        self._check()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._con.close()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"writing acknowledgements failed: {self._error}") from self._error
+
+
 class _Run:
     def __init__(
         self,
@@ -201,6 +251,7 @@ class _Run:
         self.full = full
         self.delivery = Delivery(client, settings)
         self.validator: Validator | None = None
+        self.may_have_rejections = True
         self.result = SyncResult(run_id=run_id, mode=mode, trigger=trigger, status="running")
         self.progress = _Progress(progress)
 
@@ -209,6 +260,20 @@ class _Run:
         result.started_at = audit.start_run(
             self.con, result.run_id, result.trigger, result.mode, self.objects
         )
+        self.writer = _AckWriter(self.con, result.run_id)
+        try:
+            self._deliver_all()
+        except KeyboardInterrupt:
+            result.status = "interrupted"
+            result.error_message = "interrupted; unacknowledged records are sent on the next run"
+            self._finish()
+            raise
+        finally:
+            self.writer.close()
+        return result
+
+    def _deliver_all(self) -> None:
+        result = self.result
         try:
             with (
                 self.progress,
@@ -232,20 +297,19 @@ class _Run:
         except IterableAuthError as exc:
             result.status = "auth_error"
             result.error_message = redact(exc)
-        except KeyboardInterrupt:
-            result.status = "interrupted"
-            result.error_message = "interrupted; unacknowledged records are sent on the next run"
-            self._finish()
-            raise
         except Exception as exc:
             result.status = "failed"
             result.error_message = redact(f"{type(exc).__name__}: {exc}")
             log.exception("sync run %s failed", result.run_id)
         self._finish()
-        return result
 
     def _finish(self) -> None:
         result = self.result
+        try:
+            self.writer.drain()
+        except RuntimeError as exc:
+            result.status = "failed"
+            result.error_message = redact(exc)
         result.requests = self.client.total_requests
         result.rate_limited = self.client.rate_limited_count
         result.retries = self.client.retry_count
@@ -274,6 +338,7 @@ class _Run:
         counts.held = planned.pop("held", 0)
         counts.planned = sum(planned.values())
         requests_before = self.client.total_requests
+        self.may_have_rejections = audit.open_rejection_count(self.con, obj) > 0
         self.progress.start(obj, counts.planned)
         if counts.planned:
             validator = self._validator_for(obj)
@@ -304,6 +369,7 @@ class _Run:
                 self._collect(counts, inflight, block=False)
             while inflight:
                 self._collect(counts, inflight, block=True)
+        self.writer.drain()
         audit.resolve_settled(self.con, obj, relation)
         counts.requests = self.client.total_requests - requests_before
         audit.write_run_object(self.con, self.result.run_id, obj, counts)
@@ -338,7 +404,9 @@ class _Run:
     def _record(self, counts: ObjectCounts, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
-        audit.record_outcomes(self.con, self.result.run_id, outcomes)
+        self.writer.put(outcomes, self.may_have_rejections)
+        if any(o.outcome != SUCCEEDED for o in outcomes):
+            self.may_have_rejections = True
         for outcome in outcomes:
             if outcome.outcome == SUCCEEDED:
                 counts.succeeded += 1
