@@ -22,7 +22,7 @@ import orjson
 
 from sandbox.iterable import spec
 from sandbox.iterable.faults import FaultPlan, FaultSpecError, RateLimiter, parse_faults
-from sandbox.iterable.project import PROJECT_TYPES, ApiError, Project, public
+from sandbox.iterable.project import PROJECT_TYPES, ApiError, BulkOutcome, Project, public
 
 BODY_CAP_BYTES = 4_000_000
 REQUEST_LOG_MAX = 200_000
@@ -195,25 +195,30 @@ def body_definition(route: Route) -> str | None:
     return op.body_definition if op else None
 
 
-def _provisional(route: Route, body: Any) -> tuple[int, Any]:
+_USER_FAILED = ["invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
+                "invalidDataEmails", "invalidDataUserIds", "conflictEmails", "conflictUserIds",
+                "forgottenEmails", "forgottenUserIds"]
+_EVENT_FAILED = ["invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
+                 "forgottenEmails", "forgottenUserIds"]
+
+
+def _provisional(route: Route, body: Any, outcome: BulkOutcome) -> tuple[int, Any]:
     """The answer Iterable gives when it accepts a write it will apply later."""
-    ok = {"msg": "", "code": "Success", "params": None}
     name = route.endpoint
+    arrays = outcome.arrays
+    counts = {"successCount": outcome.success, "failCount": outcome.fail,
+              "invalidEmails": arrays.get("invalidEmails", []),
+              "invalidUserIds": arrays.get("invalidUserIds", [])}
     if name in ("users/bulkUpdate", "lists/subscribe", "lists/unsubscribe"):
-        key = "users" if name == "users/bulkUpdate" else "subscribers"
-        empty = ["invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
-                 "invalidDataEmails", "invalidDataUserIds", "conflictEmails", "conflictUserIds",
-                 "forgottenEmails", "forgottenUserIds"]
-        return 200, {"successCount": len(body[key]), "failCount": 0, "invalidEmails": [],
-                     "invalidUserIds": [], "filteredOutFields": [], "createdFields": [],
+        if name == "lists/unsubscribe":
+            counts["successCount"] = len(body["subscribers"])
+        return 200, {**counts, "filteredOutFields": [], "createdFields": [],
                      "noOpEmails": [], "noOpUserIds": [],
-                     "failedUpdates": {k: [] for k in empty}}
+                     "failedUpdates": {k: arrays.get("failed." + k, []) for k in _USER_FAILED}}
     if name == "events/trackBulk":
-        empty = ["invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
-                 "forgottenEmails", "forgottenUserIds"]
-        return 200, {"successCount": len(body["events"]), "failCount": 0, "invalidEmails": [],
-                     "invalidUserIds": [], "disallowedEventNames": [], "filteredOutFields": [],
-                     "createdFields": [], "failedUpdates": {k: [] for k in empty}}
+        return 200, {**counts, "disallowedEventNames": [], "filteredOutFields": [],
+                     "createdFields": [],
+                     "failedUpdates": {k: arrays.get("failed." + k, []) for k in _EVENT_FAILED}}
     if name == "users/bulkUpdateSubscriptions":
         return 200, {"successCount": len(body["updateSubscriptionsRequests"]), "failCount": 0,
                      "invalidEmails": [], "invalidUserIds": [], "validEmailFailures": [],
@@ -224,7 +229,7 @@ def _provisional(route: Route, body: Any) -> tuple[int, Any]:
                      "params": {"id": body["id"]}}
     if name.startswith("catalogs/items/") and name != "catalogs/items/bulk":
         return 202, {"msg": "Request received.", "code": "Success", "params": None}
-    return 200, ok
+    return 200, {"msg": "", "code": "Success", "params": None}
 
 
 class DropConnection(Exception):
@@ -384,6 +389,7 @@ class EmulatorApp:
 
     def _defer(self, route: Route, body: Any, args: dict[str, str],
                query: dict[str, list[str]], delay: float) -> tuple[int, Any]:
+        outcome = self.project.precheck(route.endpoint, body)
         if route.endpoint in ("events/track", "commerce/trackPurchase") and body.get("id") is None:
             body = {**body, "id": uuid.uuid4().hex}
         self._pending_ids += 1
@@ -402,7 +408,7 @@ class EmulatorApp:
 
         handle = asyncio.get_running_loop().call_later(delay, apply)
         self.pending[ticket] = (handle, apply)
-        return _provisional(route, body)
+        return _provisional(route, body, outcome)
 
     def flush(self) -> int:
         """Apply every write still waiting, in arrival order."""

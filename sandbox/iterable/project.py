@@ -471,6 +471,52 @@ class Project:
         except FieldLimitError as error:
             raise ApiError(400, "UniqueFieldsLimitExceeded", str(error)) from None
 
+    # ------------------------------------------------------------------ accept-time checks
+
+    _PRECHECK = {
+        "users/update": (None, "user"),
+        "users/bulkUpdate": ("users", "user"),
+        "lists/subscribe": ("subscribers", "user"),
+        "events/track": (None, "customEvent"),
+        "events/trackBulk": ("events", "customEvent"),
+    }
+
+    def precheck(self, endpoint: str, body: Any) -> BulkOutcome:
+        """What Iterable decides when it accepts a write it applies later.
+
+        Field types and identifier syntax / GDPR status are checked at once (a type
+        mismatch is a synchronous 400, bad identifiers appear in the bulk answer); what
+        depends on stored users (conflicts, unknown userIds) only shows when applied.
+        Nothing is stored. Raises ``ApiError`` for a whole-request failure.
+        """
+        outcome = BulkOutcome()
+        plan = self._PRECHECK.get(endpoint)
+        if plan is None or not isinstance(body, dict):
+            return outcome
+        key, kind = plan
+        records = body[key] if key is not None else [body]
+        check = SchemaCheck(self.schema, body.get("createNewFields") if key else None)
+        for index, record in enumerate(records):
+            if record.get("email") is None and record.get("userId") is None:
+                if key is None:
+                    raise ApiError(400, "BadParams", "Either email or userId must be provided")
+                raise self._missing(f"obj.{key}[{index}]")
+            category = kind
+            if kind == "customEvent":
+                category = f"customEvent:{record['eventName']}"
+                where = f"obj.{key}[{index}].id" if key else "obj.id"
+                self._event_id(record.get("id"), where)
+            self._check_or_fail(check, category, record.get("dataFields"))
+            try:
+                self._check_identifiers(record.get("email"), record.get("userId"))
+                outcome.success += 1
+            except IdentityFailure as failure:
+                if key is None:
+                    raise self._single_failure(failure) from None
+                outcome.fail += 1
+                self._record_failure(outcome, failure, record)
+        return outcome
+
     # ------------------------------------------------------------------ users
 
     def op_update(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

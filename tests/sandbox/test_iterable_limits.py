@@ -197,12 +197,16 @@ def test_async_track_returns_id_and_flush_applies_now(iterable_api: CheckedClien
 
 def test_late_failure_is_recorded_not_answered(iterable_api: CheckedClient,
                                                fresh_iterable: IterableEmulator) -> None:
+    iterable_api.post("/api/users/bulkUpdate", {"users": [
+        {"email": "a@example.com", "userId": "ua"}, {"email": "b@example.com", "userId": "ub"}]})
     fresh_iterable.set_faults("users/update:async_ms=60000")
-    assert iterable_api.post("/api/users/update", {"email": "sayan"}).status_code == 200
+    # A conflict depends on stored users, so it only surfaces when the write is applied.
+    conflict = {"email": "a@example.com", "userId": "ub"}
+    assert iterable_api.post("/api/users/update", conflict).status_code == 200
     fresh_iterable.flush()
     errors = fresh_iterable.deferred_errors()
-    assert errors[0]["endpoint"] == "users/update"
-    assert errors[0]["body"]["code"] == "InvalidEmailAddressError"
+    assert [(e["endpoint"], e["status"]) for e in errors] == [("users/update", 409)]
+    assert fresh_iterable.user(email="a@example.com")["userId"] == "ua"
 
 
 # ---------------------------------------------------------------- inspection
@@ -280,3 +284,26 @@ def test_api_key_is_not_on_the_server_command_line(fresh_iterable: IterableEmula
     assert proc is not None
     cmdline = open(f"/proc/{proc.pid}/cmdline", "rb").read()
     assert fresh_iterable.api_key.encode() not in cmdline
+
+
+def test_async_accept_still_checks_types_and_identifiers_at_once(
+        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api.post("/api/users/update", {"email": "a@example.com", "dataFields": {"n": 1}})
+    iterable_api.post("/api/users/forget", {"email": "gone@example.com"})
+    fresh_iterable.set_faults("users/bulkUpdate:async_ms=60000;events/track:async_ms=60000")
+    mismatch = iterable_api.post("/api/users/bulkUpdate", {"users": [
+        {"email": "a@example.com", "dataFields": {"n": "one"}}]})
+    assert mismatch.status_code == 400
+    assert mismatch.json()["code"] == "RequestFieldsTypesMismatched"
+    accepted = iterable_api.post("/api/users/bulkUpdate", {"users": [
+        {"email": "b@example.com"}, {"email": "nope"}, {"email": "gone@example.com"}]}).json()
+    assert (accepted["successCount"], accepted["failCount"]) == (1, 2)
+    assert accepted["failedUpdates"]["invalidEmails"] == ["nope"]
+    assert accepted["failedUpdates"]["forgottenEmails"] == ["gone@example.com"]
+    bad_id = iterable_api.post("/api/events/track", {"email": "a@example.com",
+                                                     "eventName": "x", "id": "no spaces"})
+    assert bad_id.status_code == 400
+    assert fresh_iterable.config()["pending"] == 1
+    fresh_iterable.flush()
+    assert fresh_iterable.user(email="b@example.com") is not None
+    assert fresh_iterable.user(email="nope") is None
