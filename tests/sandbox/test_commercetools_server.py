@@ -942,3 +942,104 @@ def test_backdated_delete_dates_its_message(ct: httpx.Client) -> None:
     assert [(m["createdAt"], m["email"]) for m in deleted] == [
         ("2025-01-02T03:04:05.678Z", "gone@example.com")
     ]
+
+
+def test_concurrent_requests_keep_their_own_timestamp_and_sort(ct: httpx.Client) -> None:
+    def create(index: int) -> tuple[str, str]:
+        stamp = f"2020-01-01T00:{index // 60:02d}:{index % 60:02d}.000Z"
+        response = ct.post(
+            "/customers",
+            json={"email": f"conc{index}@example.com", "key": f"k{index:03d}"},
+            headers={"X-Sandbox-Timestamp": stamp},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["customer"]["id"], stamp
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(create, range(80)))
+    stored = {c["id"]: c for c in ct.get("/customers", params={"limit": 500}).json()["results"]}
+    for customer_id, stamp in created:
+        assert stored[customer_id]["createdAt"] == stamp
+        assert stored[customer_id]["lastModifiedAt"] == stamp
+    by_message = {m["resource"]["id"]: m["createdAt"] for m in messages(ct)}
+    assert by_message == dict(created)
+
+    def keys(sort: str) -> list[str]:
+        body = ct.get("/customers", params={"sort": sort, "limit": 500}).json()
+        return [c["key"] for c in body["results"]]
+
+    expected = sorted(c["key"] for c in stored.values())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(keys, ["key asc", "key desc"] * 10))
+    for index, result in enumerate(results):
+        assert result == (expected if index % 2 == 0 else expected[::-1])
+
+
+def test_sort_without_direction_means_ascending_and_expand_still_works(
+    ct: httpx.Client,
+) -> None:
+    group = ct.post("/customer-groups", json={"key": "gold", "groupName": "Gold"}).json()
+    for email in ("b@example.com", "a@example.com"):
+        create_customer(ct, email, customerGroup={"typeId": "customer-group", "id": group["id"]})
+    body = ct.get("/customers", params={"sort": "email", "expand": "customerGroup"}).json()
+    assert [c["email"] for c in body["results"]] == ["a@example.com", "b@example.com"]
+    assert body["results"][0]["customerGroup"]["obj"]["name"] == "Gold"
+
+
+def test_in_store_queries_honour_sort_and_caps(ct: httpx.Client) -> None:
+    store = ct.post("/stores", json={"key": "nl", "name": {"en": "NL"}})
+    assert store.status_code == 201, store.text
+    for email in ("z@example.com", "m@example.com", "a@example.com"):
+        response = ct.post(
+            "/in-store/key=nl/customers", json={"email": email, "stores": [{"key": "nl"}]}
+        )
+        assert response.status_code == 201, response.text
+    body = ct.get("/in-store/key=nl/customers", params={"sort": "email desc"}).json()
+    assert [c["email"] for c in body["results"]] == [
+        "z@example.com",
+        "m@example.com",
+        "a@example.com",
+    ]
+    assert ct.get("/in-store/key=nl/customers", params={"limit": 501}).status_code == 400
+
+
+def test_address_and_state_messages(ct: httpx.Client) -> None:
+    customer = create_customer(ct, "addr@example.com")
+    path = f"/customers/{customer['id']}"
+    after_add = update(
+        ct,
+        path,
+        customer["version"],
+        {"action": "addAddress", "address": {"key": "home", "country": "NL", "city": "Utrecht"}},
+    )
+    address_id = after_add["addresses"][0]["id"]
+    after_default = update(
+        ct,
+        path,
+        after_add["version"],
+        {"action": "setDefaultShippingAddress", "addressId": address_id},
+        {"action": "setCompanyName", "companyName": "ACME"},
+    )
+    update(
+        ct,
+        path,
+        after_default["version"],
+        {
+            "action": "changeAddress",
+            "addressId": address_id,
+            "address": {"key": "home", "country": "NL", "city": "Amersfoort"},
+        },
+    )
+    found = messages(ct, sort="sequenceNumber asc")
+    assert [m["type"] for m in found] == [
+        "CustomerCreated",
+        "CustomerAddressAdded",
+        "CustomerDefaultShippingAddressSet",
+        "CustomerCompanyNameSet",
+        "CustomerAddressChanged",
+    ]
+    assert found[1]["address"]["city"] == "Utrecht"
+    assert found[2]["address"]["id"] == address_id
+    assert payload(found[3]) == {"companyName": "ACME"}
+    assert found[4]["address"]["city"] == "Amersfoort"
+    assert found[4]["addressRoles"] == ["Shipping"]
