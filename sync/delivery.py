@@ -71,7 +71,17 @@ _CODE_REASONS = {
     "UnknownEmailError": "iterable_not_found",
     "UnknownUserIdError": "iterable_not_found",
 }
-_SPLITTABLE_STATUSES = frozenset({400, 413})
+# Answers that refuse a whole bulk request because of some of its rows: halve and retry
+# to find them. Other errors (bad catalog name, bad parameters) would fail every half the
+# same way, so splitting them would only multiply requests.
+_SPLIT_CODES = frozenset({"BadJsonBody", "RequestFieldsTypesMismatched", "BatchTooLarge"})
+_SPLIT_STATUSES = frozenset({409, 413})
+
+
+def should_split(response: ApiResponse) -> bool:
+    return response.status in _SPLIT_STATUSES or (
+        response.status == 400 and (response.code or "") in _SPLIT_CODES
+    )
 
 
 def reason_for(response: ApiResponse) -> str:
@@ -181,7 +191,7 @@ class Delivery:
             return response
         if response.ok:
             return interpret(items, response)
-        if response.status in _SPLITTABLE_STATUSES and len(items) > 1:
+        if len(items) > 1 and should_split(response):
             middle = len(items) // 2
             return self._bulk(items[:middle], endpoint, method, path, body, interpret) + self._bulk(
                 items[middle:], endpoint, method, path, body, interpret

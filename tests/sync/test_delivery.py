@@ -255,3 +255,42 @@ def test_batches_respect_count_and_bytes() -> None:
     by_bytes = list(batches(items, max_records=1000, max_bytes=1_000))
     assert all(sum(p.size + 1 for p in b) + 256 <= 1_000 for b in by_bytes)
     assert sum(len(b) for b in by_bytes) == 25
+
+
+def test_whole_batch_errors_that_are_not_about_rows_are_not_split() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"msg": "Invalid list", "code": "BadParams"})
+
+    delivery, seen = make(handler)
+    items = [prepared("users", str(i), {"email": f"u{i}@example.com"}) for i in range(8)]
+    outcomes = delivery.send("users", "upsert", items)
+    assert len(seen) == 1
+    assert {o.reason_code for o in outcomes} == {"iterable_rejected"}
+    assert all("BadParams" in (o.detail or "") for o in outcomes)
+
+
+def test_bulk_409_is_split_to_the_conflicting_row() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests = json.loads(request.content)["updateSubscriptionsRequests"]
+        if any(r["email"] == "dup@example.com" for r in requests):
+            return httpx.Response(409, json={"msg": "Email/userId conflict", "code": "BadParams"})
+        body = {
+            "successCount": len(requests),
+            "failCount": 0,
+            "invalidEmails": [],
+            "invalidUserIds": [],
+            "validEmailFailures": [],
+            "validUserIdFailures": [],
+        }
+        return httpx.Response(200, json=body)
+
+    delivery, _ = make(handler)
+    emails = ["a@example.com", "dup@example.com", "c@example.com", "d@example.com"]
+    items = [prepared("subscriptions", e, {"email": e, "emailListIds": [31]}) for e in emails]
+    outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
+    assert outcomes["dup@example.com"].reason_code == "iterable_conflict"
+    assert [k for k, o in outcomes.items() if o.outcome == SUCCEEDED] == [
+        "a@example.com",
+        "c@example.com",
+        "d@example.com",
+    ]
