@@ -169,8 +169,7 @@ class Delivery:
             return call()
         except IterableTransientError as exc:
             return [
-                Outcome(p.row, FAILED, endpoint, exc.status, "transient_error", redact(exc))
-                for p in items
+                Outcome(p.row, FAILED, endpoint, exc.status, exc.reason, redact(exc)) for p in items
             ]
 
     def _bulk(

@@ -37,9 +37,12 @@ class IterableAuthError(IterableError):
 class IterableTransientError(IterableError):
     """Retries exhausted on 5xx / timeouts / connection errors (retried on the next run)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, reason: str = "transient_error"
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class IterableClient:
         self.status_counts: Counter[int] = Counter()
         self.rate_limited_count = 0
         self.retry_count = 0
+        # Endpoints whose daily quota (forget: 1000 a day) is spent: waiting seconds won't help.
+        self._exhausted: set[str] = set()
 
     def close(self) -> None:
         self._http.close()
@@ -116,6 +121,12 @@ class IterableClient:
         return self.call_raw(endpoint, method, path, content)
 
     def call_raw(self, endpoint: str, method: str, path: str, content: bytes | None) -> ApiResponse:
+        if endpoint in self._exhausted:
+            raise IterableTransientError(
+                f"daily quota of {endpoint} is used up; retried on a later run",
+                status=429,
+                reason="daily_quota_exhausted",
+            )
         limiter = self.limiters.get(endpoint)
         failures = 0
         rate_limited_wait = 0.0
@@ -138,6 +149,14 @@ class IterableClient:
             with self._counts_lock:
                 self.status_counts[status] += 1
             if status == 429:
+                if "per day" in response.text.lower():
+                    with self._counts_lock:
+                        self._exhausted.add(endpoint)
+                    raise IterableTransientError(
+                        f"daily quota of {endpoint} is used up; retried on a later run",
+                        status=429,
+                        reason="daily_quota_exhausted",
+                    )
                 rate_limited_streak += 1
                 wait = retry_after_seconds(response.headers)
                 if wait is None:

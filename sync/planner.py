@@ -31,7 +31,7 @@ OBJECTS: tuple[str, ...] = (
 )
 # Reason codes that say "try again later" rather than "this payload is wrong": rows with an
 # open rejection of these kinds are re-sent on the next run automatically.
-TRANSIENT_REASONS: frozenset[str] = frozenset({"transient_error", "rate_limited"})
+TRANSIENT_REASONS: frozenset[str] = frozenset({"transient_error", "daily_quota_exhausted"})
 ITERABLE_SCHEMA = "iterable"
 
 

@@ -131,3 +131,15 @@ def test_4xx_answers_are_returned_for_interpretation() -> None:
         response = client.call("bulk_update", "POST", "/api/users/bulkUpdate", {"users": []})
     assert (response.status, response.code) == (400, "BadJsonBody")
     assert len(script.requests) == 1
+
+
+def test_daily_quota_fails_fast_for_the_rest_of_the_run() -> None:
+    body = {"msg": "Rate limit exceeded: 1000 requests per day", "code": "RateLimitExceeded"}
+    script = Script(httpx.Response(429, json=body), ok())
+    with IterableClient(settings(), transport=httpx.MockTransport(script)) as client:
+        for _ in range(2):
+            with pytest.raises(IterableTransientError) as caught:
+                client.call("forget", "POST", "/api/users/forget", {"email": "a@example.com"})
+            assert caught.value.reason == "daily_quota_exhausted"
+        assert client.call("get_fields", "GET", "/api/users/getFields").ok
+    assert len(script.requests) == 2
