@@ -43,6 +43,8 @@ def make_server(app: EmulatorApp) -> uvicorn.Server:
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
+        # Hung (fault-injected) requests must not hold up Ctrl-C.
+        timeout_graceful_shutdown=2,
         limit_concurrency=None,
         backlog=1024,
     )

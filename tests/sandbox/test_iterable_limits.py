@@ -307,3 +307,17 @@ def test_async_accept_still_checks_types_and_identifiers_at_once(
     fresh_iterable.flush()
     assert fresh_iterable.user(email="b@example.com") is not None
     assert fresh_iterable.user(email="nope") is None
+
+
+def test_cli_style_shutdown_is_not_held_by_a_hung_request() -> None:
+    with IterableEmulator(faults="users/update:hang=1,hang_s=120") as other:
+        with httpx.Client(base_url=other.api_url, timeout=0.3,
+                          headers={"Api-Key": other.api_key}) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                client.post("/api/users/update", json={"email": "h@example.com"})
+        proc = other._proc
+        assert proc is not None
+        started = time.monotonic()
+        proc.send_signal(2)  # SIGINT, as Ctrl-C on `ctsync sandbox iterable`
+        proc.wait(timeout=20)
+        assert time.monotonic() - started < 10
