@@ -192,7 +192,10 @@ async def seed_async(
         api_url, auth_url, project_key, client_id, client_secret, concurrency=concurrency
     ) as writer:
         seeder = _Seeder(writer, now, products, summary)
-        await seeder.reference_data(report)
+        try:
+            await seeder.reference_data(report)
+        except CommercetoolsWriteError as exc:
+            raise SeedError(str(exc)) from None
         await _run_pool(
             [seeder.customer_job(plan) for plan in shoppers.customers],
             concurrency, lambda done: report("customers", done, len(shoppers.customers)),
@@ -340,6 +343,7 @@ class _Seeder:
             self.products)
         done = 0
         report("reference data", done, total)
+        await self._ensure_empty()
         await self._project_settings()
         done += 1
         for _, items in steps:
@@ -360,6 +364,18 @@ class _Seeder:
             report("reference data", done, total)
 
         await asyncio.gather(*(product(plan) for plan in self.products))
+
+    async def _ensure_empty(self) -> None:
+        """Refuse a project that already holds a shop: keys would clash half-way through."""
+        for resource in ("stores", "customers", "products", "orders"):
+            page = await self.w.request("GET", f"/{resource}",
+                                        params={"limit": 1, "withTotal": "false"},
+                                        what=f"emptiness check of {resource}")
+            if page.get("results"):
+                raise SeedError(
+                    f"project {self.w.project_key!r} already holds {resource}: seed an empty "
+                    "project (restart the sandbox or reset it) rather than seeding twice"
+                )
 
     async def _project_settings(self) -> None:
         wanted = {
@@ -630,10 +646,13 @@ async def apply_changes_async(
     async with CommercetoolsWriter(
         api_url, auth_url, project_key, client_id, client_secret, concurrency=concurrency
     ) as w:
-        customers = sorted(await w.query_all("customers"),
-                           key=lambda c: (str(c.get("key") or ""), c["id"]))
-        orders = sorted(await w.query_all("orders"),
-                        key=lambda o: (str(o.get("orderNumber") or ""), o["id"]))
+        try:
+            customers = sorted(await w.query_all("customers"),
+                               key=lambda c: (str(c.get("key") or ""), c["id"]))
+            orders = sorted(await w.query_all("orders"),
+                            key=lambda o: (str(o.get("orderNumber") or ""), o["id"]))
+        except CommercetoolsWriteError as exc:
+            raise SeedError(str(exc)) from None
         if not customers:
             raise SeedError(f"project {project_key!r} has no customers: seed it first")
         count = max(1, round(len(customers) * fraction))
