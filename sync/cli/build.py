@@ -1,9 +1,292 @@
-"""`ctsync` commands of this group (being built; see the issue that owns it)."""
+"""`ctsync build`: run `dbt build` on the warehouse with the project's profile.
+
+The job runner calls :func:`run_dbt_build` directly; the command wraps it with a progress
+spinner and a summary table. dbt runs in-process (``dbtRunner``), with the repository root
+as project and profiles directory, so a fresh clone needs no ``~/.dbt``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 import typer
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_TYPES = ("email", "userId", "hybrid")
+# dbt statuses folded into what a reader needs: did it work, warn, fail, or not run.
+_OUTCOMES = {
+    "success": "ok",
+    "pass": "ok",
+    "warn": "warn",
+    "error": "error",
+    "fail": "error",
+    "runtime error": "error",
+    "skipped": "skipped",
+    "no-op": "ok",
+}
+_KINDS = ("seed", "model", "test", "unit_test", "snapshot", "operation")
+
+
+class BuildConfigError(ValueError):
+    """The build was configured wrongly (e.g. an unknown Iterable project type)."""
+
+
+@dataclass(frozen=True)
+class NodeProblem:
+    """A dbt node that failed or warned."""
+
+    name: str
+    resource_type: str
+    outcome: str
+    message: str
+
+
+@dataclass
+class BuildResult:
+    """What one `dbt build` did."""
+
+    success: bool
+    elapsed_seconds: float
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    """Per resource type (model, test, unit_test, seed, ...): outcome -> count."""
+    problems: list[NodeProblem] = field(default_factory=list)
+    error: str | None = None
+    """Set when dbt could not run at all (bad project, unreadable warehouse, ...)."""
+
+    @property
+    def failures(self) -> list[NodeProblem]:
+        return [p for p in self.problems if p.outcome == "error"]
+
+    @property
+    def warnings(self) -> list[NodeProblem]:
+        return [p for p in self.problems if p.outcome == "warn"]
+
+    def total(self, outcome: str) -> int:
+        return sum(counter[outcome] for counter in self.counts.values())
+
+
+def configured_project_type() -> str | None:
+    """``sync.iterable.project_type`` from dlt's providers (``SYNC__ITERABLE__PROJECT_TYPE``,
+    ``.dlt/config.toml``), or None when it is not set."""
+    value = os.environ.get("SYNC__ITERABLE__PROJECT_TYPE")
+    if value is None:
+        import dlt
+
+        value = dlt.config.get("sync.iterable.project_type")
+    if value is None or str(value).strip() == "":
+        return None
+    value = str(value).strip()
+    if value not in PROJECT_TYPES:
+        raise BuildConfigError(
+            f"sync.iterable.project_type (SYNC__ITERABLE__PROJECT_TYPE) is {value!r}; "
+            f"use one of {', '.join(PROJECT_TYPES)} (Iterable project types cannot change later)"
+        )
+    return value
+
+
+def build_vars(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """dbt vars for a build: the configured Iterable project type plus ``extra``."""
+    result: dict[str, Any] = {}
+    project_type = configured_project_type()
+    if project_type is not None:
+        result["iterable_project_type"] = project_type
+    result.update(extra or {})
+    return result
+
+
+def run_dbt_build(
+    *,
+    warehouse: str | Path | None = None,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+    full_refresh: bool = False,
+    vars: Mapping[str, Any] | None = None,
+    target_path: str | Path | None = None,
+    on_node_finished: Callable[[str, str], None] | None = None,
+) -> BuildResult:
+    """Run ``dbt build`` against ``warehouse`` (default: ``CTSYNC_WAREHOUSE`` or
+    ``warehouse.duckdb``) and report what happened.
+
+    dbt's own files (manifest, compiled SQL, logs) go to ``target_path``, by default
+    ``.ctsync/dbt`` beside the warehouse, so two warehouses never share a target folder.
+    ``on_node_finished(name, outcome)`` is called as each node completes.
+    """
+    from dbt.cli.main import dbtRunner
+
+    from sync.warehouse import warehouse_path
+
+    path = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
+    merged_vars = build_vars(vars)
+    args = [
+        "build",
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(target / "target"),
+        "--log-path",
+        str(target / "logs"),
+        "--quiet",
+        "--no-use-colors",
+    ]
+    if merged_vars:
+        args += ["--vars", json.dumps(merged_vars)]
+    for selector in select or []:
+        args += ["--select", selector]
+    for selector in exclude or []:
+        args += ["--exclude", selector]
+    if full_refresh:
+        args.append("--full-refresh")
+
+    callbacks: list[Callable[[Any], None]] = []
+    if on_node_finished is not None:
+
+        def _callback(event: Any) -> None:
+            if event.info.name == "NodeFinished":
+                node = event.data.node_info
+                on_node_finished(node.node_name, _OUTCOMES.get(node.node_status, node.node_status))
+
+        callbacks.append(_callback)
+
+    previous = {
+        name: os.environ.get(name)
+        for name in ("CTSYNC_WAREHOUSE", "DBT_SEND_ANONYMOUS_USAGE_STATS")
+    }
+    os.environ["CTSYNC_WAREHOUSE"] = str(path)
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    started = time.monotonic()
+    try:
+        outcome = dbtRunner(callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return _result(outcome, time.monotonic() - started)
+
+
+def _result(outcome: Any, elapsed: float) -> BuildResult:
+    result = BuildResult(success=bool(outcome.success), elapsed_seconds=elapsed)
+    run = outcome.result
+    if outcome.exception is not None or run is None or not hasattr(run, "results"):
+        result.success = False
+        result.error = str(outcome.exception or "dbt build did not run")
+        return result
+    for node_result in run.results:
+        node = node_result.node
+        kind = (
+            node.resource_type.value
+            if hasattr(node.resource_type, "value")
+            else str(node.resource_type)
+        )
+        status = str(
+            node_result.status.value if hasattr(node_result.status, "value") else node_result.status
+        )
+        verdict = _OUTCOMES.get(status.lower(), status.lower())
+        result.counts.setdefault(kind, Counter())[verdict] += 1
+        if verdict in ("error", "warn"):
+            result.problems.append(
+                NodeProblem(
+                    name=node.name,
+                    resource_type=kind,
+                    outcome=verdict,
+                    message=(node_result.message or "").strip(),
+                )
+            )
+    return result
+
+
+def print_summary(result: BuildResult) -> None:
+    """A rich table of outcomes per resource type, then every failure and warning."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if result.error is not None:
+        console.print(f"[red]dbt build could not run:[/red] {result.error}")
+        return
+    table = Table(title=f"dbt build ({result.elapsed_seconds:.1f}s)")
+    table.add_column("kind")
+    for outcome in ("ok", "warn", "error", "skipped"):
+        table.add_column(outcome, justify="right")
+    kinds = [k for k in _KINDS if k in result.counts] + sorted(set(result.counts) - set(_KINDS))
+    for kind in kinds:
+        counter = result.counts[kind]
+        table.add_row(kind, *(str(counter[o]) for o in ("ok", "warn", "error", "skipped")))
+    console.print(table)
+    for problem in result.problems:
+        colour = "red" if problem.outcome == "error" else "yellow"
+        console.print(
+            f"[{colour}]{problem.outcome.upper()}[/{colour}] {problem.resource_type} "
+            f"[bold]{problem.name}[/bold]: {problem.message}"
+        )
+    verdict = "[green]build ok[/green]" if result.success else "[red]build failed[/red]"
+    console.print(verdict)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this group's commands to `app`."""
+    """Attach `ctsync build` to `app`."""
+
+    @app.command("build")
+    def build(
+        select: list[str] = typer.Option(  # noqa: B008
+            None, "--select", "-s", help="dbt selector(s), e.g. 'iterable+' or 'marts'."
+        ),
+        exclude: list[str] = typer.Option(None, "--exclude", help="dbt selector(s) to skip."),  # noqa: B008
+        full_refresh: bool = typer.Option(
+            False, "--full-refresh", help="Rebuild incremental models from scratch."
+        ),
+        vars_json: str = typer.Option(
+            None, "--vars", help='dbt vars as JSON, e.g. \'{"base_currency": "USD"}\'.'
+        ),
+    ) -> None:
+        """Run `dbt build` (models, seeds, tests) on the warehouse and summarise the outcome.
+
+        The Iterable project type comes from SYNC__ITERABLE__PROJECT_TYPE
+        (sync.iterable.project_type) when set. Exit code 0 when everything passed (warnings
+        allowed), 1 when a model, seed or test failed or dbt could not run.
+        """
+        from rich.console import Console
+
+        extra: dict[str, Any] = {}
+        if vars_json:
+            try:
+                extra = json.loads(vars_json)
+            except json.JSONDecodeError as error:
+                raise typer.BadParameter(f"--vars is not valid JSON: {error}") from None
+            if not isinstance(extra, dict):
+                raise typer.BadParameter("--vars must be a JSON object")
+        console = Console()
+        finished = Counter[str]()
+        try:
+            with console.status("dbt build: starting") as status:
+
+                def progress(name: str, outcome: str) -> None:
+                    finished[outcome] += 1
+                    status.update(
+                        f"dbt build: {sum(finished.values())} nodes done "
+                        f"({finished['error']} failed) - {name}"
+                    )
+
+                result = run_dbt_build(
+                    select=select or None,
+                    exclude=exclude or None,
+                    full_refresh=full_refresh,
+                    vars=extra,
+                    on_node_finished=progress,
+                )
+        except BuildConfigError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+        print_summary(result)
+        raise typer.Exit(0 if result.success else 1)
