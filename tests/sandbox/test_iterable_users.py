@@ -28,13 +28,13 @@ def test_missing_or_wrong_api_key_is_401_bad_api_key(fresh_iterable: IterableEmu
                             headers={"Api-Key": "not-the-key"})
         underscore = client.post("/api/users/update", json={"email": "a@example.com"},
                                  headers={"Api_Key": fresh_iterable.api_key})
+        query = client.get("/api/channels", params={"api_key": fresh_iterable.api_key})
+        lower = client.get("/api/channels", headers={"api_key": fresh_iterable.api_key})
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.json()["code"] == "BadApiKey"
         assert response.json()["params"] == {"endpoint": "/api/users/update"}
         assert "not-the-key" not in response.text
-        query = client.get("/api/channels", params={"api_key": fresh_iterable.api_key})
-        lower = client.get("/api/channels", headers={"api_key": fresh_iterable.api_key})
     assert underscore.status_code == 200
     assert query.status_code == 200 and lower.status_code == 200
     assert fresh_iterable.user(email="a@example.com") is not None
