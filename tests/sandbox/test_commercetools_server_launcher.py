@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -171,3 +172,18 @@ def test_bulk_load_rejects_bad_input_with_the_record_index(
         fresh_commercetools.bulk_load("gizmo", [{}])
     with fresh_commercetools.client() as client:
         assert client.get("/customers").json()["results"] == []
+
+
+def test_factory_sandboxes_are_isolated_from_the_shared_one(
+    fresh_commercetools: CommercetoolsSandbox,
+    commercetools_sandbox_factory: Callable[..., CommercetoolsSandbox],
+) -> None:
+    own = commercetools_sandbox_factory(project_key="isolated", faults={"latency_ms": 0})
+    assert own.api_url != fresh_commercetools.api_url
+    with own.client() as client:
+        assert client.post("/customers", json={"email": "iso@example.com"}).status_code == 201
+    fresh_commercetools.reset()
+    with own.client() as client:
+        assert client.get("/customers").json()["count"] == 1
+    with fresh_commercetools.client() as client:
+        assert client.get("/customers").json()["count"] == 0
