@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+from sandbox.iterable.conformance import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
 CTSYNC = [sys.executable, "-c", "from sync.cli import main; main()"]
@@ -61,7 +61,7 @@ def test_cli_prints_exports_and_serves_until_interrupted() -> None:
         assert exports["SYNC__ITERABLE__PROJECT_TYPE"] == "email"
         url = exports["SYNC__ITERABLE__API_URL"]
         assert url.startswith("http://127.0.0.1:")
-        with httpx.Client(base_url=url, headers={"Api-Key": "cli-key"}) as client:
+        with CheckedClient(url, "cli-key") as client:
             assert client.get("/api/channels").status_code == 503
             assert client.get("/api/channels").status_code == 200
             statuses = [

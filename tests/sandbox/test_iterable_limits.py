@@ -131,13 +131,12 @@ def test_fraction_of_5xx_is_roughly_respected(iterable_api: CheckedClient,
     assert len(fresh_iterable.events()) == statuses.count(200)
 
 
-def test_seeded_faults_repeat(fresh_iterable: IterableEmulator) -> None:
+def test_seeded_faults_repeat(iterable_api: CheckedClient,
+                              fresh_iterable: IterableEmulator) -> None:
     runs = []
-    with httpx.Client(base_url=fresh_iterable.api_url,
-                      headers={"Api-Key": fresh_iterable.api_key}) as client:
-        for _ in range(2):
-            fresh_iterable.reset(faults="*:seed=11;channels:500=0.5")
-            runs.append([client.get("/api/channels").status_code for _ in range(20)])
+    for _ in range(2):
+        fresh_iterable.reset(faults="*:seed=11;channels:500=0.5")
+        runs.append([iterable_api.get("/api/channels").status_code for _ in range(20)])
     assert runs[0] == runs[1] and 500 in runs[0]
 
 
@@ -162,13 +161,11 @@ def test_hang_applies_but_never_answers_within_client_timeout(
     assert fresh_iterable.user(email="h@example.com") is not None
 
 
-def test_latency_is_added(fresh_iterable: IterableEmulator) -> None:
+def test_latency_is_added(iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
     fresh_iterable.set_faults("*:latency_ms=150")
-    with httpx.Client(base_url=fresh_iterable.api_url,
-                      headers={"Api-Key": fresh_iterable.api_key}) as client:
-        started = time.perf_counter()
-        assert client.get("/api/channels").status_code == 200
-        assert time.perf_counter() - started >= 0.15
+    started = time.perf_counter()
+    assert iterable_api.get("/api/channels").status_code == 200
+    assert time.perf_counter() - started >= 0.15
 
 
 def test_accepted_then_applied_later(iterable_api: CheckedClient,
@@ -256,7 +253,7 @@ def test_emulator_with_own_settings_starts_and_stops() -> None:
         assert emu.env() == {"SYNC__ITERABLE__API_URL": emu.api_url,
                              "SYNC__ITERABLE__API_KEY": "k-test",
                              "SYNC__ITERABLE__PROJECT_TYPE": "userId"}
-        with httpx.Client(base_url=emu.api_url, headers={"Api-Key": "k-test"}) as client:
+        with CheckedClient(emu.api_url, "k-test") as client:
             assert client.get("/api/channels").status_code == 500
         assert emu.config()["rate_scale"] is None
         proc = emu._proc
@@ -269,10 +266,8 @@ def test_forget_has_a_daily_cap(iterable_api: CheckedClient,
                                 fresh_iterable: IterableEmulator) -> None:
     # Scaled so the 3/s bucket never refuses; the 1000-per-day cap still applies.
     fresh_iterable.set_rate_scale(1000)  # 3000/s bucket, 86.4 s "day"
-    with httpx.Client(base_url=fresh_iterable.api_url,
-                      headers={"Api-Key": fresh_iterable.api_key}) as client:
-        statuses = [client.post("/api/users/forget", json={"userId": f"u{n}"}).status_code
-                    for n in range(1000)]
+    statuses = [iterable_api.post("/api/users/forget", {"userId": f"u{n}"}).status_code
+                for n in range(1000)]
     assert statuses == [200] * 1000
     refused = iterable_api.post("/api/users/forget", {"userId": "one-more"})
     assert refused.status_code == 429

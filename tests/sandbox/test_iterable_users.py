@@ -6,10 +6,12 @@ Every exchange goes through ``iterable_api`` and is checked against the Swagger 
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from sandbox.iterable import IterableEmulator
-from sandbox.iterable.conformance import CheckedClient
+from sandbox.iterable.conformance import CheckedClient, check_exchange
 
 
 def _bulk(api: CheckedClient, users: list[dict], **extra: object) -> dict:
@@ -30,6 +32,11 @@ def test_missing_or_wrong_api_key_is_401_bad_api_key(fresh_iterable: IterableEmu
                                  headers={"Api_Key": fresh_iterable.api_key})
         query = client.get("/api/channels", params={"api_key": fresh_iterable.api_key})
         lower = client.get("/api/channels", headers={"api_key": fresh_iterable.api_key})
+    for response in (missing, wrong, underscore, query, lower):
+        request = response.request
+        body = json.loads(request.content) if request.content else None
+        assert check_exchange(request.method, request.url.path, body, response.status_code,
+                              response.json()) == []
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.json()["code"] == "BadApiKey"
