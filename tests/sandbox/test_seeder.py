@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import random
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from sandbox.commercetools.launcher import CommercetoolsSandbox
@@ -463,3 +468,52 @@ def test_bad_arguments_are_rejected() -> None:
         seed("http://127.0.0.1:9", "http://127.0.0.1:9", "p", "i", "s", customers=0)
     with pytest.raises(SeedError, match="fraction"):
         apply_changes("http://127.0.0.1:9", "http://127.0.0.1:9", "p", "i", "s", fraction=0)
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def test_cli_seeds_prints_exports_and_stops_cleanly_on_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from sync.cli import main; main()", "sandbox", "commercetools",
+         "--customers", "6", "--seed", "4", "--project-key", "cli-test"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        exports: dict[str, str] = {}
+        deadline = time.monotonic() + 120
+        assert process.stdout is not None
+        while len(exports) < 5 and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            exports[name] = value
+        assert set(exports) == {
+            "SOURCES__COMMERCETOOLS__PROJECT_KEY", "SOURCES__COMMERCETOOLS__API_URL",
+            "SOURCES__COMMERCETOOLS__AUTH_URL", "SOURCES__COMMERCETOOLS__CLIENT_ID",
+            "SOURCES__COMMERCETOOLS__CLIENT_SECRET"}
+        assert exports["SOURCES__COMMERCETOOLS__PROJECT_KEY"] == "cli-test"
+        token = httpx.post(
+            exports["SOURCES__COMMERCETOOLS__AUTH_URL"] + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(exports["SOURCES__COMMERCETOOLS__CLIENT_ID"],
+                  exports["SOURCES__COMMERCETOOLS__CLIENT_SECRET"]),
+        ).json()["access_token"]
+        with httpx.Client(
+            base_url=f"{exports['SOURCES__COMMERCETOOLS__API_URL']}/cli-test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            assert len(_fetch_all(client, "customers")) == 6
+            assert _fetch_all(client, "orders")
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert any("node" in child.name() for child in children)
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, "the node server outlived the command"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
