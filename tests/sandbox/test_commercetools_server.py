@@ -505,6 +505,8 @@ def test_customer_writes_produce_messages_with_commercetools_payloads(ct: httpx.
     assert created["customer"]["id"] == cid
     assert created["customer"]["email"] == "anna@example.com"
     assert created["customer"]["password"] == "****"
+    assert "lowercaseEmail" not in created["customer"]
+    assert "lowercaseEmail" not in customer
     assert payload(email) == {"email": "anna@new.example", "oldEmail": "anna@example.com"}
     assert payload(first) == {"firstName": "Anna"}
     assert payload(last) == {"lastName": "de Vries"}
@@ -837,6 +839,9 @@ def test_customer_draft_keeps_locale_salutation_vat_id_and_group(ct: httpx.Clien
     assert customer["salutation"] == "Mevrouw"
     assert customer["vatId"] == "NL123"
     assert customer["customerGroup"] == {"typeId": "customer-group", "id": group.json()["id"]}
+    # The mock's internal lookup field stays out of every response shape.
+    assert "lowercaseEmail" not in ct.get(f"/customers/{customer['id']}").json()
+    assert "lowercaseEmail" not in ct.get("/customers").json()["results"][0]
     created = messages(ct)[0]
     assert created["customer"]["customerGroup"]["id"] == group.json()["id"]
 

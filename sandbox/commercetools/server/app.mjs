@@ -146,6 +146,23 @@ const readTimestamp = (header) => {
 };
 
 /**
+ * The mock stores a `lowercaseEmail` on customers for its e-mail lookups; the API has no
+ * such field, so keep it in storage but out of responses.
+ */
+const hideInternalCustomerField = (repositories) => {
+	for (const name of ["customer", "my-customer"]) {
+		const repository = repositories[name];
+		if (!repository) continue;
+		const original = repository.postProcessResource.bind(repository);
+		repository.postProcessResource = async (...args) => {
+			const resource = await original(...args);
+			if (resource && typeof resource === "object") delete resource.lowercaseEmail;
+			return resource;
+		};
+	}
+};
+
+/**
  * Build the sandbox. Returns the Fastify app (not yet listening) and its parts.
  *
  * @param {object} options
@@ -167,6 +184,7 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 	// The mock keeps its repositories and OAuth server in fields TypeScript calls private;
 	// they are ordinary properties at runtime and the only way to hook update actions.
 	recorder.instrument(ctMock._repositories);
+	hideInternalCustomerField(ctMock._repositories);
 	const oauth = ctMock._oauth2;
 	const faults = new Faults(initialFaults);
 	const stats = new Stats();

@@ -25,6 +25,7 @@ const compact = (payload) =>
 const maskCustomer = (customer) => {
 	const copy = clone(customer);
 	if (copy.password) copy.password = "****";
+	delete copy.lowercaseEmail;
 	return copy;
 };
 
