@@ -325,7 +325,7 @@ def product_plans(rng: random.Random) -> list[ProductPlan]:
     plans: list[ProductPlan] = []
     for type_key, spec in PRODUCT_TYPES.items():
         for leaf in spec["leaves"]:
-            parent = next(c[4] for c in CATEGORIES if c[0] == leaf)
+            parent = next(c[4] for c in CATEGORIES if c[0] == leaf) or leaf
             for noun_en, noun_de, noun_fr in NOUNS[leaf]:
                 for color_en, color_de, color_fr in rng.sample(COLORS, 2):
                     number = len(plans) + 1

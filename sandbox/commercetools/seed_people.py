@@ -158,7 +158,12 @@ class CustomerPlan:
             "isEmailVerified": not self.malformed_email and self.index % 3 != 0,
             "stores": [{"typeId": "store", "key": s} for s in self.stores],
             "addresses": self.addresses,
+            "locale": self.locale,
         }
+        if self.group_key:
+            draft["customerGroup"] = {"typeId": "customer-group", "key": self.group_key}
+        if self.salutation:
+            draft["salutation"] = self.salutation
         if self.addresses:
             draft["defaultShippingAddress"] = 0
             draft["defaultBillingAddress"] = 0

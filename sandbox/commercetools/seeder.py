@@ -443,16 +443,19 @@ class _Seeder:
                 [{"action": "changeEmail", "email": plan.email}], at=created_at, what=what,
             )
             version = int(customer["version"])
-        actions: list[dict[str, Any]] = [{"action": "setLocale", "locale": plan.locale}]
-        # CustomerDraft.customerGroup/salutation are dropped on create by some servers;
-        # update actions work everywhere.
-        if plan.group_key:
+        # The stock mock drops CustomerDraft.locale/customerGroup/salutation on create;
+        # update actions set them wherever the server did not keep them.
+        actions: list[dict[str, Any]] = []
+        if customer.get("locale") != plan.locale:
+            actions.append({"action": "setLocale", "locale": plan.locale})
+        if plan.group_key and not customer.get("customerGroup"):
             actions.append({"action": "setCustomerGroup",
                             "customerGroup": {"typeId": "customer-group", "key": plan.group_key}})
-        if plan.salutation:
+        if plan.salutation and customer.get("salutation") != plan.salutation:
             actions.append({"action": "setSalutation", "salutation": plan.salutation})
-        await self.w.update(f"/customers/{customer['id']}", version, actions,
-                            at=created_at + timedelta(seconds=1), what=what)
+        if actions:
+            await self.w.update(f"/customers/{customer['id']}", version, actions,
+                                at=created_at + timedelta(seconds=1), what=what)
         for order in plan.orders:
             await self._order(order, customer_id=customer["id"], group_key=plan.group_key)
         for cart in plan.carts:
@@ -686,6 +689,7 @@ async def apply_changes_async(
             stamp = iso(at or datetime.now(UTC))
             custom = customer.get("custom") or {}
             fields = custom.get("fields") or {}
+            actions: list[dict[str, Any]]
             if not custom:
                 actions = [{"action": "setCustomType",
                             "type": {"typeId": "type", "key": CUSTOMER_TYPE_KEY},
