@@ -23,31 +23,72 @@ def _burst(api: CheckedClient, count: int) -> list[int]:
 
 def test_bulk_update_is_limited_to_five_per_second(iterable_api: CheckedClient,
                                                    fresh_iterable: IterableEmulator) -> None:
-    statuses = _burst(iterable_api, 8)
-    assert statuses[:5] == [200] * 5
-    assert 429 in statuses[5:]
-    refused = iterable_api.post("/api/users/bulkUpdate", {"users": [{"email": "z@example.com"}]})
-    assert refused.status_code == 429
+    successes, elapsed, refused = _until_429(iterable_api, "POST", "/api/users/bulkUpdate",
+                                             {"users": []})
+    assert refused is not None and 5 <= successes <= 5 + elapsed * 5 + 1
     assert refused.json()["code"] == "RateLimitExceeded"
     assert "5 requests/s" in refused.json()["msg"]
-    assert fresh_iterable.user(email="z@example.com") is None  # a 429 applies nothing
     time.sleep(0.45)  # the bucket drains 5 units/s: two slots free again
-    assert iterable_api.post("/api/users/bulkUpdate",
-                             {"users": [{"email": "later@example.com"}]}).status_code == 200
+    assert iterable_api.post("/api/users/bulkUpdate", {"users": []}).status_code == 200
+
+
+def test_refused_request_applies_nothing(iterable_api: CheckedClient,
+                                         fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_rate_scale(0.001)  # one request, then one per 200 s
+    first = iterable_api.post("/api/users/bulkUpdate", {"users": [{"email": "a@example.com"}]})
+    second = iterable_api.post("/api/users/bulkUpdate", {"users": [{"email": "b@example.com"}]})
+    assert (first.status_code, second.status_code) == (200, 429)
+    assert [u["email"] for u in fresh_iterable.users()] == ["a@example.com"]
+    assert fresh_iterable.counters()["users/bulkUpdate"] == {200: 1, 429: 1}
 
 
 def test_rate_scale_multiplies_and_zero_or_inf_lifts(iterable_api: CheckedClient,
                                                      fresh_iterable: IterableEmulator) -> None:
     fresh_iterable.set_rate_scale(2)
     assert fresh_iterable.config()["limits"]["users/bulkUpdate"] == 10
-    assert _burst(iterable_api, 12).count(200) in (10, 11)
+    successes, elapsed, refused = _until_429(iterable_api, "POST", "/api/users/bulkUpdate",
+                                             {"users": []})
+    assert refused is not None and 10 <= successes <= 10 + elapsed * 10 + 1
     for lifted in (0, math.inf):
         fresh_iterable.set_rate_scale(lifted)
         assert _burst(iterable_api, 30) == [200] * 30
 
 
+def _until_429(api: CheckedClient, method: str, path: str, body: dict | None,
+               limit: int = 200) -> tuple[int, float, httpx.Response | None]:
+    """Requests back to back: (successes before the first 429, seconds, that 429)."""
+    started = time.monotonic()
+    for sent in range(limit):
+        response = api.request(method, path, body)
+        if response.status_code == 429:
+            return sent, time.monotonic() - started, response
+        assert response.status_code < 300, response.text
+    return limit, time.monotonic() - started, None
+
+
+@pytest.mark.parametrize(("method", "path", "body", "endpoint", "rate", "scale"), [
+    ("POST", "/api/events/trackBulk", {"events": []}, "events/trackBulk", 10, 1),
+    ("GET", "/api/users/getFields", None, "users/getFields", 3, 1),
+    ("POST", "/api/users/forget", {"userId": "gone"}, "users/forget", 3, 1),
+    # 100/s is about what one test client manages on a busy machine: scale it down.
+    ("GET", "/api/channels", None, "channels", 100, 0.05),
+    ("POST", "/api/users/update", {"email": "u@example.com"}, "users/update", 500, 0.01),
+])
+def test_published_rates_per_endpoint(iterable_api: CheckedClient,
+                                      fresh_iterable: IterableEmulator, method: str, path: str,
+                                      body: dict | None, endpoint: str, rate: int,
+                                      scale: float) -> None:
+    fresh_iterable.set_rate_scale(scale)
+    allowed = rate * scale
+    assert fresh_iterable.config()["limits"][endpoint] == pytest.approx(allowed)
+    successes, elapsed, refused = _until_429(iterable_api, method, path, body)
+    assert refused is not None
+    # A full bucket (one second's worth) plus what drained while the burst ran.
+    assert max(1, allowed) <= successes <= max(1, allowed) + elapsed * allowed + 1
+
+
 def test_limits_are_per_endpoint(iterable_api: CheckedClient) -> None:
-    assert _burst(iterable_api, 6).count(429) >= 1
+    assert _until_429(iterable_api, "POST", "/api/users/bulkUpdate", {"users": []})[2]
     # users/getFields has its own 3/s bucket; updateSubscriptions has no published limit.
     assert [iterable_api.get("/api/users/getFields").status_code for _ in range(4)][:3] == [200] * 3
     statuses = [iterable_api.post("/api/users/updateSubscriptions",
@@ -118,7 +159,7 @@ def test_injected_5xx_for_the_next_n_requests_apply_nothing(
     assert fresh_iterable.counters()["users/update"] == {503: 2, 200: 1}
 
 
-@pytest.mark.parametrize("status", [500, 502])
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
 def test_fraction_of_5xx_is_roughly_respected(iterable_api: CheckedClient,
                                               fresh_iterable: IterableEmulator,
                                               status: int) -> None:
