@@ -1,0 +1,100 @@
+"""Exit codes and messages of the job commands when they cannot start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sync.lock import run_lock
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+
+
+def ctsync(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    return subprocess.run(
+        [str(CTSYNC), *args],
+        cwd=cwd,
+        env={**clean, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def configured(tmp_path: Path) -> dict[str, str]:
+    """Complete (if fake) configuration: these tests stop before any network call."""
+    return {
+        "SOURCES__COMMERCETOOLS__PROJECT_KEY": "p",
+        "SOURCES__COMMERCETOOLS__CLIENT_ID": "id",
+        "SOURCES__COMMERCETOOLS__CLIENT_SECRET": "secret-abcdef",
+        "SOURCES__COMMERCETOOLS__API_URL": "http://127.0.0.1:9",
+        "SOURCES__COMMERCETOOLS__AUTH_URL": "http://127.0.0.1:9",
+        "SYNC__ITERABLE__API_KEY": "key-abcdef-123",
+        "SYNC__ITERABLE__API_URL": "http://127.0.0.1:9",
+        "CTSYNC_WAREHOUSE": str(tmp_path / "w.duckdb"),
+    }
+
+
+def test_run_refuses_with_exit_3_when_another_run_holds_the_lock(tmp_path: Path) -> None:
+    env = configured(tmp_path)
+    with run_lock(tmp_path / "w.duckdb"):
+        result = ctsync(env, tmp_path, "run", "--no-progress")
+    assert result.returncode == 3
+    assert "holds the lock" in result.stderr
+    assert f"process {os.getpid()}" in result.stderr
+
+
+def test_run_without_configuration_fails_before_ingesting(tmp_path: Path) -> None:
+    result = ctsync({"CTSYNC_WAREHOUSE": str(tmp_path / "w.duckdb")}, tmp_path, "run")
+    assert result.returncode == 1
+    assert "configuration error" in result.stderr
+    assert "SYNC__ITERABLE__API_KEY" in result.stderr
+    assert "SOURCES__COMMERCETOOLS__" in result.stderr
+    assert "ctsync doctor" in result.stderr
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_a_dry_run_needs_no_iterable_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in configured(tmp_path).items() if k != "SYNC__ITERABLE__API_KEY"}
+    env["SOURCES__COMMERCETOOLS__MAX_ATTEMPTS"] = "1"
+    result = ctsync(env, tmp_path, "run", "--dry-run", "--no-progress")
+    # It gets past configuration and fails in ingest (nothing listens on port 9).
+    assert "configuration error" not in result.stderr
+    assert result.returncode == 1
+    assert "ingest" in result.stdout and "failed" in result.stdout
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from sync.cli import app
+
+    for key in [k for k in os.environ if k.startswith(CONFIG_PREFIXES)]:
+        monkeypatch.delenv(key)
+    for key, value in configured(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args))
+        return result.exit_code, result.output
+
+    code, output = invoke("run", "--objects", "unicorns")
+    assert code == 2 and "unicorns" in output
+    code, output = invoke("run", "--resources", "unicorns")
+    assert code == 2 and "unicorns" in output
+    code, output = invoke("schedule", "--every", "soon")
+    assert code == 2 and "--every" in output
+    code, output = invoke("schedule", "--cron", "every minute")
+    assert code == 2 and "cron" in output
+    code, output = invoke("schedule", "--cron", "* * * * *", "--every", "1m")
+    assert code == 2 and "exactly one" in output
+    code, output = invoke("serve", "--port", "0")
+    assert code == 2 and "SYNC__RECEIVER__TOKEN" in output
+    assert not (tmp_path / "w.duckdb").exists()
