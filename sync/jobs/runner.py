@@ -307,24 +307,52 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
     return "succeeded", detail, summary
 
 
+# Unit tests check model logic against fixed inputs, not the data: they belong to CI and
+# `ctsync build`, and would only slow every scheduled or event-triggered run down.
+JOB_DBT_EXCLUDE = ["resource_type:unit_test"]
+
+
 def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
     from sync.cli.build import run_dbt_build
 
-    result = run_dbt_build(warehouse=context.warehouse, full_refresh=context.options.full_refresh)
-    success = bool(getattr(result, "success", getattr(result, "ok", False)))
-    detail = _describe_build(result)
-    if not success:
+    finished = 0
+
+    def node_finished(name: str, outcome: str) -> None:
+        nonlocal finished
+        finished += 1
+        if context.progress and finished % 25 == 0:
+            context.console.print(f"  dbt: {finished} node(s) done", style="dim")
+
+    result = run_dbt_build(
+        warehouse=context.warehouse,
+        full_refresh=context.options.full_refresh,
+        exclude=JOB_DBT_EXCLUDE,
+        on_node_finished=node_finished,
+    )
+    detail = describe_build(result)
+    if not result.success:
         raise RuntimeError(detail)
     return "succeeded", detail, result
 
 
-def _describe_build(result: Any) -> str:
-    summary = getattr(result, "summary", None)
-    if callable(summary):
-        return str(summary())
-    if isinstance(summary, str):
-        return summary
-    return str(result)
+def describe_build(result: Any) -> str:
+    """One line: what dbt built and tested, and the first failures by name."""
+    if result.error is not None:
+        return f"dbt could not run: {result.error}"
+    parts = []
+    for kind in ("model", "seed", "test"):
+        counter = result.counts.get(kind)
+        if counter:
+            parts.append(f"{sum(counter.values())} {kind}s")
+    line = f"{', '.join(parts) or 'nothing'} in {result.elapsed_seconds:.0f}s"
+    if result.warnings:
+        line += f"; {len(result.warnings)} warning(s)"
+    failures = result.failures
+    if failures:
+        named = "; ".join(f"{p.name}: {p.message[:200]}" for p in failures[:3])
+        more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+        line += f"; {len(failures)} failure(s): {named}{more}"
+    return line
 
 
 def sync_stage(context: StageContext) -> tuple[str, str, Any]:

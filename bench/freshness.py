@@ -1,0 +1,315 @@
+"""Freshness benchmark: commercetools change → subscription message → `serve` → Iterable.
+
+    .venv/bin/python bench/freshness.py [--changes 12] [--interval 10] [--customers 200]
+                                        [--big-customers 100000] [--big-changes 100]
+                                        [--skip-latency] [--skip-big]
+
+Prints one JSON object on stdout (progress goes to stderr).
+
+latency: both sandboxes in this process, `--customers` seeded and synced once; then the
+  receiver (the same code as `ctsync serve`, on a loopback port, debounce 0.5 s) runs while
+  `--changes` customers are renamed in commercetools every `--interval` seconds. Each change's
+  CustomerFirstNameSet message is POSTed as a Google Pub/Sub push envelope, and the time until
+  the emulator holds the new name is that change's latency (p50 / p95 / max).
+
+incremental_run: a `--big-customers` warehouse built without the API (the deterministic
+  document generator, loaded through dlt with the ingest's own hints), dbt-built and marked
+  as synced (`reset_state`); then `--big-changes` of those customers change in the
+  commercetools sandbox and one incremental `run_job` (ingest → dbt → sync) is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
+from sandbox.iterable.emulator import IterableEmulator  # noqa: E402
+from sync.jobs.receiver import Receiver, TokenAuth  # noqa: E402
+from sync.jobs.runner import JobOptions, JobReport, run_job  # noqa: E402
+from sync.jobs.state import ReceiverState  # noqa: E402
+from sync.jobs.trigger import DebouncedTrigger  # noqa: E402
+
+TOKEN = "bench-token-0123456789"
+ERR = Console(stderr=True)
+
+
+def note(text: str) -> None:
+    ERR.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (position - low), 3)
+
+
+def configure(env: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k.startswith(("SOURCES__COMMERCETOOLS__", "SYNC__"))]:
+        del os.environ[key]
+    os.environ.update(env)
+
+
+def stage_seconds(report: JobReport) -> dict[str, float | None]:
+    return {s.name: round(s.seconds, 2) if s.seconds is not None else None for s in report.stages}
+
+
+def measure_latency(changes: int, interval: float, customers: int, folder: Path) -> dict[str, Any]:
+    from sandbox.commercetools.seeder import seed
+
+    warehouse = folder / "latency.duckdb"
+    with (
+        CommercetoolsSandbox(project_key="bench-latency") as sandbox,
+        IterableEmulator() as emulator,
+    ):
+        configure({**sandbox.env(), **emulator.env(), "CTSYNC_WAREHOUSE": str(warehouse)})
+        note(f"seeding {customers} customers")
+        seed(
+            sandbox.api_url,
+            sandbox.auth_url,
+            sandbox.project_key,
+            sandbox.client_id,
+            sandbox.client_secret,
+            customers=customers,
+        )
+        note("initial run")
+        quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the bench
+        initial = run_job(
+            JobOptions(trigger="bench"), warehouse=warehouse, progress=False, console=quiet
+        )
+        if initial.exit_code:
+            raise SystemExit(f"initial run failed: {initial.status} {initial.error_message}")
+
+        reports: list[JobReport] = []
+
+        def job(resources: frozenset[str], stop: threading.Event) -> None:
+            reports.append(
+                run_job(
+                    JobOptions(resources=sorted(resources), trigger="event"),
+                    warehouse=warehouse,
+                    stop=stop,
+                    progress=False,
+                    console=quiet,
+                )
+            )
+
+        state = ReceiverState(folder / "receiver.sqlite")
+        trigger = DebouncedTrigger(job, debounce=0.5, max_wait=10, retry_delay=2, state=state)
+        receiver = Receiver(trigger, state, TokenAuth(TOKEN))
+        server = uvicorn.Server(
+            uvicorn.Config(receiver.app(), host="127.0.0.1", port=0, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        trigger.start()
+
+        with sandbox.client() as api:
+            pool = api.get("/customers", params={"limit": "500"}).json()["results"]
+        targets = [c for c in pool if emulator.user(email=c["email"]) is not None][:changes]
+        pending: dict[str, tuple[str, float]] = {}
+        latencies: list[float] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                for email, (name, changed_at) in list(pending.items()):
+                    user = emulator.user(email=email)
+                    if user and user["dataFields"].get("firstName") == name:
+                        latencies.append(round(time.monotonic() - changed_at, 3))
+                        del pending[email]
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        note(f"{len(targets)} changes, one every {interval}s, through {url}")
+        with sandbox.client() as api, httpx.Client(timeout=10) as http:
+            for i, customer in enumerate(targets):
+                name = f"Bench{i}"
+                changed_at = time.monotonic()
+                api.post(
+                    f"/customers/{customer['id']}",
+                    json={
+                        "version": customer["version"],
+                        "actions": [{"action": "setFirstName", "firstName": name}],
+                    },
+                ).raise_for_status()
+                [message] = api.get(
+                    "/messages",
+                    params={
+                        "where": f'resource(id="{customer["id"]}")',
+                        "sort": "sequenceNumber desc",
+                        "limit": "1",
+                    },
+                ).json()["results"]
+                payload = {
+                    "notificationType": "Message",
+                    "projectKey": sandbox.project_key,
+                    **message,
+                }
+                pending[customer["email"]] = (name, changed_at)
+                envelope = {
+                    "message": {
+                        "data": base64.b64encode(json.dumps(payload).encode()).decode(),
+                        "messageId": f"bench-{i}",
+                    },
+                    "subscription": "projects/bench/subscriptions/ctsync",
+                }
+                http.post(f"{url}/?token={TOKEN}", json=envelope).raise_for_status()
+                time.sleep(interval)
+        deadline = time.monotonic() + 600
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.5)
+        done.set()
+        server.should_exit = True
+        thread.join(10)
+        trigger.stop(60)
+        state.close()
+        runs = list(reports)
+        return {
+            "customers": customers,
+            "changes": len(targets),
+            "interval_seconds": interval,
+            "delivered": len(latencies),
+            "p50_seconds": quantile(latencies, 0.5),
+            "p95_seconds": quantile(latencies, 0.95),
+            "max_seconds": max(latencies) if latencies else None,
+            "mean_seconds": round(statistics.mean(latencies), 3) if latencies else None,
+            "event_runs": len(runs),
+            "event_run_median_stage_seconds": {
+                stage: quantile([s for r in runs if (s := stage_seconds(r).get(stage))], 0.5)
+                for stage in ("ingest", "dbt", "sync")
+            },
+            "samples_seconds": sorted(latencies),
+        }
+
+
+def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
+    from sandbox.commercetools import documents
+    from sync.cli.build import run_dbt_build
+    from sync.engine import reset_state
+    from sync.jobs.runner import JOB_DBT_EXCLUDE
+
+    warehouse = folder / "big.duckdb"
+    scale = documents.Scale(customers=big, orders=big, carts=max(10, big // 50))
+    note(f"generating and loading a {big}-customer raw warehouse (no API)")
+    started = time.monotonic()
+    documents.load_raw(warehouse, scale)
+    load_seconds = time.monotonic() - started
+    note("initial dbt build")
+    started = time.monotonic()
+    build = run_dbt_build(warehouse=warehouse, exclude=JOB_DBT_EXCLUDE)
+    build_seconds = time.monotonic() - started
+    if not build.success:
+        raise SystemExit(f"initial dbt build failed: {build.error or build.failures[:3]}")
+    note("marking everything as already in Iterable (reset_state)")
+    marked = reset_state(warehouse)
+
+    with CommercetoolsSandbox(project_key="bench-big") as sandbox, IterableEmulator() as emulator:
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        step = max(1, big // changed)
+        changed_docs = []
+        for index in range(0, step * changed, step):
+            document = documents._customer_document(scale, index)
+            if "id" not in document:
+                continue
+            document["firstName"] = f"Changed{index}"
+            document["version"] = int(document.get("version", 1)) + 1
+            document["lastModifiedAt"] = stamp
+            changed_docs.append(document)
+        sandbox.bulk_load("customer", changed_docs)
+        configure(
+            {
+                **sandbox.env(),
+                **emulator.env(),
+                "CTSYNC_WAREHOUSE": str(warehouse),
+                # The raw tables were loaded without the API, so the ingest has no cursor
+                # yet: start it just before the changes, as a running deployment would.
+                "SOURCES__COMMERCETOOLS__START_DATE": (now - timedelta(minutes=1)).isoformat(),
+            }
+        )
+        note(f"incremental run with {len(changed_docs)} changed customers")
+        quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+        started = time.monotonic()
+        report = run_job(
+            JobOptions(trigger="bench"), warehouse=warehouse, progress=False, console=quiet
+        )
+        wall = time.monotonic() - started
+        result = report.stage("sync").result
+        users = result.objects.get("users") if result is not None else None
+        in_iterable = len(emulator.users())
+    return {
+        "customers": big,
+        "orders": scale.orders,
+        "changes": len(changed_docs),
+        "status": report.status,
+        "error": report.error_message,
+        "wall_seconds": round(wall, 2),
+        "stage_seconds": stage_seconds(report),
+        "users_sent": getattr(users, "sent", None),
+        "users_in_iterable_after": in_iterable,
+        "setup": {
+            "raw_load_seconds": round(load_seconds, 1),
+            "initial_dbt_build_seconds": round(build_seconds, 1),
+            "reset_state_records": sum(marked.values()),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--changes", type=int, default=12)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--big-customers", type=int, default=100_000)
+    parser.add_argument("--big-changes", type=int, default=100)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-big", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+    import psutil
+
+    output: dict[str, Any] = {
+        "benchmark": "freshness",
+        "machine": {"cpus": os.cpu_count(), "load_1m": round(psutil.getloadavg()[0], 2)},
+    }
+    with tempfile.TemporaryDirectory(prefix="ctsync-freshness-") as tmp:
+        folder = Path(tmp)
+        if not args.skip_latency:
+            output["latency"] = measure_latency(args.changes, args.interval, args.customers, folder)
+        if not args.skip_big:
+            output["incremental_run"] = measure_incremental(
+                args.big_customers, args.big_changes, folder
+            )
+    print(json.dumps(output, indent=2))
+
+
+if __name__ == "__main__":
+    main()
