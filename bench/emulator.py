@@ -140,7 +140,7 @@ def main() -> None:
             for i in range(500)
         ]
         bulk = []
-        for batch in range(4):
+        for batch in range(16):
             users = [{
                 "email": f"b{batch}-{i}@example.com", "userId": f"b{batch}-{i}",
                 "dataFields": {"firstName": "Grace", "lastName": "Hopper", "ltv": 100.0 + i,

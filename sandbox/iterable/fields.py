@@ -9,7 +9,7 @@ request with 400 ``RequestFieldsTypesMismatched``.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 # The date formats Iterable recognises in string values (Field Data Types / Catalog Items
@@ -64,6 +64,23 @@ def is_date(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def iterable_date(value: str) -> str:
+    """An ISO ``T`` timestamp as Iterable stores it on profiles: ``yyyy-MM-dd HH:mm:ss +00:00``.
+
+    Live, ``"2020-08-19T20:50:04.000Z"`` sent to a date field reads back as
+    ``"2020-08-19 20:50:04 +00:00"``; other accepted forms are kept as sent.
+    """
+    if "T" not in value:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        return value
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +00:00")
 
 
 def mismatch_entry(expected: str, incoming: str, value: Any, category: str) -> dict[str, Any]:
@@ -145,6 +162,8 @@ class SchemaCheck:
         dropped: set[str] = set()
         # An explicit stack and a fast path for values that fit their locked type: this
         # runs for every field of every record of every bulk request.
+        normalize = category == "user"  # profiles only: that is what was observed live
+        dated: dict[str, str] = {}
         stack: list[tuple[str, Any]] = [("", data)]
         while stack:
             prefix, obj = stack.pop()
@@ -182,10 +201,15 @@ class SchemaCheck:
                         continue
                     if cls is dict:
                         stack.append((path + ".", item))
+                    elif normalize and kind == "date" and not prefix and item is value:
+                        dated[key] = iterable_date(item)
         if errors:
             raise FieldTypeError(self.registry.project_id, category, errors)
         if dropped:
-            return _without(data, dropped)
+            data = _without(data, dropped)
+        if dated:
+            # A copy: the caller's body (captured for inspection) keeps what was sent.
+            data = {**data, **dated}
         return data
 
     def commit(self) -> None:

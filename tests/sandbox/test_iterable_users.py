@@ -422,3 +422,15 @@ def test_unique_user_field_limit_fails_the_request(iterable_api: CheckedClient,
     assert over.status_code == 400
     assert over.json()["code"] == "UniqueFieldsLimitExceeded"
     assert fresh_iterable.user(email="b@example.com") is None
+
+
+def test_iso_timestamps_in_date_fields_read_back_in_iterable_format(
+        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api.post("/api/users/update", {"email": "d@example.com", "dataFields": {
+        "signupAt": "2020-08-19T20:50:04.000Z", "birthday": "1990-02-03",
+        "local": "2000-01-01T00:00:00.000-0400", "note": "2020-08-19T20:50:04.000Z x"}})
+    fields = fresh_iterable.user(email="d@example.com")["dataFields"]
+    assert fields["signupAt"] == "2020-08-19 20:50:04 +00:00"
+    assert fields["local"] == "2000-01-01 04:00:00 +00:00"
+    assert fields["birthday"] == "1990-02-03"
+    assert fields["note"] == "2020-08-19T20:50:04.000Z x"  # a string, kept as sent
