@@ -237,7 +237,11 @@ def test_sort_on_orders_by_order_number_and_created_at(ct: httpx.Client) -> None
         cart = ct.post("/carts", json={"currency": "EUR"}, headers={"X-Sandbox-Timestamp": stamp})
         ct.post(
             "/orders",
-            json={"cart": {"typeId": "cart", "id": cart.json()["id"]}, "orderNumber": number},
+            json={
+                "cart": {"typeId": "cart", "id": cart.json()["id"]},
+                "version": cart.json()["version"],
+                "orderNumber": number,
+            },
             headers={"X-Sandbox-Timestamp": stamp},
         ).raise_for_status()
 
@@ -737,7 +741,7 @@ def test_sandbox_timestamp_backdates_nested_return_items_and_order_cart(
     assert cart["createdAt"] == at
     order = ct.post(
         "/orders",
-        json={"cart": {"typeId": "cart", "id": cart["id"]}, "orderNumber": "B-1"},
+        json={"cart": {"typeId": "cart", "id": cart["id"]}, "version": 1, "orderNumber": "B-1"},
         headers={"X-Sandbox-Timestamp": "2022-11-12T00:00:00.000Z"},
     ).json()
     assert order["createdAt"] == "2022-11-12T00:00:00.000Z"
@@ -803,7 +807,12 @@ def test_cart_totals_use_the_currency_fraction_digits(ct: httpx.Client) -> None:
     assert jpy.json()["totalPrice"]["fractionDigits"] == 0
     assert jpy.json()["totalPrice"]["centAmount"] == 2500
     order = ct.post(
-        "/orders", json={"cart": {"typeId": "cart", "id": eur.json()["id"]}, "orderNumber": "FD-1"}
+        "/orders",
+        json={
+            "cart": {"typeId": "cart", "id": eur.json()["id"]},
+            "version": eur.json()["version"],
+            "orderNumber": "FD-1",
+        },
     )
     assert order.json()["totalPrice"]["fractionDigits"] == 2
 
@@ -811,12 +820,21 @@ def test_cart_totals_use_the_currency_fraction_digits(ct: httpx.Client) -> None:
 def test_ordering_a_cart_marks_it_ordered(ct: httpx.Client) -> None:
     cart = ct.post("/carts", json={"currency": "EUR"}).json()
     assert cart["cartState"] == "Active"
-    ct.post(
-        "/orders", json={"cart": {"typeId": "cart", "id": cart["id"]}, "orderNumber": "CS-1"}
-    ).raise_for_status()
+    draft = {"cart": {"typeId": "cart", "id": cart["id"]}, "orderNumber": "CS-1"}
+    no_version = ct.post("/orders", json=draft)
+    assert no_version.status_code == 400
+    assert no_version.json()["errors"][0]["code"] == "RequiredField"
+    stale = ct.post("/orders", json={**draft, "version": cart["version"] + 3})
+    assert stale.status_code == 409
+    assert stale.json()["errors"][0]["currentVersion"] == cart["version"]
+    ct.post("/orders", json={**draft, "version": cart["version"]}).raise_for_status()
     after = ct.get(f"/carts/{cart['id']}").json()
     assert after["cartState"] == "Ordered"
     assert after["version"] == cart["version"] + 1
+    again = ct.post("/orders", json={**draft, "orderNumber": "CS-2", "version": after["version"]})
+    assert again.status_code == 400
+    assert again.json()["errors"][0]["code"] == "InvalidOperation"
+    assert ct.get("/orders").json()["count"] == 1
     active = ct.get("/carts", params={"where": 'cartState = "Active"'}).json()
     assert active["results"] == []
 
@@ -1048,3 +1066,26 @@ def test_address_and_state_messages(ct: httpx.Client) -> None:
     assert payload(found[3]) == {"companyName": "ACME"}
     assert found[4]["address"]["city"] == "Amersfoort"
     assert found[4]["addressRoles"] == ["Shipping"]
+
+
+def test_keys_order_numbers_and_customer_numbers_are_unique(ct: httpx.Client) -> None:
+    create_customer(ct, "u1@example.com", key="same", customerNumber="C-9")
+    for fields in ({"key": "same"}, {"customerNumber": "C-9"}):
+        response = ct.post("/customers", json={"email": "u2@example.com", **fields})
+        assert response.status_code == 400
+        error = response.json()["errors"][0]
+        assert error["code"] == "DuplicateField"
+        assert error["field"] == next(iter(fields))
+    order_from_new_cart(ct, "DUP-1")
+    cart = ct.post("/carts", json={"currency": "EUR"}).json()
+    duplicate = ct.post(
+        "/orders",
+        json={"cart": {"typeId": "cart", "id": cart["id"]}, "version": 1, "orderNumber": "DUP-1"},
+    )
+    assert duplicate.status_code == 400
+    assert duplicate.json()["errors"][0]["duplicateValue"] == "DUP-1"
+    assert ct.get(f"/carts/{cart['id']}").json()["cartState"] == "Active"
+    group = {"key": "g", "groupName": "G"}
+    assert ct.post("/customer-groups", json=group).status_code == 201
+    assert ct.post("/customer-groups", json=group).status_code == 400
+    assert ct.get("/customers").json()["count"] == 1

@@ -5,6 +5,7 @@ import { CommercetoolsMock } from "@labdigital/commercetools-mock";
 import { currentRequest, requestContext } from "./context.mjs";
 import { Faults, FaultConfigError, Stats } from "./faults.mjs";
 import { MessageRecorder } from "./messages.mjs";
+import { apiError } from "./query.mjs";
 import { SandboxStorage } from "./storage.mjs";
 
 export const MAX_LIMIT = 500;
@@ -41,6 +42,10 @@ const DROPPED_ON_CREATE = {
 		refs: ["customerGroup"],
 	},
 };
+
+// Fields unique per resource type on the real API. The mock checks only customer e-mails.
+const UNIQUE_ON_CREATE = { order: ["orderNumber", "key"], customer: ["key", "customerNumber"] };
+const NOT_UNIQUE_KEY = new Set(["key-value-document", "message"]);
 
 const errorBody = (statusCode, code, message, extra = {}) => ({
 	statusCode,
@@ -201,6 +206,22 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 	const recordWrite = storage.onWrite;
 	storage.beforeWrite = async (pk, typeId, resource, previous) => {
 		const ctx = currentRequest();
+		if (!previous && !NOT_UNIQUE_KEY.has(typeId)) {
+			for (const field of UNIQUE_ON_CREATE[typeId] ?? ["key"]) {
+				const value = resource[field];
+				if (value === undefined || value === null) continue;
+				for (const other of (await storage._raw(pk, typeId)).values()) {
+					if (other[field] === value) {
+						throw apiError(
+							400,
+							"DuplicateField",
+							`A duplicate value '${JSON.stringify(value)}' exists for field '${field}'.`,
+							{ field, duplicateValue: value },
+						);
+					}
+				}
+			}
+		}
 		const dropped = DROPPED_ON_CREATE[typeId];
 		if (dropped && !previous && ctx?.method === "POST" && dropped.path.test(ctx.path)) {
 			const draft = ctx.request.body ?? {};
@@ -212,6 +233,25 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 					const target = await storage.getByResourceIdentifier(pk, draft[field]);
 					resource[field] = { typeId: draft[field].typeId, id: target.id };
 				}
+			}
+		}
+		// OrderFromCartDraft.version is required and must match the cart (the mock ignores it).
+		if (typeId === "order" && !previous && ctx?.method === "POST" && /\/orders$/.test(ctx.path)) {
+			const draft = ctx.request.body ?? {};
+			const cart = resource.cart?.id ? await storage.get(pk, "cart", resource.cart.id) : null;
+			if (cart && draft.version === undefined) {
+				throw apiError(400, "RequiredField", "A value is required for field version.", { field: "version" });
+			}
+			if (cart && draft.version !== cart.version) {
+				throw apiError(
+					409,
+					"ConcurrentModification",
+					`Object ${cart.id} has a different version than expected. Expected: ${draft.version} - Actual: ${cart.version}.`,
+					{ currentVersion: cart.version },
+				);
+			}
+			if (cart && cart.cartState === "Ordered") {
+				throw apiError(400, "InvalidOperation", `Cart '${cart.id}' has already been ordered.`);
 			}
 		}
 		// The mock copies a cart's line items into the order but not its custom line items.
