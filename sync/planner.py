@@ -1,10 +1,9 @@
 """What to send: change rows streamed from the warehouse, one object at a time.
 
 Reads ``iterable.iterable__<object>_changes`` (or, for a full resync, the desired-state
-table ``iterable.iterable__<object>`` plus the pending deletes) in keyset pages ordered by
-``record_key``, so memory stays bounded by the page size whatever the table size.
-Keyset paging (rather than one long cursor) also lets the caller write acknowledgements
-between pages: acknowledged rows drop out of the view, and the key bound moves on anyway.
+table ``iterable.iterable__<object>`` plus the pending deletes) with one query per object,
+fetched in pages, so Python memory stays bounded by the page size whatever the table
+size, and the view is evaluated once rather than once per page.
 
 Objects go in the contract's order, so users exist in Iterable before their
 subscriptions, purchases, carts and events refer to them.
@@ -131,27 +130,22 @@ def count_changes(con: duckdb.DuckDBPyConnection, obj: str, full: bool = False) 
 def iter_pages(
     con: duckdb.DuckDBPyConnection, obj: str, full: bool = False, page_size: int = 2000
 ) -> Iterator[list[ChangeRow]]:
-    """Pages of change rows for `obj`, ordered by record_key, `page_size` rows at a time."""
-    pending = _pending_sql(con, obj, full)
-    last_key: str | None = None
-    while True:
-        if last_key is None:
-            rows = con.execute(
-                f"select * from ({pending}) as p order by record_key limit {int(page_size)}"
-            ).fetchall()
-        else:
-            rows = con.execute(
-                f"select * from ({pending}) as p where record_key > ? "
-                f"order by record_key limit {int(page_size)}",
-                [last_key],
-            ).fetchall()
-        if not rows:
-            return
-        page = [ChangeRow(obj, str(r[0]), str(r[1]), r[2] or "", r[3], r[4], r[5]) for r in rows]
-        yield page
-        last_key = page[-1].record_key
-        if len(rows) < page_size:
-            return
+    """Pages of change rows for `obj`, ordered by record_key, `page_size` rows at a time.
+
+    One query on a cursor of its own, fetched chunk by chunk: Python holds one page at a
+    time, the warehouse scans the view once, and the caller's connection stays free to
+    write acknowledgements meanwhile (the read sees the snapshot it started with).
+    """
+    cursor = con.cursor()
+    try:
+        cursor.execute(f"select * from ({_pending_sql(con, obj, full)}) as p order by record_key")
+        while True:
+            rows = cursor.fetchmany(page_size)
+            if not rows:
+                return
+            yield [ChangeRow(obj, str(r[0]), str(r[1]), r[2] or "", r[3], r[4], r[5]) for r in rows]
+    finally:
+        cursor.close()
 
 
 def sample_payloads(

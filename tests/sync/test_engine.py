@@ -395,6 +395,8 @@ def test_deletes_full_resync_and_reset_state(emu: IterableEmulator, warehouse) -
         },
     )
     run_sync(settings, warehouse.path, progress=False)
+    # users and carts both validate user fields: getFields is fetched once per run
+    assert emu.counters()["users/getFields"] == {200: 1}
     emu.flush()
     assert len(emu.catalog_items("products")) == 4
 
