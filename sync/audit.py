@@ -205,6 +205,8 @@ def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: 
     desired): they are absent from the object's changes view."""
     now = utcnow()
     before = open_rejection_count(con, obj)
+    if not before:
+        return 0
     con.execute(
         f"update {S}.sync_rejections set resolved_at = ? where object = ? and resolved_at is null "
         f"and record_key not in (select record_key from {changes_relation})",
