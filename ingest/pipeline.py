@@ -108,7 +108,6 @@ def make_pipeline(warehouse: Path, pipelines_dir: Path | None = None) -> dlt.Pip
         destination=dlt.destinations.duckdb(str(warehouse)),
         dataset_name=schema.DATASET_NAME,
         pipelines_dir=str(pipelines_dir or pipelines_dir_for(warehouse)),
-        progress=None,
     )
 
 
@@ -294,7 +293,10 @@ def run_ingest(
         _snapshot_ids(target, names)
         source = build_source(settings, api, resources=names, progress=count)
         try:
-            info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
+            if full_refresh:
+                info = pipeline.run(source, refresh="drop_resources")
+            else:
+                info = pipeline.run(source)
             info.raise_on_failed_jobs()
         except Exception as exc:  # dlt wraps everything in PipelineStepFailed
             cause = _root_cause(exc)

@@ -330,13 +330,14 @@ class CommercetoolsClient:
     def get(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str]) -> Any:
         """GET ``{api_url}/{project_key}/{path}``; re-mints the token once on 401."""
         url = f"{self.endpoints.api_url}/{self.project_key}/{path}"
+        query = httpx.QueryParams(dict(params) if isinstance(params, Mapping) else tuple(params))
         reauthenticated = False
         while True:
             token = self.token()
             headers = {"Authorization": f"Bearer {token}"}
             response = self._send(
                 lambda headers=headers: self._http.build_request(  # type: ignore[misc]
-                    "GET", url, params=params, headers=headers
+                    "GET", url, params=query, headers=headers
                 ),
                 f"GET /{path}",
             )

@@ -36,7 +36,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dlt
 from dlt.common.pipeline import LoadInfo
@@ -300,8 +300,8 @@ def apply_hints(resource: DltResource, resource_name: str) -> DltResource:
         table_name=raw.name,
         primary_key=raw.primary_key,
         write_disposition=raw.write_disposition,  # type: ignore[arg-type]
-        columns=raw.columns(),
-        nested_hints=raw.nested_hints() or None,
+        columns=cast(Any, raw.columns()),
+        nested_hints=cast(Any, raw.nested_hints() or None),
     )
     resource.max_table_nesting = raw.max_table_nesting
     return resource
@@ -343,7 +343,6 @@ def raw_pipeline(
         destination=dlt.destinations.duckdb(str(warehouse)),
         dataset_name=DATASET_NAME,
         pipelines_dir=str(pipelines_dir),
-        progress=None,
     )
 
 

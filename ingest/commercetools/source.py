@@ -104,7 +104,7 @@ def normalize_start_date(value: str | date | None) -> str:
 
 def _get(key: str, secret: bool = False) -> Any:
     accessor = dlt.secrets if secret else dlt.config
-    value = accessor.get(f"{SECTION}.{key}")
+    value: Any = accessor.get(f"{SECTION}.{key}")
     if value is None and not secret:
         # client_id is often kept next to the secret; accept it from either provider.
         value = dlt.secrets.get(f"{SECTION}.{key}")

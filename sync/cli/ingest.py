@@ -38,7 +38,13 @@ def register(app: typer.Typer) -> None:
         """Load commercetools data into the warehouse (incremental unless --full-refresh)."""
         from rich.console import Console
         from rich.markup import escape
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            Progress,
+            SpinnerColumn,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+        )
         from rich.table import Table
 
         from ingest.pipeline import IngestError, parse_resources, run_ingest
@@ -58,7 +64,7 @@ def register(app: typer.Typer) -> None:
             console=console,
             transient=False,
         ) as progress:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
             lock = threading.Lock()
 
             def on_page(resource: str, rows: int) -> None:
