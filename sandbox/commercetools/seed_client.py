@@ -16,6 +16,11 @@ from typing import Any
 import httpx
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses that say the server did not act on the request: safe to resend even a write
+# that is not idempotent (a create, an addReturnInfo). After a 500/504 or a lost response
+# a write may have happened, and resending it could duplicate it.
+NOT_PROCESSED_STATUSES = frozenset({429, 502, 503})
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 TIMESTAMP_HEADER = "X-Sandbox-Timestamp"
 
 
@@ -192,6 +197,8 @@ class CommercetoolsWriter:
         `path` is relative to the project (``/customers``); `at` backdates the write.
         """
         url = f"{self._api_url}/{self.project_key}{path}"
+        idempotent = method in ("GET", "HEAD", "DELETE")
+        retry_statuses = RETRYABLE_STATUSES if idempotent else NOT_PROCESSED_STATUSES
         headers = {TIMESTAMP_HEADER: iso(at)} if at is not None else {}
         token = self._token or await self._mint_token(None)
         reminted = False
@@ -206,9 +213,13 @@ class CommercetoolsWriter:
                     method, url, json=json, params=params, headers=headers
                 )
             except httpx.TransportError as exc:
-                if attempt >= self._max_attempts:
+                resendable = idempotent or isinstance(exc, NOT_SENT_ERRORS)
+                if attempt >= self._max_attempts or not resendable:
                     raise CommercetoolsWriteError(
-                        method, path, 0, f"connection failed: {type(exc).__name__}", what
+                        method, path, 0,
+                        f"connection failed: {type(exc).__name__}"
+                        + ("" if resendable else " (not resent: the write may have happened)"),
+                        what,
                     ) from None
                 response = None
             finally:
@@ -220,7 +231,7 @@ class CommercetoolsWriter:
                 reminted = True
                 token = await self._mint_token(token)
                 continue
-            if response.status_code in RETRYABLE_STATUSES and attempt < self._max_attempts:
+            if response.status_code in retry_statuses and attempt < self._max_attempts:
                 await self._sleep(attempt, response)
                 continue
             body = _safe_json(response)

@@ -444,6 +444,33 @@ def test_seeding_rides_out_throttling_and_overload(
         assert len(_fetch_all(client, "orders")) == summary.orders
 
 
+def test_an_expired_token_is_reminted(fresh_commercetools: CommercetoolsSandbox) -> None:
+    ct = fresh_commercetools
+    ct.set_faults(token_ttl_seconds=1)
+    summary = _seed(ct, customers=12, seed=6)
+    stats = ct.stats()
+    ct.clear_faults()
+    assert stats["expired_token_rejections"] > 0
+    assert stats["tokens_issued"] >= 2
+    with ct.client() as client:
+        assert len(_fetch_all(client, "customers")) == summary.customers
+
+
+def test_writes_are_not_resent_after_a_500_but_reads_are(
+    fresh_commercetools: CommercetoolsSandbox,
+) -> None:
+    ct = fresh_commercetools
+    ct.set_faults(sequence=[500], paths=f"^/{ct.project_key}/carts$")  # only ever POSTed
+    with pytest.raises(SeedError, match=r"customer cust-\d+ .*POST /carts .*HTTP 500"):
+        _seed(ct, customers=4, seed=2)
+    ct.reset()
+    _seed(ct, customers=4, seed=2)
+    ct.set_faults(sequence=[500, 504], paths=f"^/{ct.project_key}/customers$")
+    changes = _changes(ct, fraction=0.25, seed=2)  # starts with GET /customers
+    assert changes.email_changed
+    assert ct.faults()["sequence"] == []
+
+
 def test_seeding_twice_is_refused_with_a_clear_error(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
