@@ -347,10 +347,11 @@ def plan_shoppers(
 
     malformed = pick(max(2, customers // 100), indexes[1:])
     missing_name = pick(max(2, customers // 50), [i for i in indexes if i not in malformed])
+    # Customer 0 is never malformed, global or a twin, so every twin has an original.
     global_customers = pick(max(1, customers // 20),
-                            [i for i in indexes if i not in malformed])
+                            [i for i in indexes[1:] if i not in malformed])
     twins = pick(max(3, customers // 50),
-                 [i for i in indexes[2:] if i not in malformed | global_customers])
+                 [i for i in indexes[1:] if i not in malformed | global_customers])
     multi_store = pick(max(2, customers // 12),
                        [i for i in indexes if i not in global_customers | twins])
 
@@ -463,7 +464,7 @@ def plan_shoppers(
         plans.append(plan)
 
     guests: list[GuestPlan] = []
-    usable = [p for p in plans if not p.malformed_email]
+    usable = list({p.email: p for p in plans if not p.malformed_email}.values())
     n_guests = max(5, customers // 5)
     malformed_guests = pick(max(1, n_guests // 100), list(range(1, n_guests)))
     for g in range(n_guests):
@@ -474,7 +475,9 @@ def plan_shoppers(
         if g in malformed_guests:
             email = f"guest-{g:06d}-at-{market.email_domain}"
         elif reuse:
-            email = rng.choice(usable).email
+            # pop, so each reused address stands for one guest (the summary counts guests
+            # as distinct order emails)
+            email = usable.pop(rng.randrange(len(usable))).email
         else:
             email = f"{_email_local(first, last, g, 'guest.')}@{market.email_domain}"
         guest = GuestPlan(email=email, reuses_customer_email=reuse and g not in malformed_guests,

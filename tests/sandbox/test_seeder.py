@@ -353,9 +353,37 @@ def test_a_different_seed_gives_different_content() -> None:
         (c.email, [o.total for o in c.orders]) for c in again.customers]
 
 
-def _plan(seed_value: int, now: datetime) -> ShopperPlan:
+def _plan(seed_value: int, now: datetime, customers: int = 100) -> ShopperPlan:
     rng = random.Random(seed_value)
-    return plan_shoppers(100, rng, now, product_plans(rng))
+    return plan_shoppers(customers, rng, now, product_plans(rng))
+
+
+@pytest.mark.parametrize("customers", [1, 2, 5, 30, 100])
+def test_plans_of_any_size_hold_the_edge_cases(customers: int) -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    plan = _plan(9, now, customers)
+    assert len(plan.customers) == customers
+    assert len({c.key for c in plan.customers}) == customers
+    orders = [o for c in plan.customers for o in c.orders] + [
+        o for g in plan.guests for o in g.orders]
+    assert len({o.order_number for o in orders}) == len(orders)
+    for customer in plan.customers:
+        for order in customer.orders:
+            assert customer.created_at < order.created_at <= now
+            assert order.created_at <= order.state_changed_at <= now
+            assert order.return_at is None or order.state_changed_at <= order.return_at <= now
+        if customer.shares_email_with and customer.index > 0:
+            others = [c for c in plan.customers
+                      if c.email == customer.email and c.key != customer.key]
+            assert others and all(not set(o.stores) & set(customer.stores) for o in others)
+    guest_emails = [g.email for g in plan.guests]
+    assert len(set(guest_emails)) == len(guest_emails)
+    if customers >= 5:
+        assert sum(c.malformed_email for c in plan.customers) >= 2
+        assert sum(bool(c.shares_email_with) for c in plan.customers) >= 2
+        assert sum(c.missing_name for c in plan.customers) >= 2
+        assert any(not c.stores for c in plan.customers)
+        assert any(c.custom_fields is None for c in plan.customers) or customers < 30
 
 
 def _changed_keys(ct: CommercetoolsSandbox, changes: ChangeSummary) -> dict[str, list[str]]:
