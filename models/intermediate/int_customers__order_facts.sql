@@ -8,25 +8,18 @@ orders as (
 
 ),
 
+by_currency as (
+
+    select * from {{ ref('int_customers__lifetime_value_by_currency') }}
+
+),
+
 counted_orders as (
 
     select *
     from orders
     where customer_id is not null
         and is_counted_in_lifetime_value
-
-),
-
-by_currency as (
-
-    select
-        customer_id,
-        currency_code,
-        count(*) as order_count,
-        sum(total_amount) as lifetime_value_amount
-
-    from counted_orders
-    group by customer_id, currency_code
 
 ),
 

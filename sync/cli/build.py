@@ -167,12 +167,29 @@ def run_dbt_build(
     try:
         outcome = dbtRunner(callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
     finally:
+        _release_duckdb()
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
     return _result(outcome, time.monotonic() - started)
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after a run.
+
+    Otherwise the file stays locked by this process (other processes cannot write it) and
+    opening it here with another configuration (``read_only=True``) fails.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def _result(outcome: Any, elapsed: float) -> BuildResult:

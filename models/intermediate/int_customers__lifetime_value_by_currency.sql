@@ -1,0 +1,29 @@
+-- Lifetime value per customer and currency, exact: the sum of the totals of orders that
+-- were not cancelled, in the order currency (no conversion, no rounding).
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+final as (
+
+    select
+        customer_id || ':' || currency_code as customer_currency_id,
+        customer_id,
+        currency_code,
+        count(*) as order_count,
+        sum(total_amount) as lifetime_value_amount,
+        min(created_at) as first_order_at,
+        max(created_at) as last_order_at
+
+    from orders
+    where customer_id is not null
+        and is_counted_in_lifetime_value
+    group by customer_id, currency_code
+
+)
+
+select * from final

@@ -1,0 +1,232 @@
+"""End to end: seed the commercetools sandbox, ingest it with dlt, `dbt build` the project.
+
+One module-scoped warehouse (the build costs tens of seconds); the tests only read it,
+except the ledger test, which writes the sync's ledger table the `_changes` views read.
+Money is reconciled exactly (Decimal), per currency, against the raw `centAmount` fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from ingest.commercetools.source import load_settings
+from ingest.pipeline import run_ingest
+from sandbox.commercetools.seeder import seed
+from sync.cli.build import BuildResult, run_dbt_build
+
+OBJECTS = (
+    "users",
+    "subscriptions",
+    "purchases",
+    "carts",
+    "events",
+    "catalog_items",
+    "user_deletions",
+)
+
+
+@pytest.fixture(scope="module")
+def built(
+    commercetools_sandbox: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, BuildResult]]:
+    ct = commercetools_sandbox
+    ct.reset()
+    seed(
+        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
+        customers=60, seed=23,
+    )  # fmt: skip
+    warehouse = tmp_path_factory.mktemp("dbt_build") / "warehouse.duckdb"
+    settings = load_settings(
+        project_key=ct.project_key,
+        client_id=ct.client_id,
+        client_secret=ct.client_secret,
+        api_url=ct.api_url,
+        auth_url=ct.auth_url,
+    )
+    run_ingest(warehouse=warehouse, settings=settings)
+    result = run_dbt_build(warehouse=warehouse)
+    yield warehouse, result
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _raw_amount(cents: int, fraction_digits: int) -> Decimal:
+    return Decimal(cents).scaleb(-fraction_digits)
+
+
+def test_dbt_build_on_sandbox_data_has_no_errors_and_no_warnings(built) -> None:
+    _, result = built
+    problems = [f"{p.resource_type} {p.name}: {p.message}" for p in result.problems]
+    assert result.error is None
+    assert problems == []
+    assert result.success
+    assert result.total("error") == 0 and result.total("warn") == 0
+    # the whole project ran, not a selection of it
+    assert result.counts["model"]["ok"] >= 50
+    assert result.counts["unit_test"]["ok"] >= 20
+    assert result.counts["test"]["ok"] >= 200
+
+
+def test_lifetime_value_reconciles_to_raw_money_per_customer_and_currency(built) -> None:
+    warehouse, _ = built
+    raw: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    rows = _query(
+        warehouse,
+        "select customer_id, total_price__currency_code, total_price__cent_amount, "
+        "total_price__fraction_digits from raw_commercetools.orders "
+        "where customer_id is not null and order_state <> 'Cancelled'",
+    )
+    assert rows, "the seeded project has no orders of registered customers"
+    for customer_id, currency, cents, digits in rows:
+        raw[(customer_id, currency)] += _raw_amount(cents, digits)
+    modelled = {
+        (customer_id, currency): Decimal(amount)
+        for customer_id, currency, amount in _query(
+            warehouse,
+            "select customer_id, currency_code, lifetime_value_amount "
+            "from intermediate.int_customers__lifetime_value_by_currency",
+        )
+    }
+    assert modelled == dict(raw)
+    assert len({currency for _, currency in raw}) >= 2, "want more than one currency"
+
+    # dim_customers carries the same figures, per currency, in its JSON list
+    by_customer: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for (customer_id, currency), amount in raw.items():
+        by_customer[customer_id][currency] = amount
+    for customer_id, ltv_json, order_count in _query(
+        warehouse,
+        "select customer_id, lifetime_value_by_currency_json, order_count from marts.dim_customers",
+    ):
+        entries = json.loads(ltv_json)
+        assert {e["currency"]: Decimal(str(e["amount"])) for e in entries} == by_customer.get(
+            customer_id, {}
+        )
+        assert order_count == sum(e["orders"] for e in entries)
+
+
+def test_order_totals_reconcile_to_raw_money_per_currency(built) -> None:
+    warehouse, _ = built
+    raw: dict[str, Decimal] = defaultdict(Decimal)
+    raw_orders: dict[str, Decimal] = {}
+    for order_id, currency, cents, digits in _query(
+        warehouse,
+        "select id, total_price__currency_code, total_price__cent_amount, "
+        "total_price__fraction_digits from raw_commercetools.orders",
+    ):
+        amount = _raw_amount(cents, digits)
+        raw[currency] += amount
+        raw_orders[order_id] = amount
+    modelled: dict[str, Decimal] = defaultdict(Decimal)
+    modelled_orders = {}
+    for order_id, currency, amount in _query(
+        warehouse, "select order_id, currency_code, total_amount from marts.fct_orders"
+    ):
+        modelled[currency] += Decimal(amount)
+        modelled_orders[order_id] = Decimal(amount)
+    assert modelled_orders == raw_orders
+    assert dict(modelled) == dict(raw)
+    # line totals (after discounts) plus shipping make up each order total
+    mismatches = _query(
+        warehouse,
+        """
+        select orders.order_id
+        from marts.fct_orders as orders
+        left join (
+            select order_id, sum(line_total_amount) as lines_total
+            from marts.fct_order_lines group by order_id
+        ) as lines on orders.order_id = lines.order_id
+        where orders.line_count > 0
+            and coalesce(lines.lines_total, 0) + orders.shipping_amount <> orders.total_amount
+        """,
+    )
+    assert mismatches == []
+
+
+def test_every_payload_is_json_with_its_md5_and_no_clock_relative_field(built) -> None:
+    warehouse, _ = built
+    for name in OBJECTS:
+        rows = _query(
+            warehouse, f"select record_key, payload, payload_hash from iterable.iterable__{name}"
+        )
+        if name in ("users", "purchases", "events", "catalog_items", "subscriptions"):
+            assert rows, f"iterable__{name} is empty on seeded data"
+        for record_key, payload, payload_hash in rows:
+            document = json.loads(payload)
+            assert payload_hash == hashlib.md5(payload.encode()).hexdigest(), (name, record_key)
+            text = json.dumps(document).lower()
+            assert "dayssince" not in text and '"age"' not in text, (name, record_key)
+
+
+def test_users_are_unique_per_identity_and_duplicates_are_rejected(built) -> None:
+    warehouse, _ = built
+    users = _query(warehouse, "select record_key, payload from iterable.iterable__users")
+    emails = [json.loads(payload)["email"] for _, payload in users]
+    assert len(emails) == len(set(emails))
+    assert all(email == email.strip().lower() for email in emails)
+    customers, resolved, rejected = _query(
+        warehouse,
+        """
+        select
+            count(*),
+            count(*) filter (where is_resolved),
+            count(*) filter (where not is_resolved)
+        from intermediate.int_iterable__identities
+        """,
+    )[0]
+    assert resolved == len(users) and resolved + rejected == customers
+    rejection_keys = _query(
+        warehouse,
+        "select record_key from iterable.iterable__rejections where object = 'users'",
+    )
+    assert len(rejection_keys) == rejected
+
+
+def test_changes_views_follow_the_ledger_without_a_rebuild(built) -> None:
+    warehouse, _ = built
+    with duckdb.connect(str(warehouse)) as con:
+        pending = con.execute("select count(*) from iterable.iterable__users_changes").fetchone()
+        desired = con.execute("select count(*) from iterable.iterable__users").fetchone()
+        assert pending == desired  # nothing acknowledged yet: everything is new
+        # acknowledge everything, as the sync does after Iterable accepted it
+        con.execute(
+            """
+            insert into ctsync.sync_ledger
+            select 'users', record_key, 'upsert', payload_hash, payload, 'run-1', now()
+            from iterable.iterable__users
+            """
+        )
+        assert con.execute("select count(*) from iterable.iterable__users_changes").fetchall() == [
+            (0,)
+        ]
+        # one changed on our side, one that is no longer desired
+        changed_key = con.execute(
+            "select min(record_key) from iterable.iterable__users"
+        ).fetchone()[0]
+        con.execute(
+            "update ctsync.sync_ledger set payload_hash = 'stale' "
+            "where object = 'users' and record_key = ?",
+            [changed_key],
+        )
+        con.execute(
+            "insert into ctsync.sync_ledger values ('users', 'left@example.com', 'upsert', 'h', "
+            "'{\"email\":\"left@example.com\"}', 'run-1', now())"
+        )
+        rows = con.execute(
+            "select record_key, operation, payload_hash is null "
+            "from iterable.iterable__users_changes order by operation desc"
+        ).fetchall()
+        assert rows == [(changed_key, "upsert", False), ("left@example.com", "delete", True)]
+        con.execute("delete from ctsync.sync_ledger")
