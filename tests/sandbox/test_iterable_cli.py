@@ -78,18 +78,15 @@ def test_cli_prints_exports_and_serves_until_interrupted() -> None:
 
 
 def test_cli_rejects_bad_options_with_usage_exit_code() -> None:
-    for args, message in [
-        (["--project-type", "phone"], "phone"),
-        (["--rate-scale", "-1"], "rate-scale"),
-        (["--faults", "users/update:500=7"], "fraction"),
-    ]:
-        result = subprocess.run(
-            [*CTSYNC, "sandbox", "iterable", *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=60,
-        )
-        assert result.returncode == 2, result.stderr
-        assert message in result.stderr
+    from typer.testing import CliRunner
+
+    from sync.cli import app
+
+    runner = CliRunner()
+    for args, message in [(["--project-type", "phone"], "phone"),
+                          (["--rate-scale", "-1"], "rate-scale"),
+                          (["--faults", "users/update:500=7"], "fraction"),
+                          (["--faults", "users/updat:500=1"], "unknown endpoint")]:
+        result = runner.invoke(app, ["sandbox", "iterable", *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output
