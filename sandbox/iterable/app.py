@@ -11,6 +11,7 @@ import asyncio
 import collections
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -22,8 +23,17 @@ import orjson
 
 from sandbox.iterable import spec
 from sandbox.iterable.faults import FaultPlan, FaultSpecError, RateLimiter, parse_faults
-from sandbox.iterable.project import PROJECT_TYPES, ApiError, BulkOutcome, Project, public
+from sandbox.iterable.project import (
+    PROJECT_TYPES,
+    ApiError,
+    BulkOutcome,
+    Project,
+    public,
+    valid_email,
+)
 
+# The emulator subprocess reads its API key from here (argv would show it in `ps`).
+API_KEY_ENV = "ITERABLE_EMULATOR_API_KEY"
 BODY_CAP_BYTES = 4_000_000
 REQUEST_LOG_MAX = 200_000
 CAPTURE_MAX = 20_000
@@ -67,15 +77,9 @@ def _events(project: Project, user: Any, query: dict[str, list[str]]) -> tuple[i
 
 
 def _events_by_email(p: Project, _b: Any, a: dict[str, str], q: dict[str, list[str]]) -> Any:
-    if not _valid_email(a["email"]):
+    if not valid_email(a["email"]):
         raise ApiError(400, "InvalidEmailAddressError", f"Invalid email: {a['email']}")
     return _events(p, p.find_user(email=a["email"]), q)
-
-
-def _valid_email(value: str) -> bool:
-    from sandbox.iterable.project import valid_email
-
-    return valid_email(value)
 
 
 def _query_required(query: dict[str, list[str]], name: str) -> str:
@@ -448,7 +452,7 @@ class EmulatorApp:
         project = self.project
         try:
             if name == "health":
-                return 200, {"ok": True, "pid": __import__("os").getpid()}
+                return 200, {"ok": True, "pid": os.getpid()}
             if name == "config":
                 return 200, self._config()
             if name == "reset" and method == "POST":

@@ -11,19 +11,18 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import select
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from sandbox.iterable.app import ENDPOINTS
+from sandbox.iterable.app import API_KEY_ENV, ENDPOINTS
 from sandbox.iterable.faults import parse_faults
-from sandbox.iterable.server import API_KEY_ENV
 
 _START_TIMEOUT_S = 30.0
 
@@ -85,16 +84,15 @@ class IterableEmulator:
         )
         stderr.close()
         assert self._proc.stdout is not None
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        line = b""
-        while time.monotonic() < deadline:
-            line = self._proc.stdout.readline()
-            if line or self._proc.poll() is not None:
-                break
+        # The server prints one JSON line once it listens; wait for it without blocking
+        # forever on a child that hangs before printing.
+        ready, _, _ = select.select([self._proc.stdout], [], [], _START_TIMEOUT_S)
+        line = self._proc.stdout.readline() if ready else b""
         if not line:
             detail = self._stderr_tail()
             self.stop()
-            raise EmulatorError(f"Iterable emulator did not start: {detail}")
+            raise EmulatorError(f"Iterable emulator did not start within {_START_TIMEOUT_S:g} s: "
+                                f"{detail}")
         port = orjson.loads(line)["port"]
         self.api_url = f"http://127.0.0.1:{port}"
         self._client = httpx.Client(base_url=self.api_url, timeout=30.0)
@@ -128,8 +126,8 @@ class IterableEmulator:
     def _stderr_tail(self) -> str:
         if self._stderr_path is None or not self._stderr_path.exists():
             return "(no output)"
-        text = self._stderr_path.read_text(errors="replace")
-        return text[-2000:] or "(no output)"
+        lines = [ln for ln in self._stderr_path.read_text(errors="replace").splitlines() if ln]
+        return lines[-1] if lines else "(no output)"
 
     @property
     def port(self) -> int:

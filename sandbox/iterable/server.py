@@ -20,9 +20,7 @@ from typing import Any
 import orjson
 import uvicorn
 
-from sandbox.iterable.app import EmulatorApp, install_log_filter
-
-API_KEY_ENV = "ITERABLE_EMULATOR_API_KEY"
+from sandbox.iterable.app import API_KEY_ENV, EmulatorApp, install_log_filter
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -93,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"an API key is required (--api-key or {API_KEY_ENV})")
     scale = math.inf if args.rate_scale == "inf" else float(args.rate_scale)
     app = EmulatorApp(args.api_key, args.project_type, scale, args.faults, args.capture)
-    sock = bind(port=args.port)
+    try:
+        sock = bind(port=args.port)
+    except OSError as error:
+        sys.stderr.write(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror}\n")
+        sys.exit(1)
     port = sock.getsockname()[1]
     if args.watch_stdin:
         threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()

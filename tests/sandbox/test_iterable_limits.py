@@ -357,3 +357,13 @@ def test_cli_style_shutdown_is_not_held_by_a_hung_request() -> None:
         proc.send_signal(2)  # SIGINT, as Ctrl-C on `ctsync sandbox iterable`
         proc.wait(timeout=20)
         assert time.monotonic() - started < 10
+
+
+def test_start_failure_reports_the_reason() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with pytest.raises(EmulatorError, match="did not start.*Address already in use"):
+            IterableEmulator(port=busy.getsockname()[1]).start()
