@@ -22,7 +22,7 @@ def test_incremental_run_fetches_only_changes_and_messages_carry_them(
 ) -> None:
     ct = fresh_commercetools
     credentials = (ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret)
-    seeded = seed(*credentials, customers=60, seed=3)
+    seeded = seed(*credentials, customers=30, seed=3)
     settings = load_settings(
         project_key=ct.project_key, client_id=ct.client_id, client_secret=ct.client_secret,
         api_url=ct.api_url, auth_url=ct.auth_url, lookback_seconds=0,

@@ -23,7 +23,7 @@ from ingest.pipeline import IngestError, make_pipeline, run_ingest
 from sandbox.commercetools.seeder import SeedSummary, seed
 from sync.cli import app
 
-CUSTOMERS = 120
+CUSTOMERS = 40
 
 
 @pytest.fixture(scope="module")
