@@ -2,7 +2,7 @@
 
 ``iterable_emulator`` (session): one emulator subprocess for the whole test session.
 ``fresh_iterable`` (function): the same emulator, reset to empty state, default limits,
-no faults (hybrid project); call ``fresh_iterable.reset(project_type="email")`` for
+no faults, no body capture (hybrid project); call ``fresh_iterable.reset(project_type="email")`` for
 another project type.
 ``iterable_api`` (function): a ``CheckedClient`` on ``fresh_iterable`` that validates
 every request and answer against Iterable's Swagger file.
@@ -26,7 +26,7 @@ def iterable_emulator() -> Iterator[IterableEmulator]:
 
 @pytest.fixture
 def fresh_iterable(iterable_emulator: IterableEmulator) -> IterableEmulator:
-    iterable_emulator.reset(project_type="hybrid")
+    iterable_emulator.reset(project_type="hybrid", capture=False)
     return iterable_emulator
 
 
