@@ -299,8 +299,11 @@ class EmulatorApp:
         path: str = scope["path"]
         route, args, known = match(method, path)
         endpoint = route.endpoint if route else "unknown"
-        req_bytes = 0
         request_body: Any = None
+        # Read the body before any answer, refusals included, so the request log records
+        # the size of every request (a refused oversized batch is worth seeing).
+        raw = await _read_all(receive, BODY_CAP_BYTES)
+        req_bytes = len(raw) if raw is not None else BODY_CAP_BYTES + 1
         try:
             if route is None:
                 status = 405 if known else 404
@@ -314,8 +317,6 @@ class EmulatorApp:
                 raise ApiError(429, "RateLimitExceeded",
                                f"Rate limit exceeded for {path}: {reason}")
             decision = self.faults.decide(endpoint, route.write)
-            raw = await _read_all(receive, BODY_CAP_BYTES)
-            req_bytes = len(raw) if raw is not None else BODY_CAP_BYTES + 1
             if decision.latency_s:
                 await asyncio.sleep(decision.latency_s)
             if decision.drop:

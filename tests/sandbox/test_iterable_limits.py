@@ -206,6 +206,8 @@ def test_latency_is_added(iterable_api: CheckedClient, fresh_iterable: IterableE
     fresh_iterable.set_faults("*:latency_ms=150")
     started = time.perf_counter()
     assert iterable_api.get("/api/channels").status_code == 200
+    refused = fresh_iterable.requests(endpoint="users/bulkUpdate")[1]
+    assert refused["status"] == 429 and refused["bytes"] > 1_000_000
     assert time.perf_counter() - started >= 0.15
 
 
@@ -367,3 +369,17 @@ def test_start_failure_reports_the_reason() -> None:
         busy.listen(1)
         with pytest.raises(EmulatorError, match="did not start.*Address already in use"):
             IterableEmulator(port=busy.getsockname()[1]).start()
+
+
+def test_refusals_of_large_bodies_keep_the_connection_usable(
+        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable.set_rate_scale(0.001)
+    big = {"users": [{"email": f"u{n}@example.com", "dataFields": {"pad": "x" * 500}}
+                     for n in range(3000)]}  # about 1.7 MB
+    assert iterable_api.post("/api/users/bulkUpdate", {"users": []}).status_code == 200
+    for _ in range(3):  # refused (429) while the body is still arriving, same connection
+        assert iterable_api.post("/api/users/bulkUpdate", big).status_code == 429
+    with httpx.Client(base_url=fresh_iterable.api_url) as anonymous:
+        assert anonymous.post("/api/users/bulkUpdate", json=big).status_code == 401
+        assert anonymous.get("/api/channels").status_code == 401
+    assert iterable_api.get("/api/channels").status_code == 200
