@@ -112,10 +112,13 @@ def main() -> None:
         # only, where it cannot distort the throughput figure.
         sampler = RssSampler()
         sampler.start()
+        load_before = os.getloadavg()[0]
+        cpu_before = sum(psutil.Process(os.getpid()).cpu_times()[:2])
         started = time.perf_counter()
         backfill = run_sync(settings, warehouse, objects=["users"], progress=False)
         backfill_seconds = time.perf_counter() - started
         backfill_rss = sampler.peak
+        backfill_cpu = sum(psutil.Process(os.getpid()).cpu_times()[:2]) - cpu_before
 
         changed = change_one_percent(warehouse, args.users)
         emu.reset(project_type="hybrid", rate_scale=args.rate_scale, capture=False)
@@ -149,6 +152,12 @@ def main() -> None:
                     "requests": backfill.requests,
                     "rate_limited_429": backfill.rate_limited,
                     "retries": backfill.retries,
+                    "sync_process_cpu_seconds": round(backfill_cpu, 1),
+                    "cpu_microseconds_per_record": round(
+                        backfill_cpu / max(users.succeeded, 1) * 1e6
+                    ),
+                    "machine_load_average_1m_at_start": round(load_before, 1),
+                    "machine_cores": os.cpu_count(),
                 },
                 "delta_1_percent": {
                     "status": delta.status,

@@ -29,10 +29,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _unnest(columns: Sequence[str]) -> str:
-    return ", ".join(f"unnest(${i + 1}) as {name}" for i, name in enumerate(columns))
-
-
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
@@ -54,60 +50,52 @@ def record_outcomes(
     outcomes: Sequence[Outcome],
     resolve: bool = True,
 ) -> None:
-    """Persist a group of outcomes atomically (changelog + ledger + rejections).
+    """Persist a group of outcomes of one object atomically (changelog + ledger +
+    rejections).
 
     `resolve=False` skips closing open rejections of the accepted records, for callers
     that know the object has none (it saves a join per batch on large backfills).
     """
     if not outcomes:
         return
+    obj = outcomes[0].row.object
+    if any(o.row.object != obj for o in outcomes):
+        raise ValueError("record_outcomes takes the outcomes of one object at a time")
     now = utcnow()
-    # One random prefix per group, a counter per row: unique, and far cheaper than uuid4().
-    prefix = uuid.uuid4().hex[:24]
-    changelog = [
-        (
-            f"{prefix}{index:08x}",
-            run_id,
-            o.row.object,
-            o.row.record_key,
-            o.row.operation,
-            o.row.idempotency_key,
-            o.row.payload_hash,
-            o.endpoint,
-            o.http_status,
-            o.outcome,
-            o.reason_code,
-            o.row.source_updated_at,
-            now,
-        )
-        for index, o in enumerate(outcomes)
+    # Values shared by the group travel as scalars, per-row values as one list per column:
+    # this runs once per request group on large backfills. The changelog id is a random
+    # per-group prefix plus the record key (a record appears once per group).
+    prefix = uuid.uuid4().hex[:20] + ":"
+    columns = [
+        [o.row.record_key for o in outcomes],
+        [o.row.operation for o in outcomes],
+        [o.row.idempotency_key for o in outcomes],
+        [o.row.payload_hash for o in outcomes],
+        [o.endpoint for o in outcomes],
+        [o.http_status for o in outcomes],
+        [o.outcome for o in outcomes],
+        [o.reason_code for o in outcomes],
+        [o.row.source_updated_at for o in outcomes],
     ]
     accepted = [o for o in outcomes if o.outcome == SUCCEEDED]
     problems = [o for o in outcomes if o.outcome in (REJECTED, FAILED)]
     con.execute("begin transaction")
     try:
-        cols = (
-            "changelog_id",
-            "run_id",
-            "object",
-            "record_key",
-            "operation",
-            "idempotency_key",
-            "payload_hash",
-            "endpoint",
-            "http_status",
-            "outcome",
-            "reason_code",
-            "source_updated_at",
-            "attempted_at",
-        )
         con.execute(
-            f"insert into {S}.sync_changelog ({', '.join(cols)}) "
-            f"select {', '.join(cols)} from (select {_unnest(cols)})",
-            _columns(changelog, len(cols)),
+            f"insert into {S}.sync_changelog (changelog_id, run_id, object, record_key, "
+            "operation, idempotency_key, payload_hash, endpoint, http_status, outcome, "
+            "reason_code, source_updated_at, attempted_at) "
+            "select $1 || s.record_key, $2, $3, s.record_key, s.operation, s.idempotency_key, "
+            "s.payload_hash, s.endpoint, s.http_status, s.outcome, s.reason_code, "
+            "s.source_updated_at, $4 from (select unnest($5) as record_key, "
+            "unnest($6) as operation, unnest($7) as idempotency_key, "
+            "unnest($8) as payload_hash, unnest($9) as endpoint, "
+            "unnest($10::integer[]) as http_status, unnest($11) as outcome, "
+            "unnest($12) as reason_code, unnest($13::timestamp[]) as source_updated_at) as s",
+            [prefix, run_id, obj, now, *columns],
         )
         if accepted:
-            _acknowledge(con, run_id, accepted, now, resolve)
+            _acknowledge(con, run_id, obj, accepted, now, resolve)
         if problems:
             _reject(con, run_id, problems, now)
         con.execute("commit")
@@ -119,47 +107,39 @@ def record_outcomes(
 def _acknowledge(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
+    obj: str,
     accepted: Sequence[Outcome],
     now: datetime,
     resolve: bool,
 ) -> None:
-    cols = (
-        "object",
-        "record_key",
-        "operation",
-        "payload_hash",
-        "payload",
-        "run_id",
-        "acknowledged_at",
-    )
-    rows = [
-        (
-            o.row.object,
-            o.row.record_key,
-            o.row.operation,
-            o.row.payload_hash if o.row.operation == "upsert" else None,
-            o.row.payload,
-            run_id,
-            now,
-        )
-        for o in accepted
-    ]
+    keys = [o.row.record_key for o in accepted]
     con.execute(
-        f"insert into {S}.sync_ledger ({', '.join(cols)}) "
-        f"select {', '.join(cols)} from (select {_unnest(cols)}) "
+        f"insert into {S}.sync_ledger (object, record_key, operation, payload_hash, payload, "
+        "run_id, acknowledged_at) "
+        "select $1, s.record_key, s.operation, "
+        "case when s.operation = 'upsert' then s.payload_hash end, s.payload, $2, $3 "
+        "from (select unnest($4) as record_key, unnest($5) as operation, "
+        "unnest($6) as payload_hash, unnest($7) as payload) as s "
         "on conflict (object, record_key) do update set operation = excluded.operation, "
         "payload_hash = excluded.payload_hash, payload = excluded.payload, "
         "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
-        _columns(rows, len(cols)),
+        [
+            obj,
+            run_id,
+            now,
+            keys,
+            [o.row.operation for o in accepted],
+            [o.row.payload_hash for o in accepted],
+            [o.row.payload for o in accepted],
+        ],
     )
     if not resolve:
         return
-    keys = _columns([(o.row.object, o.row.record_key) for o in accepted], 2)
     con.execute(
         f"update {S}.sync_rejections as r set resolved_at = $1 "
-        "from (select unnest($2) as object, unnest($3) as record_key) as s "
-        "where r.object = s.object and r.record_key = s.record_key and r.resolved_at is null",
-        [now, *keys],
+        "from (select unnest($3) as record_key) as s "
+        "where r.object = $2 and r.record_key = s.record_key and r.resolved_at is null",
+        [now, obj, keys],
     )
 
 
