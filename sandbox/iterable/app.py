@@ -470,7 +470,7 @@ class EmulatorApp:
             if name == "flush" and method == "POST":
                 return 200, {"applied": self.flush()}
             if name == "users":
-                return 200, {"users": [u.view() for u in project.users]}
+                return 200, {"users": [u.view() for u in project.users.values()]}
             if name == "user":
                 user = project.find_user(_q(query, "email"), _q(query, "userId"))
                 return 200, {"user": user.view() if user else None}
@@ -483,7 +483,7 @@ class EmulatorApp:
             if name == "purchases":
                 return 200, {"purchases": [public(p) for p in project.purchases.values()]}
             if name == "carts":
-                return 200, {"cartUpdates": [public(c) for c in project.cart_updates]}
+                return 200, {"cartUpdates": [public(c) for c in project.cart_updates.values()]}
             if name == "catalogs":
                 return 200, {"catalogs": [c["name"] for c in project.catalogs.values()]}
             if name.startswith("catalogs/") and name.endswith("/items"):

@@ -203,7 +203,7 @@ class Project:
             )
         self.project_type = project_type
         self.schema = SchemaRegistry(PROJECT_ID, allow_new_fields)
-        self.users: list[User] = []
+        self.users: dict[int, User] = {}
         self.by_email: dict[str, list[User]] = {}
         self.by_user_id: dict[str, list[User]] = {}
         self._uids = itertools.count(1)
@@ -211,7 +211,10 @@ class Project:
         self.forgotten_user_ids: set[str] = set()
         self.events: dict[str, dict[str, Any]] = {}
         self.purchases: dict[str, dict[str, Any]] = {}
-        self.cart_updates: list[dict[str, Any]] = []
+        self.cart_updates: dict[str, dict[str, Any]] = {}
+        # uid -> (store, key) of everything recorded for a user, so deleting or listing
+        # one user's history does not scan every event of the project.
+        self._history: dict[int, list[tuple[dict[str, dict[str, Any]], str]]] = {}
         self.disallowed_event_names: set[str] = set()
         created = int(time.time() * 1000)
         self.channels = [dict(c) for c in DEFAULT_CHANNELS]
@@ -291,16 +294,22 @@ class Project:
              self.list_field: [], **{name: [] for name in _SUBSCRIPTION_FIELDS}}
         )
         self._set_identity(user, email, user_id)
-        self.users.append(user)
+        self.users[user.uid] = user
         return user
 
     def _remove(self, user: User) -> None:
         self._unindex(user)
-        self.users.remove(user)
-        for store in (self.events, self.purchases):
-            for key in [k for k, v in store.items() if v["_uid"] == user.uid]:
+        del self.users[user.uid]
+        for store, key in self._history.pop(user.uid, []):
+            record = store.get(key)
+            if record is not None and record["_uid"] == user.uid:
                 del store[key]
-        self.cart_updates = [c for c in self.cart_updates if c["_uid"] != user.uid]
+
+    def _own(self, store: dict[str, dict[str, Any]], key: str, record: dict[str, Any]) -> None:
+        """Store ``record`` under ``key`` (moving an upserted id to the end) for its user."""
+        store.pop(key, None)
+        store[key] = record
+        self._history.setdefault(record["_uid"], []).append((store, key))
 
     def _check_identifiers(self, email: Any, user_id: Any) -> None:
         if email is not None and not valid_email(email):
@@ -773,8 +782,7 @@ class Project:
         if created_at is not None and created_at > 100_000_000_000:
             # Epoch seconds are expected; a value this large is almost surely milliseconds.
             record["createdAtLooksLikeMilliseconds"] = True
-        self.events.pop(event_id, None)
-        self.events[event_id] = record
+        self._own(self.events, event_id, record)
 
     def op_track(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         event_id = self._event_id(body.get("id"), "obj.id")
@@ -850,8 +858,12 @@ class Project:
         if user is None:
             return []
         found: list[dict[str, Any]] = []
-        for store in (self.events.values(), self.purchases.values(), self.cart_updates):
-            found += [public(e) for e in store if e["_uid"] == user.uid]
+        seen: set[int] = set()
+        for store, key in self._history.get(user.uid, []):
+            record = store.get(key)
+            if record is not None and record["_uid"] == user.uid and id(record) not in seen:
+                seen.add(id(record))
+                found.append(public(record))
         found.sort(key=lambda e: e.get("createdAt") or 0, reverse=True)
         return found[:limit]
 
@@ -892,8 +904,7 @@ class Project:
         except IdentityFailure as failure:
             raise self._single_failure(failure) from None
         user.data["shoppingCartItems"] = []
-        self.purchases.pop(purchase_id, None)
-        self.purchases[purchase_id] = {
+        self._own(self.purchases, purchase_id, {
             "id": purchase_id,
             "eventName": "purchase",
             "eventType": "purchase",
@@ -906,7 +917,7 @@ class Project:
             "campaignId": body.get("campaignId"),
             "templateId": body.get("templateId"),
             "_uid": user.uid,
-        }
+        })
         return 200, {"msg": f"Purchase with id: {purchase_id} tracked.", "code": "Success",
                      "params": {"id": purchase_id}}
 
@@ -919,8 +930,9 @@ class Project:
         except IdentityFailure as failure:
             raise self._single_failure(failure) from None
         user.data["shoppingCartItems"] = copy.deepcopy(body["items"])
-        self.cart_updates.append({
-            "id": uuid.uuid4().hex, "eventName": "updateCart", "eventType": "updateCart",
+        cart_id = uuid.uuid4().hex
+        self._own(self.cart_updates, cart_id, {
+            "id": cart_id, "eventName": "updateCart", "eventType": "updateCart",
             "email": user.email, "userId": user.user_id, "items": copy.deepcopy(body["items"]),
             "createdAt": int(time.time()), "_uid": user.uid,
         })

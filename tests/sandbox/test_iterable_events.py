@@ -191,3 +191,16 @@ def test_create_new_fields_is_per_event(iterable_api: CheckedClient,
     assert body["createdFields"] == ["kept"] and body["filteredOutFields"] == ["dropped"]
     events = {e["id"]: e["dataFields"] for e in fresh_iterable.events()}
     assert events == {"one": {"kept": 1}, "two": {}}
+
+
+def test_event_id_moved_to_another_user_leaves_the_first_history(
+        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api.post("/api/events/track", {"email": "a@example.com", "eventName": "x",
+                                            "id": "shared"})
+    iterable_api.post("/api/events/track", {"email": "b@example.com", "eventName": "x",
+                                            "id": "shared"})
+    assert iterable_api.get("/api/events/a@example.com").json() == {"events": []}
+    assert [e["id"] for e in iterable_api.get("/api/events/b@example.com").json()["events"]] == [
+        "shared"]
+    iterable_api.delete("/api/users/a@example.com")
+    assert [e["email"] for e in fresh_iterable.events()] == ["b@example.com"]
