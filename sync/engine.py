@@ -344,10 +344,27 @@ class _Run:
             validator = self._validator_for(obj)
             inflight: deque[Future[list[Outcome]]] = deque()
             limit = self.settings.concurrency * 2
+            previous_key: str | None = None
             for page in iter_pages(self.con, obj, self.full, self.settings.page_size):
                 accepted: dict[str, list[Prepared]] = {"upsert": [], "delete": []}
                 invalid: list[Outcome] = []
                 for row in page:
+                    # Rows arrive ordered by key, so a duplicate (a broken changes view)
+                    # sits right after its twin: refuse it rather than send a record twice.
+                    if row.record_key == previous_key:
+                        invalid.append(
+                            Outcome(
+                                row,
+                                REJECTED,
+                                None,
+                                None,
+                                "duplicate_record_key",
+                                f"{changes_relation(obj)} has more than one row for "
+                                f"record_key {row.record_key!r}; only the first was sent",
+                            )
+                        )
+                        continue
+                    previous_key = row.record_key
                     payload, rejection = validator.validate(row)
                     if rejection is not None:
                         invalid.append(

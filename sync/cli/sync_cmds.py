@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err = Console(stderr=True)
@@ -205,9 +206,10 @@ def register(app: typer.Typer) -> None:
         for plan in plans:
             for row in plan.samples:
                 console.print(
-                    f"[bold]{plan.object}[/bold] {row.operation} {row.record_key}: "
-                    f"{payload_preview(row)}",
-                    markup=False,
+                    Text.assemble(
+                        (plan.object, "bold"),
+                        f" {row.operation} {row.record_key}: {payload_preview(row)}",
+                    ),
                     highlight=False,
                 )
 

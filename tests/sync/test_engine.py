@@ -511,3 +511,27 @@ def test_user_id_project_deletes_by_user_id(emu: IterableEmulator, warehouse) ->
     assert emu.user(user_id="u1") is None
     assert emu.user(user_id="u0") is not None
     assert "u2" in emu.forgotten()["userIds"]
+
+
+def test_duplicate_keys_in_a_broken_changes_view_are_refused(
+    emu: IterableEmulator, warehouse
+) -> None:
+    warehouse.set_desired("users", users(3))
+    with connect(warehouse.path) as con:
+        con.execute(
+            "create or replace view iterable.iterable__users_changes as "
+            "select record_key, 'upsert' as operation, payload, payload_hash, "
+            "'users:' || record_key as idempotency_key, source_updated_at "
+            "from iterable.iterable__users union all "
+            "select record_key, 'upsert', payload, payload_hash, 'x', source_updated_at "
+            "from iterable.iterable__users where record_key = 'cust-0001'"
+        )
+    result = run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
+    assert result.status == "succeeded_with_rejections"
+    assert result.objects["users"].succeeded == 3
+    assert (
+        warehouse.scalar(
+            "select count(*) from ctsync.sync_changelog where reason_code = 'duplicate_record_key'"
+        )
+        == 1
+    )
