@@ -1089,3 +1089,61 @@ def test_keys_order_numbers_and_customer_numbers_are_unique(ct: httpx.Client) ->
     assert ct.post("/customer-groups", json=group).status_code == 201
     assert ct.post("/customer-groups", json=group).status_code == 400
     assert ct.get("/customers").json()["count"] == 1
+
+
+# -- scopes --------------------------------------------------------------------------------
+
+
+def scoped_client(sandbox: CommercetoolsSandbox, *scopes: str) -> httpx.Client:
+    key = sandbox.project_key
+    token = sandbox.token(" ".join(f"{scope}:{key}" for scope in scopes))
+    return httpx.Client(
+        base_url=f"{sandbox.api_url}/{key}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10.0,
+    )
+
+
+def test_scopes_limit_what_a_token_may_do(fresh_commercetools: CommercetoolsSandbox) -> None:
+    key = fresh_commercetools.project_key
+    with scoped_client(fresh_commercetools, "view_customers") as viewer:
+        assert viewer.get("/customers").status_code == 200
+        denied = viewer.get("/orders")
+        assert denied.status_code == 403
+        expected = f"Insufficient scope. One of the following scopes is missing: view_orders:{key}"
+        assert denied.json() == {
+            "statusCode": 403,
+            "message": expected,
+            "errors": [{"code": "insufficient_scope", "message": expected}],
+            "error": "insufficient_scope",
+        }
+        assert viewer.post("/customers", json={"email": "v@example.com"}).status_code == 403
+        assert viewer.get("/messages").status_code == 403
+    with scoped_client(fresh_commercetools, "manage_customers", "view_orders") as manager:
+        assert manager.post("/customers", json={"email": "m@example.com"}).status_code == 201
+        assert manager.get("/customers").status_code == 200
+        assert manager.get("/customer-groups").status_code == 200
+        # view_orders is the deprecated alternative scope of /messages.
+        assert manager.get("/messages").json()["count"] == 1
+        assert manager.post("/carts", json={"currency": "EUR"}).status_code == 403
+    with scoped_client(fresh_commercetools, "view_messages", "view_published_products") as reader:
+        assert reader.get("/messages").status_code == 200
+        assert reader.get("/product-projections").status_code == 200
+        assert reader.get("/customers").status_code == 403
+    with fresh_commercetools.client() as admin:
+        assert admin.get("/orders").status_code == 200
+        other_project = admin.get(f"{fresh_commercetools.api_url}/other-project/customers")
+        assert other_project.status_code == 403
+
+
+def test_token_request_for_another_projects_scope_is_refused(
+    fresh_commercetools: CommercetoolsSandbox,
+) -> None:
+    response = httpx.post(
+        fresh_commercetools.token_url,
+        data={"grant_type": "client_credentials", "scope": "manage_project:someone-else"},
+        auth=(fresh_commercetools.client_id, fresh_commercetools.client_secret),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+    assert "manage_project:someone-else" in response.json()["message"]

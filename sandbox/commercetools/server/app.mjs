@@ -6,6 +6,7 @@ import { currentRequest, requestContext } from "./context.mjs";
 import { Faults, FaultConfigError, Stats } from "./faults.mjs";
 import { MessageRecorder } from "./messages.mjs";
 import { apiError } from "./query.mjs";
+import { grantedScopes, scopeError } from "./scopes.mjs";
 import { SandboxStorage } from "./storage.mjs";
 
 export const MAX_LIMIT = 500;
@@ -194,6 +195,7 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 	const faults = new Faults(initialFaults);
 	const stats = new Stats();
 	const tokenIssuedAt = new Map();
+	const tokenScopes = new Map();
 	const app = ctMock.app;
 
 	const enableMessages = async () => {
@@ -306,6 +308,14 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 						return;
 					}
 				}
+				// Tokens the sandbox did not issue are left to the mock's 401.
+				if (token && tokenScopes.has(token)) {
+					const denied = scopeError(tokenScopes.get(token), request.method, path, projectKey);
+					if (denied) {
+						reply.code(403).send(denied);
+						return;
+					}
+				}
 			}
 
 			let settings = { sort: undefined, withTotal: true };
@@ -358,6 +368,16 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 			// The mock reads `scope` only from the query string; the real API also takes it
 			// from the form body and, without one, grants all of the client's scopes.
 			const scope = request.query.scope ?? request.body?.scope ?? `manage_project:${projectKey}`;
+			const foreign = String(scope)
+				.split(/\s+/)
+				.filter((entry) => entry && !new RegExp(`^[a-z_]+:${projectKey}(:[\\w-]+)?$`).test(entry));
+			if (foreign.length > 0) {
+				const message = `Illegal scope: ${foreign.join(" ")}. Scopes must be <scope>:${projectKey}.`;
+				reply.code(400).send(
+					errorBody(400, "invalid_scope", message, { error: "invalid_scope", error_description: message }),
+				);
+				return;
+			}
 			request.query.scope = scope;
 		}
 		requestContext.run(state, done);
@@ -382,6 +402,7 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 		if (path === "/oauth/token" && reply.statusCode === 200) {
 			const token = JSON.parse(payload);
 			tokenIssuedAt.set(token.access_token, Date.now());
+			tokenScopes.set(token.access_token, grantedScopes(token.scope, projectKey));
 			stats.tokensIssued++;
 			const ttl = faults.config.token_ttl_seconds;
 			if (ttl !== null) token.expires_in = Math.max(1, Math.floor(ttl));
