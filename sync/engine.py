@@ -174,6 +174,10 @@ def run_sync(
     if dry_run:
         return _dry_run(settings, target, chosen, full, run_id, trigger)
     settings.require_api_key()
+    if not target.exists():
+        raise FileNotFoundError(
+            f"warehouse {target} does not exist; build it first (`ctsync build` or `ctsync run`)"
+        )
     with ExitStack() as stack:
         if not lock_held:
             stack.enter_context(run_lock(target))
@@ -437,7 +441,9 @@ class _Run:
 @contextmanager
 def _read_only(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not target.exists():
-        raise FileNotFoundError(f"warehouse {target} does not exist; run `ctsync build` first")
+        raise FileNotFoundError(
+            f"warehouse {target} does not exist; build it first (`ctsync build` or `ctsync run`)"
+        )
     with connect(target, read_only=True) as con:
         yield con
 

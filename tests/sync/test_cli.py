@@ -79,3 +79,12 @@ def test_exit_codes(env: dict[str, str], warehouse) -> None:
     dry = runner.invoke(app, ["sync", "--dry-run"], env=env)
     assert dry.exit_code == 0 and "dry_run" in dry.output
     assert warehouse.scalar("select count(*) from ctsync.sync_ledger") == 0
+
+
+def test_missing_warehouse_is_a_clear_error(env: dict[str, str], tmp_path) -> None:
+    missing = {**env, "CTSYNC_WAREHOUSE": str(tmp_path / "nowhere.duckdb")}
+    for command in (["sync", "--no-progress"], ["plan"], ["sync", "--dry-run"]):
+        result = runner.invoke(app, command, env=missing)
+        assert result.exit_code == 1, command
+        assert "does not exist" in result.output
+    assert not (tmp_path / "nowhere.duckdb").exists()
