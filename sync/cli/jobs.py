@@ -256,7 +256,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Receive commercetools subscription deliveries over HTTP (Pub/Sub push, SNS,
         EventBridge, CloudEvents) and start debounced incremental runs for what changed."""
-        from sync.jobs.receiver import receiver_token, serve
+        from sync.jobs.receiver import ReceiverError, receiver_token, serve
         from sync.jobs.runner import JobOptions, run_job
         from sync.jobs.trigger import RetryLater
         from sync.lock import RunLockHeld
@@ -293,16 +293,21 @@ def register(app: typer.Typer) -> None:
                 f"(health: /healthz); authentication {'on' if token else 'OFF'}"
             )
 
-        serve(
-            job,
-            host=host,
-            port=port,
-            token=token,
-            state_path=str(state_path),
-            debounce=debounce,
-            max_wait=max_wait,
-            on_started=started,
-        )
+        try:
+            serve(
+                job,
+                host=host,
+                port=port,
+                token=token,
+                state_path=str(state_path),
+                debounce=debounce,
+                max_wait=max_wait,
+                on_started=started,
+            )
+        except ReceiverError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+        err.print("ctsync serve stopped.")
 
     @app.command("status")
     def status_command(

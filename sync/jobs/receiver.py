@@ -17,9 +17,11 @@ import base64
 import binascii
 import hmac
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +43,10 @@ UNAUTHORIZED = (
     "unauthorized: send the shared token as a Bearer token, a Basic password, "
     "an X-Ctsync-Token header or a ?token= query parameter"
 )
+
+
+class ReceiverError(RuntimeError):
+    """The receiver could not start; the message says why."""
 
 
 class TokenAuth:
@@ -254,16 +260,47 @@ def serve(
         receiver.app(), host=host, port=port, log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
+    stopping = threading.Event()
+    _stop_on_signals(server, trigger, stopping)
     trigger.start()
     if on_started is not None:
         watcher = threading.Thread(target=_announce, args=(server, on_started), daemon=True)
         watcher.start()
+    # uvicorn runs in a worker thread so that the signals stay ours: uvicorn's own handlers
+    # would re-raise the signal after shutdown and kill the process mid-stage.
+    thread = threading.Thread(target=server.run, name="ctsync-receiver-http", daemon=True)
+    thread.start()
     try:
-        server.run()
+        while thread.is_alive():
+            thread.join(0.5)
     finally:
-        log.info("stopping: waiting for the current stage of a run in progress")
+        server.should_exit = True
+        log.info("stopping: a run in progress finishes its current stage first")
         trigger.stop()
         state.close()
+    if not server.started:
+        raise ReceiverError(
+            f"could not listen on {host}:{port} (is the port in use?); choose another with --port"
+        )
+
+
+def _stop_on_signals(server: Any, trigger: DebouncedTrigger, stopping: threading.Event) -> None:
+    """First SIGINT/SIGTERM: stop accepting, let a running job finish its stage, exit 0.
+    A second SIGINT: stop now."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stopping.set()
+        log.warning(
+            "received %s: no new runs; a run in progress stops after its current stage",
+            signal.Signals(signum).name,
+        )
+        trigger.stop_event.set()
+        server.should_exit = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _announce(server: Any, on_started: Callable[[int], None]) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sync.lock import run_lock
@@ -98,3 +102,50 @@ def test_bad_options_are_usage_errors(tmp_path: Path, monkeypatch: pytest.Monkey
     code, output = invoke("serve", "--port", "0")
     assert code == 2 and "SYNC__RECEIVER__TOKEN" in output
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def start_serve(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    process = subprocess.Popen(
+        [str(CTSYNC), "serve", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"listening on (http://[\d.]+:\d+)/", line)
+        if found:
+            return process, found.group(1)
+    process.kill()
+    raise AssertionError("serve did not start: " + "".join(lines))
+
+
+def test_serve_stops_cleanly_on_sigterm_and_refuses_a_busy_port(tmp_path: Path) -> None:
+    env = {**configured(tmp_path), "SYNC__RECEIVER__TOKEN": "a-token-of-some-length"}
+    process, url = start_serve(env, tmp_path, "--port", "0")
+    try:
+        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        assert health["status"] == "ok" and health["authentication"] == "token"
+        refused = httpx.post(url, json={}, timeout=10)
+        assert refused.status_code == 401
+
+        port = url.rsplit(":", 1)[1]
+        busy = ctsync(env, tmp_path, "serve", "--port", port)
+        assert busy.returncode == 1
+        assert "could not listen" in busy.stderr
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -1,0 +1,291 @@
+"""The job end to end on real parts: commercetools sandbox → dlt → DuckDB → dbt → Iterable
+emulator, driven through the `ctsync` command line.
+
+One module-scoped pipeline (seeded once, first `ctsync run` once) serves the tests, because
+a dbt build is the slow part; each test asserts only on the runs it started itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from sandbox.commercetools.launcher import CommercetoolsSandbox
+from sandbox.commercetools.seeder import SeedSummary, apply_changes, seed
+from sandbox.iterable.emulator import IterableEmulator
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+TOKEN = "pipeline-e2e-shared-token"
+OK = ("succeeded", "succeeded_with_rejections")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Pipeline:
+    sandbox: CommercetoolsSandbox
+    emulator: IterableEmulator
+    warehouse: Path
+    folder: Path
+    env: dict[str, str]
+    seeded: SeedSummary
+    first_run_id: str
+    first_stdout: str
+
+    def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CTSYNC), *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    commercetools_sandbox: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pipeline]:
+    commercetools_sandbox.reset()
+    iterable_emulator.reset(project_type="hybrid")
+    folder = tmp_path_factory.mktemp("pipeline")
+    warehouse = folder / "warehouse.duckdb"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env = {
+        **clean,
+        **commercetools_sandbox.env(),
+        **iterable_emulator.env(),
+        "CTSYNC_WAREHOUSE": str(warehouse),
+        "SYNC__RECEIVER__TOKEN": TOKEN,
+        "COLUMNS": "200",
+    }
+    seeded = seed(
+        commercetools_sandbox.api_url,
+        commercetools_sandbox.auth_url,
+        commercetools_sandbox.project_key,
+        commercetools_sandbox.client_id,
+        commercetools_sandbox.client_secret,
+        customers=20,
+        seed=7,
+    )
+    first = subprocess.run(
+        [str(CTSYNC), "run", "--no-progress"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        [(run_id,)] = con.execute("select run_id from ctsync.sync_runs").fetchall()
+    yield Pipeline(
+        commercetools_sandbox,
+        iterable_emulator,
+        warehouse,
+        folder,
+        env,
+        seeded,
+        run_id,
+        first.stdout,
+    )
+    commercetools_sandbox.reset()
+
+
+def test_first_run_records_one_run_id_across_the_three_stages(pipeline: Pipeline) -> None:
+    [(trigger, mode, status, sent, succeeded)] = pipeline.query(
+        "select trigger, mode, status, sent_count, succeeded_count from ctsync.sync_runs "
+        "where run_id = ?",
+        [pipeline.first_run_id],
+    )
+    assert (trigger, mode) == ("manual", "incremental")
+    assert status in OK
+    assert sent > 0 and succeeded > 0
+    stages = pipeline.query(
+        "select stage, status from ctsync.sync_run_stages where run_id = ? order by started_at",
+        [pipeline.first_run_id],
+    )
+    assert [s for s, _ in stages] == ["ingest", "dbt", "sync"]
+    assert stages[0][1] == "succeeded" and stages[1][1] == "succeeded" and stages[2][1] in OK
+    changelog_runs = pipeline.query(
+        "select distinct run_id from ctsync.sync_changelog where run_id = ?",
+        [pipeline.first_run_id],
+    )
+    assert changelog_runs == [(pipeline.first_run_id,)]
+    # What reached Iterable: users (minus the seeded bad emails), purchases, events.
+    emulator = pipeline.emulator
+    usable = pipeline.seeded.customers - pipeline.seeded.customers_malformed_email
+    assert len(emulator.users()) >= usable - pipeline.seeded.customers_shared_email
+    assert len(emulator.purchases()) > 0
+    assert len(emulator.events()) > 0
+    # The closing summary names the run and shows the per-object table.
+    assert pipeline.first_run_id in pipeline.first_stdout
+    assert "records per Iterable object" in pipeline.first_stdout
+
+
+def test_second_run_sends_only_the_changes(pipeline: Pipeline) -> None:
+    sandbox, emulator = pipeline.sandbox, pipeline.emulator
+    [(sent_before,)] = pipeline.query(
+        "select sent_count from ctsync.sync_runs where run_id = ?", [pipeline.first_run_id]
+    )
+    changes = apply_changes(
+        sandbox.api_url,
+        sandbox.auth_url,
+        sandbox.project_key,
+        sandbox.client_id,
+        sandbox.client_secret,
+        fraction=0.1,
+        seed=3,
+    )
+    assert changes.email_changed
+    known = {r[0] for r in pipeline.query("select run_id from ctsync.sync_runs")}
+    result = pipeline.ctsync("run", "--no-progress")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    [(run_id, status, sent)] = [
+        r
+        for r in pipeline.query("select run_id, status, sent_count from ctsync.sync_runs")
+        if r[0] not in known
+    ]
+    assert status in OK
+    assert 0 < sent < sent_before / 2, (sent, sent_before)
+    deleted = set(changes.customers_deleted)
+    with sandbox.client() as api:
+        new_emails = [
+            api.get(f"/customers/{customer_id}").json()["email"]
+            for customer_id in changes.email_changed
+            if customer_id not in deleted
+        ]
+    assert any(emulator.user(email=email) is not None for email in new_emails)
+    # A further run with nothing new in commercetools sends nothing (the dry run plans 0).
+    plan = pipeline.ctsync("run", "--no-progress", "--dry-run", "--resources", "customers")
+    assert plan.returncode == 0, plan.stdout[-4000:] + plan.stderr[-4000:]
+    assert re.search(r"would\s+send\s+0\b", plan.stdout), plan.stdout[-3000:]
+
+
+def pubsub_envelope(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(payload).encode()).decode(),
+            "messageId": message_id,
+            "attributes": {},
+        },
+        "subscription": "projects/demo/subscriptions/ctsync",
+    }
+
+
+def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
+    pipeline: Pipeline,
+) -> None:
+    sandbox, emulator = pipeline.sandbox, pipeline.emulator
+    with sandbox.client() as api:
+        customers = api.get("/customers", params={"limit": "100"}).json()["results"]
+    customer = next(c for c in customers if emulator.user(email=c["email"]) is not None)
+
+    server = subprocess.Popen(
+        [str(CTSYNC), "serve", "--port", "0", "--debounce", "0.3"],
+        cwd=pipeline.folder,
+        env=pipeline.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log: list[str] = []
+    try:
+        assert server.stderr is not None
+        url = None
+        deadline = time.monotonic() + 90
+        while url is None and time.monotonic() < deadline:
+            line = server.stderr.readline()
+            log.append(line)
+            found = re.search(r"listening on (http://[\d.]+:\d+)/", line)
+            url = found.group(1) if found else None
+        assert url, "".join(log)
+        stream = server.stderr
+        threading.Thread(target=lambda: log.extend(stream), daemon=True).start()
+
+        with sandbox.client() as api:
+            updated = api.post(
+                f"/customers/{customer['id']}",
+                json={
+                    "version": customer["version"],
+                    "actions": [{"action": "setFirstName", "firstName": "Freshly-Renamed"}],
+                },
+            )
+            updated.raise_for_status()
+            [message] = api.get(
+                "/messages",
+                params={
+                    "where": f'resource(id="{customer["id"]}")',
+                    "sort": "sequenceNumber desc",
+                    "limit": "1",
+                },
+            ).json()["results"]
+        assert message["type"] == "CustomerFirstNameSet"
+        payload = {"notificationType": "Message", "projectKey": sandbox.project_key, **message}
+        changed = time.monotonic()
+        response = httpx.post(
+            f"{url}/pubsub?token={TOKEN}", json=pubsub_envelope(payload, "ps-1"), timeout=10
+        )
+        assert response.status_code == 202, response.text
+        assert response.json()["resources"] == ["customers", "messages"]
+        assert response.elapsed.total_seconds() < 2  # acknowledged before the run
+
+        delivered_after = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            user = emulator.user(email=customer["email"])
+            if user and user["dataFields"].get("firstName") == "Freshly-Renamed":
+                delivered_after = time.monotonic() - changed
+                break
+            time.sleep(0.5)
+        assert delivered_after is not None, "".join(log)[-4000:]
+
+        # Pub/Sub redelivers the same commercetools message under another transport id.
+        again = httpx.post(
+            f"{url}/pubsub?token={TOKEN}", json=pubsub_envelope(payload, "ps-2"), timeout=10
+        )
+        assert again.status_code == 202 and again.json()["duplicates"] == 1
+        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        deadline = time.monotonic() + 120
+        while (health["running"] or health["pending_resources"]) and time.monotonic() < deadline:
+            time.sleep(0.3)
+            health = httpx.get(f"{url}/healthz", timeout=10).json()
+        assert (health["runs"], health["failed_runs"], health["duplicates"]) == (1, 0, 1)
+
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    [(status, latency)] = pipeline.query(
+        "select r.status, max(date_diff('millisecond', c.source_updated_at, c.attempted_at)) "
+        "/ 1000.0 from ctsync.sync_runs r join ctsync.sync_changelog c using (run_id) "
+        "where r.trigger = 'event' and c.object = 'users' and c.record_key is not null "
+        "group by r.status"
+    )
+    assert status in OK
+    assert latency is not None and 0 <= latency < 300
