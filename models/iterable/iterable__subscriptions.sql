@@ -3,7 +3,9 @@
 --   * an array is sent only for kinds that have consent rules;
 --   * `iterable`-owned targets are decided once (at the user's first acknowledged
 --     subscription update) and then read back from the ledger, so they never change, and an
---     array whose targets are all Iterable-owned is left out after that first update.
+--     array whose targets are all Iterable-owned is left out after that first update;
+--   * payload_hash covers only the commercetools-owned arrays, so leaving an
+--     Iterable-owned array out after the first update is not a change to resend.
 with
 
 consent as (
@@ -70,22 +72,41 @@ per_user as (
         record_key,
         max(email) as email,
         max(user_id) as user_id,
+        max(case when was_acknowledged then 1 else 0 end) = 1 as was_acknowledged,
         {%- for kind, field in [('email_list', 'email_list_ids'), ('channel', 'unsubscribed_channel_ids'), ('message_type', 'unsubscribed_message_type_ids')] %}
-        case
-            when sum(case when iterable_kind = '{{ kind }}' then 1 else 0 end) = 0 then null
-            when max(case when was_acknowledged then 1 else 0 end) = 1
-                and sum(case when iterable_kind = '{{ kind }}' and source_of_truth <> 'iterable' then 1 else 0 end) = 0
-                then null
-            else {{ ctsync_json_array_agg_where(
-                'iterable_id',
-                'iterable_id',
-                "iterable_kind = '" ~ kind ~ "' and " ~ ("is_subscribed" if kind == 'email_list' else "not is_subscribed")
-            ) }}
-        end as {{ field }}{{ "," if not loop.last }}
+        sum(case when iterable_kind = '{{ kind }}' then 1 else 0 end) > 0 as has_{{ field }},
+        sum(case when iterable_kind = '{{ kind }}' and source_of_truth <> 'iterable' then 1 else 0 end) > 0 as owns_{{ field }},
+        {{ ctsync_json_array_agg_where(
+            'iterable_id',
+            'iterable_id',
+            "iterable_kind = '" ~ kind ~ "' and " ~ ("is_subscribed" if kind == 'email_list' else "not is_subscribed")
+        ) }} as {{ field }}{{ "," if not loop.last }}
         {%- endfor %}
 
     from targets
     group by record_key
+
+),
+
+arrays as (
+
+    -- `sent_*`: what goes out now; `owned_*`: the part commercetools owns, which alone
+    -- decides whether the record changed (an Iterable-owned array sent once at creation
+    -- and left out afterwards is no change)
+    select
+        record_key,
+        email,
+        user_id,
+        {%- for field in ['email_list_ids', 'unsubscribed_channel_ids', 'unsubscribed_message_type_ids'] %}
+        case
+            when not has_{{ field }} then null
+            when was_acknowledged and not owns_{{ field }} then null
+            else {{ field }}
+        end as sent_{{ field }},
+        case when owns_{{ field }} then {{ field }} end as owned_{{ field }}{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from per_user
 
 ),
 
@@ -106,23 +127,29 @@ source_times as (
 final as (
 
     select
-        cast(per_user.record_key as varchar) as record_key,
-        cast({{ ctsync_json_object_absent_on_null(iterable_identity_pairs('per_user.email', 'per_user.user_id') + [
-            ['emailListIds', 'per_user.email_list_ids'],
-            ['unsubscribedChannelIds', 'per_user.unsubscribed_channel_ids'],
-            ['unsubscribedMessageTypeIds', 'per_user.unsubscribed_message_type_ids'],
+        cast(arrays.record_key as varchar) as record_key,
+        cast({{ ctsync_json_object_absent_on_null(iterable_identity_pairs('arrays.email', 'arrays.user_id') + [
+            ['emailListIds', 'arrays.sent_email_list_ids'],
+            ['unsubscribedChannelIds', 'arrays.sent_unsubscribed_channel_ids'],
+            ['unsubscribedMessageTypeIds', 'arrays.sent_unsubscribed_message_type_ids'],
         ]) }} as varchar) as payload,
+        cast({{ ctsync_json_object_absent_on_null(iterable_identity_pairs('arrays.email', 'arrays.user_id') + [
+            ['emailListIds', 'arrays.owned_email_list_ids'],
+            ['unsubscribedChannelIds', 'arrays.owned_unsubscribed_channel_ids'],
+            ['unsubscribedMessageTypeIds', 'arrays.owned_unsubscribed_message_type_ids'],
+        ]) }} as varchar) as owned_payload,
         cast(source_times.source_updated_at as timestamp) as source_updated_at
 
-    from per_user
+    from arrays
     left join source_times
-        on per_user.record_key = source_times.record_key
+        on arrays.record_key = source_times.record_key
 
 )
 
 select
     record_key,
     payload,
-    cast({{ ctsync_md5('payload') }} as varchar) as payload_hash,
+    -- the hash of what commercetools owns (see `arrays`), not of the whole payload
+    cast({{ ctsync_md5('owned_payload') }} as varchar) as payload_hash,
     source_updated_at
 from final

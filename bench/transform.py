@@ -1,0 +1,250 @@
+"""Benchmark the dbt transform at scale; prints one JSON object on stdout.
+
+    .venv/bin/python bench/transform.py [--customers 1000000] [--orders 3000000]
+                                        [--template-customers 2000] [--workdir DIR]
+
+No API: a template of commercetools documents (sandbox/commercetools/documents.py) is loaded
+through the ingest helper (dlt, the real raw schema), then multiplied inside DuckDB to the
+target scale with new ids, emails and numbers, so the shape is exactly a real ingest's. Then:
+
+1. a full ``dbt build`` (models, seeds, every data and unit test);
+2. everything the build wants to send is acknowledged in the ledger, as a sync would;
+3. 0.1% of customers and orders change (names, consent, order states), and a second
+   ``dbt build`` runs; the `_changes` views then hold only what changed.
+
+Progress goes to stderr; the JSON (timings, row counts, changes after each build) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import duckdb  # noqa: E402
+
+from sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
+from sync.cli.build import run_dbt_build  # noqa: E402
+from sync.warehouse import ensure_audit_tables  # noqa: E402
+
+RAW = "raw_commercetools"
+# Tables copied once per multiple; everything else (products, categories, stores, ...) is
+# reference data shared by all copies.
+MULTIPLIED = (
+    "customers",
+    "customers__addresses",
+    "customers__stores",
+    "orders",
+    "orders__line_items",
+    "orders__return_info",
+    "orders__return_info__items",
+    "carts",
+    "carts__line_items",
+    "messages",
+)
+# Columns holding ids of multiplied records: each copy gets its own suffix.
+ID_COLUMNS = {
+    "id",
+    "_dlt_id",
+    "_dlt_parent_id",
+    "_dlt_root_id",
+    "customer_id",
+    "cart__id",
+    "line_item_id",
+    "resource__id",
+    "anonymous_id",
+    "key",
+    "customer_number",
+    "external_id",
+    "order_number",
+    "return_tracking_id",
+    "resource_user_provided_identifiers__key",
+    "resource_user_provided_identifiers__customer_number",
+    "resource_user_provided_identifiers__order_number",
+}
+EMAIL_COLUMNS = {"email", "customer_email", "old_email"}
+OBJECTS = (
+    "users",
+    "subscriptions",
+    "purchases",
+    "carts",
+    "events",
+    "catalog_items",
+    "user_deletions",
+)
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def multiply(con: duckdb.DuckDBPyConnection, factor: int) -> None:
+    """Replace each multiplied table by `factor` copies of itself with distinct ids/emails."""
+    existing = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [RAW]
+        ).fetchall()
+    }
+    for table in MULTIPLIED:
+        if table not in existing:
+            continue
+        columns = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [RAW, table],
+        ).fetchall()
+        select = []
+        for name, data_type in columns:
+            quoted = f'"{name}"'
+            if name in ID_COLUMNS and data_type == "VARCHAR":
+                select.append(
+                    f"case when copy = 0 then {quoted} else {quoted} || '-c' || copy end as {quoted}"
+                )
+            elif name in EMAIL_COLUMNS and data_type == "VARCHAR":
+                select.append(
+                    f"case when copy = 0 then {quoted} "
+                    f"else replace({quoted}, '@', '+c' || copy || '@') end as {quoted}"
+                )
+            else:
+                select.append(quoted)
+        con.execute(f"alter table {RAW}.{table} rename to {table}__template")
+        con.execute(
+            f"create table {RAW}.{table} as select {', '.join(select)} "
+            f"from {RAW}.{table}__template cross join range({factor}) as copies(copy)"
+        )
+        con.execute(f"drop table {RAW}.{table}__template")
+
+
+def counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
+    return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}  # type: ignore[index]
+
+
+def change_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    result: dict[str, dict[str, int]] = {}
+    for name in OBJECTS:
+        rows = con.execute(
+            f"select operation, count(*) from iterable.iterable__{name}_changes group by operation"
+        ).fetchall()
+        result[name] = {operation: count for operation, count in rows}
+    return result
+
+
+def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
+    """What a sync that delivered every change would leave in the ledger."""
+    for name in OBJECTS:
+        con.execute(
+            f"""
+            insert or replace into ctsync.sync_ledger
+            select '{name}', record_key, operation, payload_hash, payload, 'bench', now()
+            from iterable.iterable__{name}_changes
+            where operation = 'upsert'
+            """
+        )
+
+
+def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, int]:
+    """Touch `fraction` of customers (name, consent) and orders (state), as an ingest would."""
+    customers = con.execute(
+        f"""
+        update {RAW}.customers
+        set first_name = first_name || ' Jr',
+            custom__fields__email_opt_in = not coalesce(custom__fields__email_opt_in, false),
+            custom__fields__email_opt_in_at = coalesce(custom__fields__email_opt_in_at, now()),
+            last_modified_at = now()
+        where hash(id) % {round(1 / fraction)} = 0
+        """
+    ).fetchone()
+    orders = con.execute(
+        f"""
+        update {RAW}.orders
+        set order_state = 'Complete', shipment_state = 'Delivered', last_modified_at = now()
+        where hash(id) % {round(1 / fraction)} = 1
+        """
+    ).fetchone()
+    return {"customers": customers[0] if customers else 0, "orders": orders[0] if orders else 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=3_000_000)
+    parser.add_argument("--template-customers", type=int, default=2_000)
+    parser.add_argument("--change-fraction", type=float, default=0.001)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ctsync-bench-transform-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    warehouse = workdir / "warehouse.duckdb"
+    for stale in (warehouse, workdir / "warehouse.duckdb.wal"):
+        stale.unlink(missing_ok=True)
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+
+    factor = max(1, round(args.customers / args.template_customers))
+    template = Scale(
+        customers=args.template_customers,
+        orders=round(args.orders / factor),
+        carts=max(1, round(args.template_customers * 0.4)),
+        products=200,
+        seed=1,
+        now=datetime.now(UTC).replace(microsecond=0),
+    )
+    figures: dict[str, Any] = {"target": {"customers": args.customers, "orders": args.orders}}
+
+    log(f"loading a template of {template.customers} customers / {template.orders} orders via dlt")
+    started = time.monotonic()
+    load_raw(warehouse, template)
+    figures["template_load_seconds"] = round(time.monotonic() - started, 1)
+
+    log(f"multiplying the template x{factor} in DuckDB")
+    started = time.monotonic()
+    with duckdb.connect(str(warehouse)) as con:
+        multiply(con, factor)
+        figures["raw_rows"] = counts(con, [f"{RAW}.{t}" for t in MULTIPLIED])
+    figures["multiply_seconds"] = round(time.monotonic() - started, 1)
+
+    log("full dbt build")
+    full = run_dbt_build(warehouse=warehouse, target_path=workdir / "dbt")
+    figures["full_build"] = {
+        "seconds": round(full.elapsed_seconds, 1),
+        "success": full.success,
+        "failures": [f"{p.resource_type} {p.name}: {p.message[:200]}" for p in full.failures],
+        "nodes": {kind: dict(counter) for kind, counter in full.counts.items()},
+    }
+    with duckdb.connect(str(warehouse)) as con:
+        figures["desired_rows"] = counts(con, [f"iterable.iterable__{o}" for o in OBJECTS])
+        log("acknowledging everything in the ledger")
+        started = time.monotonic()
+        ensure_audit_tables(con)
+        acknowledge_everything(con)
+        figures["acknowledge_seconds"] = round(time.monotonic() - started, 1)
+        figures["changes_after_acknowledging"] = change_counts(con)
+        figures["changed_raw_rows"] = change_a_little(con, args.change_fraction)
+
+    log("dbt build after 0.1% changes")
+    incremental = run_dbt_build(warehouse=warehouse, target_path=workdir / "dbt")
+    figures["incremental_build"] = {
+        "seconds": round(incremental.elapsed_seconds, 1),
+        "success": incremental.success,
+        "failures": [
+            f"{p.resource_type} {p.name}: {p.message[:200]}" for p in incremental.failures
+        ],
+    }
+    with duckdb.connect(str(warehouse)) as con:
+        figures["changes_after_incremental"] = change_counts(con)
+    figures["warehouse_mb"] = round(warehouse.stat().st_size / 1e6)
+    figures["workdir"] = str(workdir)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
