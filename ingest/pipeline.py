@@ -103,6 +103,7 @@ def pipelines_dir_for(warehouse: Path) -> Path:
 
 
 def make_pipeline(warehouse: Path, pipelines_dir: Path | None = None) -> dlt.Pipeline:
+    schema.disable_intermediate_compression()
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=dlt.destinations.duckdb(str(warehouse)),
@@ -293,10 +294,11 @@ def run_ingest(
         _snapshot_ids(target, names)
         source = build_source(settings, api, resources=names, progress=count)
         try:
+            fmt = schema.LOADER_FILE_FORMAT
             if full_refresh:
-                info = pipeline.run(source, refresh="drop_resources")
+                info = pipeline.run(source, refresh="drop_resources", loader_file_format=fmt)
             else:
-                info = pipeline.run(source)
+                info = pipeline.run(source, loader_file_format=fmt)
             info.raise_on_failed_jobs()
         except Exception as exc:  # dlt wraps everything in PipelineStepFailed
             cause = _root_cause(exc)
