@@ -22,6 +22,7 @@ class RecordingJob:
         self.active = 0
         self.max_active = 0
         self.in_run = threading.Event()
+        self.gate: threading.Event | None = None  # when set up, the first run waits for it
         self._lock = threading.Lock()
 
     def __call__(self, resources: frozenset[str], stop: threading.Event) -> None:
@@ -34,6 +35,9 @@ class RecordingJob:
         try:
             if self.failures:
                 raise self.failures.pop(0)
+            if self.gate is not None and len(self.calls) == 1:
+                while not self.gate.wait(0.05) and not stop.is_set():
+                    pass
             stop.wait(self.duration)
         finally:
             with self._lock:
@@ -53,14 +57,14 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untype
 
 def test_a_burst_of_notifications_becomes_one_run_with_all_resources() -> None:
     job = RecordingJob()
-    trigger = DebouncedTrigger(job, debounce=0.2, max_wait=5)
+    trigger = DebouncedTrigger(job, debounce=1.0, max_wait=10)
     trigger.start()
     try:
         for resource in ["customers", "orders", "customers", "carts", "orders"]:
             trigger.notify({resource})
             time.sleep(0.02)
-        assert wait_for(lambda: len(job.calls) == 1)
-        assert trigger.wait_idle(2)
+        assert wait_for(lambda: len(job.calls) == 1, timeout=10)
+        assert trigger.wait_idle(5)
         time.sleep(0.3)
         assert job.calls == [frozenset({"customers", "orders", "carts"})]
     finally:
@@ -81,7 +85,8 @@ def test_the_run_waits_for_quiet_before_starting() -> None:
 
 
 def test_notifications_during_a_run_cause_exactly_one_follow_up_run() -> None:
-    job = RecordingJob(duration=0.6)
+    job = RecordingJob()
+    job.gate = threading.Event()
     trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5)
     trigger.start()
     try:
@@ -90,6 +95,8 @@ def test_notifications_during_a_run_cause_exactly_one_follow_up_run() -> None:
         for resource in ["orders", "carts", "orders", "products"]:
             trigger.notify({resource})
             time.sleep(0.05)
+        assert len(job.calls) == 1  # still the first run
+        job.gate.set()
         assert wait_for(lambda: len(job.calls) == 2, timeout=5)
         assert trigger.wait_idle(5)
         time.sleep(0.3)
