@@ -243,7 +243,8 @@ def _payload(payload: Any, where: str, transport_id: str | None) -> Notification
             "notification, EventBridge event, CloudEvent or commercetools notification; "
             f"keys: {keys})"
         )
-    resource = payload.get("resource") if isinstance(payload.get("resource"), dict) else {}
+    found = payload.get("resource")
+    resource: dict[str, Any] = found if isinstance(found, dict) else {}
     type_id = resource.get("typeId")
     resource_id = resource.get("id")
     if kind == "Message":

@@ -90,7 +90,7 @@ def receiver_token() -> str | None:
 
     from sync.redact import register_secret
 
-    value = dlt.secrets.get("sync.receiver.token")
+    value: Any = dlt.secrets.get("sync.receiver.token")
     token = str(value) if value else None
     register_secret(token)
     return token

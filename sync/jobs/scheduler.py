@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any, Protocol
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 
 log = logging.getLogger("ctsync.jobs.scheduler")
 
