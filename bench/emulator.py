@@ -35,8 +35,13 @@ def _request(host: str, port: int, key: str, path: str, body: bytes) -> bytes:
     ).encode() + body
 
 
-async def _connection(port: int, requests: list[bytes], deadline: float,
-                      latencies: list[float], statuses: dict[int, int]) -> None:
+async def _connection(
+    port: int,
+    requests: list[bytes],
+    deadline: float,
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     index = 0
     try:
@@ -58,15 +63,20 @@ async def _connection(port: int, requests: list[bytes], deadline: float,
         writer.close()
 
 
-def _client(port: int, requests: list[bytes], seconds: float, connections: int,
-            start_at: float, out: Any) -> None:
+def _client(
+    port: int, requests: list[bytes], seconds: float, connections: int, start_at: float, out: Any
+) -> None:
     async def main() -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         deadline = time.perf_counter() + seconds
         latencies: list[float] = []
         statuses: dict[int, int] = {}
-        await asyncio.gather(*(_connection(port, requests, deadline, latencies, statuses)
-                               for _ in range(connections)))
+        await asyncio.gather(
+            *(
+                _connection(port, requests, deadline, latencies, statuses)
+                for _ in range(connections)
+            )
+        )
         out.put({"latencies": latencies, "statuses": statuses})
 
     try:
@@ -77,13 +87,20 @@ def _client(port: int, requests: list[bytes], seconds: float, connections: int,
         asyncio.run(main())
 
 
-def _run(port: int, requests: list[bytes], seconds: float, clients: int,
-         connections: int, server: psutil.Process) -> dict[str, Any]:
+def _run(
+    port: int,
+    requests: list[bytes],
+    seconds: float,
+    clients: int,
+    connections: int,
+    server: psutil.Process,
+) -> dict[str, Any]:
     queue: Any = multiprocessing.get_context("fork").Queue()
     start_at = time.time() + 0.5
     procs = [
         multiprocessing.get_context("fork").Process(
-            target=_client, args=(port, requests, seconds, connections, start_at, queue))
+            target=_client, args=(port, requests, seconds, connections, start_at, queue)
+        )
         for _ in range(clients)
     ]
     cpu_before = sum(server.cpu_times()[:2])
@@ -125,32 +142,68 @@ def main() -> None:
         assert emu._proc is not None
         server = psutil.Process(emu._proc.pid)
         track = [
-            _request("127.0.0.1", port, key, "/api/events/track", json.dumps({
-                "email": f"bench{i}@example.com", "eventName": "productViewed",
-                "id": f"bench-{i}", "createdAt": 1_700_000_000 + i,
-                "dataFields": {"sku": f"SKU-{i % 50}", "price": 9.99, "qty": i % 5},
-            }).encode())
+            _request(
+                "127.0.0.1",
+                port,
+                key,
+                "/api/events/track",
+                json.dumps(
+                    {
+                        "email": f"bench{i}@example.com",
+                        "eventName": "productViewed",
+                        "id": f"bench-{i}",
+                        "createdAt": 1_700_000_000 + i,
+                        "dataFields": {"sku": f"SKU-{i % 50}", "price": 9.99, "qty": i % 5},
+                    }
+                ).encode(),
+            )
             for i in range(500)
         ]
         update = [
-            _request("127.0.0.1", port, key, "/api/users/update", json.dumps({
-                "email": f"bench{i}@example.com", "userId": f"u-{i}",
-                "dataFields": {"firstName": "Ada", "ltv": 12.5 + i, "orders": i % 9},
-            }).encode())
+            _request(
+                "127.0.0.1",
+                port,
+                key,
+                "/api/users/update",
+                json.dumps(
+                    {
+                        "email": f"bench{i}@example.com",
+                        "userId": f"u-{i}",
+                        "dataFields": {"firstName": "Ada", "ltv": 12.5 + i, "orders": i % 9},
+                    }
+                ).encode(),
+            )
             for i in range(500)
         ]
         bulk = []
         for batch in range(16):
-            users = [{
-                "email": f"b{batch}-{i}@example.com", "userId": f"b{batch}-{i}",
-                "dataFields": {"firstName": "Grace", "lastName": "Hopper", "ltv": 100.0 + i,
-                               "orderCount": i % 17, "loyaltyTier": "gold",
-                               "lastPurchaseAt": "2026-01-02 03:04:05 +00:00",
-                               "affinity": {"category": "shoes", "score": 0.75}},
-                "preferUserId": True, "mergeNestedObjects": True,
-            } for i in range(1000)]
-            bulk.append(_request("127.0.0.1", port, key, "/api/users/bulkUpdate",
-                                 json.dumps({"users": users}).encode()))
+            users = [
+                {
+                    "email": f"b{batch}-{i}@example.com",
+                    "userId": f"b{batch}-{i}",
+                    "dataFields": {
+                        "firstName": "Grace",
+                        "lastName": "Hopper",
+                        "ltv": 100.0 + i,
+                        "orderCount": i % 17,
+                        "loyaltyTier": "gold",
+                        "lastPurchaseAt": "2026-01-02 03:04:05 +00:00",
+                        "affinity": {"category": "shoes", "score": 0.75},
+                    },
+                    "preferUserId": True,
+                    "mergeNestedObjects": True,
+                }
+                for i in range(1000)
+            ]
+            bulk.append(
+                _request(
+                    "127.0.0.1",
+                    port,
+                    key,
+                    "/api/users/bulkUpdate",
+                    json.dumps({"users": users}).encode(),
+                )
+            )
         bulk_body_bytes = len(bulk[0])
 
         result: dict[str, Any] = {
@@ -158,10 +211,10 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "load_avg_before": [round(x, 2) for x in os.getloadavg()],
             "seconds_per_phase": args.seconds,
-            "events_track": _run(port, track, args.seconds, args.clients, args.connections,
-                                 server),
-            "users_update": _run(port, update, args.seconds, args.clients, args.connections,
-                                 server),
+            "events_track": _run(port, track, args.seconds, args.clients, args.connections, server),
+            "users_update": _run(
+                port, update, args.seconds, args.clients, args.connections, server
+            ),
             "users_bulkUpdate_1000": {
                 **_run(port, bulk, args.seconds, 1, args.bulk_connections, server),
                 "body_bytes": bulk_body_bytes,
@@ -172,8 +225,10 @@ def main() -> None:
         result["targets"] = {
             "small_requests_per_s": 2000,
             "bulk_update_requests_per_s": 20,
-            "small_met": min(result["events_track"]["requests_per_s"],
-                             result["users_update"]["requests_per_s"]) >= 2000,
+            "small_met": min(
+                result["events_track"]["requests_per_s"], result["users_update"]["requests_per_s"]
+            )
+            >= 2000,
             "bulk_met": result["users_bulkUpdate_1000"]["requests_per_s"] >= 20,
         }
     print(json.dumps(result))

@@ -65,8 +65,12 @@ def _int_q(query: dict[str, list[str]], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ApiError(400, "BadParams", f"Query parameter {name} must be an integer, got "
-                       f"{raw!r}", {name: "Number value expected"}) from None
+        raise ApiError(
+            400,
+            "BadParams",
+            f"Query parameter {name} must be an integer, got {raw!r}",
+            {name: "Number value expected"},
+        ) from None
 
 
 def _events(project: Project, user: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -85,8 +89,12 @@ def _events_by_email(p: Project, _b: Any, a: dict[str, str], q: dict[str, list[s
 def _query_required(query: dict[str, list[str]], name: str) -> str:
     value = _q(query, name)
     if value is None:
-        raise ApiError(400, "BadParams", f"Query parameter {name} is required",
-                       {name: "Missing required field"})
+        raise ApiError(
+            400,
+            "BadParams",
+            f"Query parameter {name} is required",
+            {name: "Missing required field"},
+        )
     return value
 
 
@@ -94,8 +102,15 @@ _ROUTES: dict[tuple[str, str], Route] = {}
 _PARAM_ROUTES: list[tuple[str, tuple[str, ...], Route]] = []
 
 
-def _add(method: str, path: str, endpoint: str, handler: Handler, *, write: bool = False,
-         bulk: bool = False) -> None:
+def _add(
+    method: str,
+    path: str,
+    endpoint: str,
+    handler: Handler,
+    *,
+    write: bool = False,
+    bulk: bool = False,
+) -> None:
     route = Route(endpoint, method, path, handler, write, bulk)
     if "{" in path:
         _PARAM_ROUTES.append((method, tuple(path.strip("/").split("/")), route))
@@ -104,69 +119,196 @@ def _add(method: str, path: str, endpoint: str, handler: Handler, *, write: bool
 
 
 _add("POST", "/api/users/update", "users/update", lambda p, b, a, q: p.op_update(b), write=True)
-_add("POST", "/api/users/bulkUpdate", "users/bulkUpdate",
-     lambda p, b, a, q: p.op_bulk_update(b), write=True, bulk=True)
-_add("POST", "/api/users/updateSubscriptions", "users/updateSubscriptions",
-     lambda p, b, a, q: p.op_update_subscriptions(b), write=True)
-_add("POST", "/api/users/bulkUpdateSubscriptions", "users/bulkUpdateSubscriptions",
-     lambda p, b, a, q: p.op_bulk_update_subscriptions(b), write=True, bulk=True)
+_add(
+    "POST",
+    "/api/users/bulkUpdate",
+    "users/bulkUpdate",
+    lambda p, b, a, q: p.op_bulk_update(b),
+    write=True,
+    bulk=True,
+)
+_add(
+    "POST",
+    "/api/users/updateSubscriptions",
+    "users/updateSubscriptions",
+    lambda p, b, a, q: p.op_update_subscriptions(b),
+    write=True,
+)
+_add(
+    "POST",
+    "/api/users/bulkUpdateSubscriptions",
+    "users/bulkUpdateSubscriptions",
+    lambda p, b, a, q: p.op_bulk_update_subscriptions(b),
+    write=True,
+    bulk=True,
+)
 _add("POST", "/api/users/forget", "users/forget", lambda p, b, a, q: p.op_forget(b), write=True)
-_add("POST", "/api/users/updateEmail", "users/updateEmail",
-     lambda p, b, a, q: p.op_update_email(b), write=True)
+_add(
+    "POST",
+    "/api/users/updateEmail",
+    "users/updateEmail",
+    lambda p, b, a, q: p.op_update_email(b),
+    write=True,
+)
 _add("GET", "/api/users/getFields", "users/getFields", lambda p, b, a, q: p.op_get_fields())
-_add("GET", "/api/users/getByEmail", "users/get",
-     lambda p, b, a, q: p.op_get_user_by_email(_query_required(q, "email")))
-_add("GET", "/api/users/byUserId", "users/getByUserId",
-     lambda p, b, a, q: p.op_get_user_by_user_id(_query_required(q, "userId")))
-_add("GET", "/api/users/byUserId/{userId}", "users/getByUserId",
-     lambda p, b, a, q: p.op_get_user_by_user_id(a["userId"]))
-_add("DELETE", "/api/users/byUserId/{userId}", "users/deleteByUserId",
-     lambda p, b, a, q: p.op_delete_user_by_user_id(a["userId"]), write=True)
-_add("GET", "/api/users/{email}", "users/get",
-     lambda p, b, a, q: p.op_get_user_by_email(a["email"]))
-_add("DELETE", "/api/users/{email}", "users/delete",
-     lambda p, b, a, q: p.op_delete_user_by_email(a["email"]), write=True)
+_add(
+    "GET",
+    "/api/users/getByEmail",
+    "users/get",
+    lambda p, b, a, q: p.op_get_user_by_email(_query_required(q, "email")),
+)
+_add(
+    "GET",
+    "/api/users/byUserId",
+    "users/getByUserId",
+    lambda p, b, a, q: p.op_get_user_by_user_id(_query_required(q, "userId")),
+)
+_add(
+    "GET",
+    "/api/users/byUserId/{userId}",
+    "users/getByUserId",
+    lambda p, b, a, q: p.op_get_user_by_user_id(a["userId"]),
+)
+_add(
+    "DELETE",
+    "/api/users/byUserId/{userId}",
+    "users/deleteByUserId",
+    lambda p, b, a, q: p.op_delete_user_by_user_id(a["userId"]),
+    write=True,
+)
+_add(
+    "GET", "/api/users/{email}", "users/get", lambda p, b, a, q: p.op_get_user_by_email(a["email"])
+)
+_add(
+    "DELETE",
+    "/api/users/{email}",
+    "users/delete",
+    lambda p, b, a, q: p.op_delete_user_by_email(a["email"]),
+    write=True,
+)
 _add("POST", "/api/events/track", "events/track", lambda p, b, a, q: p.op_track(b), write=True)
-_add("POST", "/api/events/trackBulk", "events/trackBulk",
-     lambda p, b, a, q: p.op_track_bulk(b), write=True, bulk=True)
-_add("GET", "/api/events/byUserId/{userId}", "events/getByUserId",
-     lambda p, b, a, q: _events(p, p.find_user(user_id=a["userId"]), q))
+_add(
+    "POST",
+    "/api/events/trackBulk",
+    "events/trackBulk",
+    lambda p, b, a, q: p.op_track_bulk(b),
+    write=True,
+    bulk=True,
+)
+_add(
+    "GET",
+    "/api/events/byUserId/{userId}",
+    "events/getByUserId",
+    lambda p, b, a, q: _events(p, p.find_user(user_id=a["userId"]), q),
+)
 _add("GET", "/api/events/{email}", "events/get", _events_by_email)
-_add("POST", "/api/commerce/trackPurchase", "commerce/trackPurchase",
-     lambda p, b, a, q: p.op_track_purchase(b), write=True)
-_add("POST", "/api/commerce/updateCart", "commerce/updateCart",
-     lambda p, b, a, q: p.op_update_cart(b), write=True)
+_add(
+    "POST",
+    "/api/commerce/trackPurchase",
+    "commerce/trackPurchase",
+    lambda p, b, a, q: p.op_track_purchase(b),
+    write=True,
+)
+_add(
+    "POST",
+    "/api/commerce/updateCart",
+    "commerce/updateCart",
+    lambda p, b, a, q: p.op_update_cart(b),
+    write=True,
+)
 _add("GET", "/api/lists", "lists/get", lambda p, b, a, q: p.op_get_lists())
 _add("POST", "/api/lists", "lists/create", lambda p, b, a, q: p.op_create_list(b), write=True)
-_add("POST", "/api/lists/subscribe", "lists/subscribe", lambda p, b, a, q: p.op_subscribe(b),
-     write=True, bulk=True)
-_add("POST", "/api/lists/unsubscribe", "lists/unsubscribe",
-     lambda p, b, a, q: p.op_unsubscribe(b), write=True, bulk=True)
+_add(
+    "POST",
+    "/api/lists/subscribe",
+    "lists/subscribe",
+    lambda p, b, a, q: p.op_subscribe(b),
+    write=True,
+    bulk=True,
+)
+_add(
+    "POST",
+    "/api/lists/unsubscribe",
+    "lists/unsubscribe",
+    lambda p, b, a, q: p.op_unsubscribe(b),
+    write=True,
+    bulk=True,
+)
 _add("GET", "/api/channels", "channels", lambda p, b, a, q: p.op_channels())
 _add("GET", "/api/messageTypes", "messageTypes", lambda p, b, a, q: p.op_message_types())
-_add("POST", "/api/catalogs/{catalogName}", "catalogs/create",
-     lambda p, b, a, q: p.op_create_catalog(a["catalogName"]), write=True)
-_add("DELETE", "/api/catalogs/{catalogName}", "catalogs/delete",
-     lambda p, b, a, q: p.op_delete_catalog(a["catalogName"]), write=True)
-_add("POST", "/api/catalogs/{catalogName}/items", "catalogs/items/bulk",
-     lambda p, b, a, q: p.op_bulk_items(a["catalogName"], b), write=True, bulk=True)
-_add("DELETE", "/api/catalogs/{catalogName}/items", "catalogs/items/bulkDelete",
-     lambda p, b, a, q: p.op_bulk_delete_items(a["catalogName"], b), write=True, bulk=True)
-_add("GET", "/api/catalogs/{catalogName}/items", "catalogs/items/list",
-     lambda p, b, a, q: p.op_list_items(
-         a["catalogName"], _int_q(q, "page", 1), _int_q(q, "pageSize", 10), _q(q, "orderBy"),
-         (_q(q, "sortAscending", "true") or "true").lower() != "false"))
-_add("PUT", "/api/catalogs/{catalogName}/items/{itemId}", "catalogs/items/put",
-     lambda p, b, a, q: p.op_put_item(a["catalogName"], a["itemId"], b), write=True)
-_add("PATCH", "/api/catalogs/{catalogName}/items/{itemId}", "catalogs/items/patch",
-     lambda p, b, a, q: p.op_patch_item(a["catalogName"], a["itemId"], b), write=True)
-_add("GET", "/api/catalogs/{catalogName}/items/{itemId}", "catalogs/items/get",
-     lambda p, b, a, q: p.op_get_item(a["catalogName"], a["itemId"]))
-_add("DELETE", "/api/catalogs/{catalogName}/items/{itemId}", "catalogs/items/delete",
-     lambda p, b, a, q: p.op_delete_item(a["catalogName"], a["itemId"]), write=True)
+_add(
+    "POST",
+    "/api/catalogs/{catalogName}",
+    "catalogs/create",
+    lambda p, b, a, q: p.op_create_catalog(a["catalogName"]),
+    write=True,
+)
+_add(
+    "DELETE",
+    "/api/catalogs/{catalogName}",
+    "catalogs/delete",
+    lambda p, b, a, q: p.op_delete_catalog(a["catalogName"]),
+    write=True,
+)
+_add(
+    "POST",
+    "/api/catalogs/{catalogName}/items",
+    "catalogs/items/bulk",
+    lambda p, b, a, q: p.op_bulk_items(a["catalogName"], b),
+    write=True,
+    bulk=True,
+)
+_add(
+    "DELETE",
+    "/api/catalogs/{catalogName}/items",
+    "catalogs/items/bulkDelete",
+    lambda p, b, a, q: p.op_bulk_delete_items(a["catalogName"], b),
+    write=True,
+    bulk=True,
+)
+_add(
+    "GET",
+    "/api/catalogs/{catalogName}/items",
+    "catalogs/items/list",
+    lambda p, b, a, q: p.op_list_items(
+        a["catalogName"],
+        _int_q(q, "page", 1),
+        _int_q(q, "pageSize", 10),
+        _q(q, "orderBy"),
+        (_q(q, "sortAscending", "true") or "true").lower() != "false",
+    ),
+)
+_add(
+    "PUT",
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    "catalogs/items/put",
+    lambda p, b, a, q: p.op_put_item(a["catalogName"], a["itemId"], b),
+    write=True,
+)
+_add(
+    "PATCH",
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    "catalogs/items/patch",
+    lambda p, b, a, q: p.op_patch_item(a["catalogName"], a["itemId"], b),
+    write=True,
+)
+_add(
+    "GET",
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    "catalogs/items/get",
+    lambda p, b, a, q: p.op_get_item(a["catalogName"], a["itemId"]),
+)
+_add(
+    "DELETE",
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    "catalogs/items/delete",
+    lambda p, b, a, q: p.op_delete_item(a["catalogName"], a["itemId"]),
+    write=True,
+)
 
-ENDPOINTS = sorted({r.endpoint for r in _ROUTES.values()}
-                   | {r.endpoint for _, _, r in _PARAM_ROUTES})
+ENDPOINTS = sorted(
+    {r.endpoint for r in _ROUTES.values()} | {r.endpoint for _, _, r in _PARAM_ROUTES}
+)
 
 
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -199,38 +341,73 @@ def body_definition(route: Route) -> str | None:
     return op.body_definition if op else None
 
 
-_USER_FAILED = ["invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
-                "invalidDataEmails", "invalidDataUserIds", "conflictEmails", "conflictUserIds",
-                "forgottenEmails", "forgottenUserIds"]
-_EVENT_FAILED = ["invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
-                 "forgottenEmails", "forgottenUserIds"]
+_USER_FAILED = [
+    "invalidEmails",
+    "invalidUserIds",
+    "notFoundEmails",
+    "notFoundUserIds",
+    "invalidDataEmails",
+    "invalidDataUserIds",
+    "conflictEmails",
+    "conflictUserIds",
+    "forgottenEmails",
+    "forgottenUserIds",
+]
+_EVENT_FAILED = [
+    "invalidEmails",
+    "invalidUserIds",
+    "notFoundEmails",
+    "notFoundUserIds",
+    "forgottenEmails",
+    "forgottenUserIds",
+]
 
 
 def _provisional(route: Route, body: Any, outcome: BulkOutcome) -> tuple[int, Any]:
     """The answer Iterable gives when it accepts a write it will apply later."""
     name = route.endpoint
     arrays = outcome.arrays
-    counts = {"successCount": outcome.success, "failCount": outcome.fail,
-              "invalidEmails": arrays.get("invalidEmails", []),
-              "invalidUserIds": arrays.get("invalidUserIds", [])}
+    counts = {
+        "successCount": outcome.success,
+        "failCount": outcome.fail,
+        "invalidEmails": arrays.get("invalidEmails", []),
+        "invalidUserIds": arrays.get("invalidUserIds", []),
+    }
     if name in ("users/bulkUpdate", "lists/subscribe", "lists/unsubscribe"):
         if name == "lists/unsubscribe":
             counts["successCount"] = len(body["subscribers"])
-        return 200, {**counts, "filteredOutFields": [], "createdFields": [],
-                     "noOpEmails": [], "noOpUserIds": [],
-                     "failedUpdates": {k: arrays.get("failed." + k, []) for k in _USER_FAILED}}
+        return 200, {
+            **counts,
+            "filteredOutFields": [],
+            "createdFields": [],
+            "noOpEmails": [],
+            "noOpUserIds": [],
+            "failedUpdates": {k: arrays.get("failed." + k, []) for k in _USER_FAILED},
+        }
     if name == "events/trackBulk":
-        return 200, {**counts, "disallowedEventNames": [], "filteredOutFields": [],
-                     "createdFields": [],
-                     "failedUpdates": {k: arrays.get("failed." + k, []) for k in _EVENT_FAILED}}
+        return 200, {
+            **counts,
+            "disallowedEventNames": [],
+            "filteredOutFields": [],
+            "createdFields": [],
+            "failedUpdates": {k: arrays.get("failed." + k, []) for k in _EVENT_FAILED},
+        }
     if name == "users/bulkUpdateSubscriptions":
-        return 200, {"successCount": len(body["updateSubscriptionsRequests"]), "failCount": 0,
-                     "invalidEmails": [], "invalidUserIds": [], "validEmailFailures": [],
-                     "validUserIdFailures": []}
+        return 200, {
+            "successCount": len(body["updateSubscriptionsRequests"]),
+            "failCount": 0,
+            "invalidEmails": [],
+            "invalidUserIds": [],
+            "validEmailFailures": [],
+            "validUserIdFailures": [],
+        }
     if name in ("events/track", "commerce/trackPurchase"):
         label = "Event" if name == "events/track" else "Purchase"
-        return 200, {"msg": f"{label} with id: {body['id']} tracked.", "code": "Success",
-                     "params": {"id": body["id"]}}
+        return 200, {
+            "msg": f"{label} with id: {body['id']} tracked.",
+            "code": "Success",
+            "params": {"id": body["id"]},
+        }
     if name.startswith("catalogs/items/") and name != "catalogs/items/bulk":
         return 202, {"msg": "Request received.", "code": "Success", "params": None}
     return 200, {"msg": "", "code": "Success", "params": None}
@@ -254,8 +431,14 @@ def install_log_filter() -> None:
 class EmulatorApp:
     """ASGI callable holding one project plus limits, faults, the request log."""
 
-    def __init__(self, api_key: str, project_type: str = "hybrid", rate_scale: float = 1.0,
-                 faults: str = "", capture: bool = False) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        project_type: str = "hybrid",
+        rate_scale: float = 1.0,
+        faults: str = "",
+        capture: bool = False,
+    ) -> None:
         self.api_key = api_key
         self.api_key_bytes = api_key.encode()
         self.project = Project(project_type)
@@ -287,8 +470,12 @@ class EmulatorApp:
         path: str = scope["path"]
         if path.startswith("/_emulator/"):
             body = await _read_all(receive)
-            status, payload = self._admin(scope["method"], path[len("/_emulator/"):],
-                                          parse_qs(scope["query_string"].decode()), body)
+            status, payload = self._admin(
+                scope["method"],
+                path[len("/_emulator/") :],
+                parse_qs(scope["query_string"].decode()),
+                body,
+            )
             await _respond(send, status, orjson.dumps(payload))
             return
         await self._api(scope, receive, send)
@@ -307,15 +494,19 @@ class EmulatorApp:
         try:
             if route is None:
                 status = 405 if known else 404
-                raise ApiError(status, "NotFound" if status == 404 else "BadParams",
-                               f"No route for {method} {path}")
+                raise ApiError(
+                    status,
+                    "NotFound" if status == 404 else "BadParams",
+                    f"No route for {method} {path}",
+                )
             query = parse_qs(scope["query_string"].decode()) if scope["query_string"] else {}
             if not self._authorized(scope["headers"], query):
                 raise ApiError(401, "BadApiKey", "Invalid API key", {"endpoint": path})
             admitted, reason = self.limiter.admit(endpoint)
             if not admitted:
-                raise ApiError(429, "RateLimitExceeded",
-                               f"Rate limit exceeded for {path}: {reason}")
+                raise ApiError(
+                    429, "RateLimitExceeded", f"Rate limit exceeded for {path}: {reason}"
+                )
             decision = self.faults.decide(endpoint, route.write)
             if decision.latency_s:
                 await asyncio.sleep(decision.latency_s)
@@ -325,19 +516,22 @@ class EmulatorApp:
                 return
             if decision.status is not None:
                 code = "RateLimitExceeded" if decision.status == 429 else "GenericError"
-                raise ApiError(decision.status, code,
-                               f"Injected fault: {decision.status} for {endpoint}")
+                raise ApiError(
+                    decision.status, code, f"Injected fault: {decision.status} for {endpoint}"
+                )
             if raw is None:
-                raise ApiError(413, "BatchTooLarge",
-                               f"Request body exceeds {BODY_CAP_BYTES} bytes; split the batch")
+                raise ApiError(
+                    413,
+                    "BatchTooLarge",
+                    f"Request body exceeds {BODY_CAP_BYTES} bytes; split the batch",
+                )
             request_body = self._parse_body(route, raw, path)
             if decision.async_s:
                 status, payload = self._defer(route, request_body, args, query, decision.async_s)
             else:
                 status, payload = route.handler(self.project, request_body, args, query)
             if decision.hang_s:
-                self._record(method, path, endpoint, 0, req_bytes, 0, started, request_body,
-                             None)
+                self._record(method, path, endpoint, 0, req_bytes, 0, started, request_body, None)
                 await asyncio.sleep(decision.hang_s)
                 await _drop(send)
                 return
@@ -346,12 +540,16 @@ class EmulatorApp:
         except Exception as error:  # a bug in the emulator must still answer like Iterable
             log.exception("emulator error on %s %s", method, path)
             status = 500
-            payload = {"msg": f"Internal emulator error: {type(error).__name__}",
-                       "code": "GenericError", "params": None}
+            payload = {
+                "msg": f"Internal emulator error: {type(error).__name__}",
+                "code": "GenericError",
+                "params": None,
+            }
         out = orjson.dumps(payload)
         await _respond(send, status, out)
-        self._record(method, path, endpoint, status, req_bytes, len(out), started, request_body,
-                     payload)
+        self._record(
+            method, path, endpoint, status, req_bytes, len(out), started, request_body, payload
+        )
 
     def _authorized(self, headers: list[tuple[bytes, bytes]], query: dict[str, list[str]]) -> bool:
         for name, value in headers:
@@ -364,36 +562,65 @@ class EmulatorApp:
         if definition is None:
             return None
         if not raw:
-            raise ApiError(400, "BadJsonBody", f"[{path}] Invalid JSON body",
-                           {"obj": "A JSON body is required"})
+            raise ApiError(
+                400,
+                "BadJsonBody",
+                f"[{path}] Invalid JSON body",
+                {"obj": "A JSON body is required"},
+            )
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
-            raise ApiError(400, "BadJsonBody", f"[{path}] Invalid JSON body",
-                           {"obj": f"Invalid JSON: {error}"}) from None
+            raise ApiError(
+                400, "BadJsonBody", f"[{path}] Invalid JSON body", {"obj": f"Invalid JSON: {error}"}
+            ) from None
         problems = spec.validate(definition, body)
         if problems:
             raise ApiError(400, "BadJsonBody", f"[{path}] Invalid JSON body", problems)
         return body
 
-    def _record(self, method: str, path: str, endpoint: str, status: int, req_bytes: int,
-                resp_bytes: int, started: float, request_body: Any, response: Any) -> None:
+    def _record(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        status: int,
+        req_bytes: int,
+        resp_bytes: int,
+        started: float,
+        request_body: Any,
+        response: Any,
+    ) -> None:
         elapsed = (time.perf_counter() - started) * 1000
-        self.log.append((time.time(), method, path, endpoint, status, req_bytes, resp_bytes,
-                         elapsed))
+        self.log.append(
+            (time.time(), method, path, endpoint, status, req_bytes, resp_bytes, elapsed)
+        )
         per = self.counters.get(endpoint)
         if per is None:
             per = self.counters[endpoint] = {}
         per[status] = per.get(status, 0) + 1
         if self.capture:
-            self.captured.append({"method": method, "path": path, "endpoint": endpoint,
-                                  "status": status, "request": request_body,
-                                  "response": response})
+            self.captured.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "endpoint": endpoint,
+                    "status": status,
+                    "request": request_body,
+                    "response": response,
+                }
+            )
 
     # ------------------------------------------------------------------ async apply
 
-    def _defer(self, route: Route, body: Any, args: dict[str, str],
-               query: dict[str, list[str]], delay: float) -> tuple[int, Any]:
+    def _defer(
+        self,
+        route: Route,
+        body: Any,
+        args: dict[str, str],
+        query: dict[str, list[str]],
+        delay: float,
+    ) -> tuple[int, Any]:
         outcome = self.project.precheck(route.endpoint, body)
         if route.endpoint in ("events/track", "commerce/trackPurchase") and body.get("id") is None:
             body = {**body, "id": uuid.uuid4().hex}
@@ -408,8 +635,9 @@ class EmulatorApp:
             try:
                 route.handler(project, body, args, query)
             except ApiError as error:
-                self.deferred_errors.append({"endpoint": route.endpoint, "status": error.status,
-                                             "body": error.body()})
+                self.deferred_errors.append(
+                    {"endpoint": route.endpoint, "status": error.status, "body": error.body()}
+                )
 
         handle = asyncio.get_running_loop().call_later(delay, apply)
         self.pending[ticket] = (handle, apply)
@@ -444,8 +672,9 @@ class EmulatorApp:
         self.counters = {}
         self.deferred_errors = []
 
-    def _admin(self, method: str, name: str, query: dict[str, list[str]],
-               raw: bytes | None) -> tuple[int, Any]:
+    def _admin(
+        self, method: str, name: str, query: dict[str, list[str]], raw: bytes | None
+    ) -> tuple[int, Any]:
         try:
             options = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
@@ -487,20 +716,25 @@ class EmulatorApp:
             if name == "catalogs":
                 return 200, {"catalogs": [c["name"] for c in project.catalogs.values()]}
             if name.startswith("catalogs/") and name.endswith("/items"):
-                catalog = project.catalogs.get(name[len("catalogs/"):-len("/items")].lower())
+                catalog = project.catalogs.get(name[len("catalogs/") : -len("/items")].lower())
                 if catalog is None:
                     return 404, {"error": "no such catalog"}
                 return 200, {"items": {k: v["value"] for k, v in catalog["items"].items()}}
             if name == "fields":
                 return 200, {"fields": project.schema.types}
             if name == "forgotten":
-                return 200, {"emails": sorted(project.forgotten_emails),
-                             "userIds": sorted(project.forgotten_user_ids)}
+                return 200, {
+                    "emails": sorted(project.forgotten_emails),
+                    "userIds": sorted(project.forgotten_user_ids),
+                }
             if name == "requests":
                 return 200, {"requests": self._requests(query)}
             if name == "counters":
-                return 200, {"counters": {ep: {str(s): n for s, n in per.items()}
-                                          for ep, per in self.counters.items()}}
+                return 200, {
+                    "counters": {
+                        ep: {str(s): n for s, n in per.items()} for ep, per in self.counters.items()
+                    }
+                }
             if name == "captured":
                 return 200, {"captured": list(self.captured)}
             if name == "deferred_errors":
@@ -514,13 +748,21 @@ class EmulatorApp:
     def _requests(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         endpoint = _q(query, "endpoint")
         rows = [
-            {"at": at, "method": m, "path": p, "endpoint": ep, "status": st, "bytes": rb,
-             "responseBytes": sb, "ms": round(ms, 3)}
+            {
+                "at": at,
+                "method": m,
+                "path": p,
+                "endpoint": ep,
+                "status": st,
+                "bytes": rb,
+                "responseBytes": sb,
+                "ms": round(ms, 3),
+            }
             for at, m, p, ep, st, rb, sb, ms in self.log
             if endpoint is None or ep == endpoint
         ]
         limit = _q(query, "limit")
-        return rows[-int(limit):] if limit else rows
+        return rows[-int(limit) :] if limit else rows
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -567,13 +809,23 @@ _HEADERS_JSON = (b"content-type", b"application/json")
 
 
 async def _respond(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [_HEADERS_JSON, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_HEADERS_JSON, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 async def _drop(send: Any) -> None:
     # Headers promise a body that never comes, then the app returns: uvicorn closes the
     # socket, which the client sees as a broken connection.
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [_HEADERS_JSON, (b"content-length", b"1000")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [_HEADERS_JSON, (b"content-length", b"1000")],
+        }
+    )

@@ -64,8 +64,7 @@ def find_operation(method: str, path: str) -> spec.Operation | None:
     return best
 
 
-def check_exchange(method: str, path: str, request: Any, status: int,
-                   response: Any) -> list[str]:
+def check_exchange(method: str, path: str, request: Any, status: int, response: Any) -> list[str]:
     """Every way this exchange departs from the Swagger file (empty when it conforms)."""
     problems: list[str] = []
     op = find_operation(method, path)
@@ -78,8 +77,10 @@ def check_exchange(method: str, path: str, request: Any, status: int,
         if errors:
             request_ok = False
             if 200 <= status < 300:
-                problems.append(f"{where}: request violates {op.body_definition} {errors} "
-                                "but the server accepted it")
+                problems.append(
+                    f"{where}: request violates {op.body_definition} {errors} "
+                    "but the server accepted it"
+                )
     declared = str(status) in op.responses
     definition = op.responses.get(str(status))
     if 200 <= status < 300:
@@ -98,8 +99,9 @@ def check_exchange(method: str, path: str, request: Any, status: int,
         problems.append(f"{where}: status not declared (declared: {sorted(op.responses)})")
     if status == 400 and not request_ok and isinstance(response, dict):
         if response.get("code") != "BadJsonBody":
-            problems.append(f"{where}: invalid request answered {response.get('code')}, "
-                            "expected BadJsonBody")
+            problems.append(
+                f"{where}: invalid request answered {response.get('code')}, expected BadJsonBody"
+            )
     problems += _check_body(where, definition or "IterableApiResponse", response)
     return problems
 
@@ -124,8 +126,9 @@ class CheckedClient:
     covered: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(base_url=self.base_url, timeout=self.timeout,
-                                    headers={"Api-Key": self.api_key})
+        self._client = httpx.Client(
+            base_url=self.base_url, timeout=self.timeout, headers={"Api-Key": self.api_key}
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -136,9 +139,16 @@ class CheckedClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, json: Any = None, *,
-                headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
-                content: bytes | None = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         kwargs: dict[str, Any] = {"headers": headers, "params": params}
         if content is not None:
             kwargs["content"] = content
@@ -149,11 +159,15 @@ class CheckedClient:
         try:
             body = response.json()
         except ValueError as error:
-            raise AssertionError(f"{method} {path}: answer is not JSON: "
-                                 f"{response.text[:200]!r}") from error
+            raise AssertionError(
+                f"{method} {path}: answer is not JSON: {response.text[:200]!r}"
+            ) from error
         op = find_operation(method, path)
-        self.exchanges.append(Exchange(method, path, (op.method, op.path) if op else None,
-                                       json, response.status_code, body))
+        self.exchanges.append(
+            Exchange(
+                method, path, (op.method, op.path) if op else None, json, response.status_code, body
+            )
+        )
         if op is not None:
             self.covered.add((op.method, op.path))
         problems = check_exchange(method, path, json, response.status_code, body)

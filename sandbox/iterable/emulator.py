@@ -1,9 +1,9 @@
 """``IterableEmulator``: start the emulator in a subprocess and talk to its inspection API.
 
-    with IterableEmulator(project_type="hybrid") as emu:
-        os.environ.update(emu.env())
-        ...  # run the sync against emu.api_url with emu.api_key
-        emu.users(); emu.events(); emu.counters()
+with IterableEmulator(project_type="hybrid") as emu:
+    os.environ.update(emu.env())
+    ...  # run the sync against emu.api_url with emu.api_key
+    emu.users(); emu.events(); emu.counters()
 """
 
 from __future__ import annotations
@@ -61,25 +61,41 @@ class IterableEmulator:
     def start(self) -> IterableEmulator:
         if self._proc is not None:
             return self
-        stderr = tempfile.NamedTemporaryFile(prefix="iterable-emulator-", suffix=".log",
-                                             delete=False)
+        stderr = tempfile.NamedTemporaryFile(
+            prefix="iterable-emulator-", suffix=".log", delete=False
+        )
         self._stderr_path = Path(stderr.name)
         scale = self._rate_scale
         cmd = [
-            sys.executable, "-m", "sandbox.iterable.server",
-            "--port", str(self._port),
-            "--project-type", self.project_type,
-            "--rate-scale", "inf" if math.isinf(scale) else str(scale),
-            "--faults", self._faults,
+            sys.executable,
+            "-m",
+            "sandbox.iterable.server",
+            "--port",
+            str(self._port),
+            "--project-type",
+            self.project_type,
+            "--rate-scale",
+            "inf" if math.isinf(scale) else str(scale),
+            "--faults",
+            self._faults,
             "--watch-stdin",
         ]
         if self._capture:
             cmd.append("--capture")
         root = Path(__file__).resolve().parents[2]
-        env = {**os.environ, API_KEY_ENV: self.api_key, "PYTHONPATH": os.pathsep.join(
-            [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        env = {
+            **os.environ,
+            API_KEY_ENV: self.api_key,
+            "PYTHONPATH": os.pathsep.join(
+                [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        }
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
             cwd=str(root),
         )
         stderr.close()
@@ -91,8 +107,9 @@ class IterableEmulator:
         if not line:
             detail = self._stderr_tail()
             self.stop()
-            raise EmulatorError(f"Iterable emulator did not start within {_START_TIMEOUT_S:g} s: "
-                                f"{detail}")
+            raise EmulatorError(
+                f"Iterable emulator did not start within {_START_TIMEOUT_S:g} s: {detail}"
+            )
         port = orjson.loads(line)["port"]
         self.api_url = f"http://127.0.0.1:{port}"
         self._client = httpx.Client(base_url=self.api_url, timeout=30.0)
@@ -143,8 +160,9 @@ class IterableEmulator:
 
     # ------------------------------------------------------------------ control
 
-    def _call(self, method: str, name: str, json: Any = None,
-              params: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self, method: str, name: str, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         if self._client is None:
             raise EmulatorError("the emulator is not running; use it as a context manager")
         response = self._client.request(method, f"/_emulator/{name}", json=json, params=params)
@@ -184,8 +202,9 @@ class IterableEmulator:
 
     def set_rate_scale(self, scale: float) -> dict[str, Any]:
         """Multiply every published rate by ``scale``; 0 or ``math.inf`` lifts limits."""
-        return dict(self._call("POST", "rate_scale",
-                               {"scale": "inf" if math.isinf(scale) else scale}))
+        return dict(
+            self._call("POST", "rate_scale", {"scale": "inf" if math.isinf(scale) else scale})
+        )
 
     def flush(self) -> int:
         """Apply every accepted-but-not-yet-applied write now."""
@@ -225,8 +244,9 @@ class IterableEmulator:
     def forgotten(self) -> dict[str, list[str]]:
         return dict(self._call("GET", "forgotten"))
 
-    def requests(self, endpoint: str | None = None, limit: int | None = None
-                 ) -> list[dict[str, Any]]:
+    def requests(
+        self, endpoint: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {}
         if endpoint is not None:
             params["endpoint"] = endpoint

@@ -79,8 +79,10 @@ def parse_faults(spec: str, endpoints: list[str] | None = None) -> dict[str, dic
         if not sep or not endpoint:
             raise FaultSpecError(f"fault rule {rule!r}: expected ENDPOINT:KEY=VALUE[,...]")
         if endpoints is not None and endpoint != "*" and endpoint not in endpoints:
-            raise FaultSpecError(f"fault rule {rule!r}: unknown endpoint {endpoint!r} "
-                                 f"(known: *, {', '.join(endpoints)})")
+            raise FaultSpecError(
+                f"fault rule {rule!r}: unknown endpoint {endpoint!r} "
+                f"(known: *, {', '.join(endpoints)})"
+            )
         settings: dict[str, float] = {}
         for pair in body.split(","):
             pair = pair.strip()
@@ -96,8 +98,9 @@ def parse_faults(spec: str, endpoints: list[str] | None = None) -> dict[str, dic
             try:
                 number = float(value)
             except ValueError:
-                raise FaultSpecError(f"fault rule {rule!r}: {key} needs a number, got "
-                                     f"{value!r}") from None
+                raise FaultSpecError(
+                    f"fault rule {rule!r}: {key} needs a number, got {value!r}"
+                ) from None
             if (key in _STATUS_KEYS or key in ("drop", "hang", "async")) and not 0 <= number <= 1:
                 raise FaultSpecError(f"fault rule {rule!r}: {key} is a fraction in 0..1")
             if number < 0:
@@ -231,5 +234,7 @@ class RateLimiter:
         return True, ""
 
     def describe(self) -> dict[str, Any]:
-        return {name: (None if self.lifted else rate * self.scale)
-                for name, rate in ENDPOINT_LIMITS.items()}
+        return {
+            name: (None if self.lifted else rate * self.scale)
+            for name, rate in ENDPOINT_LIMITS.items()
+        }

@@ -101,8 +101,12 @@ class CatalogNotFound(ApiError):
         self.args_ = args
 
     def body(self) -> dict[str, Any]:
-        return {"error": "NotFound", "message": self.msg, "code": self.code,
-                "data": {"args": self.args_}}
+        return {
+            "error": "NotFound",
+            "message": self.msg,
+            "code": self.code,
+            "data": {"args": self.args_},
+        }
 
 
 class IdentityFailure(Exception):
@@ -219,14 +223,27 @@ class Project:
         created = int(time.time() * 1000)
         self.channels = [dict(c) for c in DEFAULT_CHANNELS]
         self.message_types = [
-            {"id": i, "name": n, "channelId": c, "subscriptionPolicy": "OptOut",
-             "createdAt": created, "updatedAt": created, "rateLimitPerMinute": 0,
-             "frequencyCap": {"days": 0, "messages": 0}}
+            {
+                "id": i,
+                "name": n,
+                "channelId": c,
+                "subscriptionPolicy": "OptOut",
+                "createdAt": created,
+                "updatedAt": created,
+                "rateLimitPerMinute": 0,
+                "frequencyCap": {"days": 0, "messages": 0},
+            }
             for i, n, c in DEFAULT_MESSAGE_TYPES
         ]
         self.lists: dict[int, dict[str, Any]] = {
-            i: {"id": i, "name": n, "createdAt": created, "listType": "Standard",
-                "description": "", "channelId": c}
+            i: {
+                "id": i,
+                "name": n,
+                "createdAt": created,
+                "listType": "Standard",
+                "description": "",
+                "channelId": c,
+            }
             for i, n, c in DEFAULT_LISTS
         }
         self._list_ids = itertools.count(100001)
@@ -234,8 +251,14 @@ class Project:
         self._catalog_ids = itertools.count(1)
         user_fields = self.schema.fields("user")
         user_fields.update(
-            {"email": "string", "userId": "string", "signupDate": "date",
-             "signupSource": "string", "profileUpdatedAt": "date", self.list_field: "long"}
+            {
+                "email": "string",
+                "userId": "string",
+                "signupDate": "date",
+                "signupSource": "string",
+                "profileUpdatedAt": "date",
+                self.list_field: "long",
+            }
         )
         user_fields.update({name: "long" for name in _SUBSCRIPTION_FIELDS})
         user_fields.update(_CART_ITEM_TYPES)
@@ -290,8 +313,13 @@ class Project:
         stamp = now_text()
         user = User(next(self._uids), None, None, {})
         user.data.update(
-            {"signupDate": stamp, "signupSource": "API", "profileUpdatedAt": stamp,
-             self.list_field: [], **{name: [] for name in _SUBSCRIPTION_FIELDS}}
+            {
+                "signupDate": stamp,
+                "signupSource": "API",
+                "profileUpdatedAt": stamp,
+                self.list_field: [],
+                **{name: [] for name in _SUBSCRIPTION_FIELDS},
+            }
         )
         self._set_identity(user, email, user_id)
         self.users[user.uid] = user
@@ -341,8 +369,9 @@ class Project:
                 user = self._first_by_email(email)
                 if user is None:
                     if not create:
-                        raise IdentityFailure("notFound", "email", email,
-                                              f"No user exists with email {email}")
+                        raise IdentityFailure(
+                            "notFound", "email", email, f"No user exists with email {email}"
+                        )
                     return self._create(email, user_id)
                 if user_id is not None and user.user_id != user_id:
                     # Email-based projects: email wins, the userId is overwritten.
@@ -354,15 +383,17 @@ class Project:
                 return user
             if prefer_user_id and create:
                 return self._create(f"{uuid.uuid4().hex}@placeholder.email", user_id)
-            raise IdentityFailure("notFound", "userId", user_id,
-                                  f"No user exists with userId {user_id}")
+            raise IdentityFailure(
+                "notFound", "userId", user_id, f"No user exists with userId {user_id}"
+            )
         if kind == "userId":
             if user_id is not None:
                 user = self._first_by_user_id(user_id)
                 if user is None:
                     if not create:
-                        raise IdentityFailure("notFound", "userId", user_id,
-                                              f"No user exists with userId {user_id}")
+                        raise IdentityFailure(
+                            "notFound", "userId", user_id, f"No user exists with userId {user_id}"
+                        )
                     return self._create(email, user_id)
                 if email is not None and user.email != email:
                     self._set_identity(user, email, user.user_id)
@@ -370,26 +401,38 @@ class Project:
             assert email is not None
             user = self._first_by_email(email)
             if user is None:
-                raise IdentityFailure("notFound", "email", email,
-                                      f"No user exists with email {email} (userID-based "
-                                      "projects create users by userId only)")
+                raise IdentityFailure(
+                    "notFound",
+                    "email",
+                    email,
+                    f"No user exists with email {email} (userID-based "
+                    "projects create users by userId only)",
+                )
             return user
         by_email = self._first_by_email(email) if email is not None else None
         by_id = self._first_by_user_id(user_id) if user_id is not None else None
         if by_email is not None and by_id is not None and by_email is not by_id:
-            raise IdentityFailure("conflict", "email", email or "",
-                                  "Email/userId conflict: email and userId belong to "
-                                  "different users")
+            raise IdentityFailure(
+                "conflict",
+                "email",
+                email or "",
+                "Email/userId conflict: email and userId belong to different users",
+            )
         user = by_email or by_id
         if user is None:
             if not create:
                 key, value = ("userId", user_id) if user_id is not None else ("email", email)
-                raise IdentityFailure("notFound", key, value or "",
-                                      f"No user exists with {key} {value}")
+                raise IdentityFailure(
+                    "notFound", key, value or "", f"No user exists with {key} {value}"
+                )
             return self._create(email, user_id)
         if user_id is not None and user.user_id is not None and user.user_id != user_id:
-            raise IdentityFailure("conflict", "userId", user_id,
-                                  f"Email/userId conflict: {email} already has another userId")
+            raise IdentityFailure(
+                "conflict",
+                "userId",
+                user_id,
+                f"Email/userId conflict: {email} already has another userId",
+            )
         if email is not None and user.email is not None and user.email.lower() != email.lower():
             self._set_identity(user, email, user.user_id)
         elif email is not None and user.email is None:
@@ -404,28 +447,39 @@ class Project:
         new_id = data.get("userId")
         if isinstance(new_id, str) and new_id != user.user_id:
             if not valid_user_id(new_id):
-                raise IdentityFailure("invalidData", "userId", new_id,
-                                      f"Invalid userId in dataFields: {new_id}")
+                raise IdentityFailure(
+                    "invalidData", "userId", new_id, f"Invalid userId in dataFields: {new_id}"
+                )
             if new_id in self.forgotten_user_ids:
                 raise IdentityFailure("forgotten", "userId", new_id, "Contact is GDPR forgotten")
             if self.project_type != "email" and self._first_by_user_id(new_id) is not None:
-                raise IdentityFailure("conflict", "userId", new_id,
-                                      f"Email/userId conflict: userId {new_id} already exists")
-        if isinstance(new_email, str) and self.project_type != "email" and (
-            user.email is None or new_email.lower() != user.email.lower()
+                raise IdentityFailure(
+                    "conflict",
+                    "userId",
+                    new_id,
+                    f"Email/userId conflict: userId {new_id} already exists",
+                )
+        if (
+            isinstance(new_email, str)
+            and self.project_type != "email"
+            and (user.email is None or new_email.lower() != user.email.lower())
         ):
             if not valid_email(new_email):
-                raise IdentityFailure("invalidData", "email", new_email,
-                                      f"Invalid email in dataFields: {new_email}")
+                raise IdentityFailure(
+                    "invalidData", "email", new_email, f"Invalid email in dataFields: {new_email}"
+                )
             if new_email.lower() in self.forgotten_emails:
                 raise IdentityFailure("forgotten", "email", new_email, "Contact is GDPR forgotten")
             if self.project_type == "hybrid" and self._first_by_email(new_email) is not None:
-                raise IdentityFailure("conflict", "email", new_email,
-                                      f"Email/userId conflict: email {new_email} already exists")
+                raise IdentityFailure(
+                    "conflict",
+                    "email",
+                    new_email,
+                    f"Email/userId conflict: email {new_email} already exists",
+                )
         if isinstance(new_id, str) and new_id != user.user_id:
             self._set_identity(user, user.email, new_id)
-        if (isinstance(new_email, str) and self.project_type != "email"
-                and new_email != user.email):
+        if isinstance(new_email, str) and self.project_type != "email" and new_email != user.email:
             self._set_identity(user, new_email, user.user_id)
 
     def _apply_user_fields(self, user: User, data: dict[str, Any] | None, nested: bool) -> None:
@@ -462,16 +516,21 @@ class Project:
 
     @staticmethod
     def _missing(path: str) -> ApiError:
-        return ApiError(400, "BadParams", "Either email or userId must be provided",
-                        {path: "email or userId required"})
+        return ApiError(
+            400,
+            "BadParams",
+            "Either email or userId must be provided",
+            {path: "email or userId required"},
+        )
 
     @staticmethod
     def _check_or_fail(check: SchemaCheck, category: str, data: Any) -> Any:
         try:
             return check.check(category, data)
         except FieldTypeError as error:
-            raise ApiError(400, "RequestFieldsTypesMismatched", str(error),
-                           {"validationErrors": error.errors}) from None
+            raise ApiError(
+                400, "RequestFieldsTypesMismatched", str(error), {"validationErrors": error.errors}
+            ) from None
 
     @staticmethod
     def _commit(check: SchemaCheck) -> None:
@@ -564,8 +623,12 @@ class Project:
         outcome = BulkOutcome()
         for record, data in zip(records, checked, strict=True):
             try:
-                user = self.resolve(record.get("email"), record.get("userId"),
-                                    bool(record.get("preferUserId")), create=create)
+                user = self.resolve(
+                    record.get("email"),
+                    record.get("userId"),
+                    bool(record.get("preferUserId")),
+                    create=create,
+                )
                 self._apply_user_fields(user, data, bool(record.get("mergeNestedObjects")))
                 if after is not None:
                     after(user)
@@ -576,8 +639,9 @@ class Project:
         return outcome
 
     @staticmethod
-    def _record_failure(outcome: BulkOutcome, failure: IdentityFailure,
-                        record: dict[str, Any]) -> None:
+    def _record_failure(
+        outcome: BulkOutcome, failure: IdentityFailure, record: dict[str, Any]
+    ) -> None:
         suffix = "Emails" if failure.key == "email" else "UserIds"
         value = failure.value
         if failure.kind == "invalid":
@@ -600,9 +664,18 @@ class Project:
         arrays = outcome.arrays
         failed = {
             name: arrays.get("failed." + name, [])
-            for name in ("invalidEmails", "invalidUserIds", "notFoundEmails", "notFoundUserIds",
-                         "invalidDataEmails", "invalidDataUserIds", "conflictEmails",
-                         "conflictUserIds", "forgottenEmails", "forgottenUserIds")
+            for name in (
+                "invalidEmails",
+                "invalidUserIds",
+                "notFoundEmails",
+                "notFoundUserIds",
+                "invalidDataEmails",
+                "invalidDataUserIds",
+                "conflictEmails",
+                "conflictUserIds",
+                "forgottenEmails",
+                "forgottenUserIds",
+            )
         }
         return {
             "successCount": outcome.success,
@@ -642,9 +715,14 @@ class Project:
         for index, request in enumerate(requests):
             if request.get("email") is None and request.get("userId") is None:
                 raise self._missing(f"obj.updateSubscriptionsRequests[{index}]")
-        out: dict[str, Any] = {"successCount": 0, "failCount": 0, "invalidEmails": [],
-                               "invalidUserIds": [], "validEmailFailures": [],
-                               "validUserIdFailures": []}
+        out: dict[str, Any] = {
+            "successCount": 0,
+            "failCount": 0,
+            "invalidEmails": [],
+            "invalidUserIds": [],
+            "validEmailFailures": [],
+            "validUserIdFailures": [],
+        }
         for request in requests:
             try:
                 user = self.resolve(request.get("email"), request.get("userId"))
@@ -678,9 +756,12 @@ class Project:
 
     def op_delete_user_by_email(self, email: str) -> tuple[int, dict[str, Any]]:
         if self.project_type == "userId":
-            raise ApiError(400, "BadParams",
-                           "Deleting by email is not supported in userID-based projects; "
-                           "use DELETE /api/users/byUserId/{userId}")
+            raise ApiError(
+                400,
+                "BadParams",
+                "Deleting by email is not supported in userID-based projects; "
+                "use DELETE /api/users/byUserId/{userId}",
+            )
         if not valid_email(email):
             raise ApiError(400, "InvalidEmailAddressError", f"Invalid email: {email}")
         user = self._first_by_email(email)
@@ -695,8 +776,11 @@ class Project:
             raise ApiError(400, "BadParams", f"User does not exist. Email:  UserId: {user_id}")
         for user in users:
             self._remove(user)
-        return 200, {"msg": f"All users associated with {user_id} were successfully deleted",
-                     "code": "Success", "params": None}
+        return 200, {
+            "msg": f"All users associated with {user_id} were successfully deleted",
+            "code": "Success",
+            "params": None,
+        }
 
     def op_forget(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         email, user_id = body.get("email"), body.get("userId")
@@ -739,13 +823,15 @@ class Project:
         user = self.find_user(current_email, current_id)
         if user is None:
             if current_email is not None:
-                raise ApiError(400, "UnknownEmailError",
-                               f"No user exists with email {current_email}")
+                raise ApiError(
+                    400, "UnknownEmailError", f"No user exists with email {current_email}"
+                )
             raise ApiError(400, "UnknownUserIdError", f"No user exists with userId {current_id}")
         other = self._first_by_email(new_email)
         if self.project_type != "userId" and other is not None and other is not user:
-            raise ApiError(409, "EmailAlreadyExists",
-                           f"Email/userId conflict: {new_email} already exists")
+            raise ApiError(
+                409, "EmailAlreadyExists", f"Email/userId conflict: {new_email} already exists"
+            )
         self._set_identity(user, new_email, user.user_id)
         user.data["profileUpdatedAt"] = now_text()
         return 200, {"msg": "", "code": "Success", "params": None}
@@ -759,13 +845,18 @@ class Project:
         if value is None:
             return uuid.uuid4().hex
         if not _valid_record_id(value):
-            raise ApiError(400, "BadParams",
-                           f"Invalid id {value!r}: ids are alphanumerics and hyphens, "
-                           f"at most {EVENT_ID_MAX_BYTES} bytes", {where: "Invalid id"})
+            raise ApiError(
+                400,
+                "BadParams",
+                f"Invalid id {value!r}: ids are alphanumerics and hyphens, "
+                f"at most {EVENT_ID_MAX_BYTES} bytes",
+                {where: "Invalid id"},
+            )
         return value
 
-    def _store_event(self, event: dict[str, Any], event_id: str, user: User,
-                     data: dict[str, Any] | None) -> None:
+    def _store_event(
+        self, event: dict[str, Any], event_id: str, user: User, data: dict[str, Any] | None
+    ) -> None:
         created_at = event.get("createdAt")
         record = {
             "id": event_id,
@@ -787,23 +878,31 @@ class Project:
     def op_track(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         event_id = self._event_id(body.get("id"), "obj.id")
         check = SchemaCheck(self.schema, body.get("createNewFields"))
-        data = self._check_or_fail(check, f"customEvent:{body['eventName']}",
-                                   body.get("dataFields"))
+        data = self._check_or_fail(
+            check, f"customEvent:{body['eventName']}", body.get("dataFields")
+        )
         if body.get("email") is None and body.get("userId") is None:
             raise ApiError(400, "BadParams", "Either email or userId must be provided")
         if body["eventName"] in self.disallowed_event_names:
-            return 200, {"msg": f"Event name {body['eventName']} is disallowed from tracking",
-                         "code": "Success", "params": None}
+            return 200, {
+                "msg": f"Event name {body['eventName']} is disallowed from tracking",
+                "code": "Success",
+                "params": None,
+            }
         try:
             self._check_identifiers(body.get("email"), body.get("userId"))
             self._commit(check)
-            user = self.resolve(body.get("email"), body.get("userId"),
-                                create=body.get("userId") is None)
+            user = self.resolve(
+                body.get("email"), body.get("userId"), create=body.get("userId") is None
+            )
         except IdentityFailure as failure:
             raise self._single_failure(failure) from None
         self._store_event(body, event_id, user, data)
-        return 200, {"msg": f"Event with id: {event_id} tracked.", "code": "Success",
-                     "params": {"id": event_id}}
+        return 200, {
+            "msg": f"Event with id: {event_id} tracked.",
+            "code": "Success",
+            "params": {"id": event_id},
+        }
 
     def op_track_bulk(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         events = body["events"]
@@ -815,8 +914,9 @@ class Project:
             event_id = self._event_id(event.get("id"), f"obj.events[{index}].id")
             per_event = event.get("createNewFields")
             check.allow = self.schema.allow_new_fields if per_event is None else per_event
-            data = self._check_or_fail(check, f"customEvent:{event['eventName']}",
-                                       event.get("dataFields"))
+            data = self._check_or_fail(
+                check, f"customEvent:{event['eventName']}", event.get("dataFields")
+            )
             prepared.append((event, event_id, data))
         self._commit(check)
         outcome = BulkOutcome()
@@ -828,8 +928,9 @@ class Project:
                     disallowed.append(event["eventName"])
                 continue
             try:
-                user = self.resolve(event.get("email"), event.get("userId"),
-                                    create=event.get("userId") is None)
+                user = self.resolve(
+                    event.get("email"), event.get("userId"), create=event.get("userId") is None
+                )
             except IdentityFailure as failure:
                 outcome.fail += 1
                 if failure.kind == "conflict":
@@ -849,8 +950,14 @@ class Project:
             "createdFields": check.created,
             "failedUpdates": {
                 name: arrays.get("failed." + name, [])
-                for name in ("invalidEmails", "invalidUserIds", "notFoundEmails",
-                             "notFoundUserIds", "forgottenEmails", "forgottenUserIds")
+                for name in (
+                    "invalidEmails",
+                    "invalidUserIds",
+                    "notFoundEmails",
+                    "notFoundUserIds",
+                    "forgottenEmails",
+                    "forgottenUserIds",
+                )
             },
         }
 
@@ -874,24 +981,28 @@ class Project:
         data = self._check_or_fail(check, "user", user_req.get("dataFields"))
         email, user_id = user_req.get("email"), user_req.get("userId")
         if email is None and user_id is None:
-            raise ApiError(400, "BadParams", "Either user.email or user.userId must be provided",
-                           {"obj.user": "email or userId required"})
+            raise ApiError(
+                400,
+                "BadParams",
+                "Either user.email or user.userId must be provided",
+                {"obj.user": "email or userId required"},
+            )
         return self._resolve_single(user_req, check), data
 
     def _resolve_single(self, user_req: dict[str, Any], check: SchemaCheck) -> User:
         try:
             self._check_identifiers(user_req.get("email"), user_req.get("userId"))
             self._commit(check)
-            return self.resolve(user_req.get("email"), user_req.get("userId"),
-                                bool(user_req.get("preferUserId")))
+            return self.resolve(
+                user_req.get("email"), user_req.get("userId"), bool(user_req.get("preferUserId"))
+            )
         except IdentityFailure as failure:
             raise self._single_failure(failure) from None
 
     def _check_items(self, check: SchemaCheck, items: list[dict[str, Any]]) -> None:
         for item in items:
             if item.get("dataFields"):
-                self._check_or_fail(check, "purchase",
-                                    {"shoppingCartItems": item["dataFields"]})
+                self._check_or_fail(check, "purchase", {"shoppingCartItems": item["dataFields"]})
 
     def op_track_purchase(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         purchase_id = self._event_id(body.get("id"), "obj.id")
@@ -904,22 +1015,29 @@ class Project:
         except IdentityFailure as failure:
             raise self._single_failure(failure) from None
         user.data["shoppingCartItems"] = []
-        self._own(self.purchases, purchase_id, {
-            "id": purchase_id,
-            "eventName": "purchase",
-            "eventType": "purchase",
-            "email": user.email,
-            "userId": user.user_id,
-            "items": copy.deepcopy(body["items"]),
-            "total": body["total"],
-            "createdAt": body.get("createdAt") or int(time.time()),
-            "dataFields": purchase_data or {},
-            "campaignId": body.get("campaignId"),
-            "templateId": body.get("templateId"),
-            "_uid": user.uid,
-        })
-        return 200, {"msg": f"Purchase with id: {purchase_id} tracked.", "code": "Success",
-                     "params": {"id": purchase_id}}
+        self._own(
+            self.purchases,
+            purchase_id,
+            {
+                "id": purchase_id,
+                "eventName": "purchase",
+                "eventType": "purchase",
+                "email": user.email,
+                "userId": user.user_id,
+                "items": copy.deepcopy(body["items"]),
+                "total": body["total"],
+                "createdAt": body.get("createdAt") or int(time.time()),
+                "dataFields": purchase_data or {},
+                "campaignId": body.get("campaignId"),
+                "templateId": body.get("templateId"),
+                "_uid": user.uid,
+            },
+        )
+        return 200, {
+            "msg": f"Purchase with id: {purchase_id} tracked.",
+            "code": "Success",
+            "params": {"id": purchase_id},
+        }
 
     def op_update_cart(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         check = SchemaCheck(self.schema)
@@ -931,36 +1049,56 @@ class Project:
             raise self._single_failure(failure) from None
         user.data["shoppingCartItems"] = copy.deepcopy(body["items"])
         cart_id = uuid.uuid4().hex
-        self._own(self.cart_updates, cart_id, {
-            "id": cart_id, "eventName": "updateCart", "eventType": "updateCart",
-            "email": user.email, "userId": user.user_id, "items": copy.deepcopy(body["items"]),
-            "createdAt": int(time.time()), "_uid": user.uid,
-        })
+        self._own(
+            self.cart_updates,
+            cart_id,
+            {
+                "id": cart_id,
+                "eventName": "updateCart",
+                "eventType": "updateCart",
+                "email": user.email,
+                "userId": user.user_id,
+                "items": copy.deepcopy(body["items"]),
+                "createdAt": int(time.time()),
+                "_uid": user.uid,
+            },
+        )
         return 200, {"msg": "", "code": "Success", "params": None}
 
     # ------------------------------------------------------------------ lists, channels
 
     def op_get_lists(self) -> tuple[int, dict[str, Any]]:
-        return 200, {"lists": [
-            {k: v for k, v in lst.items() if k != "channelId"} for lst in self.lists.values()
-        ]}
+        return 200, {
+            "lists": [
+                {k: v for k, v in lst.items() if k != "channelId"} for lst in self.lists.values()
+            ]
+        }
 
     def op_create_list(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if not body["name"].strip():
-            raise ApiError(400, "BadParams", "List name must not be empty",
-                           {"obj.name": "must not be empty"})
+            raise ApiError(
+                400, "BadParams", "List name must not be empty", {"obj.name": "must not be empty"}
+            )
         list_id = next(self._list_ids)
-        self.lists[list_id] = {"id": list_id, "name": body["name"],
-                               "createdAt": int(time.time() * 1000), "listType": "Standard",
-                               "description": body.get("description") or "", "channelId": 11}
+        self.lists[list_id] = {
+            "id": list_id,
+            "name": body["name"],
+            "createdAt": int(time.time() * 1000),
+            "listType": "Standard",
+            "description": body.get("description") or "",
+            "channelId": 11,
+        }
         return 200, {"listId": list_id}
 
     def _list(self, list_id: int) -> dict[str, Any]:
         found = self.lists.get(list_id)
         if found is None:
-            raise ApiError(400, "BadParams",
-                           f"error.lists.invalidListId: list {list_id} does not exist",
-                           {"obj.listId": f"Invalid list id {list_id}"})
+            raise ApiError(
+                400,
+                "BadParams",
+                f"error.lists.invalidListId: list {list_id} does not exist",
+                {"obj.listId": f"Invalid list id {list_id}"},
+            )
         return found
 
     def op_subscribe(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -1017,46 +1155,69 @@ class Project:
 
     def op_create_catalog(self, name: str) -> tuple[int, dict[str, Any]]:
         if not _CATALOG_NAME_RE.match(name):
-            raise ApiError(400, "BadParams",
-                           f"Invalid catalog name {name!r}: letters, digits and dashes only, "
-                           "at most 255 characters")
+            raise ApiError(
+                400,
+                "BadParams",
+                f"Invalid catalog name {name!r}: letters, digits and dashes only, "
+                "at most 255 characters",
+            )
         if name.lower() in self.catalogs:
             raise ApiError(400, "BadParams", f"Catalog {name} already exists")
         catalog_id = next(self._catalog_ids)
         self.catalogs[name.lower()] = {"id": catalog_id, "name": name, "items": {}}
-        return 201, {"msg": f"Catalog {name} created", "code": "Success",
-                     "params": {"id": catalog_id, "name": name, "url": f"/api/catalogs/{name}"}}
+        return 201, {
+            "msg": f"Catalog {name} created",
+            "code": "Success",
+            "params": {"id": catalog_id, "name": name, "url": f"/api/catalogs/{name}"},
+        }
 
     def op_delete_catalog(self, name: str) -> tuple[int, dict[str, Any]]:
         catalog = self._catalog(name)
         del self.catalogs[catalog["name"].lower()]
-        return 200, {"msg": f"Catalog {catalog['name']} deleted", "code": "Success",
-                     "params": None}
+        return 200, {"msg": f"Catalog {catalog['name']} deleted", "code": "Success", "params": None}
 
-    def _check_item(self, catalog: dict[str, Any], item_id: str, value: Any,
-                    check: SchemaCheck, where: str) -> None:
+    def _check_item(
+        self, catalog: dict[str, Any], item_id: str, value: Any, check: SchemaCheck, where: str
+    ) -> None:
         if not _CATALOG_NAME_RE.match(item_id):
-            raise ApiError(400, "BadParams",
-                           f"Invalid item id {item_id!r}: letters, digits and dashes only, "
-                           "at most 255 characters", {where: "Invalid item id"})
+            raise ApiError(
+                400,
+                "BadParams",
+                f"Invalid item id {item_id!r}: letters, digits and dashes only, "
+                "at most 255 characters",
+                {where: "Invalid item id"},
+            )
         if not isinstance(value, dict):
-            raise ApiError(400, "BadJsonBody", f"Item {item_id}: value must be an object",
-                           {where: "Object value expected"})
+            raise ApiError(
+                400,
+                "BadJsonBody",
+                f"Item {item_id}: value must be an object",
+                {where: "Object value expected"},
+            )
         size = len(_compact(value))
         if size > CATALOG_ITEM_MAX_BYTES:
-            raise ApiError(400, "BadParams",
-                           f"Item {item_id} is {size} bytes; catalog items are limited to "
-                           f"{CATALOG_ITEM_MAX_BYTES} bytes", {where: "Item too large"})
+            raise ApiError(
+                400,
+                "BadParams",
+                f"Item {item_id} is {size} bytes; catalog items are limited to "
+                f"{CATALOG_ITEM_MAX_BYTES} bytes",
+                {where: "Item too large"},
+            )
         bad = _dotted_key(value)
         if bad is not None:
-            raise ApiError(400, "BadParams",
-                           f"Item {item_id}: field name {bad!r} contains a period, which "
-                           "catalog field names may not", {where: f"Invalid field name {bad}"})
+            raise ApiError(
+                400,
+                "BadParams",
+                f"Item {item_id}: field name {bad!r} contains a period, which "
+                "catalog field names may not",
+                {where: f"Invalid field name {bad}"},
+            )
         self._check_or_fail(check, f"catalog:{catalog['name'].lower()}", value)
 
     @staticmethod
-    def _store_item(catalog: dict[str, Any], item_id: str, value: dict[str, Any],
-                    replace: bool) -> None:
+    def _store_item(
+        catalog: dict[str, Any], item_id: str, value: dict[str, Any], replace: bool
+    ) -> None:
         items = catalog["items"]
         current = items.get(item_id)
         if replace or current is None:
@@ -1064,9 +1225,12 @@ class Project:
         else:
             new_value = dict(current["value"])
             new_value.update(copy.deepcopy(value))
-        items[item_id] = {"value": new_value,
-                          "lastModified": datetime.now(UTC).isoformat(timespec="milliseconds")
-                          .replace("+00:00", "Z")}
+        items[item_id] = {
+            "value": new_value,
+            "lastModified": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+        }
 
     def op_put_item(self, name: str, item_id: str, body: dict[str, Any]) -> tuple[int, Any]:
         catalog = self._catalog(name)
@@ -1074,8 +1238,11 @@ class Project:
         self._check_item(catalog, item_id, body["value"], check, "obj.value")
         self._commit(check)
         self._store_item(catalog, item_id, body["value"], replace=True)
-        return 202, {"msg": "Catalog item update request received.", "code": "Success",
-                     "params": None}
+        return 202, {
+            "msg": "Catalog item update request received.",
+            "code": "Success",
+            "params": None,
+        }
 
     def op_patch_item(self, name: str, item_id: str, body: dict[str, Any]) -> tuple[int, Any]:
         catalog = self._catalog(name)
@@ -1083,14 +1250,21 @@ class Project:
         self._check_item(catalog, item_id, body["update"], check, "obj.update")
         self._commit(check)
         self._store_item(catalog, item_id, body["update"], replace=False)
-        return 202, {"msg": "Catalog item update request received.", "code": "Success",
-                     "params": None}
+        return 202, {
+            "msg": "Catalog item update request received.",
+            "code": "Success",
+            "params": None,
+        }
 
     def _item_view(self, catalog: dict[str, Any], item_id: str) -> dict[str, Any]:
         item = catalog["items"][item_id]
-        return {"catalogName": catalog["name"], "itemId": item_id,
-                "lastModified": item["lastModified"], "size": len(_compact(item["value"])),
-                "value": item["value"]}
+        return {
+            "catalogName": catalog["name"],
+            "itemId": item_id,
+            "lastModified": item["lastModified"],
+            "size": len(_compact(item["value"])),
+            "value": item["value"],
+        }
 
     def op_get_item(self, name: str, item_id: str) -> tuple[int, Any]:
         catalog = self._catalog(name)
@@ -1105,11 +1279,11 @@ class Project:
         if item_id not in catalog["items"]:
             raise CatalogNotFound(catalog["name"], item_id)
         del catalog["items"][item_id]
-        return 202, {"msg": "Received request to delete item.", "code": "Success",
-                     "params": None}
+        return 202, {"msg": "Received request to delete item.", "code": "Success", "params": None}
 
-    def op_list_items(self, name: str, page: int, page_size: int, order_by: str | None,
-                      ascending: bool) -> tuple[int, Any]:
+    def op_list_items(
+        self, name: str, page: int, page_size: int, order_by: str | None, ascending: bool
+    ) -> tuple[int, Any]:
         catalog = self._catalog(name)
         if page < 1 or not 1 <= page_size <= 1000:
             raise ApiError(400, "BadParams", "page must be ≥ 1 and pageSize within 1..1000")
@@ -1117,28 +1291,35 @@ class Project:
         if order_by == "itemId":
             ids.sort(reverse=not ascending)
         elif order_by:
-            ids.sort(key=lambda i: str(catalog["items"][i]["value"].get(order_by, "")),
-                     reverse=not ascending)
-        chosen = ids[(page - 1) * page_size: page * page_size]
+            ids.sort(
+                key=lambda i: str(catalog["items"][i]["value"].get(order_by, "")),
+                reverse=not ascending,
+            )
+        chosen = ids[(page - 1) * page_size : page * page_size]
         payload: dict[str, Any] = {
             "catalogItemsWithProperties": [self._item_view(catalog, i) for i in chosen],
             "totalItemsCount": len(ids),
         }
         if page * page_size < len(ids):
-            payload["nextPageUrl"] = (f"/api/catalogs/{catalog['name']}/items?page={page + 1}"
-                                      f"&pageSize={page_size}")
+            payload["nextPageUrl"] = (
+                f"/api/catalogs/{catalog['name']}/items?page={page + 1}&pageSize={page_size}"
+            )
         if page > 1:
-            payload["previousPageUrl"] = (f"/api/catalogs/{catalog['name']}/items?page="
-                                          f"{page - 1}&pageSize={page_size}")
+            payload["previousPageUrl"] = (
+                f"/api/catalogs/{catalog['name']}/items?page={page - 1}&pageSize={page_size}"
+            )
         return 200, {**payload, "msg": "", "code": "Success", "params": payload}
 
     def op_bulk_items(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
         catalog = self._catalog(name)
         documents = body["documents"]
         if len(documents) > CATALOG_BULK_MAX_ITEMS:
-            raise ApiError(400, "BatchTooLarge",
-                           f"{len(documents)} documents in one request; at most "
-                           f"{CATALOG_BULK_MAX_ITEMS} are accepted")
+            raise ApiError(
+                400,
+                "BatchTooLarge",
+                f"{len(documents)} documents in one request; at most "
+                f"{CATALOG_BULK_MAX_ITEMS} are accepted",
+            )
         check = SchemaCheck(self.schema, True)
         for item_id, value in documents.items():
             self._check_item(catalog, item_id, value, check, f"obj.documents.{item_id}")
@@ -1146,15 +1327,22 @@ class Project:
         replace = not body["replaceUploadedFieldsOnly"]
         for item_id, value in documents.items():
             self._store_item(catalog, item_id, value, replace=replace)
-        return 200, {"msg": f"Request to bulk-upload documents into {catalog['name']} "
-                            "processed successfully", "code": "Success", "params": None}
+        return 200, {
+            "msg": f"Request to bulk-upload documents into {catalog['name']} "
+            "processed successfully",
+            "code": "Success",
+            "params": None,
+        }
 
     def op_bulk_delete_items(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
         catalog = self._catalog(name)
         for item_id in body["itemIds"]:
             catalog["items"].pop(item_id, None)
-        return 202, {"msg": "Bulk delete catalog items request received.", "code": "Success",
-                     "params": None}
+        return 202, {
+            "msg": "Bulk delete catalog items request received.",
+            "code": "Success",
+            "params": None,
+        }
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:

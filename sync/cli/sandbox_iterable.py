@@ -21,17 +21,27 @@ def register(app: typer.Typer) -> None:
         ] = "hybrid",
         rate_scale: Annotated[
             str,
-            typer.Option("--rate-scale",
-                         help="Multiply Iterable's published rate limits; 0 or inf lifts them."),
+            typer.Option(
+                "--rate-scale",
+                help="Multiply Iterable's published rate limits; 0 or inf lifts them.",
+            ),
         ] = "1",
         faults: Annotated[
             str,
-            typer.Option(help="Fault SPEC, e.g. 'users/bulkUpdate:500=0.2,hang=0.05;"
-                              "*:latency_ms=20' (see sandbox/iterable/faults.py)."),
+            typer.Option(
+                help="Fault SPEC, e.g. 'users/bulkUpdate:500=0.2,hang=0.05;"
+                "*:latency_ms=20' (see sandbox/iterable/README.md)."
+            ),
         ] = "",
         api_key: Annotated[
             str, typer.Option("--api-key", help="API key the emulator accepts.")
         ] = DEFAULT_API_KEY,
+        capture: Annotated[
+            bool,
+            typer.Option(
+                "--capture", help="Keep request and answer bodies for GET /_emulator/captured."
+            ),
+        ] = False,
     ) -> None:
         """Start the Iterable emulator, print its settings as `export` lines, serve until ^C."""
         from sandbox.iterable.app import EmulatorApp
@@ -53,7 +63,7 @@ def register(app: typer.Typer) -> None:
                 f"{rate_scale!r} is not a number ≥ 0 or 'inf'", param_hint="--rate-scale"
             ) from None
         try:
-            app_ = EmulatorApp(api_key, project_type, scale, faults)
+            app_ = EmulatorApp(api_key, project_type, scale, faults, capture)
         except FaultSpecError as error:
             raise typer.BadParameter(str(error), param_hint="--faults") from None
         try:
@@ -67,8 +77,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"export SYNC__ITERABLE__API_URL={url}")
             typer.echo(f"export SYNC__ITERABLE__API_KEY={api_key}")
             typer.echo(f"export SYNC__ITERABLE__PROJECT_TYPE={project_type}")
-            typer.echo(f"# Iterable emulator ({project_type} project) on {url}; inspection "
-                       f"under {url}/_emulator/ ; Ctrl-C stops it.", err=True)
+            typer.echo(
+                f"# Iterable emulator ({project_type} project) on {url}; inspection "
+                f"under {url}/_emulator/ ; Ctrl-C stops it.",
+                err=True,
+            )
 
         try:
             serve(app_, sock, ready)

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from sandbox.iterable.conformance import CheckedClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +45,7 @@ def test_cli_prints_exports_and_serves_until_interrupted() -> None:
             "channels:503=1,times=1",
             "--api-key",
             "cli-key",
+            "--capture",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -71,6 +74,9 @@ def test_cli_prints_exports_and_serves_until_interrupted() -> None:
             assert statuses == [200] * 12  # --rate-scale inf lifted the 5/s limit
             fields = client.get("/api/users/getFields").json()["fields"]
             assert "emailListIds" in fields  # an email-based project
+        captured = httpx.get(f"{url}/_emulator/captured").json()["captured"]
+        assert captured[-1]["endpoint"] == "users/getFields"
+        assert captured[0]["status"] == 503
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=15)
@@ -83,10 +89,12 @@ def test_cli_rejects_bad_options_with_usage_exit_code() -> None:
     from sync.cli import app
 
     runner = CliRunner()
-    for args, message in [(["--project-type", "phone"], "phone"),
-                          (["--rate-scale", "-1"], "rate-scale"),
-                          (["--faults", "users/update:500=7"], "fraction"),
-                          (["--faults", "users/updat:500=1"], "unknown endpoint")]:
+    for args, message in [
+        (["--project-type", "phone"], "phone"),
+        (["--rate-scale", "-1"], "rate-scale"),
+        (["--faults", "users/update:500=7"], "fraction"),
+        (["--faults", "users/updat:500=1"], "unknown endpoint"),
+    ]:
         result = runner.invoke(app, ["sandbox", "iterable", *args])
         assert result.exit_code == 2, result.output
         assert message in result.output

@@ -10,43 +10,111 @@ from typing import Any
 from sandbox.iterable import IterableEmulator
 from sandbox.iterable.conformance import CheckedClient
 
-_ITEM = {"id": "sku-1", "name": "Shoe", "price": 9.5, "quantity": 1,
-         "categories": ["Shoes"], "dataFields": {"size": "42"}}
+_ITEM = {
+    "id": "sku-1",
+    "name": "Shoe",
+    "price": 9.5,
+    "quantity": 1,
+    "categories": ["Shoes"],
+    "dataFields": {"size": "42"},
+}
 VALID: list[tuple[str, str, dict[str, Any]]] = [
-    ("POST", "/api/users/update", {"email": "a@example.com", "userId": "ua",
-                                   "dataFields": {"n": 1, "o": {"p": "q"}},
-                                   "mergeNestedObjects": True}),
-    ("POST", "/api/users/bulkUpdate", {"users": [
-        {"email": "b@example.com", "dataFields": {"n": 2}, "preferUserId": False}],
-        "createNewFields": True}),
-    ("POST", "/api/users/updateSubscriptions", {"email": "a@example.com",
-                                                "emailListIds": [31],
-                                                "unsubscribedChannelIds": [13]}),
-    ("POST", "/api/users/bulkUpdateSubscriptions", {"updateSubscriptionsRequests": [
-        {"userId": "ua", "unsubscribedMessageTypeIds": [22]}]}),
-    ("POST", "/api/users/updateEmail", {"currentEmail": "a@example.com",
-                                        "newEmail": "a2@example.com"}),
-    ("POST", "/api/events/track", {"email": "a@example.com", "eventName": "e", "id": "e-1",
-                                   "createdAt": 1_700_000_000, "dataFields": {"k": "v"}}),
-    ("POST", "/api/events/trackBulk", {"events": [{"userId": "ua", "eventName": "e",
-                                                   "dataFields": {"k": "w"}}]}),
-    ("POST", "/api/commerce/trackPurchase", {"id": "o-1", "user": {"email": "a@example.com"},
-                                             "items": [_ITEM], "total": 9.5,
-                                             "dataFields": {"c": "x"}}),
+    (
+        "POST",
+        "/api/users/update",
+        {
+            "email": "a@example.com",
+            "userId": "ua",
+            "dataFields": {"n": 1, "o": {"p": "q"}},
+            "mergeNestedObjects": True,
+        },
+    ),
+    (
+        "POST",
+        "/api/users/bulkUpdate",
+        {
+            "users": [{"email": "b@example.com", "dataFields": {"n": 2}, "preferUserId": False}],
+            "createNewFields": True,
+        },
+    ),
+    (
+        "POST",
+        "/api/users/updateSubscriptions",
+        {"email": "a@example.com", "emailListIds": [31], "unsubscribedChannelIds": [13]},
+    ),
+    (
+        "POST",
+        "/api/users/bulkUpdateSubscriptions",
+        {"updateSubscriptionsRequests": [{"userId": "ua", "unsubscribedMessageTypeIds": [22]}]},
+    ),
+    (
+        "POST",
+        "/api/users/updateEmail",
+        {"currentEmail": "a@example.com", "newEmail": "a2@example.com"},
+    ),
+    (
+        "POST",
+        "/api/events/track",
+        {
+            "email": "a@example.com",
+            "eventName": "e",
+            "id": "e-1",
+            "createdAt": 1_700_000_000,
+            "dataFields": {"k": "v"},
+        },
+    ),
+    (
+        "POST",
+        "/api/events/trackBulk",
+        {"events": [{"userId": "ua", "eventName": "e", "dataFields": {"k": "w"}}]},
+    ),
+    (
+        "POST",
+        "/api/commerce/trackPurchase",
+        {
+            "id": "o-1",
+            "user": {"email": "a@example.com"},
+            "items": [_ITEM],
+            "total": 9.5,
+            "dataFields": {"c": "x"},
+        },
+    ),
     ("POST", "/api/commerce/updateCart", {"user": {"userId": "ua"}, "items": [_ITEM]}),
     ("POST", "/api/lists", {"name": "L", "description": "d"}),
     ("POST", "/api/lists/subscribe", {"listId": 31, "subscribers": [{"email": "c@example.com"}]}),
-    ("POST", "/api/lists/unsubscribe", {"listId": 31, "subscribers": [{"userId": "ua"}],
-                                        "channelUnsubscribe": False}),
-    ("POST", "/api/catalogs/fuzz/items", {"documents": {"i-1": {"name": "x", "n": 1}},
-                                          "replaceUploadedFieldsOnly": False}),
+    (
+        "POST",
+        "/api/lists/unsubscribe",
+        {"listId": 31, "subscribers": [{"userId": "ua"}], "channelUnsubscribe": False},
+    ),
+    (
+        "POST",
+        "/api/catalogs/fuzz/items",
+        {"documents": {"i-1": {"name": "x", "n": 1}}, "replaceUploadedFieldsOnly": False},
+    ),
     ("PUT", "/api/catalogs/fuzz/items/i-2", {"value": {"name": "y", "n": 2}}),
     ("PATCH", "/api/catalogs/fuzz/items/i-2", {"update": {"n": 3}}),
     ("DELETE", "/api/catalogs/fuzz/items", {"itemIds": ["i-1"]}),
     ("POST", "/api/users/forget", {"email": "z@example.com"}),
 ]
-_ODD_VALUES: list[Any] = [None, 0, -1, 2**63, 1.5, "", "x", "not an email", " ua ", True,
-                          [], [None], {}, {"a.b": 1}, "2020-01-01", "é" * 60]
+_ODD_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    2**63,
+    1.5,
+    "",
+    "x",
+    "not an email",
+    " ua ",
+    True,
+    [],
+    [None],
+    {},
+    {"a.b": 1},
+    "2020-01-01",
+    "é" * 60,
+]
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -75,7 +143,8 @@ def _mutate(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 
 def test_mutated_bodies_never_crash_and_agree_with_the_spec(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     rng = random.Random(20261126)
     for project_type in ("hybrid", "email", "userId"):
         fresh_iterable.reset(project_type=project_type, rate_scale=0)

@@ -16,15 +16,18 @@ from sandbox.iterable.faults import FaultSpecError, LeakyBucket, parse_faults
 
 
 def _burst(api: CheckedClient, count: int) -> list[int]:
-    return [api.post("/api/users/bulkUpdate",
-                     {"users": [{"email": f"r{n}@example.com"}]}).status_code
-            for n in range(count)]
+    return [
+        api.post("/api/users/bulkUpdate", {"users": [{"email": f"r{n}@example.com"}]}).status_code
+        for n in range(count)
+    ]
 
 
-def test_bulk_update_is_limited_to_five_per_second(iterable_api: CheckedClient,
-                                                   fresh_iterable: IterableEmulator) -> None:
-    successes, elapsed, refused = _until_429(iterable_api, "POST", "/api/users/bulkUpdate",
-                                             {"users": []})
+def test_bulk_update_is_limited_to_five_per_second(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    successes, elapsed, refused = _until_429(
+        iterable_api, "POST", "/api/users/bulkUpdate", {"users": []}
+    )
     assert refused is not None and 5 <= successes <= 5 + elapsed * 5 + 1
     assert refused.json()["code"] == "RateLimitExceeded"
     assert "5 requests/s" in refused.json()["msg"]
@@ -32,8 +35,9 @@ def test_bulk_update_is_limited_to_five_per_second(iterable_api: CheckedClient,
     assert iterable_api.post("/api/users/bulkUpdate", {"users": []}).status_code == 200
 
 
-def test_refused_request_applies_nothing(iterable_api: CheckedClient,
-                                         fresh_iterable: IterableEmulator) -> None:
+def test_refused_request_applies_nothing(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_rate_scale(0.001)  # one request, then one per 200 s
     first = iterable_api.post("/api/users/bulkUpdate", {"users": [{"email": "a@example.com"}]})
     second = iterable_api.post("/api/users/bulkUpdate", {"users": [{"email": "b@example.com"}]})
@@ -42,20 +46,23 @@ def test_refused_request_applies_nothing(iterable_api: CheckedClient,
     assert fresh_iterable.counters()["users/bulkUpdate"] == {200: 1, 429: 1}
 
 
-def test_rate_scale_multiplies_and_zero_or_inf_lifts(iterable_api: CheckedClient,
-                                                     fresh_iterable: IterableEmulator) -> None:
+def test_rate_scale_multiplies_and_zero_or_inf_lifts(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_rate_scale(2)
     assert fresh_iterable.config()["limits"]["users/bulkUpdate"] == 10
-    successes, elapsed, refused = _until_429(iterable_api, "POST", "/api/users/bulkUpdate",
-                                             {"users": []})
+    successes, elapsed, refused = _until_429(
+        iterable_api, "POST", "/api/users/bulkUpdate", {"users": []}
+    )
     assert refused is not None and 10 <= successes <= 10 + elapsed * 10 + 1
     for lifted in (0, math.inf):
         fresh_iterable.set_rate_scale(lifted)
         assert _burst(iterable_api, 30) == [200] * 30
 
 
-def _until_429(api: CheckedClient, method: str, path: str, body: dict | None,
-               limit: int = 200) -> tuple[int, float, httpx.Response | None]:
+def _until_429(
+    api: CheckedClient, method: str, path: str, body: dict | None, limit: int = 200
+) -> tuple[int, float, httpx.Response | None]:
     """Requests back to back: (successes before the first 429, seconds, that 429)."""
     started = time.monotonic()
     for sent in range(limit):
@@ -66,18 +73,27 @@ def _until_429(api: CheckedClient, method: str, path: str, body: dict | None,
     return limit, time.monotonic() - started, None
 
 
-@pytest.mark.parametrize(("method", "path", "body", "endpoint", "rate", "scale"), [
-    ("POST", "/api/events/trackBulk", {"events": []}, "events/trackBulk", 10, 1),
-    ("GET", "/api/users/getFields", None, "users/getFields", 3, 1),
-    ("POST", "/api/users/forget", {"userId": "gone"}, "users/forget", 3, 1),
-    # 100/s is about what one test client manages on a busy machine: scale it down.
-    ("GET", "/api/channels", None, "channels", 100, 0.05),
-    ("POST", "/api/users/update", {"email": "u@example.com"}, "users/update", 500, 0.01),
-])
-def test_published_rates_per_endpoint(iterable_api: CheckedClient,
-                                      fresh_iterable: IterableEmulator, method: str, path: str,
-                                      body: dict | None, endpoint: str, rate: int,
-                                      scale: float) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "endpoint", "rate", "scale"),
+    [
+        ("POST", "/api/events/trackBulk", {"events": []}, "events/trackBulk", 10, 1),
+        ("GET", "/api/users/getFields", None, "users/getFields", 3, 1),
+        ("POST", "/api/users/forget", {"userId": "gone"}, "users/forget", 3, 1),
+        # 100/s is about what one test client manages on a busy machine: scale it down.
+        ("GET", "/api/channels", None, "channels", 100, 0.05),
+        ("POST", "/api/users/update", {"email": "u@example.com"}, "users/update", 500, 0.01),
+    ],
+)
+def test_published_rates_per_endpoint(
+    iterable_api: CheckedClient,
+    fresh_iterable: IterableEmulator,
+    method: str,
+    path: str,
+    body: dict | None,
+    endpoint: str,
+    rate: int,
+    scale: float,
+) -> None:
     fresh_iterable.set_rate_scale(scale)
     allowed = rate * scale
     assert fresh_iterable.config()["limits"][endpoint] == pytest.approx(allowed)
@@ -91,9 +107,12 @@ def test_limits_are_per_endpoint(iterable_api: CheckedClient) -> None:
     assert _until_429(iterable_api, "POST", "/api/users/bulkUpdate", {"users": []})[2]
     # users/getFields has its own 3/s bucket; updateSubscriptions has no published limit.
     assert [iterable_api.get("/api/users/getFields").status_code for _ in range(4)][:3] == [200] * 3
-    statuses = [iterable_api.post("/api/users/updateSubscriptions",
-                                  {"email": "s@example.com", "emailListIds": [31]}).status_code
-                for _ in range(20)]
+    statuses = [
+        iterable_api.post(
+            "/api/users/updateSubscriptions", {"email": "s@example.com", "emailListIds": [31]}
+        ).status_code
+        for _ in range(20)
+    ]
     assert statuses == [200] * 20
 
 
@@ -109,11 +128,13 @@ def test_leaky_bucket_drains_at_rate() -> None:
 # ---------------------------------------------------------------- body cap
 
 
-def test_body_over_four_megabytes_is_413_batch_too_large(iterable_api: CheckedClient,
-                                                         fresh_iterable: IterableEmulator) -> None:
+def test_body_over_four_megabytes_is_413_batch_too_large(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_rate_scale(0)
-    users = [{"email": f"big{n}@example.com", "dataFields": {"blob": "x" * 1000}}
-             for n in range(4000)]
+    users = [
+        {"email": f"big{n}@example.com", "dataFields": {"blob": "x" * 1000}} for n in range(4000)
+    ]
     response = iterable_api.post("/api/users/bulkUpdate", {"users": users})
     assert response.status_code == 413
     assert response.json()["code"] == "BatchTooLarge"
@@ -126,16 +147,21 @@ def test_body_over_four_megabytes_is_413_batch_too_large(iterable_api: CheckedCl
 
 
 def test_fault_spec_parsing_and_errors() -> None:
-    rules = parse_faults("users/bulkUpdate:500=0.2,hang=0.05;*:latency_ms=20,seed=7",
-                         ["users/bulkUpdate"])
-    assert rules == {"users/bulkUpdate": {"500": 0.2, "hang": 0.05},
-                     "*": {"latency_ms": 20.0, "seed": 7}}
-    for bad, reason in [("users/bulkUpdate", "expected ENDPOINT"),
-                        ("users/bulkUpdate:500", "not KEY=VALUE"),
-                        ("users/bulkUpdate:boom=1", "unknown key"),
-                        ("users/bulkUpdate:500=2", "fraction"),
-                        ("users/bulkUpdate:latency_ms=abc", "needs a number"),
-                        ("users/bulkUpdte:500=1", "unknown endpoint")]:
+    rules = parse_faults(
+        "users/bulkUpdate:500=0.2,hang=0.05;*:latency_ms=20,seed=7", ["users/bulkUpdate"]
+    )
+    assert rules == {
+        "users/bulkUpdate": {"500": 0.2, "hang": 0.05},
+        "*": {"latency_ms": 20.0, "seed": 7},
+    }
+    for bad, reason in [
+        ("users/bulkUpdate", "expected ENDPOINT"),
+        ("users/bulkUpdate:500", "not KEY=VALUE"),
+        ("users/bulkUpdate:boom=1", "unknown key"),
+        ("users/bulkUpdate:500=2", "fraction"),
+        ("users/bulkUpdate:latency_ms=abc", "needs a number"),
+        ("users/bulkUpdte:500=1", "unknown endpoint"),
+    ]:
         with pytest.raises(FaultSpecError, match=reason):
             parse_faults(bad, ["users/bulkUpdate"])
 
@@ -150,30 +176,37 @@ def test_set_faults_refuses_bad_spec_before_sending(fresh_iterable: IterableEmul
 
 
 def test_injected_5xx_for_the_next_n_requests_apply_nothing(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_faults("users/update:503=1,times=2")
-    statuses = [iterable_api.post("/api/users/update", {"email": f"f{n}@example.com"}
-                                  ).status_code for n in range(3)]
+    statuses = [
+        iterable_api.post("/api/users/update", {"email": f"f{n}@example.com"}).status_code
+        for n in range(3)
+    ]
     assert statuses == [503, 503, 200]
     assert [u["email"] for u in fresh_iterable.users()] == ["f2@example.com"]
     assert fresh_iterable.counters()["users/update"] == {503: 2, 200: 1}
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
-def test_fraction_of_5xx_is_roughly_respected(iterable_api: CheckedClient,
-                                              fresh_iterable: IterableEmulator,
-                                              status: int) -> None:
+def test_fraction_of_5xx_is_roughly_respected(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator, status: int
+) -> None:
     fresh_iterable.set_faults(f"*:seed=3;events/track:{status}=0.5")
-    statuses = [iterable_api.post("/api/events/track", {"email": "a@example.com",
-                                                        "eventName": "x"}).status_code
-                for _ in range(60)]
+    statuses = [
+        iterable_api.post(
+            "/api/events/track", {"email": "a@example.com", "eventName": "x"}
+        ).status_code
+        for _ in range(60)
+    ]
     assert set(statuses) == {200, status}
     assert 15 <= statuses.count(status) <= 45
     assert len(fresh_iterable.events()) == statuses.count(200)
 
 
-def test_seeded_faults_repeat(iterable_api: CheckedClient,
-                              fresh_iterable: IterableEmulator) -> None:
+def test_seeded_faults_repeat(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     runs = []
     for _ in range(2):
         fresh_iterable.reset(faults="*:seed=11;channels:500=0.5")
@@ -183,20 +216,22 @@ def test_seeded_faults_repeat(iterable_api: CheckedClient,
 
 def test_dropped_connection_applies_nothing(fresh_iterable: IterableEmulator) -> None:
     fresh_iterable.set_faults("users/update:drop=1,times=1")
-    with httpx.Client(base_url=fresh_iterable.api_url,
-                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+    with httpx.Client(
+        base_url=fresh_iterable.api_url, headers={"Api-Key": fresh_iterable.api_key}
+    ) as client:
         with pytest.raises(httpx.TransportError):
             client.post("/api/users/update", json={"email": "d@example.com"})
-        assert client.post("/api/users/update",
-                           json={"email": "e@example.com"}).status_code == 200
+        assert client.post("/api/users/update", json={"email": "e@example.com"}).status_code == 200
     assert [u["email"] for u in fresh_iterable.users()] == ["e@example.com"]
 
 
 def test_hang_applies_but_never_answers_within_client_timeout(
-        fresh_iterable: IterableEmulator) -> None:
+    fresh_iterable: IterableEmulator,
+) -> None:
     fresh_iterable.set_faults("users/update:hang=1,hang_s=3,times=1")
-    with httpx.Client(base_url=fresh_iterable.api_url, timeout=0.5,
-                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+    with httpx.Client(
+        base_url=fresh_iterable.api_url, timeout=0.5, headers={"Api-Key": fresh_iterable.api_key}
+    ) as client:
         with pytest.raises(httpx.ReadTimeout):
             client.post("/api/users/update", json={"email": "h@example.com"})
     assert fresh_iterable.user(email="h@example.com") is not None
@@ -209,11 +244,13 @@ def test_latency_is_added(iterable_api: CheckedClient, fresh_iterable: IterableE
     assert time.perf_counter() - started >= 0.15
 
 
-def test_accepted_then_applied_later(iterable_api: CheckedClient,
-                                     fresh_iterable: IterableEmulator) -> None:
+def test_accepted_then_applied_later(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_faults("users/bulkUpdate:async_ms=300")
-    response = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "late@example.com", "dataFields": {"n": 1}}]})
+    response = iterable_api.post(
+        "/api/users/bulkUpdate", {"users": [{"email": "late@example.com", "dataFields": {"n": 1}}]}
+    )
     assert response.status_code == 200 and response.json()["successCount"] == 1
     assert iterable_api.get("/api/users/late@example.com").json() == {}
     assert fresh_iterable.config()["pending"] == 1
@@ -223,8 +260,9 @@ def test_accepted_then_applied_later(iterable_api: CheckedClient,
     assert fresh_iterable.user(email="late@example.com")["dataFields"]["n"] == 1
 
 
-def test_async_track_returns_id_and_flush_applies_now(iterable_api: CheckedClient,
-                                                      fresh_iterable: IterableEmulator) -> None:
+def test_async_track_returns_id_and_flush_applies_now(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_faults("events/track:async_ms=60000")
     answer = iterable_api.post("/api/events/track", {"email": "a@example.com", "eventName": "x"})
     event_id = answer.json()["params"]["id"]
@@ -233,10 +271,18 @@ def test_async_track_returns_id_and_flush_applies_now(iterable_api: CheckedClien
     assert [e["id"] for e in fresh_iterable.events()] == [event_id]
 
 
-def test_late_failure_is_recorded_not_answered(iterable_api: CheckedClient,
-                                               fresh_iterable: IterableEmulator) -> None:
-    iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "a@example.com", "userId": "ua"}, {"email": "b@example.com", "userId": "ub"}]})
+def test_late_failure_is_recorded_not_answered(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    iterable_api.post(
+        "/api/users/bulkUpdate",
+        {
+            "users": [
+                {"email": "a@example.com", "userId": "ua"},
+                {"email": "b@example.com", "userId": "ub"},
+            ]
+        },
+    )
     fresh_iterable.set_faults("users/update:async_ms=60000")
     # A conflict depends on stored users, so it only surfaces when the write is applied.
     conflict = {"email": "a@example.com", "userId": "ub"}
@@ -250,14 +296,18 @@ def test_late_failure_is_recorded_not_answered(iterable_api: CheckedClient,
 # ---------------------------------------------------------------- inspection
 
 
-def test_request_log_and_counters(iterable_api: CheckedClient,
-                                  fresh_iterable: IterableEmulator) -> None:
+def test_request_log_and_counters(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     iterable_api.post("/api/users/update", {"email": "a@example.com"})
     iterable_api.post("/api/users/update", {"email": "bad"})
     iterable_api.get("/api/channels")
     log = fresh_iterable.requests()
     assert [(r["method"], r["endpoint"], r["status"]) for r in log] == [
-        ("POST", "users/update", 200), ("POST", "users/update", 400), ("GET", "channels", 200)]
+        ("POST", "users/update", 200),
+        ("POST", "users/update", 400),
+        ("GET", "channels", 200),
+    ]
     assert log[0]["bytes"] == len(b'{"email":"a@example.com"}')
     assert all(r["ms"] >= 0 and r["responseBytes"] > 0 for r in log)
     assert [r["status"] for r in fresh_iterable.requests(endpoint="users/update")] == [200, 400]
@@ -265,8 +315,9 @@ def test_request_log_and_counters(iterable_api: CheckedClient,
     assert fresh_iterable.counters() == {"users/update": {200: 1, 400: 1}, "channels": {200: 1}}
 
 
-def test_reset_clears_state_and_switches_project_type(iterable_api: CheckedClient,
-                                                      fresh_iterable: IterableEmulator) -> None:
+def test_reset_clears_state_and_switches_project_type(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     iterable_api.post("/api/users/update", {"email": "a@example.com", "dataFields": {"n": 1}})
     fresh_iterable.set_faults("*:latency_ms=1")
     config = fresh_iterable.reset(project_type="email")
@@ -280,8 +331,9 @@ def test_reset_clears_state_and_switches_project_type(iterable_api: CheckedClien
 
 
 def test_unknown_path_and_wrong_method(fresh_iterable: IterableEmulator) -> None:
-    with httpx.Client(base_url=fresh_iterable.api_url,
-                      headers={"Api-Key": fresh_iterable.api_key}) as client:
+    with httpx.Client(
+        base_url=fresh_iterable.api_url, headers={"Api-Key": fresh_iterable.api_key}
+    ) as client:
         assert client.get("/api/nothing/here").status_code == 404
         wrong = client.put("/api/users/bulkUpdate", json={})
     assert wrong.status_code == 405
@@ -289,11 +341,14 @@ def test_unknown_path_and_wrong_method(fresh_iterable: IterableEmulator) -> None
 
 
 def test_emulator_with_own_settings_starts_and_stops() -> None:
-    with IterableEmulator(project_type="userId", rate_scale=math.inf,
-                          faults="channels:500=1", api_key="k-test") as emu:
-        assert emu.env() == {"SYNC__ITERABLE__API_URL": emu.api_url,
-                             "SYNC__ITERABLE__API_KEY": "k-test",
-                             "SYNC__ITERABLE__PROJECT_TYPE": "userId"}
+    with IterableEmulator(
+        project_type="userId", rate_scale=math.inf, faults="channels:500=1", api_key="k-test"
+    ) as emu:
+        assert emu.env() == {
+            "SYNC__ITERABLE__API_URL": emu.api_url,
+            "SYNC__ITERABLE__API_KEY": "k-test",
+            "SYNC__ITERABLE__PROJECT_TYPE": "userId",
+        }
         with CheckedClient(emu.api_url, "k-test") as client:
             assert client.get("/api/channels").status_code == 500
         assert emu.config()["rate_scale"] is None
@@ -303,12 +358,14 @@ def test_emulator_with_own_settings_starts_and_stops() -> None:
         emu.users()
 
 
-def test_forget_has_a_daily_cap(iterable_api: CheckedClient,
-                                fresh_iterable: IterableEmulator) -> None:
+def test_forget_has_a_daily_cap(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     # Scaled so the 3/s bucket never refuses; the 1000-per-day cap still applies.
     fresh_iterable.set_rate_scale(1000)  # 3000/s bucket, 86.4 s "day"
-    statuses = [iterable_api.post("/api/users/forget", {"userId": f"u{n}"}).status_code
-                for n in range(1000)]
+    statuses = [
+        iterable_api.post("/api/users/forget", {"userId": f"u{n}"}).status_code for n in range(1000)
+    ]
     assert statuses == [200] * 1000
     refused = iterable_api.post("/api/users/forget", {"userId": "one-more"})
     assert refused.status_code == 429
@@ -323,21 +380,26 @@ def test_api_key_is_not_on_the_server_command_line(fresh_iterable: IterableEmula
 
 
 def test_async_accept_still_checks_types_and_identifiers_at_once(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     iterable_api.post("/api/users/update", {"email": "a@example.com", "dataFields": {"n": 1}})
     iterable_api.post("/api/users/forget", {"email": "gone@example.com"})
     fresh_iterable.set_faults("users/bulkUpdate:async_ms=60000;events/track:async_ms=60000")
-    mismatch = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "a@example.com", "dataFields": {"n": "one"}}]})
+    mismatch = iterable_api.post(
+        "/api/users/bulkUpdate", {"users": [{"email": "a@example.com", "dataFields": {"n": "one"}}]}
+    )
     assert mismatch.status_code == 400
     assert mismatch.json()["code"] == "RequestFieldsTypesMismatched"
-    accepted = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "b@example.com"}, {"email": "nope"}, {"email": "gone@example.com"}]}).json()
+    accepted = iterable_api.post(
+        "/api/users/bulkUpdate",
+        {"users": [{"email": "b@example.com"}, {"email": "nope"}, {"email": "gone@example.com"}]},
+    ).json()
     assert (accepted["successCount"], accepted["failCount"]) == (1, 2)
     assert accepted["failedUpdates"]["invalidEmails"] == ["nope"]
     assert accepted["failedUpdates"]["forgottenEmails"] == ["gone@example.com"]
-    bad_id = iterable_api.post("/api/events/track", {"email": "a@example.com",
-                                                     "eventName": "x", "id": "no spaces"})
+    bad_id = iterable_api.post(
+        "/api/events/track", {"email": "a@example.com", "eventName": "x", "id": "no spaces"}
+    )
     assert bad_id.status_code == 400
     assert fresh_iterable.config()["pending"] == 1
     fresh_iterable.flush()
@@ -347,8 +409,9 @@ def test_async_accept_still_checks_types_and_identifiers_at_once(
 
 def test_cli_style_shutdown_is_not_held_by_a_hung_request() -> None:
     with IterableEmulator(faults="users/update:hang=1,hang_s=120") as other:
-        with httpx.Client(base_url=other.api_url, timeout=0.3,
-                          headers={"Api-Key": other.api_key}) as client:
+        with httpx.Client(
+            base_url=other.api_url, timeout=0.3, headers={"Api-Key": other.api_key}
+        ) as client:
             with pytest.raises(httpx.ReadTimeout):
                 client.post("/api/users/update", json={"email": "h@example.com"})
         proc = other._proc
@@ -370,10 +433,14 @@ def test_start_failure_reports_the_reason() -> None:
 
 
 def test_refusals_of_large_bodies_keep_the_connection_usable(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.set_rate_scale(0.001)
-    big = {"users": [{"email": f"u{n}@example.com", "dataFields": {"pad": "x" * 500}}
-                     for n in range(3000)]}  # about 1.7 MB
+    big = {
+        "users": [
+            {"email": f"u{n}@example.com", "dataFields": {"pad": "x" * 500}} for n in range(3000)
+        ]
+    }  # about 1.7 MB
     assert iterable_api.post("/api/users/bulkUpdate", {"users": []}).status_code == 200
     for _ in range(3):  # refused (429) while the body is still arriving, same connection
         assert iterable_api.post("/api/users/bulkUpdate", big).status_code == 429

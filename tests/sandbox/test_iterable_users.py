@@ -26,17 +26,25 @@ def _bulk(api: CheckedClient, users: list[dict], **extra: object) -> dict:
 def test_missing_or_wrong_api_key_is_401_bad_api_key(fresh_iterable: IterableEmulator) -> None:
     with httpx.Client(base_url=fresh_iterable.api_url) as client:
         missing = client.post("/api/users/update", json={"email": "a@example.com"})
-        wrong = client.post("/api/users/update", json={"email": "a@example.com"},
-                            headers={"Api-Key": "not-the-key"})
-        underscore = client.post("/api/users/update", json={"email": "a@example.com"},
-                                 headers={"Api_Key": fresh_iterable.api_key})
+        wrong = client.post(
+            "/api/users/update", json={"email": "a@example.com"}, headers={"Api-Key": "not-the-key"}
+        )
+        underscore = client.post(
+            "/api/users/update",
+            json={"email": "a@example.com"},
+            headers={"Api_Key": fresh_iterable.api_key},
+        )
         query = client.get("/api/channels", params={"api_key": fresh_iterable.api_key})
         lower = client.get("/api/channels", headers={"api_key": fresh_iterable.api_key})
     for response in (missing, wrong, underscore, query, lower):
         request = response.request
         body = json.loads(request.content) if request.content else None
-        assert check_exchange(request.method, request.url.path, body, response.status_code,
-                              response.json()) == []
+        assert (
+            check_exchange(
+                request.method, request.url.path, body, response.status_code, response.json()
+            )
+            == []
+        )
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.json()["code"] == "BadApiKey"
@@ -50,12 +58,18 @@ def test_missing_or_wrong_api_key_is_401_bad_api_key(fresh_iterable: IterableEmu
 # ---------------------------------------------------------------- body validation
 
 
-def test_bad_json_type_fails_the_whole_bulk_request(iterable_api: CheckedClient,
-                                                    fresh_iterable: IterableEmulator) -> None:
-    response = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "ok@example.com"},
-        {"email": "bad@example.com", "preferUserId": "yes"},
-    ]})
+def test_bad_json_type_fails_the_whole_bulk_request(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    response = iterable_api.post(
+        "/api/users/bulkUpdate",
+        {
+            "users": [
+                {"email": "ok@example.com"},
+                {"email": "bad@example.com", "preferUserId": "yes"},
+            ]
+        },
+    )
     assert response.status_code == 400
     assert response.json() == {
         "msg": "[/api/users/bulkUpdate] Invalid JSON body",
@@ -77,12 +91,24 @@ def test_missing_required_field_and_non_json_body(iterable_api: CheckedClient) -
 # ---------------------------------------------------------------- profile semantics
 
 
-def test_data_fields_merge_top_level_and_null_deletes(iterable_api: CheckedClient,
-                                                      fresh_iterable: IterableEmulator) -> None:
-    iterable_api.post("/api/users/update", {"email": "m@example.com", "dataFields": {
-        "firstName": "Ada", "tier": "gold", "address": {"city": "Oslo", "zip": "0150"}}})
-    iterable_api.post("/api/users/update", {"email": "m@example.com", "dataFields": {
-        "tier": None, "address": {"city": "Bergen"}}})
+def test_data_fields_merge_top_level_and_null_deletes(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    iterable_api.post(
+        "/api/users/update",
+        {
+            "email": "m@example.com",
+            "dataFields": {
+                "firstName": "Ada",
+                "tier": "gold",
+                "address": {"city": "Oslo", "zip": "0150"},
+            },
+        },
+    )
+    iterable_api.post(
+        "/api/users/update",
+        {"email": "m@example.com", "dataFields": {"tier": None, "address": {"city": "Bergen"}}},
+    )
     fields = fresh_iterable.user(email="m@example.com")["dataFields"]
     assert fields["firstName"] == "Ada"
     assert "tier" not in fields
@@ -90,18 +116,27 @@ def test_data_fields_merge_top_level_and_null_deletes(iterable_api: CheckedClien
 
 
 def test_merge_nested_objects_deep_merges_and_null_removes_key(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
-    iterable_api.post("/api/users/update", {"email": "n@example.com", "dataFields": {
-        "settings": {"mobile": True, "street": "Main"}}})
-    iterable_api.post("/api/users/update", {"email": "n@example.com", "mergeNestedObjects": True,
-                                            "dataFields": {"settings": {"email": True,
-                                                                        "street": None}}})
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    iterable_api.post(
+        "/api/users/update",
+        {"email": "n@example.com", "dataFields": {"settings": {"mobile": True, "street": "Main"}}},
+    )
+    iterable_api.post(
+        "/api/users/update",
+        {
+            "email": "n@example.com",
+            "mergeNestedObjects": True,
+            "dataFields": {"settings": {"email": True, "street": None}},
+        },
+    )
     fields = fresh_iterable.user(email="n@example.com")["dataFields"]
     assert fields["settings"] == {"mobile": True, "email": True}
 
 
-def test_managed_fields_on_new_profile(iterable_api: CheckedClient,
-                                       fresh_iterable: IterableEmulator) -> None:
+def test_managed_fields_on_new_profile(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     iterable_api.post("/api/users/update", {"email": "x@example.com", "userId": "x-1"})
     fields = fresh_iterable.user(user_id="x-1")["dataFields"]
     assert fields["signupSource"] == "API"
@@ -115,51 +150,85 @@ def test_managed_fields_on_new_profile(iterable_api: CheckedClient,
 
 
 def test_field_type_mismatch_fails_whole_batch_with_validation_errors(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     _bulk(iterable_api, [{"email": "t@example.com", "dataFields": {"birthday": "1990-02-03"}}])
-    response = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "new@example.com", "dataFields": {"name": "fine"}},
-        {"email": "t@example.com", "dataFields": {"birthday": "GGG"}},
-    ]})
+    response = iterable_api.post(
+        "/api/users/bulkUpdate",
+        {
+            "users": [
+                {"email": "new@example.com", "dataFields": {"name": "fine"}},
+                {"email": "t@example.com", "dataFields": {"birthday": "GGG"}},
+            ]
+        },
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "RequestFieldsTypesMismatched"
     assert body["params"]["validationErrors"]["birthday"] == {
-        "incomingTypes": ["string", "keyword"], "expectedType": "date",
-        "_type": "UnexpectedType", "offendingValue": "GGG", "category": "user"}
+        "incomingTypes": ["string", "keyword"],
+        "expectedType": "date",
+        "_type": "UnexpectedType",
+        "offendingValue": "GGG",
+        "category": "user",
+    }
     assert "Field 'birthday' already exists for type 'user'" in body["msg"]
     assert fresh_iterable.user(email="new@example.com") is None
 
 
 def test_mismatch_inside_one_batch_and_long_fits_double(iterable_api: CheckedClient) -> None:
-    inside = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "a@example.com", "dataFields": {"score": 1.5}},
-        {"email": "b@example.com", "dataFields": {"score": True}},
-    ]})
+    inside = iterable_api.post(
+        "/api/users/bulkUpdate",
+        {
+            "users": [
+                {"email": "a@example.com", "dataFields": {"score": 1.5}},
+                {"email": "b@example.com", "dataFields": {"score": True}},
+            ]
+        },
+    )
     assert inside.status_code == 400
     assert inside.json()["params"]["validationErrors"]["score"]["expectedType"] == "double"
     _bulk(iterable_api, [{"email": "a@example.com", "dataFields": {"score": 1.5}}])
-    assert _bulk(iterable_api, [{"email": "b@example.com",
-                                 "dataFields": {"score": 2}}])["successCount"] == 1
+    assert (
+        _bulk(iterable_api, [{"email": "b@example.com", "dataFields": {"score": 2}}])[
+            "successCount"
+        ]
+        == 1
+    )
 
 
 def test_get_fields_reports_locked_types_with_nested_paths(iterable_api: CheckedClient) -> None:
-    _bulk(iterable_api, [{"email": "f@example.com", "dataFields": {
-        "ltv": 10.5, "orders": 3, "vip": False, "since": "2020-08-19T20:50:04.000Z",
-        "address": {"number": 10}}}])
+    _bulk(
+        iterable_api,
+        [
+            {
+                "email": "f@example.com",
+                "dataFields": {
+                    "ltv": 10.5,
+                    "orders": 3,
+                    "vip": False,
+                    "since": "2020-08-19T20:50:04.000Z",
+                    "address": {"number": 10},
+                },
+            }
+        ],
+    )
     fields = iterable_api.get("/api/users/getFields").json()["fields"]
     assert fields["ltv"] == "double" and fields["orders"] == "long"
     assert fields["vip"] == "boolean" and fields["since"] == "date"
     assert fields["address"] == "object" and fields["address.number"] == "long"
 
 
-def test_created_and_filtered_out_fields(iterable_api: CheckedClient,
-                                         fresh_iterable: IterableEmulator) -> None:
+def test_created_and_filtered_out_fields(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     created = _bulk(iterable_api, [{"email": "c@example.com", "dataFields": {"color": "red"}}])
     assert created["createdFields"] == ["color"]
-    filtered = _bulk(iterable_api, [{"email": "c@example.com",
-                                     "dataFields": {"color": "blue", "size": "L"}}],
-                     createNewFields=False)
+    filtered = _bulk(
+        iterable_api,
+        [{"email": "c@example.com", "dataFields": {"color": "blue", "size": "L"}}],
+        createNewFields=False,
+    )
     assert filtered["filteredOutFields"] == ["size"]
     assert filtered["createdFields"] == []
     fields = fresh_iterable.user(email="c@example.com")["dataFields"]
@@ -172,10 +241,20 @@ def test_created_and_filtered_out_fields(iterable_api: CheckedClient,
 def test_invalid_email_single_call_and_bulk_arrays(iterable_api: CheckedClient) -> None:
     single = iterable_api.post("/api/users/update", {"email": "sayan"})
     assert single.status_code == 400
-    assert single.json() == {"msg": "Invalid email: sayan", "code": "InvalidEmailAddressError",
-                             "params": None}
-    bulk = _bulk(iterable_api, [{"email": "ok@example.com"}, {"email": "shrouti"},
-                                {"userId": "bad id "}, {"userId": "x" * 53}])
+    assert single.json() == {
+        "msg": "Invalid email: sayan",
+        "code": "InvalidEmailAddressError",
+        "params": None,
+    }
+    bulk = _bulk(
+        iterable_api,
+        [
+            {"email": "ok@example.com"},
+            {"email": "shrouti"},
+            {"userId": "bad id "},
+            {"userId": "x" * 53},
+        ],
+    )
     assert (bulk["successCount"], bulk["failCount"]) == (1, 3)
     assert bulk["invalidEmails"] == ["shrouti"]
     assert bulk["failedUpdates"]["invalidEmails"] == ["shrouti"]
@@ -185,8 +264,9 @@ def test_invalid_email_single_call_and_bulk_arrays(iterable_api: CheckedClient) 
 
 
 def test_record_without_identity_is_named(iterable_api: CheckedClient) -> None:
-    response = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "a@example.com"}, {"dataFields": {"x": 1}}]})
+    response = iterable_api.post(
+        "/api/users/bulkUpdate", {"users": [{"email": "a@example.com"}, {"dataFields": {"x": 1}}]}
+    )
     assert response.status_code == 400
     assert response.json()["params"] == {"obj.users[1]": "email or userId required"}
 
@@ -194,8 +274,9 @@ def test_record_without_identity_is_named(iterable_api: CheckedClient) -> None:
 # ---------------------------------------------------------------- project types
 
 
-def test_email_project_email_wins_and_overwrites_user_id(iterable_api: CheckedClient,
-                                                         fresh_iterable: IterableEmulator) -> None:
+def test_email_project_email_wins_and_overwrites_user_id(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="email")
     iterable_api.post("/api/users/update", {"email": "e@example.com", "userId": "old"})
     iterable_api.post("/api/users/update", {"email": "e@example.com", "userId": "new"})
@@ -206,7 +287,8 @@ def test_email_project_email_wins_and_overwrites_user_id(iterable_api: CheckedCl
 
 
 def test_email_project_unknown_user_id_errors_unless_prefer_user_id(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="email")
     unknown = iterable_api.post("/api/users/update", {"userId": "ghost"})
     assert unknown.status_code == 400
@@ -219,57 +301,80 @@ def test_email_project_unknown_user_id_errors_unless_prefer_user_id(
     assert user["email"].endswith("@placeholder.email")
 
 
-def test_email_project_allows_duplicate_user_ids(iterable_api: CheckedClient,
-                                                 fresh_iterable: IterableEmulator) -> None:
+def test_email_project_allows_duplicate_user_ids(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="email")
-    _bulk(iterable_api, [{"email": "a@example.com", "userId": "same"},
-                         {"email": "b@example.com", "userId": "same"}])
+    _bulk(
+        iterable_api,
+        [
+            {"email": "a@example.com", "userId": "same"},
+            {"email": "b@example.com", "userId": "same"},
+        ],
+    )
     assert len(fresh_iterable.users()) == 2
 
 
-def test_user_id_project_creates_by_user_id_only(iterable_api: CheckedClient,
-                                                 fresh_iterable: IterableEmulator) -> None:
+def test_user_id_project_creates_by_user_id_only(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="userId")
-    bulk = _bulk(iterable_api, [{"userId": "u1", "email": "shared@example.com"},
-                                {"userId": "u2", "email": "shared@example.com"},
-                                {"email": "nobody@example.com"}])
+    bulk = _bulk(
+        iterable_api,
+        [
+            {"userId": "u1", "email": "shared@example.com"},
+            {"userId": "u2", "email": "shared@example.com"},
+            {"email": "nobody@example.com"},
+        ],
+    )
     assert bulk["successCount"] == 2
     assert bulk["failedUpdates"]["notFoundEmails"] == ["nobody@example.com"]
     assert {u["userId"] for u in fresh_iterable.users()} == {"u1", "u2"}
 
 
 def test_hybrid_conflict_is_409_single_and_conflict_arrays_in_bulk(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
-    _bulk(iterable_api, [{"email": "a@example.com", "userId": "ua"},
-                         {"email": "b@example.com", "userId": "ub"}])
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    _bulk(
+        iterable_api,
+        [{"email": "a@example.com", "userId": "ua"}, {"email": "b@example.com", "userId": "ub"}],
+    )
     single = iterable_api.post("/api/users/update", {"email": "a@example.com", "userId": "ub"})
     assert single.status_code == 409
     assert "Email/userId conflict" in single.json()["msg"]
-    bulk = _bulk(iterable_api, [{"email": "a@example.com", "userId": "ub"},
-                                {"email": "b@example.com", "userId": "ub"}])
+    bulk = _bulk(
+        iterable_api,
+        [{"email": "a@example.com", "userId": "ub"}, {"email": "b@example.com", "userId": "ub"}],
+    )
     assert (bulk["successCount"], bulk["failCount"]) == (1, 1)
     assert bulk["failedUpdates"]["conflictEmails"] == ["a@example.com"]
     assert bulk["failedUpdates"]["conflictUserIds"] == ["ub"]
 
 
-def test_hybrid_identity_change_through_data_fields(iterable_api: CheckedClient,
-                                                    fresh_iterable: IterableEmulator) -> None:
-    _bulk(iterable_api, [{"email": "a@example.com", "userId": "ua"},
-                         {"email": "b@example.com", "userId": "ub"}])
-    moved = iterable_api.post("/api/users/update", {"userId": "ua",
-                                                    "dataFields": {"email": "a2@example.com"}})
+def test_hybrid_identity_change_through_data_fields(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    _bulk(
+        iterable_api,
+        [{"email": "a@example.com", "userId": "ua"}, {"email": "b@example.com", "userId": "ub"}],
+    )
+    moved = iterable_api.post(
+        "/api/users/update", {"userId": "ua", "dataFields": {"email": "a2@example.com"}}
+    )
     assert moved.status_code == 200
     assert fresh_iterable.user(email="a2@example.com")["userId"] == "ua"
     assert fresh_iterable.user(email="a@example.com") is None
-    taken = iterable_api.post("/api/users/update", {"userId": "ua",
-                                                    "dataFields": {"email": "b@example.com"}})
+    taken = iterable_api.post(
+        "/api/users/update", {"userId": "ua", "dataFields": {"email": "b@example.com"}}
+    )
     assert taken.status_code == 409
     bulk = _bulk(iterable_api, [{"userId": "ua", "dataFields": {"email": "not-an-email"}}])
     assert bulk["failedUpdates"]["invalidDataUserIds"] == ["ua"]
 
 
-def test_email_lookup_is_case_insensitive(iterable_api: CheckedClient,
-                                          fresh_iterable: IterableEmulator) -> None:
+def test_email_lookup_is_case_insensitive(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     _bulk(iterable_api, [{"email": "Case@Example.com", "dataFields": {"n": 1}}])
     _bulk(iterable_api, [{"email": "case@example.com", "dataFields": {"n": 2}}])
     assert len(fresh_iterable.users()) == 1
@@ -280,8 +385,9 @@ def test_email_lookup_is_case_insensitive(iterable_api: CheckedClient,
 
 
 def test_get_user_by_email_and_user_id_and_missing_user(iterable_api: CheckedClient) -> None:
-    _bulk(iterable_api, [{"email": "g@example.com", "userId": "g-1",
-                          "dataFields": {"city": "Oslo"}}])
+    _bulk(
+        iterable_api, [{"email": "g@example.com", "userId": "g-1", "dataFields": {"city": "Oslo"}}]
+    )
     by_email = iterable_api.get("/api/users/g@example.com").json()
     by_query = iterable_api.get("/api/users/getByEmail", params={"email": "g@example.com"}).json()
     by_id = iterable_api.get("/api/users/byUserId/g-1").json()
@@ -295,10 +401,16 @@ def test_get_user_by_email_and_user_id_and_missing_user(iterable_api: CheckedCli
     assert invalid.json()["msg"] == "Invalid email: 000"
 
 
-def test_delete_user_by_email_and_by_user_id(iterable_api: CheckedClient,
-                                             fresh_iterable: IterableEmulator) -> None:
-    _bulk(iterable_api, [{"email": "d1@example.com", "userId": "d-1"},
-                         {"email": "d2@example.com", "userId": "d-2"}])
+def test_delete_user_by_email_and_by_user_id(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    _bulk(
+        iterable_api,
+        [
+            {"email": "d1@example.com", "userId": "d-1"},
+            {"email": "d2@example.com", "userId": "d-2"},
+        ],
+    )
     iterable_api.post("/api/events/track", {"userId": "d-2", "eventName": "seen"})
     assert iterable_api.delete("/api/users/d1@example.com").json()["code"] == "Success"
     by_id = iterable_api.delete("/api/users/byUserId/d-2").json()
@@ -306,12 +418,16 @@ def test_delete_user_by_email_and_by_user_id(iterable_api: CheckedClient,
     assert fresh_iterable.users() == [] and fresh_iterable.events() == []
     unknown = iterable_api.delete("/api/users/byUserId/rudder2")
     assert unknown.status_code == 400
-    assert unknown.json() == {"msg": "User does not exist. Email:  UserId: rudder2",
-                              "code": "BadParams", "params": None}
+    assert unknown.json() == {
+        "msg": "User does not exist. Email:  UserId: rudder2",
+        "code": "BadParams",
+        "params": None,
+    }
 
 
-def test_delete_by_email_refused_in_user_id_project(iterable_api: CheckedClient,
-                                                    fresh_iterable: IterableEmulator) -> None:
+def test_delete_by_email_refused_in_user_id_project(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="userId")
     _bulk(iterable_api, [{"userId": "u1", "email": "u1@example.com"}])
     response = iterable_api.delete("/api/users/u1@example.com")
@@ -322,8 +438,9 @@ def test_delete_by_email_refused_in_user_id_project(iterable_api: CheckedClient,
 # ---------------------------------------------------------------- GDPR forget
 
 
-def test_forget_removes_user_and_blocks_later_writes(iterable_api: CheckedClient,
-                                                     fresh_iterable: IterableEmulator) -> None:
+def test_forget_removes_user_and_blocks_later_writes(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     _bulk(iterable_api, [{"email": "f@example.com", "userId": "f-1"}])
     assert iterable_api.post("/api/users/forget", {"email": "f@example.com"}).status_code == 200
     assert fresh_iterable.users() == []
@@ -332,18 +449,21 @@ def test_forget_removes_user_and_blocks_later_writes(iterable_api: CheckedClient
     assert single.status_code == 409
     assert single.json()["code"] == "ForgottenUserError"
     assert single.json()["msg"] == "Contact is GDPR forgotten"
-    bulk = _bulk(iterable_api, [{"email": "f@example.com"}, {"userId": "f-1"},
-                                {"email": "ok@example.com"}])
+    bulk = _bulk(
+        iterable_api, [{"email": "f@example.com"}, {"userId": "f-1"}, {"email": "ok@example.com"}]
+    )
     assert bulk["failedUpdates"]["forgottenEmails"] == ["f@example.com"]
     assert bulk["failedUpdates"]["forgottenUserIds"] == ["f-1"]
     assert bulk["successCount"] == 1
-    track = iterable_api.post("/api/events/trackBulk", {"events": [
-        {"email": "f@example.com", "eventName": "x"}]}).json()
+    track = iterable_api.post(
+        "/api/events/trackBulk", {"events": [{"email": "f@example.com", "eventName": "x"}]}
+    ).json()
     assert track["failedUpdates"]["forgottenEmails"] == ["f@example.com"]
 
 
-def test_forget_identifier_rules_per_project_type(iterable_api: CheckedClient,
-                                                  fresh_iterable: IterableEmulator) -> None:
+def test_forget_identifier_rules_per_project_type(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="email")
     assert iterable_api.post("/api/users/forget", {"userId": "u"}).status_code == 400
     fresh_iterable.reset(project_type="userId")
@@ -355,80 +475,126 @@ def test_forget_identifier_rules_per_project_type(iterable_api: CheckedClient,
 
 
 def test_update_email_moves_identity_and_refuses_taken_or_forgotten(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     fresh_iterable.reset(project_type="email")
-    _bulk(iterable_api, [{"email": "old@example.com", "dataFields": {"k": 1}},
-                         {"email": "other@example.com"}])
-    ok = iterable_api.post("/api/users/updateEmail",
-                           {"currentEmail": "old@example.com", "newEmail": "new@example.com"})
+    _bulk(
+        iterable_api,
+        [{"email": "old@example.com", "dataFields": {"k": 1}}, {"email": "other@example.com"}],
+    )
+    ok = iterable_api.post(
+        "/api/users/updateEmail", {"currentEmail": "old@example.com", "newEmail": "new@example.com"}
+    )
     assert ok.status_code == 200
     assert fresh_iterable.user(email="new@example.com")["dataFields"]["k"] == 1
     assert fresh_iterable.user(email="old@example.com") is None
-    taken = iterable_api.post("/api/users/updateEmail",
-                              {"currentEmail": "new@example.com", "newEmail": "other@example.com"})
+    taken = iterable_api.post(
+        "/api/users/updateEmail",
+        {"currentEmail": "new@example.com", "newEmail": "other@example.com"},
+    )
     assert taken.status_code == 409
-    bad = iterable_api.post("/api/users/updateEmail",
-                            {"currentEmail": "sayan", "newEmail": "x@example.com"})
-    assert bad.json() == {"msg": "Invalid currentEmail sayan", "code": "InvalidEmailAddressError",
-                          "params": None}
+    bad = iterable_api.post(
+        "/api/users/updateEmail", {"currentEmail": "sayan", "newEmail": "x@example.com"}
+    )
+    assert bad.json() == {
+        "msg": "Invalid currentEmail sayan",
+        "code": "InvalidEmailAddressError",
+        "params": None,
+    }
     iterable_api.post("/api/users/forget", {"email": "gone@example.com"})
-    forgotten = iterable_api.post("/api/users/updateEmail",
-                                  {"currentEmail": "new@example.com",
-                                   "newEmail": "gone@example.com"})
+    forgotten = iterable_api.post(
+        "/api/users/updateEmail",
+        {"currentEmail": "new@example.com", "newEmail": "gone@example.com"},
+    )
     assert forgotten.status_code == 409
 
 
 # ---------------------------------------------------------------- subscriptions
 
 
-def test_update_subscriptions_overwrites_sent_arrays_only(iterable_api: CheckedClient,
-                                                          fresh_iterable: IterableEmulator) -> None:
-    iterable_api.post("/api/users/updateSubscriptions", {
-        "email": "s@example.com", "emailListIds": [31], "unsubscribedChannelIds": [13],
-        "unsubscribedMessageTypeIds": [21, 22]})
-    iterable_api.post("/api/users/updateSubscriptions", {
-        "email": "s@example.com", "unsubscribedMessageTypeIds": [24]})
+def test_update_subscriptions_overwrites_sent_arrays_only(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    iterable_api.post(
+        "/api/users/updateSubscriptions",
+        {
+            "email": "s@example.com",
+            "emailListIds": [31],
+            "unsubscribedChannelIds": [13],
+            "unsubscribedMessageTypeIds": [21, 22],
+        },
+    )
+    iterable_api.post(
+        "/api/users/updateSubscriptions",
+        {"email": "s@example.com", "unsubscribedMessageTypeIds": [24]},
+    )
     fields = fresh_iterable.user(email="s@example.com")["dataFields"]
     assert fields["userListIds"] == [31]
     assert fields["unsubscribedChannelIds"] == [13]
     assert fields["unsubscribedMessageTypeIds"] == [24]
 
 
-def test_bulk_update_subscriptions_response_shape(iterable_api: CheckedClient,
-                                                  fresh_iterable: IterableEmulator) -> None:
+def test_bulk_update_subscriptions_response_shape(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     iterable_api.post("/api/users/forget", {"email": "gone@example.com"})
-    body = iterable_api.post("/api/users/bulkUpdateSubscriptions", {
-        "updateSubscriptionsRequests": [
-            {"email": "a@example.com", "unsubscribedChannelIds": [11]},
-            {"email": "broken"},
-            {"userId": "bad id "},
-            {"email": "gone@example.com", "unsubscribedChannelIds": [11]},
-        ]}).json()
-    assert body == {"successCount": 1, "failCount": 3, "invalidEmails": ["broken"],
-                    "invalidUserIds": ["bad id "], "validEmailFailures": ["gone@example.com"],
-                    "validUserIdFailures": []}
-    assert fresh_iterable.user(email="a@example.com")["dataFields"][
-        "unsubscribedChannelIds"] == [11]
+    body = iterable_api.post(
+        "/api/users/bulkUpdateSubscriptions",
+        {
+            "updateSubscriptionsRequests": [
+                {"email": "a@example.com", "unsubscribedChannelIds": [11]},
+                {"email": "broken"},
+                {"userId": "bad id "},
+                {"email": "gone@example.com", "unsubscribedChannelIds": [11]},
+            ]
+        },
+    ).json()
+    assert body == {
+        "successCount": 1,
+        "failCount": 3,
+        "invalidEmails": ["broken"],
+        "invalidUserIds": ["bad id "],
+        "validEmailFailures": ["gone@example.com"],
+        "validUserIdFailures": [],
+    }
+    assert fresh_iterable.user(email="a@example.com")["dataFields"]["unsubscribedChannelIds"] == [
+        11
+    ]
 
 
-def test_unique_user_field_limit_fails_the_request(iterable_api: CheckedClient,
-                                                   fresh_iterable: IterableEmulator) -> None:
+def test_unique_user_field_limit_fails_the_request(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
     existing = len(iterable_api.get("/api/users/getFields").json()["fields"])
     at_limit = {f"f{n}": n for n in range(1000 - existing)}
-    assert _bulk(iterable_api, [{"email": "a@example.com", "dataFields": at_limit}]
-                 )["successCount"] == 1
-    over = iterable_api.post("/api/users/bulkUpdate", {"users": [
-        {"email": "b@example.com", "dataFields": {"oneTooMany": 1}}]})
+    assert (
+        _bulk(iterable_api, [{"email": "a@example.com", "dataFields": at_limit}])["successCount"]
+        == 1
+    )
+    over = iterable_api.post(
+        "/api/users/bulkUpdate",
+        {"users": [{"email": "b@example.com", "dataFields": {"oneTooMany": 1}}]},
+    )
     assert over.status_code == 400
     assert over.json()["code"] == "UniqueFieldsLimitExceeded"
     assert fresh_iterable.user(email="b@example.com") is None
 
 
 def test_iso_timestamps_in_date_fields_read_back_in_iterable_format(
-        iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
-    iterable_api.post("/api/users/update", {"email": "d@example.com", "dataFields": {
-        "signupAt": "2020-08-19T20:50:04.000Z", "birthday": "1990-02-03",
-        "local": "2000-01-01T00:00:00.000-0400", "note": "2020-08-19T20:50:04.000Z x"}})
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    iterable_api.post(
+        "/api/users/update",
+        {
+            "email": "d@example.com",
+            "dataFields": {
+                "signupAt": "2020-08-19T20:50:04.000Z",
+                "birthday": "1990-02-03",
+                "local": "2000-01-01T00:00:00.000-0400",
+                "note": "2020-08-19T20:50:04.000Z x",
+            },
+        },
+    )
     fields = fresh_iterable.user(email="d@example.com")["dataFields"]
     assert fields["signupAt"] == "2020-08-19 20:50:04 +00:00"
     assert fields["local"] == "2000-01-01 04:00:00 +00:00"
