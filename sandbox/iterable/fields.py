@@ -59,8 +59,13 @@ def is_date(value: str) -> bool:
     match = _DATE_RE.match(value)
     if not match:
         return False
+    month, day = int(match.group(2)), int(match.group(3))
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return False
+    if day <= 28:  # valid in every month; only the month ends need the calendar
+        return True
     try:
-        datetime(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        datetime(int(match.group(1)), month, day)
     except ValueError:
         return False
     return True

@@ -600,3 +600,28 @@ def test_iso_timestamps_in_date_fields_read_back_in_iterable_format(
     assert fields["local"] == "2000-01-01 04:00:00 +00:00"
     assert fields["birthday"] == "1990-02-03"
     assert fields["note"] == "2020-08-19T20:50:04.000Z x"  # a string, kept as sent
+
+
+def test_date_recognition_follows_iterable_formats() -> None:
+    from sandbox.iterable.fields import is_date
+
+    dates = [
+        "2000-01-01",
+        "2000-01-01 00:00:00",
+        "2000-01-01 00:00:00 -0400",
+        "2000-01-01T00:00:00.000-0400",
+        "2020-08-19T20:50:04.000Z",
+        "2020-02-29",
+    ]
+    not_dates = [
+        "2021-02-29",
+        "2020-04-31",
+        "2020-13-01",
+        "2020-01-01 10:00",
+        "1234",
+        "2020-1-01",
+        "2020-04-13 13:37:19.039",
+        "tomorrow",
+    ]
+    assert [v for v in dates if not is_date(v)] == []
+    assert [v for v in not_dates if is_date(v)] == []
