@@ -130,6 +130,7 @@ def main() -> None:
                 "rows": ingest_rows,
                 "rows_loaded": loaded,
                 "requests": summary.requests,
+                "dlt_step_seconds": summary.step_seconds,
                 "seconds": round(ingest_seconds, 2),
                 "rows_per_second": round(ingest_rows / ingest_seconds, 1),
             },

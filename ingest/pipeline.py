@@ -66,6 +66,8 @@ class IngestSummary:
     requests: int = 0
     retries: int = 0
     token_mints: int = 0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    """dlt's own steps (extract includes the HTTP paging, which overlaps it)."""
 
     @property
     def fetched(self) -> int:
@@ -85,6 +87,7 @@ class IngestSummary:
             "requests": self.requests,
             "retries": self.retries,
             "token_mints": self.token_mints,
+            "step_seconds": self.step_seconds,
             "resources": {
                 r.name: {
                     "fetched": r.fetched,
@@ -228,6 +231,17 @@ def apply_deletions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dic
     return removed
 
 
+def _step_seconds(pipeline: dlt.Pipeline) -> dict[str, float]:
+    trace = pipeline.last_trace
+    if trace is None:
+        return {}
+    return {
+        step.step: round((step.finished_at - step.started_at).total_seconds(), 3)
+        for step in trace.steps
+        if step.finished_at is not None and step.step in ("extract", "normalize", "load")
+    }
+
+
 def _drop_snapshot(warehouse: Path) -> None:
     try:
         with duckdb.connect(str(warehouse)) as con:
@@ -310,6 +324,7 @@ def run_ingest(
             _drop_snapshot(target)
             raise IngestError(_scrub(message, settings.client_secret)) from None
         summary.load_ids = list(info.loads_ids)
+        summary.step_seconds = _step_seconds(pipeline)
         with duckdb.connect(str(target)) as con:
             apply_deletions(con, schema.RESOURCE_NAMES)
         _count_changes(target, summaries, summary.load_ids)
