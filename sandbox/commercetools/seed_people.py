@@ -350,10 +350,12 @@ def plan_shoppers(
     # Customer 0 is never malformed, global or a twin, so every twin has an original.
     global_customers = pick(max(1, customers // 20),
                             [i for i in indexes[1:] if i not in malformed])
-    twins = pick(max(3, customers // 50),
-                 [i for i in indexes[1:] if i not in malformed | global_customers])
-    multi_store = pick(max(2, customers // 12),
-                       [i for i in indexes if i not in global_customers | twins])
+    no_original = malformed | global_customers
+    twins = pick(max(3, customers // 50), [i for i in indexes[1:] if i not in no_original])
+    no_original |= twins
+    single_store = global_customers | twins
+    multi_store = pick(max(2, customers // 12), [i for i in indexes if i not in single_store])
+    originals: list[CustomerPlan] = []  # who a later twin may share an email with
 
     plans: list[CustomerPlan] = []
     for index in indexes:
@@ -369,7 +371,6 @@ def plan_shoppers(
         email = f"{local}@{market.email_domain}"
         shares_with = None
         if index in twins:
-            originals = [p for p in plans if p.index not in twins | malformed | global_customers]
             if originals:
                 original = rng.choice(originals)
                 market = rng.choice([m for m in MARKETS if m.store_key not in original.stores])
@@ -444,6 +445,8 @@ def plan_shoppers(
             malformed_email=index in malformed,
             missing_name=index in missing_name,
         )
+        if index not in no_original:
+            originals.append(plan)
         n_orders = _weighted(
             rng, [(0, 12), (1, 20), (2, 22), (3, 18), (4, 12), (5, 8), (6, 5), (8, 3)]
         )
