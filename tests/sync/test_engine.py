@@ -535,3 +535,16 @@ def test_duplicate_keys_in_a_broken_changes_view_are_refused(
         )
         == 1
     )
+
+
+def test_pacing_at_published_limits_avoids_429(fresh_iterable: IterableEmulator, warehouse) -> None:
+    emu = fresh_iterable
+    emu.reset(project_type="hybrid", rate_scale=1.0)  # bulkUpdate 5/s, as Iterable
+    warehouse.set_desired("users", users(120))
+    settings = settings_for(emu, rate_scale=1.0, batch_sizes={"users": 10})
+    result = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert result.status == "succeeded"
+    assert emu.counters()["users/bulkUpdate"] == {200: 12}
+    assert result.rate_limited == 0
+    started = [r["at"] for r in emu.requests(endpoint="users/bulkUpdate")]
+    assert max(started) - min(started) >= 11 * 0.2 - 0.05

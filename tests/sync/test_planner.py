@@ -1,0 +1,56 @@
+"""Planner: streaming pages in key order, counts, and holding back rejected payloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.audit import record_outcomes, request_replay
+from sync.delivery import REJECTED, Outcome
+from sync.planner import count_changes, iter_pages, validate_objects
+from sync.warehouse import connect
+
+
+def test_objects_keep_delivery_order_and_unknown_names_fail() -> None:
+    assert validate_objects(["events", "users"]) == ["users", "events"]
+    assert validate_objects(None)[0] == "users"
+    with pytest.raises(ValueError, match="orders"):
+        validate_objects(["orders"])
+
+
+def test_pages_stream_in_key_order(warehouse) -> None:
+    warehouse.set_desired("users", {f"k{i:03d}": {"email": f"u{i}@example.com"} for i in range(25)})
+    with connect(warehouse.path) as con:
+        pages = list(iter_pages(con, "users", page_size=10))
+        assert [len(p) for p in pages] == [10, 10, 5]
+        keys = [row.record_key for page in pages for row in page]
+        assert keys == sorted(keys) and len(set(keys)) == 25
+        assert pages[0][0].idempotency_key.startswith("users:k000:")
+        assert count_changes(con, "users") == {"upsert": 25, "held": 0}
+
+
+def test_rejected_payloads_are_held_until_changed_or_replayed(warehouse) -> None:
+    warehouse.set_desired("users", {"a": {"email": "a@x.io"}, "b": {"email": "b@x.io"}})
+    with connect(warehouse.path) as con:
+        [page] = list(iter_pages(con, "users"))
+        bad = next(row for row in page if row.record_key == "b")
+        record_outcomes(con, "run-1", [Outcome(bad, REJECTED, None, None, "invalid_email", "x")])
+        assert count_changes(con, "users") == {"upsert": 1, "held": 1}
+        assert [r.record_key for p in iter_pages(con, "users") for r in p] == ["a"]
+        # a full resync holds nothing back
+        assert count_changes(con, "users", full=True) == {"upsert": 2, "held": 0}
+        assert request_replay(con, reason="invalid_email") == 1
+        assert count_changes(con, "users") == {"upsert": 2, "held": 0}
+    # changed source data is planned again even without replay
+    warehouse.set_desired("users", {"a": {"email": "a@x.io"}, "b": {"email": "b2@x.io"}})
+    with connect(warehouse.path) as con:
+        con.execute("update ctsync.sync_rejections set replay_requested_at = null")
+        assert count_changes(con, "users") == {"upsert": 2, "held": 0}
+
+
+def test_transient_failures_are_never_held(warehouse) -> None:
+    warehouse.set_desired("users", {"a": {"email": "a@x.io"}})
+    with connect(warehouse.path) as con:
+        [[row]] = list(iter_pages(con, "users"))
+        failed = Outcome(row, "failed", "bulk_update", 503, "transient_error", "HTTP 503")
+        record_outcomes(con, "run-1", [failed])
+        assert count_changes(con, "users") == {"upsert": 1, "held": 0}
