@@ -1147,3 +1147,29 @@ def test_token_request_for_another_projects_scope_is_refused(
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
     assert "manage_project:someone-else" in response.json()["message"]
+
+
+def test_date_time_predicates_compare_instants_not_strings(ct: httpx.Client) -> None:
+    stamps = ["2024-01-04T09:59:59.999Z", "2024-01-04T10:00:00.000Z", "2024-01-04T10:00:00.001Z"]
+    for index, stamp in enumerate(stamps):
+        ct.post(
+            "/customers",
+            json={"email": f"dt{index}@example.com"},
+            headers={"X-Sandbox-Timestamp": stamp},
+        ).raise_for_status()
+
+    def created(**params: Any) -> list[str]:
+        body = ct.get("/customers", params={**params, "sort": "createdAt asc"}).json()
+        return [c["createdAt"] for c in body["results"]]
+
+    # Without milliseconds, and with an offset: the same instant as the stored 10:00:00.000Z.
+    assert (
+        created(where="createdAt >= :since", **{"var.since": "2024-01-04T10:00:00Z"}) == stamps[1:]
+    )
+    assert created(where='createdAt >= "2024-01-04T12:00:00+02:00"') == stamps[1:]
+    assert created(where='createdAt < "2024-01-04T10:00:00Z" and email != "x"') == stamps[:1]
+    # Complex predicates (here with `or`) get the same treatment.
+    assert (
+        created(where='createdAt = "2024-01-04T10:00:00Z" or email = "dt2@example.com"')
+        == stamps[1:]
+    )

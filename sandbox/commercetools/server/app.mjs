@@ -5,7 +5,7 @@ import { CommercetoolsMock } from "@labdigital/commercetools-mock";
 import { currentRequest, requestContext } from "./context.mjs";
 import { Faults, FaultConfigError, Stats } from "./faults.mjs";
 import { MessageRecorder } from "./messages.mjs";
-import { apiError } from "./query.mjs";
+import { apiError, canonicalDatetime } from "./query.mjs";
 import { grantedScopes, scopeError } from "./scopes.mjs";
 import { SandboxStorage } from "./storage.mjs";
 
@@ -530,6 +530,8 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 			resource.version ??= 1;
 			resource.createdAt ??= now;
 			resource.lastModifiedAt ??= resource.createdAt;
+			resource.createdAt = canonicalDatetime(resource.createdAt);
+			resource.lastModifiedAt = canonicalDatetime(resource.lastModifiedAt);
 			if (typeId === "customer") {
 				resource.email = resource.email.toLowerCase();
 				// The mock's e-mail uniqueness check reads this field.

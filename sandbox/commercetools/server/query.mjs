@@ -196,13 +196,40 @@ export const keysetStart = (sorted, clauses, terms) => {
 	return start;
 };
 
+// Stored timestamps are canonical ISO strings (`2024-01-04T10:00:00.000Z`) and predicates
+// compare strings, so `>= "2024-01-04T10:00:00Z"` would wrongly exclude that very
+// instant ("." sorts before "Z"). The API compares date-times as instants: rewrite
+// date-time literals and variables to the canonical form first.
+const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const QUOTED_DATETIME =
+	/"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2}))"/g;
+
+export const canonicalDatetime = (text) => {
+	if (typeof text !== "string" || !DATETIME.test(text)) return text;
+	const parsed = new Date(text);
+	return Number.isNaN(parsed.getTime()) ? text : parsed.toISOString();
+};
+
+const canonicalVars = (vars) =>
+	Object.fromEntries(
+		Object.entries(vars).map(([name, value]) => [
+			name,
+			Array.isArray(value) ? value.map(canonicalDatetime) : canonicalDatetime(value),
+		]),
+	);
+
+const canonicalWhere = (where) =>
+	where.map((clause) => clause.replace(QUOTED_DATETIME, (match, value) => `"${canonicalDatetime(value)}"`));
+
 const CHUNK = 2000;
 
 /**
  * Evaluate a query over `sorted` (stored objects, in the requested order).
  * Returns {page, total} where total is undefined when it was not computed.
  */
-export const runQuery = async ({ sorted, clauses, where, vars, offset, limit, needTotal }) => {
+export const runQuery = async ({ sorted, clauses, where: rawWhere, vars: rawVars, offset, limit, needTotal }) => {
+	const where = canonicalWhere(rawWhere);
+	const vars = canonicalVars(rawVars);
 	checkVariables(where, vars);
 	const simple = [];
 	const complex = [];
