@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -112,6 +113,8 @@ def test_server_exits_when_its_launcher_process_dies() -> None:
     )
     try:
         assert parent.stdout is not None
+        ready, _, _ = select.select([parent.stdout], [], [], 60)
+        assert ready, "the launcher did not start the sandbox within 60s"
         node_pid = int(parent.stdout.readline())
         assert psutil.pid_exists(node_pid)
         parent.kill()
