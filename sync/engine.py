@@ -140,9 +140,9 @@ def fetch_user_field_types(client: IterableClient) -> dict[str, str]:
         )
         return {}
     fields = response.body.get("fields") or {}
-    return (
-        {str(name): str(kind) for name, kind in fields.items()} if isinstance(fields, dict) else {}
-    )
+    if not isinstance(fields, dict):
+        return {}
+    return {str(name): str(kind).lower() for name, kind in fields.items()}
 
 
 def run_sync(

@@ -120,29 +120,41 @@ def canonical_type(value: Any) -> str | None:
     return None
 
 
+# Exact Python types each Iterable field type accepts (bool is not a number in JSON).
+_ACCEPTS: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "date": frozenset({str}),
+    "long": frozenset({int}),
+    "double": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+    "object": frozenset({dict}),
+    "nested": frozenset({dict}),
+    "geo_location": frozenset({dict}),
+}
+
+
 def compatible(expected: str, value: Any) -> bool:
     """Whether Iterable accepts `value` into a field of type `expected` (arrays: elements)."""
     kind = expected.lower()
-    if kind == "string":
-        return isinstance(value, str)
+    accepts = _ACCEPTS.get(kind)
+    if accepts is None:
+        return True  # a type we do not model: let Iterable decide
+    if type(value) not in accepts:
+        return False
     if kind == "date":
-        return isinstance(value, str) and is_date_string(value)
-    if kind == "long":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "double":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool)
+        return is_date_string(value)
     if kind == "geo_location":
-        return isinstance(value, dict) and set(value) == {"lat", "lon"}
-    if kind in ("object", "nested"):
-        return isinstance(value, dict)
-    return True  # a type we do not model: let Iterable decide
+        return set(value) == {"lat", "lon"}
+    return True
 
 
 @dataclass
 class TypeRegistry:
-    """Field types per category: locked in Iterable (getFields) and first-seen this run."""
+    """Field types per category: locked in Iterable (getFields) and first-seen this run.
+
+    `check` runs for every field of every row, so the common case (a scalar whose type
+    matches the known one) is a couple of dict lookups; messages are built only on failure.
+    """
 
     locked: dict[str, dict[str, str]] = field(default_factory=dict)
     seen: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -165,21 +177,29 @@ class TypeRegistry:
         fresh: dict[str, str],
         where: str,
     ) -> None:
-        # A plain loop with recursion only into objects: this runs for every field of
-        # every row, so it avoids generators and repeated type dispatch.
         for key, value in fields.items():
-            name = prefix + key if prefix else key
             if value is None:
                 continue
-            if isinstance(value, list):
+            name = prefix + key
+            kind = type(value)
+            if kind is list:
                 for element in value:
-                    if element is not None and not isinstance(element, list):
+                    if element is not None and type(element) is not list:
                         self._one(category, name, element, locked, seen, fresh, where)
-                    if isinstance(element, dict):
+                    if type(element) is dict:
                         self._walk(category, element, name + ".", locked, seen, fresh, where)
                 continue
-            self._one(category, name, value, locked, seen, fresh, where)
-            if isinstance(value, dict):
+            expected = locked.get(name)
+            known = expected or seen.get(name)
+            if (
+                known is not None
+                and kind in _ACCEPTS.get(known, ())
+                and known not in ("date", "geo_location")
+            ):
+                pass  # fast path: the value has the type already established
+            else:
+                self._one(category, name, value, locked, seen, fresh, where)
+            if kind is dict:
                 self._walk(category, value, name + ".", locked, seen, fresh, where)
 
     @staticmethod
@@ -227,7 +247,8 @@ class Validator:
         self, settings: IterableSettings, user_field_types: dict[str, str] | None = None
     ) -> None:
         self.settings = settings
-        self.types = TypeRegistry(locked={"user": dict(user_field_types or {})})
+        locked = {name: kind.lower() for name, kind in (user_field_types or {}).items()}
+        self.types = TypeRegistry(locked={"user": locked})
 
     def validate(self, row: ChangeRow) -> tuple[dict[str, Any] | None, Rejection | None]:
         """The parsed payload, or the reason the row must not be sent."""
