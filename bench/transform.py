@@ -107,7 +107,8 @@ def multiply(con: duckdb.DuckDBPyConnection, factor: int) -> None:
             quoted = f'"{name}"'
             if name in ID_COLUMNS and data_type == "VARCHAR":
                 select.append(
-                    f"case when copy = 0 then {quoted} else {quoted} || '-c' || copy end as {quoted}"
+                    f"case when copy = 0 then {quoted} "
+                    f"else {quoted} || '-c' || copy end as {quoted}"
                 )
             elif name in EMAIL_COLUMNS and data_type == "VARCHAR":
                 select.append(

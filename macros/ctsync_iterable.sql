@@ -154,3 +154,34 @@ from final
         end
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Rows changed at or after this point are rebuilt by an incremental model: the newest
+    `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
+    ingest merges on a look-back window too). -#}
+{% macro ctsync_incremental_cutoff(column) -%}
+    (
+        select {{ dbt.dateadd('hour', -1 * var('incremental_lookback_hours'), 'max(existing_rows.' ~ column ~ ')') }}
+        from {{ this }} as existing_rows
+    )
+{%- endmacro %}
+
+
+{#- Post-hook of the incremental iterable__purchases: remove orders that no longer qualify
+    (cancelled, or their contact is no longer identifiable, e.g. the customer was deleted). -#}
+{% macro iterable_purchases_prune() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where record_key not in (
+        select orders.order_id
+        from {{ ref('fct_orders') }} as orders
+        inner join {{ ref('int_iterable__contact_identities') }} as contacts
+            on contacts.contact_type = 'order'
+            and orders.order_id = contacts.contact_id
+            and contacts.is_identifiable
+        where orders.is_counted_in_lifetime_value
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -1,6 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='record_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ iterable_purchases_prune() }}",
+    )
+}}
 -- Desired state of Iterable purchases: one trackPurchase body per order that was not
 -- cancelled, of an identifiable contact. The order id is the purchase id, so a resend updates
 -- the purchase instead of duplicating it. Purchases are never removed.
+-- Incremental: each build rebuilds the purchases of orders changed since the last one (minus
+-- var `incremental_lookback_hours`) and of customers changed since then (their identity may
+-- have changed); the post-hook drops orders that no longer qualify (cancelled, deleted
+-- customer). Changing vars, FX rates or the project type needs `ctsync build --full-refresh`.
 with
 
 orders as (
@@ -19,6 +32,25 @@ contacts as (
 
     select * from {{ ref('int_iterable__contact_identities') }}
     where contact_type = 'order'
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_commercetools__customers') }}
+
+),
+
+orders_to_build as (
+
+    select orders.*
+    from orders
+    {%- if is_incremental() %}
+    left join customers
+        on orders.customer_id = customers.customer_id
+    where orders.last_modified_at >= {{ ctsync_incremental_cutoff('source_updated_at') }}
+        or customers.last_modified_at >= {{ ctsync_incremental_cutoff('source_updated_at') }}
+    {%- endif %}
 
 ),
 
@@ -46,6 +78,7 @@ items as (
         ) }} as items
 
     from order_lines
+    where order_id in (select order_id from orders_to_build)
     group by order_id
 
 ),
@@ -78,7 +111,7 @@ final as (
             ])],
         ]) }} as varchar) as payload
 
-    from orders
+    from orders_to_build as orders
     inner join contacts
         on orders.order_id = contacts.contact_id
         and contacts.is_identifiable

@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- Incremental by order: a changed order has all its lines replaced (unique_key order_id), so
+-- lines removed by an order edit disappear too. Product, category and FX changes reach old
+-- lines only with `ctsync build --full-refresh`.
 with
 
 order_line_items as (
@@ -39,6 +50,7 @@ joined as (
         orders.order_state,
         orders.order_state <> 'Cancelled' as is_counted_in_lifetime_value,
         orders.created_at as ordered_at,
+        orders.last_modified_at as order_last_modified_at,
         order_line_items.product_id,
         order_line_items.product_key,
         order_line_items.variant_id,
@@ -69,6 +81,9 @@ joined as (
         on order_line_items.product_id = category_paths.product_id
     left join fx_rates
         on order_line_items.currency_code = fx_rates.currency_code
+    {%- if is_incremental() %}
+    where orders.last_modified_at >= {{ ctsync_incremental_cutoff('order_last_modified_at') }}
+    {%- endif %}
 
 ),
 
@@ -86,6 +101,7 @@ final as (
         order_state,
         is_counted_in_lifetime_value,
         ordered_at,
+        order_last_modified_at,
         product_id,
         product_key,
         variant_id,

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- Incremental on the order's lastModifiedAt (returns and state changes move it too).
+-- Store, market and FX changes reach old orders only with `ctsync build --full-refresh`.
 with
 
 orders as (
@@ -107,6 +117,9 @@ final as (
         on orders.store_key = markets.store_key
     left join fx_rates
         on orders.currency_code = fx_rates.currency_code
+    {%- if is_incremental() %}
+    where orders.last_modified_at >= {{ ctsync_incremental_cutoff('last_modified_at') }}
+    {%- endif %}
 
 )
 
