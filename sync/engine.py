@@ -36,6 +36,7 @@ from sync.planner import (
     changes_relation,
     count_changes,
     iter_pages,
+    quiet,
     relation_exists,
     validate_objects,
 )
@@ -181,7 +182,7 @@ def run_sync(
     with ExitStack() as stack:
         if not lock_held:
             stack.enter_context(run_lock(target))
-        con = stack.enter_context(connect(target))
+        con = quiet(stack.enter_context(connect(target)))
         client = stack.enter_context(IterableClient(settings, transport=transport))
         return _Run(settings, con, client, chosen, full, run_id, trigger, mode, progress).execute()
     raise AssertionError("unreachable")  # pragma: no cover
@@ -197,7 +198,7 @@ class _AckWriter:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        self._con = con.cursor()
+        self._con = quiet(con.cursor())
         self._run_id = run_id
         self._queue: queue.Queue[tuple[list[Outcome], bool] | None] = queue.Queue(maxsize=16)
         self._error: BaseException | None = None
@@ -445,7 +446,7 @@ def _read_only(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             f"warehouse {target} does not exist; build it first (`ctsync build` or `ctsync run`)"
         )
     with connect(target, read_only=True) as con:
-        yield con
+        yield quiet(con)
 
 
 @dataclass

@@ -66,6 +66,13 @@ def validate_objects(objects: list[str] | tuple[str, ...] | None) -> list[str]:
     return [obj for obj in OBJECTS if obj in objects]
 
 
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Turn off DuckDB's own progress bar for long queries on `con` (it would print into
+    the middle of the rich progress bars and summary)."""
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     schema, name = relation.split(".", 1)
     row = con.execute(
@@ -136,7 +143,7 @@ def iter_pages(
     time, the warehouse scans the view once, and the caller's connection stays free to
     write acknowledgements meanwhile (the read sees the snapshot it started with).
     """
-    cursor = con.cursor()
+    cursor = quiet(con.cursor())
     try:
         cursor.execute(f"select * from ({_pending_sql(con, obj, full)}) as p order by record_key")
         while True:
