@@ -611,6 +611,19 @@ def test_order_writes_produce_messages(ct: httpx.Client) -> None:
     assert returned["items"][0]["lineItemId"] == line_id
     assert returned["items"][0]["shipmentState"] == "Returned"
     assert returned == v2["returnInfo"][0]
+    assert set(returned["items"][0]) == {
+        "type",
+        "id",
+        "quantity",
+        "lineItemId",
+        "shipmentState",
+        "paymentState",
+        "createdAt",
+        "lastModifiedAt",
+    }
+    # Messages of a write carry the resource's own modification time.
+    assert second[1]["createdAt"] == v2["lastModifiedAt"]
+    assert first[0]["createdAt"] == order["createdAt"]
     assert second[1]["resourceVersion"] == v2["version"]
 
 

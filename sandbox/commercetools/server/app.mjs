@@ -152,6 +152,21 @@ const readTimestamp = (header) => {
 };
 
 /**
+ * The mock builds return items from its generic resource base (version, createdBy,
+ * lastModifiedBy); a ReturnItem has none of those. Runs after every order update action.
+ */
+const cleanReturnItems = (typeId, resource) => {
+	if (typeId !== "order") return;
+	for (const info of resource.returnInfo ?? []) {
+		for (const item of info.items ?? []) {
+			delete item.version;
+			delete item.createdBy;
+			delete item.lastModifiedBy;
+		}
+	}
+};
+
+/**
  * The mock stores a `lowercaseEmail` on customers for its e-mail lookups; the API has no
  * such field, so keep it in storage but out of responses.
  */
@@ -189,7 +204,7 @@ export const createSandbox = async ({ projectKey, clientId, clientSecret, faults
 	const recorder = new MessageRecorder(storage);
 	// The mock keeps its repositories and OAuth server in fields TypeScript calls private;
 	// they are ordinary properties at runtime and the only way to hook update actions.
-	recorder.instrument(ctMock._repositories);
+	recorder.instrument(ctMock._repositories, { afterAction: cleanReturnItems });
 	hideInternalCustomerField(ctMock._repositories);
 	const oauth = ctMock._oauth2;
 	const faults = new Faults(initialFaults);

@@ -251,8 +251,12 @@ export class MessageRecorder {
 		this.sequences.clear();
 	}
 
-	/** Wrap the update-action handlers of the repositories that emit messages. */
-	instrument(repositories) {
+	/**
+	 * Wrap the update-action handlers of the repositories that emit messages.
+	 * `afterAction(typeId, resource)` may correct the resource after each action, before
+	 * the change is turned into messages.
+	 */
+	instrument(repositories, { afterAction = () => {} } = {}) {
 		for (const typeId of Object.keys(ACTION_MESSAGES)) {
 			const handler = repositories[typeId]?.actions;
 			if (!handler) throw new Error(`commercetools-mock has no ${typeId} update actions`);
@@ -262,6 +266,7 @@ export class MessageRecorder {
 				handler[name] = async function wrapped(context, resource, action) {
 					const before = structuredClone(resource);
 					await original.call(this, context, resource, action);
+					afterAction(typeId, resource);
 					const ctx = currentRequest();
 					if (!ctx || isDeepStrictEqual(before, resource)) return;
 					const payloads = diff(before, resource, action);
@@ -278,14 +283,16 @@ export class MessageRecorder {
 	async onWrite(projectKey, typeId, resource, previous) {
 		const ctx = currentRequest();
 		if (!ctx || !(typeId in ACTION_MESSAGES)) return;
+		// A write's messages carry the time the resource records for that write.
+		const at = resource.lastModifiedAt;
 		if (!previous) {
-			await this.emit(projectKey, typeId, resource, CREATED[typeId](resource, ctx), resource.version);
+			await this.emit(projectKey, typeId, resource, CREATED[typeId](resource, ctx), resource.version, at);
 		}
 		const pending = ctx.pendingMessages.get(resource.id);
 		if (pending) {
 			ctx.pendingMessages.delete(resource.id);
 			for (const { payload, resourceVersion } of pending) {
-				await this.emit(projectKey, typeId, resource, payload, resourceVersion);
+				await this.emit(projectKey, typeId, resource, payload, resourceVersion, at);
 			}
 		}
 	}
