@@ -29,14 +29,28 @@ def run(customers: int, seed_value: int, concurrency: int, fraction: float) -> d
         me = psutil.Process()
         node_cpu, my_cpu = _cpu(node), _cpu(me)
         started = time.monotonic()
-        summary = seed(ct.api_url, ct.auth_url, ct.project_key, ct.client_id,
-                       ct.client_secret, customers=customers, seed=seed_value,
-                       concurrency=concurrency)
+        summary = seed(
+            ct.api_url,
+            ct.auth_url,
+            ct.project_key,
+            ct.client_id,
+            ct.client_secret,
+            customers=customers,
+            seed=seed_value,
+            concurrency=concurrency,
+        )
         seed_seconds = time.monotonic() - started
         node_seed_cpu, my_seed_cpu = _cpu(node) - node_cpu, _cpu(me) - my_cpu
-        changes = apply_changes(ct.api_url, ct.auth_url, ct.project_key, ct.client_id,
-                                ct.client_secret, fraction=fraction, seed=seed_value,
-                                concurrency=concurrency)
+        changes = apply_changes(
+            ct.api_url,
+            ct.auth_url,
+            ct.project_key,
+            ct.client_id,
+            ct.client_secret,
+            fraction=fraction,
+            seed=seed_value,
+            concurrency=concurrency,
+        )
     return {
         "benchmark": "commercetools_seed",
         "customers": summary.customers,

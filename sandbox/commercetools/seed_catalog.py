@@ -32,23 +32,51 @@ class Market:
 
 MARKETS: list[Market] = [
     Market(
-        "de-store", {"en": "Germany", "de": "Deutschland"}, "EUR", "DE", "de", ["de", "en"],
-        "example.de", "+4915", [("Berlin", "10115"), ("Hamburg", "20095"), ("München", "80331"),
-                                ("Köln", "50667")], 0.35,
+        "de-store",
+        {"en": "Germany", "de": "Deutschland"},
+        "EUR",
+        "DE",
+        "de",
+        ["de", "en"],
+        "example.de",
+        "+4915",
+        [("Berlin", "10115"), ("Hamburg", "20095"), ("München", "80331"), ("Köln", "50667")],
+        0.35,
     ),
     Market(
-        "uk-store", {"en": "United Kingdom"}, "GBP", "GB", "en-GB", ["en-GB", "en"],
-        "example.co.uk", "+447", [("London", "EC1A 1BB"), ("Manchester", "M1 1AE"),
-                                  ("Leeds", "LS1 4AP")], 0.25,
+        "uk-store",
+        {"en": "United Kingdom"},
+        "GBP",
+        "GB",
+        "en-GB",
+        ["en-GB", "en"],
+        "example.co.uk",
+        "+447",
+        [("London", "EC1A 1BB"), ("Manchester", "M1 1AE"), ("Leeds", "LS1 4AP")],
+        0.25,
     ),
     Market(
-        "us-store", {"en": "United States"}, "USD", "US", "en-US", ["en-US", "en"],
-        "example.com", "+1555", [("New York", "10001"), ("Austin", "73301"),
-                                 ("Seattle", "98101")], 0.25,
+        "us-store",
+        {"en": "United States"},
+        "USD",
+        "US",
+        "en-US",
+        ["en-US", "en"],
+        "example.com",
+        "+1555",
+        [("New York", "10001"), ("Austin", "73301"), ("Seattle", "98101")],
+        0.25,
     ),
     Market(
-        "fr-store", {"en": "France", "fr": "France"}, "EUR", "FR", "fr", ["fr", "en"],
-        "example.fr", "+336", [("Paris", "75001"), ("Lyon", "69001"), ("Marseille", "13001")],
+        "fr-store",
+        {"en": "France", "fr": "France"},
+        "EUR",
+        "FR",
+        "fr",
+        ["fr", "en"],
+        "example.fr",
+        "+336",
+        [("Paris", "75001"), ("Lyon", "69001"), ("Marseille", "13001")],
         0.15,
     ),
 ]
@@ -91,8 +119,10 @@ def customer_type_draft() -> dict[str, Any]:
             _field(
                 "loyaltyTier",
                 "Loyalty tier",
-                {"name": "Enum",
-                 "values": [{"key": t, "label": t.capitalize()} for t in LOYALTY_TIERS]},
+                {
+                    "name": "Enum",
+                    "values": [{"key": t, "label": t.capitalize()} for t in LOYALTY_TIERS],
+                },
             ),
             _field("preferredChannel", "Preferred contact channel", {"name": "String"}),
         ],
@@ -224,26 +254,46 @@ PRODUCT_TYPES: dict[str, dict[str, Any]] = {
     },
 }
 
-COLORS = [("black", "Schwarz", "Noir"), ("white", "Weiß", "Blanc"), ("navy", "Marine", "Marine"),
-          ("red", "Rot", "Rouge"), ("green", "Grün", "Vert"), ("beige", "Beige", "Beige")]
+COLORS = [
+    ("black", "Schwarz", "Noir"),
+    ("white", "Weiß", "Blanc"),
+    ("navy", "Marine", "Marine"),
+    ("red", "Rot", "Rouge"),
+    ("green", "Grün", "Vert"),
+    ("beige", "Beige", "Beige"),
+]
 MATERIALS = ["steel", "cast iron", "ceramic", "oak", "brass", "glass"]
 NOUNS: dict[str, list[tuple[str, str, str]]] = {
-    "women-dresses": [("Wrap Dress", "Wickelkleid", "Robe portefeuille"),
-                      ("Maxi Dress", "Maxikleid", "Robe longue"),
-                      ("Shirt Dress", "Blusenkleid", "Robe chemise")],
-    "women-tops": [("Linen Blouse", "Leinenbluse", "Blouse en lin"),
-                   ("Striped Tee", "Ringelshirt", "T-shirt rayé")],
-    "men-shirts": [("Oxford Shirt", "Oxfordhemd", "Chemise Oxford"),
-                   ("Linen Shirt", "Leinenhemd", "Chemise en lin")],
-    "men-trousers": [("Chinos", "Chinohose", "Chino"),
-                     ("Wool Trousers", "Wollhose", "Pantalon en laine")],
-    "women-sneakers": [("Court Sneaker", "Court-Sneaker", "Basket court"),
-                       ("Running Sneaker", "Laufschuh", "Basket de course")],
-    "men-watches": [("Field Watch", "Feldsuhr", "Montre de terrain"),
-                    ("Dress Watch", "Dresswatch", "Montre habillée")],
+    "women-dresses": [
+        ("Wrap Dress", "Wickelkleid", "Robe portefeuille"),
+        ("Maxi Dress", "Maxikleid", "Robe longue"),
+        ("Shirt Dress", "Blusenkleid", "Robe chemise"),
+    ],
+    "women-tops": [
+        ("Linen Blouse", "Leinenbluse", "Blouse en lin"),
+        ("Striped Tee", "Ringelshirt", "T-shirt rayé"),
+    ],
+    "men-shirts": [
+        ("Oxford Shirt", "Oxfordhemd", "Chemise Oxford"),
+        ("Linen Shirt", "Leinenhemd", "Chemise en lin"),
+    ],
+    "men-trousers": [
+        ("Chinos", "Chinohose", "Chino"),
+        ("Wool Trousers", "Wollhose", "Pantalon en laine"),
+    ],
+    "women-sneakers": [
+        ("Court Sneaker", "Court-Sneaker", "Basket court"),
+        ("Running Sneaker", "Laufschuh", "Basket de course"),
+    ],
+    "men-watches": [
+        ("Field Watch", "Feldsuhr", "Montre de terrain"),
+        ("Dress Watch", "Dresswatch", "Montre habillée"),
+    ],
     "home-cookware": [("Dutch Oven", "Bräter", "Cocotte"), ("Skillet", "Pfanne", "Poêle")],
-    "home-lamps": [("Desk Lamp", "Schreibtischlampe", "Lampe de bureau"),
-                   ("Floor Lamp", "Stehlampe", "Lampadaire")],
+    "home-lamps": [
+        ("Desk Lamp", "Schreibtischlampe", "Lampe de bureau"),
+        ("Floor Lamp", "Stehlampe", "Lampadaire"),
+    ],
 }
 # Rough FX so that the three price lists look like a real shop's, ending in .99/.00.
 FX = {"EUR": 1.0, "GBP": 0.86, "USD": 1.08}
@@ -337,8 +387,13 @@ def product_plans(rng: random.Random) -> list[ProductPlan]:
                     }
                     slug = {lang: f"{_slug(text)}-{number:03d}" for lang, text in name.items()}
                     sizes = spec["sizes"]
-                    picked = sorted(rng.sample(sizes, min(len(sizes), rng.randint(2, 5))),
-                                    key=sizes.index) if sizes else [None]
+                    picked = (
+                        sorted(
+                            rng.sample(sizes, min(len(sizes), rng.randint(2, 5))), key=sizes.index
+                        )
+                        if sizes
+                        else [None]
+                    )
                     base = _price(rng)
                     variants = []
                     prices: dict[str, dict[str, int]] = {}
@@ -350,8 +405,7 @@ def product_plans(rng: random.Random) -> list[ProductPlan]:
                         if "color" in [a[0] for a in spec["attributes"]]:
                             attributes.append({"name": "color", "value": color_en})
                         if type_key == "homeware":
-                            attributes.append({"name": "material",
-                                               "value": rng.choice(MATERIALS)})
+                            attributes.append({"name": "material", "value": rng.choice(MATERIALS)})
                         variants.append({"sku": sku, "attributes": attributes})
                         prices[sku] = {
                             cur: int(round(base * fx / 100.0)) * 100 - 1 if cur != "EUR" else base

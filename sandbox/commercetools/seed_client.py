@@ -163,8 +163,10 @@ class CommercetoolsWriter:
                         "POST",
                         "/oauth/token",
                         response.status_code,
-                        {"message": f"token request refused ({detail or 'no detail'}); "
-                         "check the client id/secret and scopes"},
+                        {
+                            "message": f"token request refused ({detail or 'no detail'}); "
+                            "check the client id/secret and scopes"
+                        },
                     )
                 self._token = str(response.json()["access_token"])
                 return self._token
@@ -216,7 +218,9 @@ class CommercetoolsWriter:
                 resendable = idempotent or isinstance(exc, NOT_SENT_ERRORS)
                 if attempt >= self._max_attempts or not resendable:
                     raise CommercetoolsWriteError(
-                        method, path, 0,
+                        method,
+                        path,
+                        0,
                         f"connection failed: {type(exc).__name__}"
                         + ("" if resendable else " (not resent: the write may have happened)"),
                         what,
@@ -239,8 +243,9 @@ class CommercetoolsWriter:
                 raise CommercetoolsWriteError(method, path, response.status_code, body, what)
             return body
 
-    async def create(self, path: str, draft: dict[str, Any], *, at: datetime | None = None,
-                     what: str = "") -> dict[str, Any]:
+    async def create(
+        self, path: str, draft: dict[str, Any], *, at: datetime | None = None, what: str = ""
+    ) -> dict[str, Any]:
         body = await self.request("POST", path, json=draft, at=at, what=what)
         # POST /customers wraps the resource as {"customer": {...}} (sign-up result).
         if isinstance(body, dict) and "customer" in body and "id" not in body:
@@ -274,12 +279,11 @@ class CommercetoolsWriter:
             )
         return dict(body)
 
-    async def delete(self, path: str, version: int, *, at: datetime | None = None,
-                     what: str = "") -> dict[str, Any]:
+    async def delete(
+        self, path: str, version: int, *, at: datetime | None = None, what: str = ""
+    ) -> dict[str, Any]:
         try:
-            body = await self.request(
-                "DELETE", path, params={"version": version}, at=at, what=what
-            )
+            body = await self.request("DELETE", path, params={"version": version}, at=at, what=what)
         except CommercetoolsWriteError as exc:
             if exc.status != 409:
                 raise

@@ -42,8 +42,12 @@ STREETS = {
     "FR": ["Rue de la Paix", "Avenue Victor Hugo", "Rue du Moulin", "Boulevard Voltaire"],
 }
 US_STATES = {"New York": "NY", "Austin": "TX", "Seattle": "WA"}
-SALUTATIONS = {"DE": ["Frau", "Herr"], "GB": ["Ms", "Mr"], "US": ["Ms.", "Mr."],
-               "FR": ["Madame", "Monsieur"]}
+SALUTATIONS = {
+    "DE": ["Frau", "Herr"],
+    "GB": ["Ms", "Mr"],
+    "US": ["Ms.", "Mr."],
+    "FR": ["Madame", "Monsieur"],
+}
 
 # Malformed addresses a real shop accumulates (typos, imports from old systems).
 MALFORMED_EMAILS = [
@@ -220,8 +224,9 @@ class _Planner:
             for product, variant in picked
         ]
 
-    def address(self, market: Market, first: str | None, last: str | None,
-                key: str) -> dict[str, Any]:
+    def address(
+        self, market: Market, first: str | None, last: str | None, key: str
+    ) -> dict[str, Any]:
         city, postal = self.rng.choice(market.cities)
         address: dict[str, Any] = {
             "key": key,
@@ -266,8 +271,9 @@ class _Planner:
             "Cancelled": ("Canceled", rng.choice(["Failed", "CreditOwed"])),
         }[state]
         latest = self.now - timedelta(minutes=5)
-        changed = min(_between(rng, created_at + timedelta(hours=1),
-                               created_at + timedelta(days=5)), latest)
+        changed = min(
+            _between(rng, created_at + timedelta(hours=1), created_at + timedelta(days=5)), latest
+        )
         changed = max(changed, created_at)
         lines = self.lines(market.currency, _weighted(rng, [(1, 35), (2, 35), (3, 20), (4, 10)]))
         plan = OrderPlan(
@@ -288,16 +294,18 @@ class _Planner:
             address=address,
         )
         if state == "Complete" and rng.random() < 0.12:
-            plan.return_at = min(_between(rng, changed + timedelta(days=1),
-                                          changed + timedelta(days=20)), latest)
+            plan.return_at = min(
+                _between(rng, changed + timedelta(days=1), changed + timedelta(days=20)), latest
+            )
             plan.return_at = max(plan.return_at, changed)
             plan.return_line = rng.randrange(len(lines))
             plan.return_quantity = rng.randint(1, lines[plan.return_line].quantity)
             plan.return_shipment_state = rng.choice(["Returned", "Returned", "Advised"])
         return plan
 
-    def cart(self, market: Market, after: datetime, email: str | None,
-             anonymous_id: str | None = None) -> CartPlan:
+    def cart(
+        self, market: Market, after: datetime, email: str | None, anonymous_id: str | None = None
+    ) -> CartPlan:
         rng = self.rng
         kind = _weighted(rng, [("abandoned", 70), ("active", 30)])
         if kind == "active":
@@ -348,8 +356,7 @@ def plan_shoppers(
     malformed = pick(max(2, customers // 100), indexes[1:])
     missing_name = pick(max(2, customers // 50), [i for i in indexes if i not in malformed])
     # Customer 0 is never malformed, global or a twin, so every twin has an original.
-    global_customers = pick(max(1, customers // 20),
-                            [i for i in indexes[1:] if i not in malformed])
+    global_customers = pick(max(1, customers // 20), [i for i in indexes[1:] if i not in malformed])
     no_original = malformed | global_customers
     twins = pick(max(3, customers // 50), [i for i in indexes[1:] if i not in no_original])
     no_original |= twins
@@ -435,8 +442,7 @@ def plan_shoppers(
             stores=stores,
             locale=market.language,
             salutation=rng.choice(SALUTATIONS[market.country]) if first else None,
-            group_key=_weighted(rng, [("standard", 70), ("vip", 15), ("wholesale", 5),
-                                      (None, 10)]),
+            group_key=_weighted(rng, [("standard", 70), ("vip", 15), ("wholesale", 5), (None, 10)]),
             date_of_birth=dob,
             addresses=addresses,
             custom_fields=custom,
@@ -459,8 +465,12 @@ def plan_shoppers(
             if len(stores) > 1 and rng.random() < 0.3:
                 order_market = MARKET_BY_STORE[stores[1]]
             plan.orders.append(
-                planner.order(order_market, at, email, address=addresses[0]
-                              if order_market is market else None)
+                planner.order(
+                    order_market,
+                    at,
+                    email,
+                    address=addresses[0] if order_market is market else None,
+                )
             )
         if rng.random() < 0.15:
             plan.carts.append(planner.cart(market, created, email))
@@ -483,8 +493,11 @@ def plan_shoppers(
             email = usable.pop(rng.randrange(len(usable))).email
         else:
             email = f"{_email_local(first, last, g, 'guest.')}@{market.email_domain}"
-        guest = GuestPlan(email=email, reuses_customer_email=reuse and g not in malformed_guests,
-                          malformed_email=g in malformed_guests)
+        guest = GuestPlan(
+            email=email,
+            reuses_customer_email=reuse and g not in malformed_guests,
+            malformed_email=g in malformed_guests,
+        )
         n_orders = _weighted(rng, [(1, 70), (2, 25), (3, 5)])
         times = sorted(
             _between(rng, now - timedelta(days=HISTORY_DAYS), now - timedelta(minutes=10))
@@ -493,8 +506,13 @@ def plan_shoppers(
         for at in times:
             anonymous_id = f"anon-{g:06d}-{planner.order_seq + 1:08d}"
             guest.orders.append(
-                planner.order(market, at, email, anonymous_id=anonymous_id,
-                              address=planner.address(market, first, last, "shipping"))
+                planner.order(
+                    market,
+                    at,
+                    email,
+                    anonymous_id=anonymous_id,
+                    address=planner.address(market, first, last, "shipping"),
+                )
             )
         if rng.random() < 0.1:
             guest.carts.append(planner.cart(market, times[0], email, f"anon-{g:06d}-cart"))

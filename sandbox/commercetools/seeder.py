@@ -127,9 +127,13 @@ class ChangeSummary:
 
     @property
     def total(self) -> int:
-        return (len(self.email_changed) + len(self.consent_changed)
-                + len(self.order_state_changed) + len(self.returns_added)
-                + len(self.customers_deleted))
+        return (
+            len(self.email_changed)
+            + len(self.consent_changed)
+            + len(self.order_state_changed)
+            + len(self.returns_added)
+            + len(self.customers_deleted)
+        )
 
 
 def default_now() -> datetime:
@@ -159,8 +163,15 @@ def seed(
         raise SeedError(f"customers must be at least 1 (got {customers})")
     return asyncio.run(
         seed_async(
-            api_url, auth_url, project_key, client_id, client_secret,
-            customers=customers, seed=seed, now=now, concurrency=concurrency,
+            api_url,
+            auth_url,
+            project_key,
+            client_id,
+            client_secret,
+            customers=customers,
+            seed=seed,
+            now=now,
+            concurrency=concurrency,
             progress=progress,
         )
     )
@@ -184,8 +195,7 @@ async def seed_async(
     rng = random.Random(seed)
     products = product_plans(rng)
     shoppers = plan_shoppers(customers, rng, now, products)
-    summary = _summarize_plan(project_key, seed, now, products, shoppers.customers,
-                              shoppers.guests)
+    summary = _summarize_plan(project_key, seed, now, products, shoppers.customers, shoppers.guests)
     report = progress or (lambda phase, done, total: None)
 
     async with CommercetoolsWriter(
@@ -198,11 +208,13 @@ async def seed_async(
             raise SeedError(str(exc)) from None
         await _run_pool(
             [seeder.customer_job(plan) for plan in shoppers.customers],
-            concurrency, lambda done: report("customers", done, len(shoppers.customers)),
+            concurrency,
+            lambda done: report("customers", done, len(shoppers.customers)),
         )
         await _run_pool(
             [seeder.guest_job(guest) for guest in shoppers.guests],
-            concurrency, lambda done: report("guests", done, len(shoppers.guests)),
+            concurrency,
+            lambda done: report("guests", done, len(shoppers.guests)),
         )
         summary.requests = writer.requests
         summary.retries = writer.retries
@@ -211,7 +223,8 @@ async def seed_async(
 
 
 async def _run_pool(
-    jobs: Iterable[Callable[[], Awaitable[None]]], workers: int,
+    jobs: Iterable[Callable[[], Awaitable[None]]],
+    workers: int,
     on_done: Callable[[int], None],
 ) -> None:
     """Run jobs with a fixed number of workers; the first failure stops the pool."""
@@ -278,9 +291,7 @@ def _summarize_plan(
         orders_by_shipment_state=dict(
             sorted(Counter(o.shipment_state for o in all_orders).items())
         ),
-        orders_by_payment_state=dict(
-            sorted(Counter(o.payment_state for o in all_orders).items())
-        ),
+        orders_by_payment_state=dict(sorted(Counter(o.payment_state for o in all_orders).items())),
         orders_by_store=dict(sorted(Counter(o.store_key for o in all_orders).items())),
         orders_with_returns=sum(1 for o in all_orders if o.return_at is not None),
         order_lines=sum(len(o.lines) for o in all_orders),
@@ -288,8 +299,10 @@ def _summarize_plan(
         carts=len(all_carts) + sum(1 for o in all_orders if o.via == "cart"),
         carts_by_kind=dict(
             sorted(
-                (Counter(c.kind for c in all_carts)
-                 + Counter({"ordered": sum(1 for o in all_orders if o.via == "cart")})).items()
+                (
+                    Counter(c.kind for c in all_carts)
+                    + Counter({"ordered": sum(1 for o in all_orders if o.via == "cart")})
+                ).items()
             )
         ),
         products=len(products),
@@ -304,8 +317,13 @@ def _summarize_plan(
 
 
 class _Seeder:
-    def __init__(self, writer: CommercetoolsWriter, now: datetime,
-                 products: list[ProductPlan], summary: SeedSummary) -> None:
+    def __init__(
+        self,
+        writer: CommercetoolsWriter,
+        now: datetime,
+        products: list[ProductPlan],
+        summary: SeedSummary,
+    ) -> None:
         self.w = writer
         self.now = now
         self.products = products
@@ -314,8 +332,9 @@ class _Seeder:
         # Reference data predates every shopper so that joins on time never miss.
         self.genesis = now - timedelta(days=HISTORY_DAYS + 10)
 
-    async def _create(self, path: str, draft: dict[str, Any], what: str,
-                      at: datetime | None = None) -> dict[str, Any]:
+    async def _create(
+        self, path: str, draft: dict[str, Any], what: str, at: datetime | None = None
+    ) -> dict[str, Any]:
         try:
             return await self.w.create(path, draft, at=at or self.genesis, what=what)
         except CommercetoolsWriteError as exc:
@@ -328,19 +347,30 @@ class _Seeder:
 
     async def reference_data(self, report: ProgressCallback) -> None:
         steps: list[tuple[str, list[tuple[str, dict[str, Any], str]]]] = [
-            ("types", [("/types", customer_type_draft(), f"type {CUSTOMER_TYPE_KEY}"),
-                       ("/types", store_type_draft(), "type ctsync-store")]),
+            (
+                "types",
+                [
+                    ("/types", customer_type_draft(), f"type {CUSTOMER_TYPE_KEY}"),
+                    ("/types", store_type_draft(), "type ctsync-store"),
+                ],
+            ),
             ("channels", [("/channels", d, f"channel {d['key']}") for d in channel_drafts()]),
             ("stores", [("/stores", d, f"store {d['key']}") for d in store_drafts()]),
-            ("customer groups", [
-                ("/customer-groups", {"key": key, "groupName": name}, f"customer group {key}")
-                for key, name in CUSTOMER_GROUPS
-            ]),
-            ("product types", [("/product-types", d, f"product type {d['key']}")
-                               for d in product_type_drafts()]),
+            (
+                "customer groups",
+                [
+                    ("/customer-groups", {"key": key, "groupName": name}, f"customer group {key}")
+                    for key, name in CUSTOMER_GROUPS
+                ],
+            ),
+            (
+                "product types",
+                [("/product-types", d, f"product type {d['key']}") for d in product_type_drafts()],
+            ),
         ]
-        total = 1 + sum(len(items) for _, items in steps) + len(category_drafts()) + len(
-            self.products)
+        total = (
+            1 + sum(len(items) for _, items in steps) + len(category_drafts()) + len(self.products)
+        )
         done = 0
         report("reference data", done, total)
         await self._ensure_empty()
@@ -368,9 +398,12 @@ class _Seeder:
     async def _ensure_empty(self) -> None:
         """Refuse a project that already holds a shop: keys would clash half-way through."""
         for resource in ("stores", "customers", "products", "orders"):
-            page = await self.w.request("GET", f"/{resource}",
-                                        params={"limit": 1, "withTotal": "false"},
-                                        what=f"emptiness check of {resource}")
+            page = await self.w.request(
+                "GET",
+                f"/{resource}",
+                params={"limit": 1, "withTotal": "false"},
+                what=f"emptiness check of {resource}",
+            )
             if page.get("results"):
                 raise SeedError(
                     f"project {self.w.project_key!r} already holds {resource}: seed an empty "
@@ -393,8 +426,10 @@ class _Seeder:
                     {"action": "changeCurrencies", "currencies": CURRENCIES},
                     {"action": "changeCountries", "countries": COUNTRIES},
                     {"action": "changeLanguages", "languages": LANGUAGES},
-                    {"action": "changeMessagesConfiguration",
-                     "messagesConfiguration": wanted["messages"]},
+                    {
+                        "action": "changeMessagesConfiguration",
+                        "messagesConfiguration": wanted["messages"],
+                    },
                 ],
                 at=self.genesis,
                 what="project settings",
@@ -412,6 +447,7 @@ class _Seeder:
                 await self._customer(plan)
             except CommercetoolsWriteError as exc:
                 raise SeedError(f"customer {plan.key} ({plan.email!r}): {exc}") from None
+
         return job
 
     def guest_job(self, guest: GuestPlan) -> Callable[[], Awaitable[None]]:
@@ -423,6 +459,7 @@ class _Seeder:
                     await self._cart(cart, customer_id=None, group_key=None)
             except CommercetoolsWriteError as exc:
                 raise SeedError(f"guest {guest.email!r}: {exc}") from None
+
         return job
 
     async def _customer(self, plan: CustomerPlan) -> None:
@@ -439,8 +476,11 @@ class _Seeder:
             draft = plan.draft() | {"email": f"{plan.key}@placeholder.invalid"}
             customer = await self.w.create("/customers", draft, at=created_at, what=what)
             customer = await self.w.update(
-                f"/customers/{customer['id']}", int(customer["version"]),
-                [{"action": "changeEmail", "email": plan.email}], at=created_at, what=what,
+                f"/customers/{customer['id']}",
+                int(customer["version"]),
+                [{"action": "changeEmail", "email": plan.email}],
+                at=created_at,
+                what=what,
             )
             version = int(customer["version"])
         # The stock mock drops CustomerDraft.locale/customerGroup/salutation on create;
@@ -449,22 +489,40 @@ class _Seeder:
         if customer.get("locale") != plan.locale:
             actions.append({"action": "setLocale", "locale": plan.locale})
         if plan.group_key and not customer.get("customerGroup"):
-            actions.append({"action": "setCustomerGroup",
-                            "customerGroup": {"typeId": "customer-group", "key": plan.group_key}})
+            actions.append(
+                {
+                    "action": "setCustomerGroup",
+                    "customerGroup": {"typeId": "customer-group", "key": plan.group_key},
+                }
+            )
         if plan.salutation and customer.get("salutation") != plan.salutation:
             actions.append({"action": "setSalutation", "salutation": plan.salutation})
         if actions:
-            await self.w.update(f"/customers/{customer['id']}", version, actions,
-                                at=created_at + timedelta(seconds=1), what=what)
+            await self.w.update(
+                f"/customers/{customer['id']}",
+                version,
+                actions,
+                at=created_at + timedelta(seconds=1),
+                what=what,
+            )
         for order in plan.orders:
             await self._order(order, customer_id=customer["id"], group_key=plan.group_key)
         for cart in plan.carts:
             await self._cart(cart, customer_id=customer["id"], group_key=plan.group_key)
 
-    def _cart_draft(self, store_key: str, currency: str, country: str, locale: str,
-                    lines: list[Any], email: str | None, customer_id: str | None,
-                    anonymous_id: str | None, address: dict[str, Any] | None,
-                    group_key: str | None) -> dict[str, Any]:
+    def _cart_draft(
+        self,
+        store_key: str,
+        currency: str,
+        country: str,
+        locale: str,
+        lines: list[Any],
+        email: str | None,
+        customer_id: str | None,
+        anonymous_id: str | None,
+        address: dict[str, Any] | None,
+        group_key: str | None,
+    ) -> dict[str, Any]:
         draft: dict[str, Any] = {
             "currency": currency,
             "country": country,
@@ -484,47 +542,65 @@ class _Seeder:
             draft["customerGroup"] = {"typeId": "customer-group", "key": group_key}
         return draft
 
-    async def _order(self, plan: OrderPlan, customer_id: str | None,
-                     group_key: str | None) -> None:
+    async def _order(self, plan: OrderPlan, customer_id: str | None, group_key: str | None) -> None:
         what = f"order {plan.order_number}"
         if plan.via == "cart":
             cart = await self.w.create(
                 "/carts",
-                self._cart_draft(plan.store_key, plan.currency, plan.country, plan.locale,
-                                 plan.lines, plan.customer_email, customer_id,
-                                 plan.anonymous_id, plan.address, group_key),
+                self._cart_draft(
+                    plan.store_key,
+                    plan.currency,
+                    plan.country,
+                    plan.locale,
+                    plan.lines,
+                    plan.customer_email,
+                    customer_id,
+                    plan.anonymous_id,
+                    plan.address,
+                    group_key,
+                ),
                 at=plan.created_at - timedelta(minutes=4),
                 what=f"cart for {what}",
             )
             order = await self.w.create(
                 "/orders",
-                {"cart": {"typeId": "cart", "id": cart["id"]}, "version": cart["version"],
-                 "orderNumber": plan.order_number},
+                {
+                    "cart": {"typeId": "cart", "id": cart["id"]},
+                    "version": cart["version"],
+                    "orderNumber": plan.order_number,
+                },
                 at=plan.created_at,
                 what=what,
             )
         else:
-            order = await self.w.create("/orders/import", self._import_draft(plan, customer_id),
-                                        at=plan.created_at, what=what)
+            order = await self.w.create(
+                "/orders/import",
+                self._import_draft(plan, customer_id),
+                at=plan.created_at,
+                what=what,
+            )
         actions: list[dict[str, Any]] = []
         if order.get("orderState") != plan.order_state:
             actions.append({"action": "changeOrderState", "orderState": plan.order_state})
         if order.get("shipmentState") != plan.shipment_state:
-            actions.append({"action": "changeShipmentState",
-                            "shipmentState": plan.shipment_state})
+            actions.append({"action": "changeShipmentState", "shipmentState": plan.shipment_state})
         if order.get("paymentState") != plan.payment_state:
             actions.append({"action": "changePaymentState", "paymentState": plan.payment_state})
         if order.get("locale") != plan.locale:
             actions.append({"action": "setLocale", "locale": plan.locale})
         path = f"/orders/{order['id']}"
         if actions:
-            order = await self.w.update(path, int(order["version"]), actions,
-                                        at=plan.state_changed_at, what=what)
+            order = await self.w.update(
+                path, int(order["version"]), actions, at=plan.state_changed_at, what=what
+            )
         if plan.return_at is not None:
             sku = plan.lines[plan.return_line].sku
             line_id = next(
-                (li["id"] for li in order.get("lineItems", [])
-                 if (li.get("variant") or {}).get("sku") == sku),
+                (
+                    li["id"]
+                    for li in order.get("lineItems", [])
+                    if (li.get("variant") or {}).get("sku") == sku
+                ),
                 None,
             )
             if line_id is None:
@@ -532,12 +608,21 @@ class _Seeder:
             await self.w.update(
                 path,
                 int(order["version"]),
-                [{"action": "addReturnInfo",
-                  "returnTrackingId": f"RT-{plan.order_number}",
-                  "returnDate": iso(plan.return_at),
-                  "items": [{"quantity": plan.return_quantity, "lineItemId": line_id,
-                             "shipmentState": plan.return_shipment_state,
-                             "comment": "seeded return"}]}],
+                [
+                    {
+                        "action": "addReturnInfo",
+                        "returnTrackingId": f"RT-{plan.order_number}",
+                        "returnDate": iso(plan.return_at),
+                        "items": [
+                            {
+                                "quantity": plan.return_quantity,
+                                "lineItemId": line_id,
+                                "shipmentState": plan.return_shipment_state,
+                                "comment": "seeded return",
+                            }
+                        ],
+                    }
+                ],
                 at=plan.return_at,
                 what=f"return for {what}",
             )
@@ -554,8 +639,9 @@ class _Seeder:
                     "productId": self.product_ids[line.product_key],
                     "name": line.name,
                     "variant": {"sku": line.sku},
-                    "price": {"value": {"currencyCode": plan.currency,
-                                        "centAmount": line.cent_amount}},
+                    "price": {
+                        "value": {"currencyCode": plan.currency, "centAmount": line.cent_amount}
+                    },
                     "quantity": line.quantity,
                 }
                 for line in plan.lines
@@ -575,22 +661,37 @@ class _Seeder:
             draft["customerId"] = customer_id
         return draft
 
-    async def _cart(self, plan: CartPlan, customer_id: str | None,
-                    group_key: str | None) -> None:
+    async def _cart(self, plan: CartPlan, customer_id: str | None, group_key: str | None) -> None:
         cart = await self.w.create(
             "/carts",
-            self._cart_draft(plan.store_key, plan.currency, plan.country, plan.locale,
-                             plan.lines, plan.customer_email, customer_id, plan.anonymous_id,
-                             None, group_key),
+            self._cart_draft(
+                plan.store_key,
+                plan.currency,
+                plan.country,
+                plan.locale,
+                plan.lines,
+                plan.customer_email,
+                customer_id,
+                plan.anonymous_id,
+                None,
+                group_key,
+            ),
             at=plan.created_at,
             what=f"{plan.kind} cart",
         )
         if plan.extra_line is not None and plan.touched_at is not None:
             await self.w.update(
-                f"/carts/{cart['id']}", int(cart["version"]),
-                [{"action": "addLineItem", "sku": plan.extra_line.sku,
-                  "quantity": plan.extra_line.quantity}],
-                at=plan.touched_at, what=f"{plan.kind} cart",
+                f"/carts/{cart['id']}",
+                int(cart["version"]),
+                [
+                    {
+                        "action": "addLineItem",
+                        "sku": plan.extra_line.sku,
+                        "quantity": plan.extra_line.quantity,
+                    }
+                ],
+                at=plan.touched_at,
+                what=f"{plan.kind} cart",
             )
 
 
@@ -626,8 +727,17 @@ def apply_changes(
     if not 0 < fraction <= 1:
         raise SeedError(f"fraction must be in (0, 1] (got {fraction})")
     return asyncio.run(
-        apply_changes_async(api_url, auth_url, project_key, client_id, client_secret,
-                            fraction=fraction, seed=seed, at=at, concurrency=concurrency)
+        apply_changes_async(
+            api_url,
+            auth_url,
+            project_key,
+            client_id,
+            client_secret,
+            fraction=fraction,
+            seed=seed,
+            at=at,
+            concurrency=concurrency,
+        )
     )
 
 
@@ -650,10 +760,13 @@ async def apply_changes_async(
         api_url, auth_url, project_key, client_id, client_secret, concurrency=concurrency
     ) as w:
         try:
-            customers = sorted(await w.query_all("customers"),
-                               key=lambda c: (str(c.get("key") or ""), c["id"]))
-            orders = sorted(await w.query_all("orders"),
-                            key=lambda o: (str(o.get("orderNumber") or ""), o["id"]))
+            customers = sorted(
+                await w.query_all("customers"), key=lambda c: (str(c.get("key") or ""), c["id"])
+            )
+            orders = sorted(
+                await w.query_all("orders"),
+                key=lambda o: (str(o.get("orderNumber") or ""), o["id"]),
+            )
         except CommercetoolsWriteError as exc:
             raise SeedError(str(exc)) from None
         if not customers:
@@ -665,8 +778,9 @@ async def apply_changes_async(
         rest = pool[count:]
         # Prefer customers who answered before, so most flips are CustomFieldChanged; a
         # few without the type show the CustomTypeSet path.
-        answered = [c for c in rest if "emailOptIn" in ((c.get("custom") or {}).get("fields")
-                                                        or {})]
+        answered = [
+            c for c in rest if "emailOptIn" in ((c.get("custom") or {}).get("fields") or {})
+        ]
         consent_targets = (answered + [c for c in rest if c not in answered])[:count]
         consent_ids = {c["id"] for c in consent_targets}
         delete_targets = [c for c in rest if c["id"] not in consent_ids][: max(1, count // 2)]
@@ -675,14 +789,24 @@ async def apply_changes_async(
         order_count = max(1, round(len(orders) * fraction))
         state_targets = rng.sample(progressing, min(order_count, len(progressing)))
         chosen = {o["id"] for o in state_targets}
-        returnable = [o for o in orders if o.get("orderState") == "Complete"
-                      and not o.get("returnInfo") and o["id"] not in chosen and o.get("lineItems")]
+        returnable = [
+            o
+            for o in orders
+            if o.get("orderState") == "Complete"
+            and not o.get("returnInfo")
+            and o["id"] not in chosen
+            and o.get("lineItems")
+        ]
         return_targets = rng.sample(returnable, min(max(1, order_count // 2), len(returnable)))
 
         async def change_email(customer: dict[str, Any]) -> None:
-            await w.update(f"/customers/{customer['id']}", int(customer["version"]),
-                           [{"action": "changeEmail", "email": _changed_email(customer, seed)}],
-                           at=at, what=f"email change of customer {customer.get('key')}")
+            await w.update(
+                f"/customers/{customer['id']}",
+                int(customer["version"]),
+                [{"action": "changeEmail", "email": _changed_email(customer, seed)}],
+                at=at,
+                what=f"email change of customer {customer.get('key')}",
+            )
             result.email_changed.append(customer["id"])
 
         async def flip_consent(customer: dict[str, Any]) -> None:
@@ -691,47 +815,85 @@ async def apply_changes_async(
             fields = custom.get("fields") or {}
             actions: list[dict[str, Any]]
             if not custom:
-                actions = [{"action": "setCustomType",
-                            "type": {"typeId": "type", "key": CUSTOMER_TYPE_KEY},
-                            "fields": {"emailOptIn": True, "emailOptInAt": stamp}}]
+                actions = [
+                    {
+                        "action": "setCustomType",
+                        "type": {"typeId": "type", "key": CUSTOMER_TYPE_KEY},
+                        "fields": {"emailOptIn": True, "emailOptInAt": stamp},
+                    }
+                ]
             elif fields.get("emailOptIn") is True:
-                actions = [{"action": "setCustomField", "name": "emailOptIn", "value": False},
-                           {"action": "setCustomField", "name": "emailOptOutAt", "value": stamp}]
+                actions = [
+                    {"action": "setCustomField", "name": "emailOptIn", "value": False},
+                    {"action": "setCustomField", "name": "emailOptOutAt", "value": stamp},
+                ]
             else:
-                actions = [{"action": "setCustomField", "name": "emailOptIn", "value": True},
-                           {"action": "setCustomField", "name": "emailOptInAt", "value": stamp}]
-            await w.update(f"/customers/{customer['id']}", int(customer["version"]), actions,
-                           at=at, what=f"consent change of customer {customer.get('key')}")
+                actions = [
+                    {"action": "setCustomField", "name": "emailOptIn", "value": True},
+                    {"action": "setCustomField", "name": "emailOptInAt", "value": stamp},
+                ]
+            await w.update(
+                f"/customers/{customer['id']}",
+                int(customer["version"]),
+                actions,
+                at=at,
+                what=f"consent change of customer {customer.get('key')}",
+            )
             result.consent_changed.append(customer["id"])
 
         async def progress_order(order: dict[str, Any]) -> None:
             if order["orderState"] == "Open":
-                actions = [{"action": "changeOrderState", "orderState": "Confirmed"},
-                           {"action": "changeShipmentState", "shipmentState": "Shipped"},
-                           {"action": "changePaymentState", "paymentState": "Paid"}]
+                actions = [
+                    {"action": "changeOrderState", "orderState": "Confirmed"},
+                    {"action": "changeShipmentState", "shipmentState": "Shipped"},
+                    {"action": "changePaymentState", "paymentState": "Paid"},
+                ]
             else:
-                actions = [{"action": "changeOrderState", "orderState": "Complete"},
-                           {"action": "changeShipmentState", "shipmentState": "Delivered"}]
-            await w.update(f"/orders/{order['id']}", int(order["version"]), actions, at=at,
-                           what=f"state change of order {order.get('orderNumber')}")
+                actions = [
+                    {"action": "changeOrderState", "orderState": "Complete"},
+                    {"action": "changeShipmentState", "shipmentState": "Delivered"},
+                ]
+            await w.update(
+                f"/orders/{order['id']}",
+                int(order["version"]),
+                actions,
+                at=at,
+                what=f"state change of order {order.get('orderNumber')}",
+            )
             result.order_state_changed.append(order["id"])
 
         async def add_return(order: dict[str, Any]) -> None:
             line = order["lineItems"][0]
             await w.update(
-                f"/orders/{order['id']}", int(order["version"]),
-                [{"action": "addReturnInfo",
-                  "returnTrackingId": f"RT-{order.get('orderNumber')}-c{seed}",
-                  "returnDate": iso(at or datetime.now(UTC)),
-                  "items": [{"quantity": 1, "lineItemId": line["id"],
-                             "shipmentState": "Advised", "comment": "changes round"}]}],
-                at=at, what=f"return for order {order.get('orderNumber')}",
+                f"/orders/{order['id']}",
+                int(order["version"]),
+                [
+                    {
+                        "action": "addReturnInfo",
+                        "returnTrackingId": f"RT-{order.get('orderNumber')}-c{seed}",
+                        "returnDate": iso(at or datetime.now(UTC)),
+                        "items": [
+                            {
+                                "quantity": 1,
+                                "lineItemId": line["id"],
+                                "shipmentState": "Advised",
+                                "comment": "changes round",
+                            }
+                        ],
+                    }
+                ],
+                at=at,
+                what=f"return for order {order.get('orderNumber')}",
             )
             result.returns_added.append(order["id"])
 
         async def delete(customer: dict[str, Any]) -> None:
-            await w.delete(f"/customers/{customer['id']}", int(customer["version"]), at=at,
-                           what=f"deletion of customer {customer.get('key')}")
+            await w.delete(
+                f"/customers/{customer['id']}",
+                int(customer["version"]),
+                at=at,
+                what=f"deletion of customer {customer.get('key')}",
+            )
             result.customers_deleted.append(customer["id"])
 
         jobs: list[Callable[[], Awaitable[None]]] = []
@@ -745,8 +907,13 @@ async def apply_changes_async(
         except CommercetoolsWriteError as exc:
             raise SeedError(str(exc)) from None
         result.requests = w.requests
-    for ids in (result.email_changed, result.consent_changed, result.order_state_changed,
-                result.returns_added, result.customers_deleted):
+    for ids in (
+        result.email_changed,
+        result.consent_changed,
+        result.order_state_changed,
+        result.returns_added,
+        result.customers_deleted,
+    ):
         ids.sort()
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -757,6 +924,7 @@ def _bind(
 ) -> Callable[[], Awaitable[None]]:
     async def job() -> None:
         await fn(item)
+
     return job
 
 

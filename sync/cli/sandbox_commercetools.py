@@ -20,8 +20,11 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 0,
         customers: Annotated[
             int,
-            typer.Option(min=0, help="Registered customers to seed (0 = leave the project "
-                                     "empty); guests, carts and orders scale with it."),
+            typer.Option(
+                min=0,
+                help="Registered customers to seed (0 = leave the project "
+                "empty); guests, carts and orders scale with it.",
+            ),
         ] = 1000,
         seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 42,
         project_key: Annotated[
@@ -29,13 +32,15 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_PROJECT_KEY,
         client_id: Annotated[
             str | None,
-            typer.Option("--client-id", help="API client id the server accepts "
-                                             "(default: generated)."),
+            typer.Option(
+                "--client-id", help="API client id the server accepts (default: generated)."
+            ),
         ] = None,
         client_secret: Annotated[
             str | None,
-            typer.Option("--client-secret",
-                         help="API client secret the server accepts (default: generated)."),
+            typer.Option(
+                "--client-secret", help="API client secret the server accepts (default: generated)."
+            ),
         ] = None,
         concurrency: Annotated[
             int, typer.Option(min=1, max=64, help="Requests in flight while seeding.")
@@ -71,14 +76,18 @@ def register(app: typer.Typer) -> None:
             try:
                 sandbox.start()
             except SandboxError as exc:
-                err.print(f"[red]could not start the commercetools sandbox:[/red] {exc}",
-                          markup=True, highlight=False)
+                err.print(
+                    f"[red]could not start the commercetools sandbox:[/red] {exc}",
+                    markup=True,
+                    highlight=False,
+                )
                 raise typer.Exit(1) from None
             if customers > 0:
                 seeding.set()
                 try:
-                    summary = _seed_with_progress(err, sandbox, run_seed, customers, seed,
-                                                  concurrency)
+                    summary = _seed_with_progress(
+                        err, sandbox, run_seed, customers, seed, concurrency
+                    )
                 except SeedError as exc:
                     err.print(f"[red]seeding failed:[/red] {exc}", markup=True, highlight=False)
                     raise typer.Exit(1) from None
@@ -93,12 +102,12 @@ def register(app: typer.Typer) -> None:
             err.print(
                 f"# commercetools sandbox (project {project_key}) on {sandbox.api_url}; "
                 f"admin under {sandbox.api_url}/_sandbox/ ; Ctrl-C stops it.",
-                markup=False, highlight=False,
+                markup=False,
+                highlight=False,
             )
             while not stop.wait(1.0):
                 if not sandbox.running:
-                    err.print("the commercetools sandbox server exited unexpectedly",
-                              style="red")
+                    err.print("the commercetools sandbox server exited unexpectedly", style="red")
                     raise typer.Exit(1)
         finally:
             sandbox.stop()
@@ -106,8 +115,9 @@ def register(app: typer.Typer) -> None:
                 signal.signal(sig, handler)
 
 
-def _seed_with_progress(err: Any, sandbox: Any, run_seed: Any, customers: int, seed: int,
-                        concurrency: int) -> Any:
+def _seed_with_progress(
+    err: Any, sandbox: Any, run_seed: Any, customers: int, seed: int, concurrency: int
+) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
@@ -126,8 +136,14 @@ def _seed_with_progress(err: Any, sandbox: Any, run_seed: Any, customers: int, s
             progress.update(tasks[phase], completed=done, total=total)
 
         return run_seed(
-            sandbox.api_url, sandbox.auth_url, sandbox.project_key, sandbox.client_id,
-            sandbox.client_secret, customers=customers, seed=seed, concurrency=concurrency,
+            sandbox.api_url,
+            sandbox.auth_url,
+            sandbox.project_key,
+            sandbox.client_id,
+            sandbox.client_secret,
+            customers=customers,
+            seed=seed,
+            concurrency=concurrency,
             progress=report,
         )
 
@@ -140,14 +156,20 @@ def _summary_table(summary: Any) -> Any:
     table.add_column("count", justify="right")
     table.add_column("detail")
     rows = [
-        ("customers", summary.customers,
-         f"{summary.customers_shared_email} share an email, "
-         f"{summary.customers_without_consent} without consent, "
-         f"{summary.customers_malformed_email} malformed email"),
+        (
+            "customers",
+            summary.customers,
+            f"{summary.customers_shared_email} share an email, "
+            f"{summary.customers_without_consent} without consent, "
+            f"{summary.customers_malformed_email} malformed email",
+        ),
         ("guests", summary.guests, f"{summary.guest_orders} guest orders"),
-        ("orders", summary.orders,
-         ", ".join(f"{k} {v}" for k, v in summary.orders_by_state.items())
-         + f"; {summary.orders_with_returns} with returns"),
+        (
+            "orders",
+            summary.orders,
+            ", ".join(f"{k} {v}" for k, v in summary.orders_by_state.items())
+            + f"; {summary.orders_with_returns} with returns",
+        ),
         ("carts", summary.carts, ", ".join(f"{k} {v}" for k, v in summary.carts_by_kind.items())),
         ("products", summary.products, f"{summary.product_variants} variants"),
         ("categories", summary.categories, ""),

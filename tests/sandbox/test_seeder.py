@@ -30,19 +30,27 @@ from sandbox.commercetools.seeder import (
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 RESOURCES = [
-    "customers", "orders", "carts", "products", "categories", "stores", "customer-groups",
-    "types", "channels", "product-types",
+    "customers",
+    "orders",
+    "carts",
+    "products",
+    "categories",
+    "stores",
+    "customer-groups",
+    "types",
+    "channels",
+    "product-types",
 ]
 
 
 def _seed(ct: CommercetoolsSandbox, **kwargs: Any) -> SeedSummary:
-    return seed(ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-                **kwargs)
+    return seed(ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret, **kwargs)
 
 
 def _changes(ct: CommercetoolsSandbox, **kwargs: Any) -> ChangeSummary:
-    return apply_changes(ct.api_url, ct.auth_url, ct.project_key, ct.client_id,
-                         ct.client_secret, **kwargs)
+    return apply_changes(
+        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret, **kwargs
+    )
 
 
 def _fetch_all(client: httpx.Client, resource: str, **params: Any) -> list[dict[str, Any]]:
@@ -79,21 +87,36 @@ def _business_content(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "emails": sorted(c["email"] for c in data["customers"]),
         "customers": sorted(
-            (c["key"], c.get("firstName"), c.get("lastName"), c.get("locale"),
-             tuple(s["key"] for s in c["stores"]), (c.get("custom") or {}).get("fields"))
+            (
+                c["key"],
+                c.get("firstName"),
+                c.get("lastName"),
+                c.get("locale"),
+                tuple(s["key"] for s in c["stores"]),
+                (c.get("custom") or {}).get("fields"),
+            )
             for c in data["customers"]
         ),
         "orders": sorted(
-            (o["orderNumber"], o.get("customerEmail"), o["totalPrice"]["centAmount"],
-             o["totalPrice"]["currencyCode"], o["orderState"], o.get("shipmentState"),
-             len(o["lineItems"]), len(o.get("returnInfo") or []))
+            (
+                o["orderNumber"],
+                o.get("customerEmail"),
+                o["totalPrice"]["centAmount"],
+                o["totalPrice"]["currencyCode"],
+                o["orderState"],
+                o.get("shipmentState"),
+                len(o["lineItems"]),
+                len(o.get("returnInfo") or []),
+            )
             for o in data["orders"]
         ),
         "skus": sorted(
             v["sku"]
             for p in data["products"]
-            for v in [p["masterData"]["current"]["masterVariant"],
-                      *p["masterData"]["current"]["variants"]]
+            for v in [
+                p["masterData"]["current"]["masterVariant"],
+                *p["masterData"]["current"]["variants"],
+            ]
         ),
         "carts": sorted(
             (c.get("customerEmail"), c["totalPrice"]["centAmount"], c["cartState"])
@@ -149,9 +172,7 @@ def test_summary_counts_equal_what_the_api_returns(seeded: dict[str, Any]) -> No
     assert summary.orders_by_shipment_state == dict(
         Counter(o["shipmentState"] for o in seeded["orders"])
     )
-    assert summary.orders_by_store == dict(
-        Counter(o["store"]["key"] for o in seeded["orders"])
-    )
+    assert summary.orders_by_store == dict(Counter(o["store"]["key"] for o in seeded["orders"]))
     assert summary.orders_with_returns == sum(1 for o in seeded["orders"] if o.get("returnInfo"))
     assert summary.order_lines == sum(len(o["lineItems"]) for o in seeded["orders"])
     assert summary.orders_imported == sum(1 for o in seeded["orders"] if "cart" not in o)
@@ -197,7 +218,8 @@ def test_project_settings_and_markets(seeded: dict[str, Any]) -> None:
     # every order is in the currency of its store
     for order in seeded["orders"]:
         assert order["totalPrice"]["currencyCode"] == currencies[order["store"]["key"]], order[
-            "orderNumber"]
+            "orderNumber"
+        ]
         assert order["totalPrice"]["fractionDigits"] == 2
 
 
@@ -206,8 +228,7 @@ def test_category_tree_and_products(seeded: dict[str, Any]) -> None:
     assert max(len(c["ancestors"]) for c in categories.values()) >= 2  # three levels
     dresses = next(c for c in categories.values() if c["key"] == "women-dresses")
     # As a set: the real API lists ancestors root first, the mock parent first.
-    assert {categories[a["id"]]["key"] for a in dresses["ancestors"]} == {
-        "women", "women-clothing"}
+    assert {categories[a["id"]]["key"] for a in dresses["ancestors"]} == {"women", "women-clothing"}
     assert categories[dresses["parent"]["id"]]["key"] == "women-clothing"
     for category in categories.values():
         assert set(category["name"]) == {"en", "de", "fr"}
@@ -217,12 +238,12 @@ def test_category_tree_and_products(seeded: dict[str, Any]) -> None:
         assert product["masterData"]["published"] is True
         current = product["masterData"]["current"]
         assert {"en", "de", "fr"} <= set(current["name"])
-        assert current["categories"] and all(ref["id"] in categories
-                                             for ref in current["categories"])
+        assert current["categories"] and all(
+            ref["id"] in categories for ref in current["categories"]
+        )
         for variant in [current["masterVariant"], *current["variants"]]:
             assert variant["sku"]
-            assert {p["value"]["currencyCode"] for p in variant["prices"]} == {
-                "EUR", "GBP", "USD"}
+            assert {p["value"]["currencyCode"] for p in variant["prices"]} == {"EUR", "GBP", "USD"}
     assert any(p["masterData"]["current"]["variants"] for p in seeded["products"])
 
 
@@ -245,16 +266,21 @@ def test_customers_cover_the_identity_and_consent_edge_cases(seeded: dict[str, A
         assert not frozenset.intersection(*store_sets), f"{email} is shared inside one store"
     assert sum(len(g) for g in shared.values()) == summary.customers_shared_email
 
-    without_consent = [c for c in customers
-                       if "emailOptIn" not in ((c.get("custom") or {}).get("fields") or {})]
+    without_consent = [
+        c for c in customers if "emailOptIn" not in ((c.get("custom") or {}).get("fields") or {})
+    ]
     assert len(without_consent) == summary.customers_without_consent
     assert any(not c.get("custom") for c in without_consent)
-    opted = [c for c in customers
-             if ((c.get("custom") or {}).get("fields") or {}).get("emailOptIn") is True]
+    opted = [
+        c
+        for c in customers
+        if ((c.get("custom") or {}).get("fields") or {}).get("emailOptIn") is True
+    ]
     assert len(opted) == summary.customers_opted_in
     assert all("emailOptInAt" in c["custom"]["fields"] for c in opted)
-    assert any(((c.get("custom") or {}).get("fields") or {}).get("emailOptIn") is False
-               for c in customers)
+    assert any(
+        ((c.get("custom") or {}).get("fields") or {}).get("emailOptIn") is False for c in customers
+    )
 
     malformed = [c for c in customers if not EMAIL.match(c["email"])]
     assert len(malformed) == summary.customers_malformed_email >= 2
@@ -269,10 +295,17 @@ def test_customers_cover_the_identity_and_consent_edge_cases(seeded: dict[str, A
         if customer.get("customerGroup"):
             assert groups[customer["customerGroup"]["id"]] in {"standard", "vip", "wholesale"}
         fields = (customer.get("custom") or {}).get("fields") or {}
-        assert set(fields) <= {"emailOptIn", "emailOptInAt", "emailOptOutAt", "smsOptIn",
-                               "smsOptInAt", "phone", "loyaltyTier", "preferredChannel"}
-    assert len({groups[c["customerGroup"]["id"]] for c in customers
-                if c.get("customerGroup")}) == 3
+        assert set(fields) <= {
+            "emailOptIn",
+            "emailOptInAt",
+            "emailOptOutAt",
+            "smsOptIn",
+            "smsOptInAt",
+            "phone",
+            "loyaltyTier",
+            "preferredChannel",
+        }
+    assert len({groups[c["customerGroup"]["id"]] for c in customers if c.get("customerGroup")}) == 3
 
 
 # -- orders and carts ----------------------------------------------------------------------
@@ -301,8 +334,9 @@ def test_orders_have_states_lines_returns_and_history(seeded: dict[str, Any]) ->
             assert order["customerEmail"] == customer["email"], number
         for info in order.get("returnInfo") or []:
             line_ids = {li["id"] for li in order["lineItems"]}
-            assert info["items"] and all(item["lineItemId"] in line_ids
-                                         for item in info["items"]), number
+            assert info["items"] and all(
+                item["lineItemId"] in line_ids for item in info["items"]
+            ), number
     spread = [_ts(o["createdAt"]) for o in orders]
     assert max(spread) - min(spread) > timedelta(days=365)
 
@@ -338,7 +372,8 @@ def test_same_seed_same_business_content_and_same_changes(
     assert first == second
     volatile = {"requests", "retries", "seconds", "now"}
     assert {k: v for k, v in first_summary.to_dict().items() if k not in volatile} == {
-        k: v for k, v in second_summary.to_dict().items() if k not in volatile}
+        k: v for k, v in second_summary.to_dict().items() if k not in volatile
+    }
     assert first_changes == second_changes
     assert first_changes["email_changed"]
 
@@ -350,7 +385,8 @@ def test_a_different_seed_gives_different_content() -> None:
     assert [c.email for c in a.customers] != [c.email for c in b.customers]
     again = _plan(1, now)
     assert [(c.email, [o.total for o in c.orders]) for c in a.customers] == [
-        (c.email, [o.total for o in c.orders]) for c in again.customers]
+        (c.email, [o.total for o in c.orders]) for c in again.customers
+    ]
 
 
 def _plan(seed_value: int, now: datetime, customers: int = 100) -> ShopperPlan:
@@ -365,7 +401,8 @@ def test_plans_of_any_size_hold_the_edge_cases(customers: int) -> None:
     assert len(plan.customers) == customers
     assert len({c.key for c in plan.customers}) == customers
     orders = [o for c in plan.customers for o in c.orders] + [
-        o for g in plan.guests for o in g.orders]
+        o for g in plan.guests for o in g.orders
+    ]
     assert len({o.order_number for o in orders}) == len(orders)
     for customer in plan.customers:
         for order in customer.orders:
@@ -373,8 +410,9 @@ def test_plans_of_any_size_hold_the_edge_cases(customers: int) -> None:
             assert order.created_at <= order.state_changed_at <= now
             assert order.return_at is None or order.state_changed_at <= order.return_at <= now
         if customer.shares_email_with and customer.index > 0:
-            others = [c for c in plan.customers
-                      if c.email == customer.email and c.key != customer.key]
+            others = [
+                c for c in plan.customers if c.email == customer.email and c.key != customer.key
+            ]
             assert others and all(not set(o.stores) & set(customer.stores) for o in others)
     guest_emails = [g.email for g in plan.guests]
     assert len(set(guest_emails)) == len(guest_emails)
@@ -391,8 +429,11 @@ def _changed_keys(ct: CommercetoolsSandbox, changes: ChangeSummary) -> dict[str,
     data = _snapshot(ct)
     customer_keys = {c["id"]: c["key"] for c in data["customers"]}
     order_numbers = {o["id"]: o["orderNumber"] for o in data["orders"]}
-    deleted = {m["resource"]["id"]: m["resourceUserProvidedIdentifiers"]["key"]
-               for m in data["messages"] if m["type"] == "CustomerDeleted"}
+    deleted = {
+        m["resource"]["id"]: m["resourceUserProvidedIdentifiers"]["key"]
+        for m in data["messages"]
+        if m["type"] == "CustomerDeleted"
+    }
     return {
         "email_changed": sorted(customer_keys[i] for i in changes.email_changed),
         "consent_changed": sorted(customer_keys[i] for i in changes.consent_changed),
@@ -437,8 +478,11 @@ def test_apply_changes_produces_the_expected_messages(
     for customer_id in changes.email_changed:
         assert after[customer_id]["email"] != before[customer_id]["email"]
 
-    flips = by_type.get("CustomerCustomFieldChanged", set()) | by_type.get(
-        "CustomerCustomTypeSet", set()) | by_type.get("CustomerCustomFieldAdded", set())
+    flips = (
+        by_type.get("CustomerCustomFieldChanged", set())
+        | by_type.get("CustomerCustomTypeSet", set())
+        | by_type.get("CustomerCustomFieldAdded", set())
+    )
     assert set(changes.consent_changed) <= flips
     for customer_id in changes.consent_changed:
         old = ((before[customer_id].get("custom") or {}).get("fields") or {}).get("emailOptIn")
@@ -448,12 +492,15 @@ def test_apply_changes_produces_the_expected_messages(
     assert set(changes.order_state_changed) <= by_type["OrderStateChanged"]
     progression = {"Open": "Confirmed", "Confirmed": "Complete"}
     for order_id in changes.order_state_changed:
-        assert orders_after[order_id]["orderState"] == progression[
-            orders_before[order_id]["orderState"]]
+        assert (
+            orders_after[order_id]["orderState"]
+            == progression[orders_before[order_id]["orderState"]]
+        )
     assert set(changes.returns_added) <= by_type["ReturnInfoAdded"]
     for order_id in changes.returns_added:
         assert len(orders_after[order_id]["returnInfo"]) == 1 + len(
-            orders_before[order_id].get("returnInfo") or [])
+            orders_before[order_id].get("returnInfo") or []
+        )
 
 
 # -- failure behaviour ---------------------------------------------------------------------
@@ -533,9 +580,22 @@ def test_bad_arguments_are_rejected() -> None:
 
 def test_cli_seeds_prints_exports_and_stops_cleanly_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from sync.cli import main; main()", "sandbox", "commercetools",
-         "--customers", "6", "--seed", "4", "--project-key", "cli-test"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from sync.cli import main; main()",
+            "sandbox",
+            "commercetools",
+            "--customers",
+            "6",
+            "--seed",
+            "4",
+            "--project-key",
+            "cli-test",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         exports: dict[str, str] = {}
@@ -548,15 +608,20 @@ def test_cli_seeds_prints_exports_and_stops_cleanly_on_sigterm() -> None:
             name, _, value = line.strip().removeprefix("export ").partition("=")
             exports[name] = value
         assert set(exports) == {
-            "SOURCES__COMMERCETOOLS__PROJECT_KEY", "SOURCES__COMMERCETOOLS__API_URL",
-            "SOURCES__COMMERCETOOLS__AUTH_URL", "SOURCES__COMMERCETOOLS__CLIENT_ID",
-            "SOURCES__COMMERCETOOLS__CLIENT_SECRET"}
+            "SOURCES__COMMERCETOOLS__PROJECT_KEY",
+            "SOURCES__COMMERCETOOLS__API_URL",
+            "SOURCES__COMMERCETOOLS__AUTH_URL",
+            "SOURCES__COMMERCETOOLS__CLIENT_ID",
+            "SOURCES__COMMERCETOOLS__CLIENT_SECRET",
+        }
         assert exports["SOURCES__COMMERCETOOLS__PROJECT_KEY"] == "cli-test"
         token = httpx.post(
             exports["SOURCES__COMMERCETOOLS__AUTH_URL"] + "/oauth/token",
             data={"grant_type": "client_credentials"},
-            auth=(exports["SOURCES__COMMERCETOOLS__CLIENT_ID"],
-                  exports["SOURCES__COMMERCETOOLS__CLIENT_SECRET"]),
+            auth=(
+                exports["SOURCES__COMMERCETOOLS__CLIENT_ID"],
+                exports["SOURCES__COMMERCETOOLS__CLIENT_SECRET"],
+            ),
         ).json()["access_token"]
         with httpx.Client(
             base_url=f"{exports['SOURCES__COMMERCETOOLS__API_URL']}/cli-test",
