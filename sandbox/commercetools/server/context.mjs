@@ -20,4 +20,5 @@ export const currentRequest = () => requestContext.getStore();
  * @property {string | null} now      ISO timestamp writes use (X-Sandbox-Timestamp), or null for the clock
  * @property {string} startedAt       wall-clock ISO time the request arrived
  * @property {Map<string, object[]>} pendingMessages  messages produced by update actions, keyed by resource id
+ * @property {import("fastify").FastifyRequest} request  for the body, query and credentials
  */
