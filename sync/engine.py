@@ -348,10 +348,11 @@ class _Run:
         if counts.planned:
             validator = self._validator_for(obj)
             inflight: deque[Future[list[Outcome]]] = deque()
-            limit = self.settings.concurrency * 2
             previous_key: str | None = None
+            # Rows carried over from one page to the next so that every request but the
+            # last one of an object is full: bulkUpdate's 5 requests/s make each one count.
+            accepted: dict[str, list[Prepared]] = {"upsert": [], "delete": []}
             for page in iter_pages(self.con, obj, self.full, self.settings.page_size):
-                accepted: dict[str, list[Prepared]] = {"upsert": [], "delete": []}
                 invalid: list[Outcome] = []
                 for row in page:
                     # Rows arrive ordered by key, so a duplicate (a broken changes view)
@@ -383,18 +384,46 @@ class _Run:
                         )
                 self._record(counts, invalid)
                 for operation, items in accepted.items():
-                    for group in self._groups(obj, operation, items):
-                        counts.sent += len(group)
-                        inflight.append(pool.submit(self.delivery.send, obj, operation, group))
-                        while len(inflight) >= limit:
-                            self._collect(counts, inflight, block=True)
+                    accepted[operation] = self._submit(
+                        obj, operation, items, pool, inflight, counts, final=False
+                    )
                 self._collect(counts, inflight, block=False)
+            for operation, items in accepted.items():
+                self._submit(obj, operation, items, pool, inflight, counts, final=True)
             while inflight:
                 self._collect(counts, inflight, block=True)
         self.writer.drain()
         audit.resolve_settled(self.con, obj, relation)
         counts.requests = self.client.total_requests - requests_before
         audit.write_run_object(self.con, self.result.run_id, obj, counts)
+
+    def _submit(
+        self,
+        obj: str,
+        operation: str,
+        items: list[Prepared],
+        pool: ThreadPoolExecutor,
+        inflight: deque[Future[list[Outcome]]],
+        counts: ObjectCounts,
+        final: bool,
+    ) -> list[Prepared]:
+        """Submit request groups for `items`; unless `final`, hold back a last group that
+        is not full yet and return it, to be topped up by the next page."""
+        groups = list(self._groups(obj, operation, items))
+        held: list[Prepared] = []
+        full_size = (
+            self.settings.batch_size_for(obj)
+            if self.delivery.is_bulk(obj, operation)
+            else SINGLES_PER_TASK
+        )
+        if not final and groups and len(groups[-1]) < full_size:
+            held = groups.pop()
+        for group in groups:
+            counts.sent += len(group)
+            inflight.append(pool.submit(self.delivery.send, obj, operation, group))
+            while len(inflight) >= self.settings.concurrency * 2:
+                self._collect(counts, inflight, block=True)
+        return held
 
     def _groups(self, obj: str, operation: str, items: list[Prepared]) -> Iterator[list[Prepared]]:
         if not items:

@@ -548,3 +548,14 @@ def test_pacing_at_published_limits_avoids_429(fresh_iterable: IterableEmulator,
     assert result.rate_limited == 0
     started = [r["at"] for r in emu.requests(endpoint="users/bulkUpdate")]
     assert max(started) - min(started) >= 11 * 0.2 - 0.05
+
+
+def test_requests_are_full_across_page_boundaries(emu: IterableEmulator, warehouse) -> None:
+    desired = users(1000)
+    desired["cust-0500"]["email"] = "invalid"
+    warehouse.set_desired("users", desired)
+    settings = settings_for(emu, page_size=300, batch_sizes={"users": 250})
+    result = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert result.objects["users"].succeeded == 999
+    # 999 valid rows in pages of 300: four requests (250, 250, 250, 249), not seven
+    assert emu.counters()["users/bulkUpdate"] == {200: 4}
