@@ -294,3 +294,30 @@ def test_bulk_409_is_split_to_the_conflicting_row() -> None:
         "c@example.com",
         "d@example.com",
     ]
+
+
+def test_subscription_failures_split_into_rejections_and_retries() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {
+            "successCount": 1,
+            "failCount": 2,
+            "invalidEmails": ["bad@example"],
+            "invalidUserIds": [],
+            "validEmailFailures": ["flaky@example.com"],
+            "validUserIdFailures": [],
+        }
+        return httpx.Response(200, json=body)
+
+    delivery, _ = make(handler)
+    emails = ["ok@example.com", "bad@example", "flaky@example.com"]
+    items = [prepared("subscriptions", e, {"email": e, "emailListIds": [31]}) for e in emails]
+    outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
+    assert outcomes["ok@example.com"].outcome == SUCCEEDED
+    assert (outcomes["bad@example"].outcome, outcomes["bad@example"].reason_code) == (
+        REJECTED,
+        "iterable_invalid_email",
+    )
+    assert (outcomes["flaky@example.com"].outcome, outcomes["flaky@example.com"].reason_code) == (
+        FAILED,
+        "transient_error",
+    )

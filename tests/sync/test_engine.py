@@ -559,3 +559,25 @@ def test_requests_are_full_across_page_boundaries(emu: IterableEmulator, warehou
     assert result.objects["users"].succeeded == 999
     # 999 valid rows in pages of 300: four requests (250, 250, 250, 249), not seven
     assert emu.counters()["users/bulkUpdate"] == {200: 4}
+
+
+def test_disallowed_event_names_are_rejected_per_row(emu: IterableEmulator, warehouse) -> None:
+    emu.reset(project_type="hybrid", rate_scale=SCALE, disallowed_event_names=["debugPing"])
+    events = {
+        f"ev-{i}": {
+            "email": f"user{i}@example.com",
+            "id": f"ev-{i}",
+            "eventName": "debugPing" if i % 4 == 0 else "pageViewed",
+        }
+        for i in range(12)
+    }
+    warehouse.set_desired("events", events)
+    result = run_sync(settings_for(emu), warehouse.path, objects=["events"], progress=False)
+    assert result.objects["events"].succeeded == 9
+    assert warehouse.open_rejections("events") == {
+        "ev-0": "iterable_disallowed_event",
+        "ev-4": "iterable_disallowed_event",
+        "ev-8": "iterable_disallowed_event",
+    }
+    emu.flush()
+    assert len(emu.events("pageViewed")) == 9
