@@ -434,7 +434,9 @@ def _customer_facts(scale: Scale, index: int) -> _CustomerFacts:
     )
 
 
-def _customer_document(scale: Scale, index: int) -> Document:
+def customer_document(scale: Scale, index: int) -> Document:
+    """Customer number ``index`` as the API returns it (also for deleted customers, whose
+    documents only appear embedded in their CustomerCreated message)."""
     facts = _customer_facts(scale, index)
     rng = _rng(scale.seed, "customer-detail", index)
     store_key, country, locale, *_ = STORES[facts.store_index]
@@ -529,7 +531,7 @@ def _customer_document(scale: Scale, index: int) -> Document:
 def customers(scale: Scale) -> Iterator[Document]:
     for index in range(scale.customers):
         if not _customer_facts(scale, index).is_deleted:
-            yield _customer_document(scale, index)
+            yield customer_document(scale, index)
 
 
 # ---------------------------------------------------------------- orders and carts
@@ -655,7 +657,8 @@ def _order_owner(
     return customer, customer.email, customer.store_index
 
 
-def _order_document(scale: Scale, index: int) -> Document:
+def order_document(scale: Scale, index: int) -> Document:
+    """Order number ``index`` as the API returns it, without generating the others."""
     rng = _rng(scale.seed, "order", index)
     customer, email, store_index = _order_owner(scale, rng, index)
     store = STORES[store_index]
@@ -763,10 +766,10 @@ def _order_document(scale: Scale, index: int) -> Document:
 
 def orders(scale: Scale) -> Iterator[Document]:
     for index in range(scale.orders):
-        yield _order_document(scale, index)
+        yield order_document(scale, index)
 
 
-def _cart_document(scale: Scale, index: int) -> Document | None:
+def cart_document(scale: Scale, index: int) -> Document | None:
     """A cart, or None when its owner has since been deleted (commercetools deletes those carts)."""
     rng = _rng(scale.seed, "cart", index)
     customer, email, store_index = _order_owner(scale, rng, index)
@@ -819,7 +822,7 @@ def _cart_document(scale: Scale, index: int) -> Document | None:
 
 def carts(scale: Scale) -> Iterator[Document]:
     for index in range(scale.carts):
-        document = _cart_document(scale, index)
+        document = cart_document(scale, index)
         if document is not None:
             yield document
 
@@ -872,7 +875,7 @@ def messages(scale: Scale) -> Iterator[Document]:
                 1,
                 1,
                 facts.created_at,
-                {"customer": _customer_document(scale, index)},
+                {"customer": customer_document(scale, index)},
                 identifiers,
             )
         if facts.old_email is not None:
@@ -900,7 +903,7 @@ def messages(scale: Scale) -> Iterator[Document]:
                 identifiers,
             )
     for index in range(scale.orders):
-        order = _order_document(scale, index)
+        order = order_document(scale, index)
         resource = {"typeId": "order", "id": order["id"]}
         identifiers = {"orderNumber": order["orderNumber"]}
         created = datetime.fromisoformat(order["createdAt"].replace("Z", "+00:00"))

@@ -110,14 +110,18 @@ def run_dbt_build(
     vars: Mapping[str, Any] | None = None,
     target_path: str | Path | None = None,
     on_node_finished: Callable[[str, str], None] | None = None,
+    command: str = "build",
 ) -> BuildResult:
     """Run ``dbt build`` against ``warehouse`` (default: ``CTSYNC_WAREHOUSE`` or
     ``warehouse.duckdb``) and report what happened.
 
     dbt's own files (manifest, compiled SQL, logs) go to ``target_path``, by default
     ``.ctsync/dbt`` beside the warehouse, so two warehouses never share a target folder.
-    ``on_node_finished(name, outcome)`` is called as each node completes.
+    ``on_node_finished(name, outcome)`` is called as each node completes. ``command="run"``
+    runs the models only (no seeds, no tests), for callers that test separately.
     """
+    if command not in ("build", "run"):
+        raise BuildConfigError(f"command must be 'build' or 'run', got {command!r}")
     from dbt.cli.main import dbtRunner
 
     from sync.warehouse import warehouse_path
@@ -126,7 +130,7 @@ def run_dbt_build(
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
     merged_vars = build_vars(vars)
     args = [
-        "build",
+        command,
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
