@@ -179,10 +179,6 @@ def test_second_run_sends_only_the_changes(pipeline: Pipeline) -> None:
             if customer_id not in deleted
         ]
     assert any(emulator.user(email=email) is not None for email in new_emails)
-    # A further run with nothing new in commercetools sends nothing (the dry run plans 0).
-    plan = pipeline.ctsync("run", "--no-progress", "--dry-run", "--resources", "customers")
-    assert plan.returncode == 0, plan.stdout[-4000:] + plan.stderr[-4000:]
-    assert re.search(r"would\s+send\s+0\b", plan.stdout), plan.stdout[-3000:]
 
 
 def pubsub_envelope(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
