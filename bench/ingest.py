@@ -8,7 +8,8 @@ sandbox's bulk endpoint: seeding 100 000 customers through the public API would 
 on a small machine), then, over the same server:
 
 1. a bare httpx loop that pages every resource the ingest reads with exactly the ingest's
-   queries (``sort=id asc``, ``where=id > :lastId``, ``withTotal=false``, ``limit=500``) and
+   queries (``sort=id asc``, ``where=id > :lastId``, the ``lastModifiedAt`` window,
+   ``withTotal=false``, ``limit=500``) and
    only parses the JSON: the floor any client pays for the server and the transfer;
 2. a full ingest (``run_ingest(full_refresh=True)``) into a fresh DuckDB file: paging,
    dlt normalization and loading.
@@ -24,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from ingest.commercetools import schema  # noqa: E402
-from ingest.commercetools.source import DEFAULT_START, load_settings  # noqa: E402
+from ingest.commercetools.source import (  # noqa: E402
+    DEFAULT_START,
+    load_settings,
+    normalize_start_date,
+)
 from ingest.pipeline import run_ingest  # noqa: E402
 from sandbox.commercetools import documents  # noqa: E402
 from sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
@@ -43,6 +49,7 @@ from sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
 def bare_keyset_loop(ct: CommercetoolsSandbox, endpoints: list[tuple[str, dict[str, str]]]) -> int:
     """Page every endpoint as the ingest does, parse, count; nothing else."""
     rows = 0
+    until = normalize_start_date(datetime.now(UTC))
     with httpx.Client(
         base_url=f"{ct.api_url}/{ct.project_key}",
         headers={"Authorization": f"Bearer {ct.token()}"},
@@ -57,7 +64,9 @@ def bare_keyset_loop(ct: CommercetoolsSandbox, endpoints: list[tuple[str, dict[s
                     ("sort", "id asc"),
                     *extra.items(),
                     ("where", f"{cursor} >= :since"),
+                    ("where", f"{cursor} < :until"),
                     ("var.since", DEFAULT_START),
+                    ("var.until", until),
                 ]
                 if last_id is not None:
                     params += [("where", "id > :lastId"), ("var.lastId", last_id)]

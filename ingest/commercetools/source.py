@@ -191,10 +191,15 @@ def api_resource(
         # dlt's look-back arithmetic re-renders the cursor with microseconds; commercetools
         # (and the sandbox's string comparison) expect its own millisecond form.
         since = normalize_start_date(cursor.start_value or start_date)
+        # The window closes when the run starts. A row changed while we page could sort
+        # before the keyset position already passed; without the bound, rows changed later
+        # in the run would push the cursor past it and it would never be read. With it,
+        # every change made during the run is left for the next run.
+        until = normalize_start_date(datetime.now(UTC))
         for page in client.paginate(
             raw.endpoint,
-            where=[f"{raw.cursor_field} >= :since"],
-            variables={"since": str(since)},
+            where=[f"{raw.cursor_field} >= :since", f"{raw.cursor_field} < :until"],
+            variables={"since": since, "until": until},
             params=raw.params,
             page_size=page_size,
         ):

@@ -102,6 +102,25 @@ def test_lookback_rereads_rows_that_became_visible_late(
     assert _ids(tmp_path) == ["c-00001", "c-00002"]
 
 
+def test_rows_changed_after_the_run_started_wait_for_the_next_run(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    fake_ct.data["customers"] = [
+        _customer(1, "2024-05-01T12:00:00.000Z"),
+        _customer(2, "2999-01-01T00:00:00.000Z"),  # "changed during the run"
+    ]
+    first = _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    assert first.resource("customers").fetched == 1
+    params = fake_ct.api_requests[-1].url.params
+    assert "lastModifiedAt < :until" in params.get_list("where")
+    # The cursor stayed at the last row inside the window, so nothing is skipped later.
+    fake_ct.data["customers"].append(_customer(3, "2024-05-01T12:30:00.000Z"))
+    second = _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    assert since_of(fake_ct) == "2024-05-01T12:00:00.000Z"
+    assert second.resource("customers").new == 1
+    assert _ids(tmp_path) == ["c-00001", "c-00003"]
+
+
 def test_start_date_bounds_the_first_load(tmp_path, fake_ct, make_client, settings) -> None:
     settings.start_date = "2024-02-01T00:00:00.000Z"
     fake_ct.data["customers"] = [
