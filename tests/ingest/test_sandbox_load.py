@@ -226,6 +226,11 @@ def test_cli_ingest_prints_a_summary_and_fails_cleanly(seeded, tmp_path: Path, m
     assert f"{seeded_summary.customers:,}" in ok.output
     assert _counts_of(tmp_path / "cli.duckdb", "stores") == seeded_summary.stores
 
+    again = runner.invoke(app, ["ingest", "--resources", "stores", "--full-refresh"])
+    assert again.exit_code == 0, again.output
+    assert "full refresh" in again.output
+    assert _counts_of(tmp_path / "cli.duckdb", "stores") == seeded_summary.stores
+
     usage = runner.invoke(app, ["ingest", "--resources", "customers,payments"])
     assert usage.exit_code == 2 and "payments" in usage.output
 
