@@ -139,6 +139,8 @@ class Delivery:
         self.stopped = threading.Event()
         self._catalog_lock = threading.Lock()
         self._catalog_ready = False
+        self._learned_lock = threading.Lock()
+        self._learned: list[tuple[str, str, str]] = []
 
     def is_bulk(self, obj: str, operation: str) -> bool:
         if obj == "users":
@@ -195,8 +197,37 @@ class Delivery:
             return self._bulk(items[:middle], endpoint, method, path, body, interpret) + self._bulk(
                 items[middle:], endpoint, method, path, body, interpret
             )
+        if len(items) == 1:
+            self._learn_types(items[0], response)
         reason, detail = reason_for(response), describe(response)
         return [Outcome(p.row, REJECTED, endpoint, response.status, reason, detail) for p in items]
+
+    def _learn_types(self, item: Prepared, response: ApiResponse) -> None:
+        """Remember the field types a type-mismatch answer reveals, so the validator can
+        refuse later rows with the same problem before they cost a split bulk request."""
+        if response.code != "RequestFieldsTypesMismatched" or not isinstance(response.body, dict):
+            return
+        errors = (response.body.get("params") or {}).get("validationErrors") or {}
+        if not isinstance(errors, dict):
+            return
+        for name, error in errors.items():
+            if not isinstance(error, dict) or not error.get("expectedType"):
+                continue
+            source = str(error.get("category") or "")
+            if source == "customEvent":
+                category = f"event:{item.payload.get('eventName')}"
+            elif source in ("user", "purchase", "catalog"):
+                category = source
+            else:
+                continue
+            with self._learned_lock:
+                self._learned.append((category, str(name), str(error["expectedType"]).lower()))
+
+    def take_learned_types(self) -> list[tuple[str, str, str]]:
+        """(category, field, type) triples learned since the last call."""
+        with self._learned_lock:
+            learned, self._learned = self._learned, []
+        return learned
 
     def _single(
         self,
@@ -217,6 +248,7 @@ class Delivery:
         code = response.code
         if response.ok and code in (None, "Success"):
             return [Outcome(item.row, SUCCEEDED, endpoint, response.status)]
+        self._learn_types(item, response)
         if absent_ok and _is_absent(response):
             # The user is already gone: the deletion's effect holds, so acknowledge it.
             return [

@@ -451,6 +451,10 @@ class _Run:
                 inflight.clear()
                 raise
             self._record(counts, outcomes)
+        learned = self.delivery.take_learned_types()
+        if learned and self.validator is not None:
+            for category, name, kind in learned:
+                self.validator.types.locked.setdefault(category, {})[name] = kind
 
     def _record(self, counts: ObjectCounts, outcomes: list[Outcome]) -> None:
         if not outcomes:
