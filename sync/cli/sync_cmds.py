@@ -161,6 +161,12 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ConfigError) as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print(
+                "[yellow]interrupted: what Iterable accepted so far is acknowledged; "
+                "the rest is sent on the next run[/yellow]"
+            )
+            raise typer.Exit(130) from None
         console.print(summary_table(result))
         if not dry_run:
             reasons = _reason_table(target, result.run_id)

@@ -109,3 +109,48 @@ def test_kill_9_mid_run_then_rerun(
     assert sorted(e["id"] for e in stored_events) == sorted(e["id"] for e in events.values())
     assert warehouse.scalar("select count(*) from ctsync.sync_ledger") == N_USERS + N_EVENTS
     assert run_sync(settings, warehouse.path, progress=False).totals.sent == 0
+
+
+def test_ctrl_c_stops_cleanly_and_the_rest_follows(
+    fresh_iterable: IterableEmulator, warehouse
+) -> None:
+    emu = fresh_iterable
+    emu.reset(project_type="hybrid", rate_scale=RATE_SCALE)
+    warehouse.set_desired(
+        "users",
+        {
+            f"c{i:04d}": {"email": f"k{i}@example.com", "dataFields": {"n": i}}
+            for i in range(N_USERS)
+        },
+    )
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ctsync")), "sync", "--no-progress"],
+        env=cli_env(emu, warehouse.path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_requests(emu, "users/bulkUpdate", 5, timeout=60)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted" in stderr
+    [(status, succeeded)] = warehouse.query("select status, succeeded_count from ctsync.sync_runs")
+    assert status == "interrupted"
+    assert succeeded == warehouse.scalar("select count(*) from ctsync.sync_ledger") > 0
+
+    settings = IterableSettings(
+        api_key=emu.api_key,
+        api_url=emu.api_url,
+        rate_scale=RATE_SCALE * 5,
+        batch_sizes={"users": 10},
+    )
+    emu.set_rate_scale(RATE_SCALE * 5)
+    rerun = run_sync(settings, warehouse.path, progress=False)
+    assert rerun.totals.sent == N_USERS - succeeded
+    emu.flush()
+    assert len(emu.users()) == N_USERS
