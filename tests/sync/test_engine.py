@@ -620,3 +620,34 @@ def test_type_mismatches_teach_the_validator(emu: IterableEmulator, warehouse) -
     assert result.objects["events"].succeeded == 108
     # without learning every one of the 12 batches would be split (at least 5 requests each)
     assert emu.counters()["events/trackBulk"][200] + emu.counters()["events/trackBulk"][400] < 40
+
+
+def test_a_failing_warehouse_write_fails_the_run_and_loses_nothing(
+    emu: IterableEmulator, warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sync.audit
+
+    real = sync.audit.record_outcomes
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        real(*args, **kwargs)
+
+    warehouse.set_desired("users", users(50))
+    settings = settings_for(emu, batch_sizes={"users": 10}, concurrency=1)
+    monkeypatch.setattr(sync.audit, "record_outcomes", flaky)
+    failed = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert failed.status == "failed"
+    assert "disk full" in (failed.error_message or "")
+    assert warehouse.scalar("select status from ctsync.sync_runs") == "failed"
+    acknowledged = warehouse.scalar("select count(*) from ctsync.sync_ledger")
+    assert acknowledged == 10
+
+    monkeypatch.setattr(sync.audit, "record_outcomes", real)
+    rerun = run_sync(settings, warehouse.path, objects=["users"], progress=False)
+    assert (rerun.status, rerun.objects["users"].sent) == ("succeeded", 40)
+    emu.flush()
+    assert len(emu.users()) == 50
