@@ -300,19 +300,36 @@ def _show_iterable(
 
 
 def _show_rejections(console: Console, warehouse: Path) -> None:
+    """Rows refused by the models (dbt) and by the validator or Iterable (sync)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
-            "select object, reason_code, count(*), min(record_key) from ctsync.sync_rejections "
-            "where resolved_at is null group by object, reason_code order by 3 desc"
+            "select 'sync' as stage, object, reason_code, count(*), min(record_key) "
+            "from ctsync.sync_rejections where resolved_at is null "
+            "group by object, reason_code "
+            "union all "
+            "select 'dbt', object, reason_code, count(*), min(record_key) "
+            "from iterable.iterable__rejections group by object, reason_code "
+            "order by 1 desc, 4 desc"
         ).fetchall()
     if not rows:
         console.print("[green]No rejections.[/]")
         return
     table = Table(
-        title="rejected records (kept in ctsync.sync_rejections, not sent)", title_justify="left"
+        title="rejected records: kept in the warehouse with their reason, not sent",
+        title_justify="left",
     )
-    for column in ("object", "reason", "records", "example"):
+    for column in ("refused by", "object", "reason", "records", "example"):
         table.add_column(column)
-    for obj, reason, count, example in rows:
-        table.add_row(obj, escape(reason), str(count), escape(str(example)))
+    for stage, obj, reason, count, example in rows:
+        table.add_row(
+            "validator / Iterable" if stage == "sync" else "models (dbt)",
+            obj,
+            escape(str(reason)),
+            str(count),
+            escape(str(example)),
+        )
     console.print(table)
+    console.print(
+        "[dim]ctsync.sync_rejections and iterable.iterable__rejections hold the details; "
+        "`ctsync replay` re-queues the first kind once the source is fixed.[/]"
+    )

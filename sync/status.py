@@ -75,6 +75,7 @@ class Status:
     freshness: list[Freshness]
     running_pid: int | None
     now: datetime
+    model_rejections: list[tuple[str, str, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +101,10 @@ class Status:
             "open_rejections": [
                 {"object": o, "reason_code": reason, "count": n, "example_record_key": example}
                 for o, reason, n, example in self.rejections
+            ],
+            "refused_by_models": [
+                {"object": o, "reason_code": reason, "count": n}
+                for o, reason, n in self.model_rejections
             ],
             "freshness": [
                 {
@@ -215,9 +220,26 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
             Freshness(o, delivered.get(o), int(acknowledged.get(o, 0)), open_by_object.get(o, 0))
             for o in OBJECTS
         ]
-        return Status(warehouse, runs, rejections, freshness, pid, now)
+        return Status(warehouse, runs, rejections, freshness, pid, now, _model_rejections(con))
     finally:
         con.close()
+
+
+def _model_rejections(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """Rows the dbt models refused (duplicate identities, guests without email, ...)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'iterable' "
+        "and table_name = 'iterable__rejections'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return []
+    return [
+        (row[0], row[1], int(row[2]))
+        for row in con.execute(
+            "select object, reason_code, count(*) from iterable.iterable__rejections "
+            "group by object, reason_code order by 3 desc, 1, 2"
+        ).fetchall()
+    ]
 
 
 def render_status(status: Status, console: Console) -> None:
@@ -228,18 +250,19 @@ def render_status(status: Status, console: Console) -> None:
         console.print(f"No runs recorded in {status.warehouse} yet. Start one with `ctsync run`.")
     else:
         runs = Table(title="recent runs", title_justify="left")
-        for column in ("started (UTC)", "run", "trigger", "status", "secs"):
-            runs.add_column(column)
-        for column in ("planned", "sent", "ok", "rejected"):
-            runs.add_column(column, justify="right")
+        runs.add_column("started UTC", no_wrap=True)
+        runs.add_column("run", no_wrap=True)
+        runs.add_column("trigger")
+        runs.add_column("status", overflow="fold")
+        for column in ("secs", "sent", "ok", "rejected"):
+            runs.add_column(column, justify="right", no_wrap=True, min_width=4)
         for run in status.runs:
             runs.add_row(
-                run.started_at.strftime("%m-%d %H:%M:%S"),
+                run.started_at.strftime("%m-%d %H:%M"),
                 run.run_id[:8],
                 run.trigger,
                 _styled(run.status),
-                f"{run.seconds:.1f}" if run.seconds is not None else "running",
-                str(run.planned),
+                f"{run.seconds:.0f}" if run.seconds is not None else "running",
                 str(run.sent),
                 str(run.succeeded),
                 str(run.rejected),
@@ -260,6 +283,14 @@ def render_status(status: Status, console: Console) -> None:
         console.print("Fix the source data, then `ctsync replay` re-queues them.")
     else:
         console.print("[green]No open rejections.[/]")
+    if status.model_rejections:
+        refused = Table(title="refused by the models (not sent)", title_justify="left")
+        for column in ("object", "reason", "records"):
+            refused.add_column(column, justify="right" if column == "records" else "left")
+        for obj, reason, count in status.model_rejections:
+            refused.add_row(obj, escape(reason), str(count))
+        console.print(refused)
+        console.print("Details: select * from iterable.iterable__rejections")
     fresh = Table(title="freshness per Iterable object", title_justify="left")
     for column in ("object", "last delivered (UTC)", "age", "in Iterable", "open rejections"):
         fresh.add_column(column)

@@ -316,19 +316,20 @@ def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
     from sync.cli.build import run_dbt_build
 
     finished = 0
+    with context.console.status("dbt build", spinner="dots") as status:
 
-    def node_finished(name: str, outcome: str) -> None:
-        nonlocal finished
-        finished += 1
-        if context.progress and finished % 25 == 0:
-            context.console.print(f"  dbt: {finished} node(s) done", style="dim")
+        def node_finished(name: str, outcome: str) -> None:
+            nonlocal finished
+            finished += 1
+            if context.progress:
+                status.update(f"dbt build: {finished} node(s) done, last {name} ({outcome})")
 
-    result = run_dbt_build(
-        warehouse=context.warehouse,
-        full_refresh=context.options.full_refresh,
-        exclude=JOB_DBT_EXCLUDE,
-        on_node_finished=node_finished,
-    )
+        result = run_dbt_build(
+            warehouse=context.warehouse,
+            full_refresh=context.options.full_refresh,
+            exclude=JOB_DBT_EXCLUDE,
+            on_node_finished=node_finished,
+        )
     detail = describe_build(result)
     if not result.success:
         raise RuntimeError(detail)
