@@ -300,12 +300,21 @@ def run_ingest(
             progress(resource_name, rows)
 
     own_client = client is None
-    api = client or settings.client()
+    try:
+        api = client or settings.client()
+    except CommercetoolsError as exc:
+        raise IngestError(str(exc)) from None
     stats_before = _copy_stats(api.stats)
     summary = IngestSummary(warehouse=target, full_refresh=full_refresh)
     try:
         pipeline = make_pipeline(target, Path(pipelines_dir) if pipelines_dir is not None else None)
-        _snapshot_ids(target, names)
+        try:
+            _snapshot_ids(target, names)
+        except duckdb.Error as exc:
+            raise IngestError(
+                f"cannot write the warehouse {target}: {exc}. Only one process may write it "
+                f"at a time; is another ctsync or dbt run using it?"
+            ) from None
         source = build_source(settings, api, resources=names, progress=count)
         try:
             fmt = schema.LOADER_FILE_FORMAT

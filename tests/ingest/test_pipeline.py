@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -227,3 +229,28 @@ def test_settings_come_from_the_documented_environment(monkeypatch) -> None:
     monkeypatch.delenv("SOURCES__COMMERCETOOLS__CLIENT_SECRET")
     with pytest.raises(Exception, match="SOURCES__COMMERCETOOLS__CLIENT_SECRET"):
         load_settings()
+
+
+def test_a_warehouse_locked_by_another_process_is_a_clear_error(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    warehouse = tmp_path / "wh.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(60)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(IngestError, match="cannot write the warehouse .*another ctsync"):
+            _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert fake_ct.api_requests == []  # failed before asking commercetools for anything
