@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest.commercetools.client import CommercetoolsConfigError
 from ingest.commercetools.source import CommercetoolsSettings, load_settings
 from ingest.pipeline import IngestError, parse_resources, run_ingest
 
@@ -254,3 +255,25 @@ def test_a_warehouse_locked_by_another_process_is_a_clear_error(
         holder.kill()
         holder.wait()
     assert fake_ct.api_requests == []  # failed before asking commercetools for anything
+
+
+def test_bad_settings_are_refused_with_the_setting_named(monkeypatch) -> None:
+    base = {
+        "project_key": "shop",
+        "client_id": "cid",
+        "client_secret": "s3cr3t",
+        "api_url": "http://api",
+        "auth_url": "http://auth",
+    }
+    with pytest.raises(CommercetoolsConfigError, match="start_date 'last tuesday'"):
+        load_settings(**base, start_date="last tuesday")
+    with pytest.raises(CommercetoolsConfigError, match="page_size must be between 1 and 500"):
+        load_settings(**base, page_size=1000)
+    with pytest.raises(CommercetoolsConfigError, match="lookback_seconds must be a number"):
+        load_settings(**base, lookback_seconds="five minutes")
+    with pytest.raises(CommercetoolsConfigError, match="REGION"):
+        load_settings(**{**base, "api_url": None, "auth_url": None})
+    assert (
+        load_settings(**base, start_date="2024-03-01T10:00:00+02:00").start_date
+        == "2024-03-01T08:00:00.000Z"
+    )
