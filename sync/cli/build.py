@@ -139,13 +139,18 @@ def run_dbt_build(
         str(target / "target"),
         "--log-path",
         str(target / "logs"),
-        "--quiet",
+        "--log-level",
+        "none",
         "--no-use-colors",
     ]
     if merged_vars:
         args += ["--vars", json.dumps(merged_vars)]
     for selector in select or []:
         args += ["--select", selector]
+    if select:
+        # a test runs only when every model it reads was selected: `--select staging` must
+        # not run a test that also reads marts that were not built
+        args += ["--indirect-selection", "cautious"]
     for selector in exclude or []:
         args += ["--exclude", selector]
     if full_refresh:
