@@ -128,18 +128,20 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
 
         with sandbox.client() as api:
             pool = api.get("/customers", params={"limit": "500"}).json()["results"]
-        targets = [c for c in pool if emulator.user(email=c["email"]) is not None][:changes]
+        # Customers Iterable knows by their own id: a customer the models refused (say, a
+        # duplicate email) would never show the rename, however fresh the pipeline.
+        targets = [c for c in pool if emulator.user(user_id=c["id"]) is not None][:changes]
         pending: dict[str, tuple[str, float]] = {}
         latencies: list[float] = []
         done = threading.Event()
 
         def watch() -> None:
             while not done.is_set():
-                for email, (name, changed_at) in list(pending.items()):
-                    user = emulator.user(email=email)
+                for user_id, (name, changed_at) in list(pending.items()):
+                    user = emulator.user(user_id=user_id)
                     if user and user["dataFields"].get("firstName") == name:
                         latencies.append(round(time.monotonic() - changed_at, 3))
-                        del pending[email]
+                        del pending[user_id]
                 time.sleep(0.2)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -169,7 +171,7 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
                     "projectKey": sandbox.project_key,
                     **message,
                 }
-                pending[customer["email"]] = (name, changed_at)
+                pending[customer["id"]] = (name, changed_at)
                 envelope = {
                     "message": {
                         "data": base64.b64encode(json.dumps(payload).encode()).decode(),
