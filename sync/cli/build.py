@@ -141,6 +141,8 @@ def run_dbt_build(
         str(target / "logs"),
         "--log-level",
         "none",
+        "--log-level-file",
+        "info",
         "--no-use-colors",
     ]
     if merged_vars:
