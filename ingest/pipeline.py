@@ -49,7 +49,9 @@ class ResourceSummary:
     new: int = 0
     """Ids that were not in the table before this run."""
     updated: int = 0
-    """Ids that existed and were written again by this run."""
+    """Ids that existed and came back with a new ``version`` (or without versions at all)."""
+    unchanged: int = 0
+    """Ids re-read with the same ``version`` (look-back window, full refresh)."""
     removed: int = 0
     """Ids that disappeared: deleted per a ``*Deleted`` message, or gone in a full refresh."""
     total: int = 0
@@ -93,6 +95,7 @@ class IngestSummary:
                     "fetched": r.fetched,
                     "new": r.new,
                     "updated": r.updated,
+                    "unchanged": r.unchanged,
                     "removed": r.removed,
                     "total": r.total,
                 }
@@ -141,19 +144,25 @@ def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _snapshot_ids(warehouse: Path, names: Sequence[str]) -> None:
-    """Copy the current ids aside (inside DuckDB, not into Python memory) to count new rows."""
+    """Copy ids and versions aside (inside DuckDB, not into Python memory) to count changes.
+
+    commercetools bumps ``version`` on every change, so a re-read row (look-back window,
+    full refresh) whose version is unchanged is told apart from a real update.
+    """
     with duckdb.connect(str(warehouse)) as con:
         existing = _existing_tables(con)
         con.execute(f"create schema if not exists {SNAPSHOT_SCHEMA}")
         for name in names:
             con.execute(f"drop table if exists {SNAPSHOT_SCHEMA}.{name}")
             if name in existing:
+                version = "version" if _has_column(con, name, "version") else "null::bigint"
                 con.execute(
                     f"create table {SNAPSHOT_SCHEMA}.{name} as "
-                    f"select distinct id from {schema.DATASET_NAME}.{name}"
+                    f"select id, max({version}) as version "
+                    f"from {schema.DATASET_NAME}.{name} group by id"
                 )
             else:
-                con.execute(f"create table {SNAPSHOT_SCHEMA}.{name} (id varchar)")
+                con.execute(f"create table {SNAPSHOT_SCHEMA}.{name} (id varchar, version bigint)")
 
 
 def _count_changes(
@@ -169,25 +178,41 @@ def _count_changes(
                 continue
             table = f"{schema.DATASET_NAME}.{name}"
             snapshot = f"{SNAPSHOT_SCHEMA}.{name}"
-            load_filter = "_dlt_load_id in (select unnest(?::varchar[]))"
+            version = "t.version" if _has_column(con, name, "version") else "null::bigint"
             row = con.execute(
                 f"""
+                with written as (
+                    select t.id, {version} as version from {table} t
+                    where t._dlt_load_id in (select unnest(?::varchar[]))
+                )
                 select
                     (select count(*) from {table}),
-                    (select count(*) from {table} t
-                     where {load_filter} and not exists (
-                         select 1 from {snapshot} s where s.id = t.id)),
-                    (select count(*) from {table} t
-                     where {load_filter} and exists (
-                         select 1 from {snapshot} s where s.id = t.id)),
+                    count(*) filter (where s.id is null),
+                    count(*) filter (
+                        where s.id is not null
+                        and (w.version is null or s.version is distinct from w.version)),
+                    count(*) filter (
+                        where s.id is not null
+                        and w.version is not null and s.version = w.version),
                     (select count(*) from {snapshot} s
                      where not exists (select 1 from {table} t where t.id = s.id))
+                from written w
+                left join {snapshot} s on s.id = w.id
                 """,
-                [list(load_ids), list(load_ids)],
+                [list(load_ids)],
             ).fetchone()
             assert row is not None
-            summary.total, summary.new, summary.updated, summary.removed = row
+            (summary.total, summary.new, summary.updated, summary.unchanged, summary.removed) = row
         con.execute(f"drop schema if exists {SNAPSHOT_SCHEMA} cascade")
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    row = con.execute(
+        "select 1 from information_schema.columns "
+        "where table_schema = ? and table_name = ? and column_name = ?",
+        [schema.DATASET_NAME, table, column],
+    ).fetchone()
+    return row is not None
 
 
 def apply_deletions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[str, int]:

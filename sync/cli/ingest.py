@@ -86,16 +86,13 @@ def register(app: typer.Typer) -> None:
             title=f"ingest {'full refresh' if summary.full_refresh else 'incremental'} "
             f"→ {summary.warehouse}",
         )
-        for column in ("resource", "fetched", "new", "updated", "removed", "rows in table"):
+        columns = ("resource", "fetched", "new", "updated", "unchanged", "removed", "rows in table")
+        for column in columns:
             table.add_column(column, justify="left" if column == "resource" else "right")
         for r in summary.resources:
             table.add_row(
                 r.name,
-                f"{r.fetched:,}",
-                f"{r.new:,}",
-                f"{r.updated:,}",
-                f"{r.removed:,}",
-                f"{r.total:,}",
+                *(f"{n:,}" for n in (r.fetched, r.new, r.updated, r.unchanged, r.removed, r.total)),
             )
         table.caption = (
             f"{summary.elapsed_seconds:.1f}s, {summary.requests:,} requests, "

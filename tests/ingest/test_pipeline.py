@@ -277,3 +277,20 @@ def test_bad_settings_are_refused_with_the_setting_named(monkeypatch) -> None:
         load_settings(**base, start_date="2024-03-01T10:00:00+02:00").start_date
         == "2024-03-01T08:00:00.000Z"
     )
+
+
+def test_rows_reread_with_the_same_version_count_as_unchanged(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    settings.lookback_seconds = 3600
+    fake_ct.data["customers"] = [
+        {**_customer(i, f"2024-05-01T12:0{i}:00.000Z"), "version": 1} for i in range(4)
+    ]
+    _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    fake_ct.data["customers"][1].update(version=2, email="new@example.com")
+    fake_ct.data["customers"][1]["lastModifiedAt"] = "2024-05-01T12:10:00.000Z"
+    second = _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    summary = second.resource("customers")
+    # all four are inside the hour of look-back; only one really changed
+    assert summary.fetched == 4
+    assert (summary.new, summary.updated, summary.unchanged) == (0, 1, 3)

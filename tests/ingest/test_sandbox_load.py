@@ -123,6 +123,15 @@ def test_a_second_run_without_changes_writes_nothing_new(seeded, tmp_path: Path)
         assert resource.new == 0 and resource.updated == 0 and resource.removed == 0
         # only rows sharing the previous cursor's timestamp are re-read
         assert resource.fetched < 5
+    # A look-back window re-reads rows; their unchanged version keeps them out of "updated".
+    wide = run_ingest(
+        warehouse=warehouse, settings=_settings(ct, lookback_seconds=10 * 365 * 86400),
+        resources=["customers"],
+    )  # fmt: skip
+    customers = wide.resource("customers")
+    assert customers.fetched == customers.total
+    assert customers.new == 0 and customers.updated == 0
+    assert 0 < customers.unchanged <= customers.fetched
     # The cursor travels with the warehouse: a fresh pipelines folder restores it from DuckDB.
     fresh = run_ingest(
         warehouse=warehouse, settings=settings, resources=["customers"],
