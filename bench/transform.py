@@ -174,6 +174,15 @@ def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str
     return {"customers": customers[0] if customers else 0, "orders": orders[0] if orders else 0}
 
 
+def slowest_nodes(run_results: Path, top: int = 8) -> dict[str, float]:
+    """The nodes that took longest in the last dbt invocation (from dbt's run_results.json)."""
+    if not run_results.exists():
+        return {}
+    results = json.loads(run_results.read_text())["results"]
+    results.sort(key=lambda r: -r["execution_time"])
+    return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 1) for r in results[:top]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -181,13 +190,20 @@ def main() -> None:
     parser.add_argument("--template-customers", type=int, default=2_000)
     parser.add_argument("--change-fraction", type=float, default=0.001)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--reuse-raw",
+        action="store_true",
+        help="keep the raw tables an earlier run left in --workdir (skip generating them)",
+    )
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ctsync-bench-transform-"))
     workdir.mkdir(parents=True, exist_ok=True)
     warehouse = workdir / "warehouse.duckdb"
-    for stale in (warehouse, workdir / "warehouse.duckdb.wal"):
-        stale.unlink(missing_ok=True)
+    reuse = args.reuse_raw and warehouse.exists()
+    if not reuse:
+        for stale in (warehouse, workdir / "warehouse.duckdb.wal"):
+            stale.unlink(missing_ok=True)
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
     factor = max(1, round(args.customers / args.template_customers))
@@ -201,26 +217,36 @@ def main() -> None:
     )
     figures: dict[str, Any] = {"target": {"customers": args.customers, "orders": args.orders}}
 
-    log(f"loading a template of {template.customers} customers / {template.orders} orders via dlt")
-    started = time.monotonic()
-    load_raw(warehouse, template)
-    figures["template_load_seconds"] = round(time.monotonic() - started, 1)
-
-    log(f"multiplying the template x{factor} in DuckDB")
-    started = time.monotonic()
+    if reuse:
+        log(f"reusing the raw tables in {warehouse}")
+    else:
+        log(
+            f"loading a template of {template.customers} customers / "
+            f"{template.orders} orders via dlt"
+        )
+        started = time.monotonic()
+        load_raw(warehouse, template)
+        figures["template_load_seconds"] = round(time.monotonic() - started, 1)
+        log(f"multiplying the template x{factor} in DuckDB")
+        started = time.monotonic()
+        with duckdb.connect(str(warehouse)) as con:
+            multiply(con, factor)
+        figures["multiply_seconds"] = round(time.monotonic() - started, 1)
     with duckdb.connect(str(warehouse)) as con:
-        multiply(con, factor)
         figures["raw_rows"] = counts(con, [f"{RAW}.{t}" for t in MULTIPLIED])
-    figures["multiply_seconds"] = round(time.monotonic() - started, 1)
 
     log("full dbt build")
-    full = run_dbt_build(warehouse=warehouse, target_path=workdir / "dbt")
+    full = run_dbt_build(warehouse=warehouse, target_path=workdir / "dbt", full_refresh=True)
     figures["full_build"] = {
         "seconds": round(full.elapsed_seconds, 1),
         "success": full.success,
         "failures": [f"{p.resource_type} {p.name}: {p.message[:200]}" for p in full.failures],
         "nodes": {kind: dict(counter) for kind, counter in full.counts.items()},
     }
+    figures["slowest_nodes"] = slowest_nodes(workdir / "dbt" / "target" / "run_results.json")
+    if not full.success:
+        print(json.dumps(figures, indent=2))
+        sys.exit(1)
     with duckdb.connect(str(warehouse)) as con:
         figures["desired_rows"] = counts(con, [f"iterable.iterable__{o}" for o in OBJECTS])
         log("acknowledging everything in the ledger")
@@ -240,6 +266,9 @@ def main() -> None:
             f"{p.resource_type} {p.name}: {p.message[:200]}" for p in incremental.failures
         ],
     }
+    figures["incremental_slowest_nodes"] = slowest_nodes(
+        workdir / "dbt" / "target" / "run_results.json"
+    )
     with duckdb.connect(str(warehouse)) as con:
         figures["changes_after_incremental"] = change_counts(con)
     figures["warehouse_mb"] = round(warehouse.stat().st_size / 1e6)
