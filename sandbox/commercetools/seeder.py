@@ -62,7 +62,20 @@ class SeedError(RuntimeError):
 
 @dataclass
 class SeedSummary:
-    """Exact counts of what `seed()` wrote, for tests to reconcile loads against."""
+    """Exact counts of what `seed()` wrote, for tests to reconcile loads against.
+
+    - `customers`: registered customers (including the malformed and shared-email ones);
+      `customers_by_store` counts store memberships, so a customer in two stores counts
+      twice and a global customer (`customers_global`, no stores) not at all.
+    - `customers_shared_email`: customers whose email another customer (in another
+      store) also has; `customers_without_consent`: no `emailOptIn` field at all.
+    - `guests`: distinct emails of orders without a customer; `guest_orders` their orders.
+    - `orders` includes `guest_orders`; `orders_imported` came through `/orders/import`
+      (no cart), the rest were checked out from a cart.
+    - `carts` includes the ordered ones; `carts_by_kind` splits them into `ordered`,
+      `active` (touched in the last day) and `abandoned` (idle 2-30 days, with items).
+    - `types`: the customer type `ctsync-customer` and the store type `ctsync-store`.
+    """
 
     project_key: str
     seed: int
