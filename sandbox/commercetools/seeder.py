@@ -172,8 +172,7 @@ def seed(
     `customers` registered customers are created (about a fifth as many guests shop
     without an account); each has on average about 2.6 orders.
     """
-    if customers < 1:
-        raise SeedError(f"customers must be at least 1 (got {customers})")
+    _check_arguments(customers, concurrency)
     return asyncio.run(
         seed_async(
             api_url,
@@ -203,6 +202,7 @@ async def seed_async(
     concurrency: int = 12,
     progress: ProgressCallback | None = None,
 ) -> SeedSummary:
+    _check_arguments(customers, concurrency)
     started = time.monotonic()
     now = (now or default_now()).astimezone(UTC)
     rng = random.Random(seed)
@@ -233,6 +233,13 @@ async def seed_async(
         summary.retries = writer.retries
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
+
+
+def _check_arguments(customers: int, concurrency: int) -> None:
+    if customers < 1:
+        raise SeedError(f"customers must be at least 1 (got {customers})")
+    if concurrency < 1:
+        raise SeedError(f"concurrency must be at least 1 (got {concurrency})")
 
 
 async def _run_pool(

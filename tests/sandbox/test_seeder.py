@@ -571,6 +571,8 @@ def test_wrong_credentials_fail_without_revealing_the_secret(
 def test_bad_arguments_are_rejected() -> None:
     with pytest.raises(SeedError, match="customers must be at least 1"):
         seed("http://127.0.0.1:9", "http://127.0.0.1:9", "p", "i", "s", customers=0)
+    with pytest.raises(SeedError, match="concurrency must be at least 1"):
+        seed("http://127.0.0.1:9", "http://127.0.0.1:9", "p", "i", "s", concurrency=0)
     with pytest.raises(SeedError, match="fraction"):
         apply_changes("http://127.0.0.1:9", "http://127.0.0.1:9", "p", "i", "s", fraction=0)
 
