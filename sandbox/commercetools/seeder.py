@@ -773,6 +773,8 @@ async def apply_changes_async(
     at: datetime | None = None,
     concurrency: int = 12,
 ) -> ChangeSummary:
+    if not 0 < fraction <= 1:
+        raise SeedError(f"fraction must be in (0, 1] (got {fraction})")
     started = time.monotonic()
     rng = random.Random(seed)
     result = ChangeSummary(seed=seed)
