@@ -208,7 +208,19 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
         }
 
 
+def _pages(stream: Any, size: int = 1000) -> Any:
+    page: list[dict[str, Any]] = []
+    for document in stream:
+        page.append(document)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
+    from ingest.commercetools.schema import load_resources
     from sandbox.commercetools import documents
     from sync.cli.build import run_dbt_build
     from sync.engine import reset_state
@@ -218,7 +230,17 @@ def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
     scale = documents.Scale(customers=big, orders=big, carts=max(10, big // 50))
     note(f"generating and loading a {big}-customer raw warehouse (no API)")
     started = time.monotonic()
-    documents.load_raw(warehouse, scale)
+    # Historic messages are left out: at this scale DuckDB's JSON reader rejects the
+    # messages file (a key first seen past its sample), and the incremental run loads the
+    # messages table itself from the sandbox anyway.
+    load_resources(
+        warehouse,
+        {
+            name: _pages(stream)
+            for name, stream in documents.documents(scale).items()
+            if name != "messages"
+        },
+    )
     load_seconds = time.monotonic() - started
     note("initial dbt build")
     started = time.monotonic()
@@ -302,14 +324,22 @@ def main() -> None:
         "benchmark": "freshness",
         "machine": {"cpus": os.cpu_count(), "load_1m": round(psutil.getloadavg()[0], 2)},
     }
-    with tempfile.TemporaryDirectory(prefix="ctsync-freshness-") as tmp:
-        folder = Path(tmp)
-        if not args.skip_latency:
-            output["latency"] = measure_latency(args.changes, args.interval, args.customers, folder)
-        if not args.skip_big:
-            output["incremental_run"] = measure_incremental(
-                args.big_customers, args.big_changes, folder
-            )
+    parts: dict[str, Any] = {}
+    if not args.skip_latency:
+        parts["latency"] = lambda folder: measure_latency(
+            args.changes, args.interval, args.customers, folder
+        )
+    if not args.skip_big:
+        parts["incremental_run"] = lambda folder: measure_incremental(
+            args.big_customers, args.big_changes, folder
+        )
+    for name, part in parts.items():
+        with tempfile.TemporaryDirectory(prefix=f"ctsync-freshness-{name}-") as tmp:
+            try:
+                output[name] = part(Path(tmp))
+            except (Exception, SystemExit) as exc:  # report the part, keep the others
+                output[name] = {"error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
+        ERR.print(json.dumps({name: output[name]}, indent=2))
     print(json.dumps(output, indent=2))
 
 
