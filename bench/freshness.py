@@ -230,7 +230,7 @@ def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
     # No deleted customers: their orders are only explained by historic CustomerDeleted
     # messages, which this warehouse is built without (see below).
     scale = documents.Scale(
-        customers=big, orders=big, carts=max(10, big // 50), deleted_customer_every=big * 10
+        customers=big, orders=big, carts=max(10, big // 50), deleted_customer_every=0
     )
     note(f"generating and loading a {big}-customer raw warehouse (no API)")
     started = time.monotonic()
