@@ -261,7 +261,7 @@ def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
         step = max(1, big // changed)
         changed_docs = []
         for index in range(0, step * changed, step):
-            document = documents._customer_document(scale, index)
+            document = documents.customer_document(scale, index)
             if "id" not in document:
                 continue
             document["firstName"] = f"Changed{index}"
