@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from sync.retry import Backoff, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,11 @@ class ClientCredentials:
 
 @dataclass
 class RetryPolicy:
-    """Capped exponential backoff with jitter; a server's ``Retry-After`` wins."""
+    """How many attempts, and how long between them; a server's ``Retry-After`` wins.
+
+    The backoff curve and the ``Retry-After`` parsing are the project's one definition in
+    ``sync.retry``, shared with the Iterable client and the sandbox seeder.
+    """
 
     max_attempts: int = 6
     backoff_base: float = 0.5
@@ -96,25 +100,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
         if response is not None:
-            retry_after = _retry_after_seconds(response)
+            retry_after = retry_after_seconds(response.headers)
             if retry_after is not None:
                 return min(retry_after, self.backoff_max)
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+        return Backoff(self.backoff_base, self.backoff_max).delay(attempt)
 
 
 @dataclass

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from sync.retry import Backoff, retry_after_seconds
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses that say the server did not act on the request: safe to resend even a write
 # that is not idempotent (a create, an addReturnInfo). After a 500/504 or a lost response
@@ -22,6 +24,7 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_PROCESSED_STATUSES = frozenset({429, 502, 503})
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 TIMESTAMP_HEADER = "X-Sandbox-Timestamp"
+MAX_BACKOFF_SECONDS = 10.0
 
 
 class CommercetoolsWriteError(RuntimeError):
@@ -173,16 +176,12 @@ class CommercetoolsWriter:
             raise AssertionError("unreachable")
 
     async def _sleep(self, attempt: int, response: httpx.Response | None = None) -> None:
-        delay = self._backoff_base * (2 ** (attempt - 1))
-        if response is not None:
-            retry_after = response.headers.get("Retry-After")
-            if retry_after:
-                try:
-                    delay = max(delay, float(retry_after))
-                except ValueError:
-                    pass
+        delay = Backoff(self._backoff_base, MAX_BACKOFF_SECONDS).delay(attempt, self._jitter)
+        retry_after = retry_after_seconds(response.headers) if response is not None else None
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, MAX_BACKOFF_SECONDS))
         self.retries += 1
-        await asyncio.sleep(min(delay, 10.0) * (0.5 + self._jitter.random()))
+        await asyncio.sleep(delay)
 
     async def request(
         self,
