@@ -298,6 +298,10 @@ def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
         "wall_seconds": round(wall, 2),
         "stage_seconds": stage_seconds(report),
         "users_sent": getattr(users, "sent", None),
+        "sent_by_object": {
+            name: getattr(counts, "sent", None)
+            for name, counts in (getattr(result, "objects", None) or {}).items()
+        },
         "users_in_iterable_after": in_iterable,
         "setup": {
             "raw_load_seconds": round(load_seconds, 1),
