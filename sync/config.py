@@ -70,6 +70,11 @@ class IterableSettings:
     catalog_name: str = "products"
     max_user_id_length: int = 52
     page_size: int = 2000
+    # Mass-deletion guard: a run that would delete more than this share of the users
+    # Iterable holds (and more than `mass_delete_min_records`) stops before sending
+    # anything. A broken ingest or an identity change looks exactly like that; 1.0 disables.
+    max_delete_fraction: float = 0.1
+    mass_delete_min_records: int = 100
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
@@ -126,6 +131,8 @@ _SCALARS: dict[str, type] = {
     "concurrency": int,
     "max_user_id_length": int,
     "page_size": int,
+    "max_delete_fraction": float,
+    "mass_delete_min_records": int,
 }
 
 

@@ -42,7 +42,7 @@ from sync.planner import (
 )
 from sync.redact import install_log_redaction, redact
 from sync.validation import Validator
-from sync.warehouse import connect
+from sync.warehouse import AUDIT_SCHEMA, connect
 from sync.warehouse import warehouse_path as default_warehouse_path
 
 log = logging.getLogger("ctsync.sync")
@@ -83,6 +83,10 @@ class SyncResult:
         if self.status in ("failed", "partial", "interrupted"):
             return 1
         return 0
+
+
+class MassDeletionBlocked(RuntimeError):
+    """A run would delete more users than the mass-deletion guard allows."""
 
 
 class _Progress:
@@ -286,6 +290,7 @@ class _Run:
                     max_workers=self.settings.concurrency, thread_name_prefix="ctsync-send"
                 ) as pool,
             ):
+                self._guard_mass_deletion()
                 for obj in self.objects:
                     self._sync_object(obj, pool)
             totals = result.totals
@@ -307,6 +312,35 @@ class _Run:
             result.error_message = redact(f"{type(exc).__name__}: {exc}")
             log.exception("sync run %s failed", result.run_id)
         self._finish()
+
+    def _guard_mass_deletion(self) -> None:
+        """Refuse a run whose user deletions exceed the configured share of the users
+        Iterable holds: that is a broken source far more often than a real purge."""
+        settings = self.settings
+        deleting = [obj for obj in ("users", "user_deletions") if obj in self.objects]
+        if not deleting or settings.max_delete_fraction >= 1:
+            return
+        planned = 0
+        for obj in deleting:
+            if not relation_exists(self.con, changes_relation(obj)):
+                continue
+            counts = count_changes(self.con, obj, self.full)
+            # Every pending user_deletions row is a deletion; users rows only when removed.
+            planned += counts.get("delete", 0) + (counts.get("upsert", 0) if obj != "users" else 0)
+        row = self.con.execute(
+            f"select count(*) from {AUDIT_SCHEMA}.sync_ledger "
+            "where object = 'users' and operation = 'upsert'"
+        ).fetchone()
+        held = int(row[0] if row else 0)
+        if planned > settings.mass_delete_min_records and planned > (
+            settings.max_delete_fraction * held
+        ):
+            raise MassDeletionBlocked(
+                f"mass-deletion guard: this run would delete {planned} of the {held} users "
+                f"Iterable holds (limit {settings.max_delete_fraction:.0%}); nothing was sent. "
+                "Check the source data and the last ingest; if the deletions are intended, "
+                "raise SYNC__ITERABLE__MAX_DELETE_FRACTION (1 disables the guard) and rerun"
+            )
 
     def _finish(self) -> None:
         result = self.result
