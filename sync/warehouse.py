@@ -39,7 +39,9 @@ def ensure_audit_tables(con: duckdb.DuckDBPyConnection, schema: str = AUDIT_SCHE
 
 
 @contextmanager
-def connect(path: Path | str | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | str | None = None, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating the audit tables when writable) and close it afterwards."""
     target = Path(path) if path is not None else warehouse_path()
     con = duckdb.connect(str(target), read_only=read_only)

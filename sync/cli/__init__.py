@@ -23,7 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-sandbox_app = typer.Typer(help="Local stand-ins for commercetools and Iterable.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="Local stand-ins for commercetools and Iterable.", no_args_is_help=True
+)
 app.add_typer(sandbox_app, name="sandbox")
 
 sandbox_commercetools.register(sandbox_app)
