@@ -25,6 +25,7 @@ from sandbox.commercetools.seeder import (
     SeedError,
     SeedSummary,
     apply_changes,
+    default_now,
     seed,
 )
 
@@ -360,12 +361,15 @@ def test_same_seed_same_business_content_and_same_changes(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
     ct = fresh_commercetools
-    first_summary = _seed(ct, customers=100, seed=7)
+    # Seeding is dated relative to the current minute; pin it, or two seedings that straddle
+    # a minute boundary differ in every timestamp (seen in CI).
+    now = default_now()
+    first_summary = _seed(ct, customers=100, seed=7, now=now)
     first = _business_content(_snapshot(ct))
     first_changes = _changed_keys(ct, _changes(ct, fraction=0.05, seed=3))
 
     ct.reset()
-    second_summary = _seed(ct, customers=100, seed=7)
+    second_summary = _seed(ct, customers=100, seed=7, now=now)
     second = _business_content(_snapshot(ct))
     second_changes = _changed_keys(ct, _changes(ct, fraction=0.05, seed=3))
 
