@@ -6,6 +6,7 @@ renders that dbt macro with plain Jinja2 so dbt and the sync can never disagree 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +26,13 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("CTSYNC_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
 
 
-def audit_ddl(schema: str = AUDIT_SCHEMA) -> list[str]:
-    """The audit DDL statements, rendered from the dbt macro file."""
+@functools.cache
+def audit_ddl(schema: str = AUDIT_SCHEMA) -> tuple[str, ...]:
+    """The audit DDL statements, rendered from the dbt macro file (once per process)."""
     source = AUDIT_MACRO.read_text()
     template = jinja2.Environment().from_string(source + "{{ ctsync_audit_ddl(schema) }}")
     sql = template.render(schema=schema)
-    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+    return tuple(statement.strip() for statement in sql.split(";") if statement.strip())
 
 
 def ensure_audit_tables(con: duckdb.DuckDBPyConnection, schema: str = AUDIT_SCHEMA) -> None:
