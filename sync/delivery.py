@@ -279,19 +279,7 @@ class Delivery:
 
     def _interpret_user_bulk(self, items: list[Prepared], response: ApiResponse) -> list[Outcome]:
         body = response.body if isinstance(response.body, dict) else {}
-        failed = body.get("failedUpdates") or {}
-        by_email: dict[str, str] = {}
-        by_user_id: dict[str, str] = {}
-        for key, reason in _USER_FAILURE_KEYS:
-            for value in failed.get(key) or []:
-                by_email.setdefault(str(value).lower(), reason)
-        for key, reason in _USER_ID_FAILURE_KEYS:
-            for value in failed.get(key) or []:
-                by_user_id.setdefault(str(value), reason)
-        for value in body.get("invalidEmails") or []:
-            by_email.setdefault(str(value).lower(), "iterable_invalid_email")
-        for value in body.get("invalidUserIds") or []:
-            by_user_id.setdefault(str(value), "iterable_invalid_user_id")
+        by_email, by_user_id = _identity_failures(body)
         return self._per_row(items, response, "bulk_update", by_email, by_user_id, {})
 
     def _per_row(
@@ -412,19 +400,7 @@ class Delivery:
 
     def _interpret_events(self, items: list[Prepared], response: ApiResponse) -> list[Outcome]:
         body = response.body if isinstance(response.body, dict) else {}
-        failed = body.get("failedUpdates") or {}
-        by_email: dict[str, str] = {}
-        by_user_id: dict[str, str] = {}
-        for key, reason in _USER_FAILURE_KEYS:
-            for value in failed.get(key) or []:
-                by_email.setdefault(str(value).lower(), reason)
-        for key, reason in _USER_ID_FAILURE_KEYS:
-            for value in failed.get(key) or []:
-                by_user_id.setdefault(str(value), reason)
-        for value in body.get("invalidEmails") or []:
-            by_email.setdefault(str(value).lower(), "iterable_invalid_email")
-        for value in body.get("invalidUserIds") or []:
-            by_user_id.setdefault(str(value), "iterable_invalid_user_id")
+        by_email, by_user_id = _identity_failures(body)
         by_name = {
             str(v): "iterable_disallowed_event" for v in body.get("disallowedEventNames") or []
         }
@@ -524,3 +500,21 @@ def _is_absent(response: ApiResponse) -> bool:
         return True
     text = response.message.lower()
     return response.status == 400 and ("does not exist" in text or "not found" in text)
+
+
+def _identity_failures(body: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Per-row failure reasons of a bulk answer, keyed by email and by userId."""
+    failed = body.get("failedUpdates") or {}
+    by_email: dict[str, str] = {}
+    by_user_id: dict[str, str] = {}
+    for key, reason in _USER_FAILURE_KEYS:
+        for value in failed.get(key) or []:
+            by_email.setdefault(str(value).lower(), reason)
+    for key, reason in _USER_ID_FAILURE_KEYS:
+        for value in failed.get(key) or []:
+            by_user_id.setdefault(str(value), reason)
+    for value in body.get("invalidEmails") or []:
+        by_email.setdefault(str(value).lower(), "iterable_invalid_email")
+    for value in body.get("invalidUserIds") or []:
+        by_user_id.setdefault(str(value), "iterable_invalid_user_id")
+    return by_email, by_user_id
