@@ -263,6 +263,8 @@ class _Run:
         self.may_have_rejections = True
         self.result = SyncResult(run_id=run_id, mode=mode, trigger=trigger, status="running")
         self.progress = _Progress(progress)
+        # The object being sent: its counts and its requests in flight (for Ctrl-C).
+        self._current: tuple[ObjectCounts, deque[Future[list[Outcome]]]] | None = None
 
     def execute(self) -> SyncResult:
         result = self.result
@@ -291,8 +293,12 @@ class _Run:
                 ) as pool,
             ):
                 self._guard_mass_deletion()
-                for obj in self.objects:
-                    self._sync_object(obj, pool)
+                try:
+                    for obj in self.objects:
+                        self._sync_object(obj, pool)
+                except KeyboardInterrupt:
+                    self._stop_on_interrupt()
+                    raise
             totals = result.totals
             if totals.failed:
                 result.status = "partial"
@@ -382,6 +388,7 @@ class _Run:
         if counts.planned:
             validator = self._validator_for(obj)
             inflight: deque[Future[list[Outcome]]] = deque()
+            self._current = (counts, inflight)
             previous_key: str | None = None
             # Rows carried over from one page to the next so that every request but the
             # last one of an object is full: bulkUpdate's 5 requests/s make each one count.
@@ -430,6 +437,24 @@ class _Run:
         audit.resolve_settled(self.con, obj, relation)
         counts.requests = self.client.total_requests - requests_before
         audit.write_run_object(self.con, self.result.run_id, obj, counts)
+
+    def _stop_on_interrupt(self) -> None:
+        """Ctrl-C: send nothing more, let the requests already on the wire finish, and
+        acknowledge what Iterable accepted, so that the next run re-sends only the rest."""
+        self.delivery.stopped.set()
+        if self._current is None:
+            return
+        counts, inflight = self._current
+        running = [future for future in inflight if not future.cancel()]
+        log.warning(
+            "interrupt received: sending nothing more; waiting for %d request(s) in flight",
+            len(running),
+        )
+        inflight.clear()
+        inflight.extend(running)
+        wait(running)
+        self._collect(counts, inflight, block=False)
+        self.writer.drain()
 
     def _submit(
         self,

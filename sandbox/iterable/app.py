@@ -443,8 +443,9 @@ class EmulatorApp:
         self.api_key_bytes = api_key.encode()
         self.project = Project(project_type)
         self.limiter = RateLimiter(rate_scale)
-        self.faults = FaultPlan.build(parse_faults(faults, ENDPOINTS))
-        self.fault_spec = faults
+        self.held = 0
+        self._release = asyncio.Event()
+        self._set_faults(faults)
         self.capture = capture
         self.captured: collections.deque[dict[str, Any]] = collections.deque(maxlen=CAPTURE_MAX)
         self.log: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=REQUEST_LOG_MAX)
@@ -508,6 +509,13 @@ class EmulatorApp:
                     429, "RateLimitExceeded", f"Rate limit exceeded for {path}: {reason}"
                 )
             decision = self.faults.decide(endpoint, route.write)
+            if decision.hold:
+                release = self._release
+                self.held += 1
+                try:
+                    await release.wait()
+                finally:
+                    self.held -= 1
             if decision.latency_s:
                 await asyncio.sleep(decision.latency_s)
             if decision.drop:
@@ -653,6 +661,13 @@ class EmulatorApp:
 
     # ------------------------------------------------------------------ admin
 
+    def _set_faults(self, spec_text: str) -> None:
+        """Install a fault SPEC; every request held by the previous one proceeds."""
+        self.faults = FaultPlan.build(parse_faults(spec_text, ENDPOINTS))
+        self.fault_spec = spec_text
+        self._release.set()
+        self._release = asyncio.Event()
+
     def reset(self, options: dict[str, Any]) -> None:
         for _, (handle, _apply) in list(self.pending.items()):
             handle.cancel()
@@ -664,8 +679,7 @@ class EmulatorApp:
         self.project.disallowed_event_names = set(options.get("disallowed_event_names", []))
         self.limiter.set_scale(_scale(options.get("rate_scale", 1.0)))
         spec_text = options.get("faults", "")
-        self.faults = FaultPlan.build(parse_faults(spec_text, ENDPOINTS))
-        self.fault_spec = spec_text
+        self._set_faults(spec_text)
         self.capture = bool(options.get("capture", self.capture))
         self.captured.clear()
         self.log.clear()
@@ -690,8 +704,7 @@ class EmulatorApp:
                 return 200, self._config()
             if name == "faults" and method == "POST":
                 spec_text = options.get("spec", "")
-                self.faults = FaultPlan.build(parse_faults(spec_text, ENDPOINTS))
-                self.fault_spec = spec_text
+                self._set_faults(spec_text)
                 return 200, self._config()
             if name == "rate_scale" and method == "POST":
                 self.limiter.set_scale(_scale(options.get("scale", 1.0)))
@@ -770,6 +783,7 @@ class EmulatorApp:
             "rate_scale": None if math.isinf(self.limiter.scale) else self.limiter.scale,
             "limits": self.limiter.describe(),
             "faults": self.fault_spec,
+            "held": self.held,
             "pending": len(self.pending),
             "capture": self.capture,
             "endpoints": ENDPOINTS,

@@ -213,6 +213,10 @@ class IterableEmulator:
     def config(self) -> dict[str, Any]:
         return dict(self._call("GET", "config"))
 
+    def held(self) -> int:
+        """Requests waiting on a ``hold`` fault; ``set_faults``/``reset`` release them."""
+        return int(self.config()["held"])
+
     # ------------------------------------------------------------------ inspection
 
     def users(self) -> list[dict[str, Any]]:

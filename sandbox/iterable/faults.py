@@ -20,6 +20,10 @@ the same keys of the "*" rule):
                  asynchrony: a GET right after the write may not see it yet)
     async      = fraction of writes that are applied late (default 1 when async_ms is set)
     times      = apply this rule's faults to the next N matching requests only
+    after      = let the first N matching requests through untouched, then apply the rule
+    hold       = fraction held before anything is applied, without an answer, until the
+                 faults are set again (``set_faults``/``reset`` release every held request,
+                 which then proceeds normally): lets a test stop a client mid-run for certain
     seed       = random seed ("*" rule only) so runs are repeatable
 
 Example: ``users/bulkUpdate:500=0.2,hang=0.05;*:latency_ms=20``.
@@ -56,8 +60,17 @@ ENDPOINT_LIMITS: dict[str, float] = {
 FORGET_DAILY_CAP = 1000
 
 _STATUS_KEYS = ("500", "502", "503", "429")
-_FLOAT_KEYS = {*_STATUS_KEYS, "drop", "hang", "hang_s", "latency_ms", "async_ms", "async"}
-_INT_KEYS = {"times", "seed"}
+_FLOAT_KEYS = {
+    *_STATUS_KEYS,
+    "drop",
+    "hang",
+    "hang_s",
+    "hold",
+    "latency_ms",
+    "async_ms",
+    "async",
+}
+_INT_KEYS = {"times", "after", "seed"}
 
 
 class FaultSpecError(ValueError):
@@ -101,7 +114,9 @@ def parse_faults(spec: str, endpoints: list[str] | None = None) -> dict[str, dic
                 raise FaultSpecError(
                     f"fault rule {rule!r}: {key} needs a number, got {value!r}"
                 ) from None
-            if (key in _STATUS_KEYS or key in ("drop", "hang", "async")) and not 0 <= number <= 1:
+            if (key in _STATUS_KEYS or key in ("drop", "hang", "hold", "async")) and not (
+                0 <= number <= 1
+            ):
                 raise FaultSpecError(f"fault rule {rule!r}: {key} is a fraction in 0..1")
             if number < 0:
                 raise FaultSpecError(f"fault rule {rule!r}: {key} must not be negative")
@@ -117,6 +132,7 @@ class Decision:
     status: int | None = None
     drop: bool = False
     hang_s: float = 0.0
+    hold: bool = False
     latency_s: float = 0.0
     async_s: float = 0.0
 
@@ -125,6 +141,7 @@ class Decision:
 class FaultPlan:
     rules: dict[str, dict[str, float]] = field(default_factory=dict)
     remaining: dict[str, int] = field(default_factory=dict)
+    passed: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -142,6 +159,11 @@ class FaultPlan:
             rule = self.rules.get(name)
             if not rule:
                 continue
+            if "after" in rule:
+                passed = self.passed.get(name, 0)
+                if passed < rule["after"]:
+                    self.passed[name] = passed + 1
+                    continue
             if name in self.remaining:
                 if self.remaining[name] <= 0:
                     continue
@@ -159,6 +181,8 @@ class FaultPlan:
                 decision.status = int(key)
         if rule.get("drop") and rng.random() < rule["drop"]:
             decision.drop = True
+        if rule.get("hold") and rng.random() < rule["hold"]:
+            decision.hold = True
         if rule.get("hang") and rng.random() < rule["hang"]:
             decision.hang_s = rule.get("hang_s", 60.0)
         if is_write and rule.get("async_ms"):

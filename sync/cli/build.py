@@ -236,10 +236,11 @@ def _result(outcome: Any, elapsed: float) -> BuildResult:
 
 def print_summary(result: BuildResult) -> None:
     """A rich table of outcomes per resource type, then every failure and warning."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from sync.console import make_console
+
+    console = make_console()
     if result.error is not None:
         console.print(f"[red]dbt build could not run:[/red] {result.error}")
         return
@@ -284,7 +285,7 @@ def register(app: typer.Typer) -> None:
         (sync.iterable.project_type) when set. Exit code 0 when everything passed (warnings
         allowed), 1 when a model, seed or test failed or dbt could not run.
         """
-        from rich.console import Console
+        from sync.console import make_console
 
         extra: dict[str, Any] = {}
         if vars_json:
@@ -294,7 +295,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"--vars is not valid JSON: {error}") from None
             if not isinstance(extra, dict):
                 raise typer.BadParameter("--vars must be a JSON object")
-        console = Console()
+        console = make_console()
         finished = Counter[str]()
         try:
             with console.status("dbt build: starting") as status:

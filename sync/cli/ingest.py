@@ -36,7 +36,6 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Load commercetools data into the warehouse (incremental unless --full-refresh)."""
-        from rich.console import Console
         from rich.markup import escape
         from rich.progress import (
             Progress,
@@ -48,8 +47,9 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from ingest.pipeline import IngestError, parse_resources, run_ingest
+        from sync.console import make_console
 
-        console = Console(stderr=True)
+        console = make_console(stderr=True)
         try:
             names = parse_resources(resources)
         except ValueError as exc:
@@ -98,4 +98,4 @@ def register(app: typer.Typer) -> None:
             f"{summary.elapsed_seconds:.1f}s, {summary.requests:,} requests, "
             f"{summary.retries} retries, {summary.token_mints} token(s)"
         )
-        Console().print(table)
+        make_console().print(table)

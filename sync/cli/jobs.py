@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-console = Console()
-err = Console(stderr=True)
+from sync.console import make_console
+
+console = make_console()
+err = make_console(stderr=True)
 
 WarehouseOption = Annotated[
     Path | None,

@@ -51,13 +51,12 @@ def register(app: typer.Typer) -> None:
 
         The `export` lines go to stdout; progress and the seed summary go to stderr.
         """
-        from rich.console import Console
-
         from sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
         from sandbox.commercetools.seeder import SeedError
         from sandbox.commercetools.seeder import seed as run_seed
+        from sync.console import make_console
 
-        err = Console(stderr=True)
+        err = make_console(stderr=True)
         stop = threading.Event()
         seeding = threading.Event()
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-err = Console(stderr=True)
+from sync.console import make_console
+
+console = make_console()
+err = make_console(stderr=True)
 
 ObjectsOption = Annotated[
     list[str] | None,

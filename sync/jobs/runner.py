@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sync.console import make_console
 from sync.lock import run_lock
 from sync.redact import redact
 from sync.warehouse import AUDIT_SCHEMA, connect, warehouse_path
@@ -160,7 +161,7 @@ def run_job(
     target = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     functions = dict(default_stages())
     functions.update(stages or {})
     report = JobReport(run_id=run_id or uuid.uuid4().hex, options=options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import httpx
@@ -159,6 +160,7 @@ def test_fault_spec_parsing_and_errors() -> None:
         ("users/bulkUpdate:500", "not KEY=VALUE"),
         ("users/bulkUpdate:boom=1", "unknown key"),
         ("users/bulkUpdate:500=2", "fraction"),
+        ("users/bulkUpdate:hold=2", "fraction"),
         ("users/bulkUpdate:latency_ms=abc", "needs a number"),
         ("users/bulkUpdte:500=1", "unknown endpoint"),
     ]:
@@ -223,6 +225,34 @@ def test_dropped_connection_applies_nothing(fresh_iterable: IterableEmulator) ->
             client.post("/api/users/update", json={"email": "d@example.com"})
         assert client.post("/api/users/update", json={"email": "e@example.com"}).status_code == 200
     assert [u["email"] for u in fresh_iterable.users()] == ["e@example.com"]
+
+
+def test_hold_after_n_keeps_a_request_unapplied_until_released(
+    fresh_iterable: IterableEmulator,
+) -> None:
+    fresh_iterable.set_faults("users/update:after=1,hold=1")
+    with httpx.Client(
+        base_url=fresh_iterable.api_url, headers={"Api-Key": fresh_iterable.api_key}
+    ) as client:
+        assert client.post("/api/users/update", json={"email": "a@example.com"}).status_code == 200
+        answers: list[int] = []
+        second = threading.Thread(
+            target=lambda: answers.append(
+                client.post("/api/users/update", json={"email": "b@example.com"}).status_code
+            )
+        )
+        second.start()
+        deadline = time.monotonic() + 30
+        while fresh_iterable.held() == 0:
+            assert time.monotonic() < deadline, "the second request was never held"
+            time.sleep(0.01)
+        assert fresh_iterable.user(email="b@example.com") is None  # held: nothing applied
+        assert answers == []
+        fresh_iterable.set_faults("")  # releases it
+        second.join(timeout=30)
+    assert answers == [200]
+    assert fresh_iterable.held() == 0
+    assert fresh_iterable.user(email="b@example.com") is not None
 
 
 def test_hang_applies_but_never_answers_within_client_timeout(

@@ -82,9 +82,13 @@ def test_exit_codes(env: dict[str, str], warehouse) -> None:
 
 
 def test_missing_warehouse_is_a_clear_error(env: dict[str, str], tmp_path) -> None:
-    missing = {**env, "CTSYNC_WAREHOUSE": str(tmp_path / "nowhere.duckdb")}
+    # A long path on a narrow terminal: the message a person copies stays on one line.
+    target = tmp_path / ("a-rather-long-folder-name-" * 4) / "nowhere.duckdb"
+    missing = {**env, "CTSYNC_WAREHOUSE": str(target), "COLUMNS": "40"}
     for command in (["sync", "--no-progress"], ["plan"], ["sync", "--dry-run"]):
         result = runner.invoke(app, command, env=missing)
         assert result.exit_code == 1, command
-        assert "does not exist" in result.output
-    assert not (tmp_path / "nowhere.duckdb").exists()
+        assert f"warehouse {target} does not exist; build it first" in result.output, (
+            result.output
+        )
+    assert not target.exists()

@@ -6,8 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -32,13 +35,24 @@ def cli_env(emu: IterableEmulator, warehouse: Path) -> dict[str, str]:
     }
 
 
-def wait_for_requests(emu: IterableEmulator, endpoint: str, at_least: int, timeout: float) -> None:
+def wait_until(
+    condition: Callable[[], bool], what: str, proc: subprocess.Popen[Any], timeout: float = 120
+) -> None:
+    """Wait for `condition` while `proc` lives; the timeout only bounds a broken run."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(emu.counters().get(endpoint, {}).values()) >= at_least:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{endpoint} never reached {at_least} requests")
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"ctsync exited ({proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def read_lines(stream: IO[str], lines: list[str], marker: str, seen: threading.Event) -> None:
+    for line in stream:
+        lines.append(line)
+        if marker in line:
+            seen.set()
 
 
 @pytest.mark.parametrize(
@@ -67,21 +81,27 @@ def test_kill_9_mid_run_then_rerun(
     }
     warehouse.set_desired("events", events)
 
+    # The request after the first `after` is held by the emulator until released, so the
+    # sync is certainly mid-run when it is killed, however fast the machine is.
+    emu.set_faults(f"{endpoint}:after={after},hold=1")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("ctsync")), "sync", "--no-progress"],
         env=cli_env(emu, warehouse.path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_requests(emu, endpoint, after, timeout=60)
+        wait_until(lambda: emu.held() > 0, f"a held {endpoint} request", proc)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
+        emu.set_faults("")
     assert proc.returncode == -signal.SIGKILL
 
     acknowledged = warehouse.scalar("select count(*) from ctsync.sync_ledger")
-    assert 0 < acknowledged < N_USERS + N_EVENTS
+    # users are sent (and acknowledged) before events
+    floor = N_USERS if endpoint == "events/trackBulk" else 0
+    assert floor <= acknowledged < N_USERS + N_EVENTS
     assert warehouse.scalar("select status from ctsync.sync_runs") == "running"
 
     settings = IterableSettings(
@@ -123,25 +143,40 @@ def test_ctrl_c_stops_cleanly_and_the_rest_follows(
             for i in range(N_USERS)
         },
     )
+    emu.set_faults("users/bulkUpdate:after=5,hold=1")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("ctsync")), "sync", "--no-progress"],
         env=cli_env(emu, warehouse.path),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    interrupted = threading.Event()
+    reader = threading.Thread(
+        target=read_lines, args=(proc.stderr, lines, "interrupt received", interrupted)
+    )
+    reader.start()
     try:
-        wait_for_requests(emu, "users/bulkUpdate", 5, timeout=60)
+        # The sixth request is held: the sync cannot finish before the signal lands.
+        wait_until(lambda: emu.held() > 0, "a held users/bulkUpdate request", proc)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        wait_until(interrupted.is_set, "the interrupt being received", proc)
+        emu.set_faults("")  # the requests in flight finish, and are acknowledged
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130
+        emu.set_faults("")
+        reader.join(timeout=30)
+    stderr = "".join(lines)
+    assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     [(status, succeeded)] = warehouse.query("select status, succeeded_count from ctsync.sync_runs")
     assert status == "interrupted"
-    assert succeeded == warehouse.scalar("select count(*) from ctsync.sync_ledger") > 0
+    # the five answered requests and the released one(s) are acknowledged
+    assert succeeded == warehouse.scalar("select count(*) from ctsync.sync_ledger") >= 60
 
     settings = IterableSettings(
         api_key=emu.api_key,
