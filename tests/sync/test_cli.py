@@ -88,7 +88,5 @@ def test_missing_warehouse_is_a_clear_error(env: dict[str, str], tmp_path) -> No
     for command in (["sync", "--no-progress"], ["plan"], ["sync", "--dry-run"]):
         result = runner.invoke(app, command, env=missing)
         assert result.exit_code == 1, command
-        assert f"warehouse {target} does not exist; build it first" in result.output, (
-            result.output
-        )
+        assert f"warehouse {target} does not exist; build it first" in result.output, result.output
     assert not target.exists()
