@@ -82,8 +82,9 @@ def test_runs_follow_the_interval_and_never_overlap() -> None:
     runs = run_schedule(job, IntervalSchedule(0.25), threading.Event(), max_runs=3)
     assert runs == 3
     starts = [s for s, _ in spans]
+    # Never early. How late a start may be is not asserted: on a loaded machine a missed
+    # slot is rightly skipped (test_interval_skips_the_slots_a_long_run_missed).
     assert all(b - a >= 0.24 for a, b in zip(starts, starts[1:], strict=False))
-    assert all(b - a < 0.6 for a, b in zip(starts, starts[1:], strict=False))
 
 
 def test_a_run_longer_than_the_interval_delays_the_next_instead_of_overlapping() -> None:
@@ -131,16 +132,18 @@ SCHEDULE_SCRIPT = textwrap.dedent(
 
     warehouse = Path(sys.argv[1])
     marker = Path(sys.argv[2])
+    gate = Path(sys.argv[3])
 
-    def stage(name, seconds):
+    def stage(name):
         def run(context):
             if name == "ingest":
                 marker.write_text(context.run_id)
-            time.sleep(seconds)
+                while not gate.exists():  # the test opens the gate once the signal landed
+                    time.sleep(0.01)
             return "succeeded", f"{name} done", None
         return run
 
-    stages = {"ingest": stage("ingest", 1.5), "dbt": stage("dbt", 0.2), "sync": stage("sync", 0.2)}
+    stages = {"ingest": stage("ingest"), "dbt": stage("dbt"), "sync": stage("sync")}
     stop = threading.Event()
     install_stop_handlers(stop)
 
@@ -159,21 +162,30 @@ def test_sigterm_stops_after_the_current_stage(tmp_path: Path) -> None:
     marker = tmp_path / "in-ingest"
     script = tmp_path / "schedule.py"
     script.write_text(SCHEDULE_SCRIPT)
+    gate = tmp_path / "gate"
     process = subprocess.Popen(
-        [sys.executable, str(script), str(warehouse), str(marker)],
+        [sys.executable, str(script), str(warehouse), str(marker), str(gate)],
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ},
     )
+    assert process.stderr is not None
+    lines: list[str] = []
     try:
         deadline = time.monotonic() + 60
         while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker.exists(), "the first run never reached its ingest stage"
-        process.send_signal(signal.SIGTERM)  # mid-ingest of the first run
-        out, err = process.communicate(timeout=60)
+        process.send_signal(signal.SIGTERM)  # mid-ingest: the stage waits for the gate
+        for line in process.stderr:  # until the stop request has been taken
+            lines.append(line)
+            if "finishing the current stage" in line:
+                break
+        gate.touch()
+        out, rest = process.communicate(timeout=60)
+        err = "".join(lines) + rest
     finally:
         if process.poll() is None:
             process.kill()
