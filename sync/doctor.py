@@ -192,7 +192,7 @@ def _iterable(timeout: float) -> list[Check]:
 
 
 def _warehouse(warehouse: Path) -> list[Check]:
-    from sync.status import StatusError, open_read_only, running_pid
+    from sync.status import StatusError, missing_fx_rates, open_read_only, running_pid
 
     if not warehouse.exists():
         parent = warehouse.parent
@@ -229,6 +229,7 @@ def _warehouse(warehouse: Path) -> list[Check]:
                 "select distinct table_schema from information_schema.tables"
             ).fetchall()
         }
+        currencies = missing_fx_rates(con)
     finally:
         con.close()
     checks = [Check("warehouse", OK, f"{warehouse} ({warehouse.stat().st_size // 1024} KiB)")]
@@ -242,6 +243,17 @@ def _warehouse(warehouse: Path) -> list[Check]:
             checks.append(Check(f"schema {schema}", OK, "present"))
         else:
             checks.append(Check(f"schema {schema}", WARN, "not there yet", fix))
+    if currencies:
+        listed = ", ".join(f"{m.currency_code} ({m.orders} order(s))" for m in currencies)
+        checks.append(
+            Check(
+                "fx rates",
+                WARN,
+                f"no rate to the base currency for {listed}: base-currency lifetime values "
+                "of their customers are null and flagged incomplete",
+                "add the rates to seeds/fx_rates.csv, then `ctsync build --full-refresh`",
+            )
+        )
     return checks
 
 

@@ -67,6 +67,15 @@ class Freshness:
     open_rejections: int
 
 
+@dataclass(frozen=True)
+class MissingFxRate:
+    """A currency the orders use that the FX seed cannot convert to the base currency."""
+
+    currency_code: str
+    orders: int
+    customers: int
+
+
 @dataclass
 class Status:
     warehouse: Path
@@ -76,6 +85,7 @@ class Status:
     running_pid: int | None
     now: datetime
     model_rejections: list[tuple[str, str, int]] = field(default_factory=list)
+    missing_fx_rates: list[MissingFxRate] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +115,10 @@ class Status:
             "refused_by_models": [
                 {"object": o, "reason_code": reason, "count": n}
                 for o, reason, n in self.model_rejections
+            ],
+            "currencies_without_fx_rate": [
+                {"currency_code": m.currency_code, "orders": m.orders, "customers": m.customers}
+                for m in self.missing_fx_rates
             ],
             "freshness": [
                 {
@@ -220,9 +234,41 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
             Freshness(o, delivered.get(o), int(acknowledged.get(o, 0)), open_by_object.get(o, 0))
             for o in OBJECTS
         ]
-        return Status(warehouse, runs, rejections, freshness, pid, now, _model_rejections(con))
+        return Status(
+            warehouse,
+            runs,
+            rejections,
+            freshness,
+            pid,
+            now,
+            _model_rejections(con),
+            missing_fx_rates(con),
+        )
     finally:
         con.close()
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def missing_fx_rates(con: duckdb.DuckDBPyConnection) -> list[MissingFxRate]:
+    """Currencies of built orders that `seeds/fx_rates.csv` lacks (their base-currency figures
+    are null and the customers' lifetime values flagged incomplete)."""
+    if not _table_exists(con, "marts", "fct_orders"):
+        return []
+    return [
+        MissingFxRate(str(row[0]), int(row[1]), int(row[2]))
+        for row in con.execute(
+            "select currency_code, count(*), count(distinct customer_id) from marts.fct_orders "
+            "where fx_rate_to_base is null and currency_code is not null "
+            "group by currency_code order by 2 desc, 1"
+        ).fetchall()
+    ]
 
 
 def _model_rejections(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
@@ -291,6 +337,16 @@ def render_status(status: Status, console: Console) -> None:
             refused.add_row(obj, escape(reason), str(count))
         console.print(refused)
         console.print("Details: select * from iterable.iterable__rejections")
+    if status.missing_fx_rates:
+        listed = ", ".join(
+            f"{m.currency_code} ({m.orders} order(s), {m.customers} customer(s))"
+            for m in status.missing_fx_rates
+        )
+        console.print(
+            f"[yellow]Currencies without an FX rate:[/] {escape(listed)}. Their base-currency "
+            "figures are null and those lifetime values are flagged incomplete; add the rates "
+            "to seeds/fx_rates.csv and run `ctsync build --full-refresh`."
+        )
     fresh = Table(title="freshness per Iterable object", title_justify="left")
     for column in ("object", "last delivered (UTC)", "age", "in Iterable", "open rejections"):
         fresh.add_column(column)

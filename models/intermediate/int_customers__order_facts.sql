@@ -1,5 +1,6 @@
 -- Lifetime value and order history per customer, from orders that were not cancelled.
--- Money is summed per currency (exact) and, converted with the FX seed, in the base currency.
+-- Money is summed per currency (exact) and, converted with the FX seed, in the base currency;
+-- a customer with an order in a currency the seed lacks gets null base figures, flagged.
 with
 
 orders as (
@@ -47,7 +48,8 @@ totals as (
         customer_id,
         count(*) as order_count,
         count(distinct currency_code) as currency_count,
-        sum(total_base_amount) as lifetime_value_base_amount,
+        sum(total_base_amount) as known_lifetime_value_base_amount,
+        sum(case when total_base_amount is null then 1 else 0 end) as orders_without_fx_rate,
         min(created_at) as first_order_at,
         max(created_at) as last_order_at
 
@@ -62,8 +64,15 @@ final as (
         totals.customer_id,
         totals.order_count,
         totals.currency_count,
-        cast(totals.lifetime_value_base_amount as decimal(18, 2)) as lifetime_value_base_amount,
-        cast(totals.lifetime_value_base_amount / totals.order_count as decimal(18, 2)) as average_order_value_base_amount,
+        -- a sum that silently skipped the orders without an FX rate would be a wrong number:
+        -- the base-currency figures are null instead, and flagged
+        totals.orders_without_fx_rate > 0 as is_lifetime_value_incomplete,
+        case when totals.orders_without_fx_rate = 0
+            then cast(totals.known_lifetime_value_base_amount as decimal(18, 2))
+        end as lifetime_value_base_amount,
+        case when totals.orders_without_fx_rate = 0
+            then cast(totals.known_lifetime_value_base_amount / totals.order_count as decimal(18, 2))
+        end as average_order_value_base_amount,
         currency_maps.lifetime_value_by_currency_json,
         totals.first_order_at,
         totals.last_order_at

@@ -2,7 +2,8 @@
 -- The Iterable user an order or a cart belongs to. Registered customers use their resolved
 -- identity; guests (and customers who lost an identity conflict) are identified by email
 -- where the project type allows it, and are otherwise not identifiable, with a reason.
--- Contacts of customers deleted in commercetools are never sent.
+-- Contacts of customers deleted in commercetools are never sent; contacts of customers that
+-- do not exist (orphans) are quarantined with reason `customer_missing`.
 with
 
 orders as (
@@ -62,6 +63,12 @@ joined as (
         identities.email as identity_email,
         identities.user_id as identity_user_id,
         deleted_customers.customer_id is not null as is_deleted_customer,
+        -- an order or cart pointing at a customer commercetools no longer has (and never told
+        -- us it deleted: Messages off, or data imported without its customer) is quarantined,
+        -- never sent by its email: that could re-create a person who is gone
+        contacts.customer_id is not null
+            and identities.customer_id is null
+            and deleted_customers.customer_id is null as is_missing_customer,
         contacts.customer_email_normalized is not null
             and contacts.customer_email_normalized like '%_@_%' as has_usable_email
 
@@ -89,6 +96,7 @@ final as (
         case when is_resolved then identity_user_id end as user_id,
         case
             when is_deleted_customer then 'customer_deleted'
+            when is_missing_customer then 'customer_missing'
             when is_resolved then null
             {%- if project_type != 'userId' %}
             when has_usable_email then null
@@ -100,6 +108,8 @@ final as (
         end as rejection_reason_code,
         case
             when is_deleted_customer then 'customer ' || customer_id || ' was deleted in commercetools'
+            when is_missing_customer
+                then 'customer ' || customer_id || ' does not exist in commercetools (orphan ' || contact_type || ')'
             when is_resolved then null
             {%- if project_type != 'userId' %}
             when has_usable_email then null

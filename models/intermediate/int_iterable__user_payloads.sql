@@ -53,6 +53,7 @@ data_fields as (
             ['lifetimeValue', iterable_number('customers.lifetime_value_base_amount')],
             ['lifetimeValueCurrency', 'customers.base_currency_code'],
             ['lifetimeValueByCurrency', ctsync_json('customers.lifetime_value_by_currency_json')],
+            ['lifetimeValueIncomplete', 'customers.is_lifetime_value_incomplete'],
             ['averageOrderValue', iterable_number('customers.average_order_value_base_amount')],
             ['firstOrderAt', ctsync_iso8601('customers.first_order_at')],
             ['lastOrderAt', ctsync_iso8601('customers.last_order_at')],

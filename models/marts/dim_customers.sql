@@ -141,7 +141,10 @@ final as (
         coalesce(consent_flags.is_{{ attribute }}_opted_in, false) as is_{{ attribute }}_opted_in,
         {%- endfor %}
         coalesce(order_facts.order_count, 0) as order_count,
-        coalesce(order_facts.lifetime_value_base_amount, 0) as lifetime_value_base_amount,
+        case when not coalesce(order_facts.is_lifetime_value_incomplete, false)
+            then coalesce(order_facts.lifetime_value_base_amount, 0)
+        end as lifetime_value_base_amount,
+        coalesce(order_facts.is_lifetime_value_incomplete, false) as is_lifetime_value_incomplete,
         '{{ var("base_currency") }}' as base_currency_code,
         coalesce(order_facts.lifetime_value_by_currency_json, '[]') as lifetime_value_by_currency_json,
         order_facts.average_order_value_base_amount,
@@ -151,7 +154,7 @@ final as (
         {{ ctsync_days_between('order_facts.last_order_at', ctsync_now()) }} as days_since_last_order,
         coalesce(returns.returned_item_count, 0) as returned_item_count,
         coalesce(returns.returned_units, 0) as returned_units,
-        coalesce(returns.returned_base_amount, 0) as returned_base_amount,
+        case when returns.customer_id is null then 0 else returns.returned_base_amount end as returned_base_amount,
         affinity.top_category,
         coalesce(affinity.top_categories_json, '[]') as top_categories_json,
         loyalty.loyalty_tier,

@@ -101,7 +101,10 @@ final as (
         coalesce(line_totals.unit_count, 0) as unit_count,
         coalesce(order_returns.returned_item_count, 0) as returned_item_count,
         coalesce(order_returns.returned_units, 0) as returned_units,
+        -- a currency missing from the FX seed leaves the base-currency figures null (and the
+        -- customer's lifetime value flagged incomplete); the order itself still flows on
         fx_rates.rate as fx_rate_to_base,
+        fx_rates.rate is not null as has_fx_rate,
         cast(orders.total_amount * fx_rates.rate as decimal(18, 6)) as total_base_amount,
         orders.shipping_method_name,
         orders.created_at,

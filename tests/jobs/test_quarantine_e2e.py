@@ -1,0 +1,217 @@
+"""Bad source data never stops the pipeline (issue 9): a shop whose only oddities are an
+order in a currency missing from `seeds/fx_rates.csv` (Kuwaiti dinar, three decimals) and
+two orders pointing at customers that do not exist still runs end to end through
+`ctsync run`. Every healthy record reaches the Iterable emulator; the odd ones are
+quarantined with a reason, and the missing FX rate is named by `status` and `doctor`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from sandbox.commercetools.launcher import CommercetoolsSandbox
+from sandbox.commercetools.seeder import seed
+from sandbox.iterable.emulator import IterableEmulator
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+
+PLAIN_EMAIL = re.compile(r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$", re.IGNORECASE)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Shop:
+    emulator: IterableEmulator
+    warehouse: Path
+    folder: Path
+    env: dict[str, str]
+    run: subprocess.CompletedProcess[str]
+    kwd_customer_id: str
+    kwd_order_number: str
+    orphan_order_numbers: list[str]
+
+    def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CTSYNC), *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+def _money(cents: int, currency: str, digits: int) -> dict[str, Any]:
+    return {"currencyCode": currency, "centAmount": cents, "fractionDigits": digits}
+
+
+def _import_order(
+    client: Any,
+    number: str,
+    customer_id: str,
+    email: str,
+    product: dict[str, Any],
+    money: dict[str, Any],
+) -> None:
+    response = client.post(
+        "/orders/import",
+        json={
+            "orderNumber": number,
+            "customerId": customer_id,
+            "customerEmail": email,
+            "country": "DE",
+            "locale": "en",
+            "orderState": "Complete",
+            "totalPrice": money,
+            "lineItems": [
+                {
+                    "productId": product["id"],
+                    "name": {"en": "Odd order line"},
+                    "variant": {"sku": product["masterVariant"]["sku"]},
+                    "price": {"value": money},
+                    "quantity": 1,
+                }
+            ],
+        },
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+@pytest.fixture(scope="module")
+def shop(
+    commercetools_sandbox: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Shop]:
+    ct = commercetools_sandbox
+    ct.reset()
+    iterable_emulator.reset(project_type="hybrid")
+    seed(
+        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
+        customers=15, seed=9,
+    )  # fmt: skip
+    with ct.client() as client:
+        [product] = client.get("/product-projections", params={"limit": 1}).json()["results"]
+        customers = client.get("/customers", params={"limit": 50, "sort": "id asc"}).json()
+        emails = Counter((c.get("email") or "").lower() for c in customers["results"])
+        customer = next(
+            c
+            for c in customers["results"]
+            if PLAIN_EMAIL.match(c.get("email") or "") and emails[c["email"].lower()] == 1
+        )
+        _import_order(
+            client, "KWD-0001", customer["id"], customer["email"], product,
+            _money(12345, "KWD", 3),
+        )  # fmt: skip
+        orphans = ["ORPHAN-0001", "ORPHAN-0002"]
+        for number in orphans:
+            _import_order(
+                client, number, str(uuid.uuid4()), f"{number.lower()}@example.com", product,
+                _money(4999, "EUR", 2),
+            )  # fmt: skip
+    folder = tmp_path_factory.mktemp("quarantine")
+    warehouse = folder / "warehouse.duckdb"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env = {
+        **clean,
+        **ct.env(),
+        **iterable_emulator.env(),
+        "CTSYNC_WAREHOUSE": str(warehouse),
+        "COLUMNS": "200",
+    }
+    run = subprocess.run(
+        [str(CTSYNC), "run", "--no-progress"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    yield Shop(iterable_emulator, warehouse, folder, env, run, customer["id"], "KWD-0001", orphans)
+    ct.reset()
+
+
+def test_the_run_succeeds_and_every_healthy_customer_reaches_iterable(shop: Shop) -> None:
+    assert shop.run.returncode == 0, shop.run.stdout[-4000:] + shop.run.stderr[-4000:]
+    [(status,)] = shop.query("select status from ctsync.sync_runs")
+    assert status in ("succeeded", "succeeded_with_rejections")
+    # healthy = desired and not refused by the sync's own validation (the seeded shop has
+    # deliberately malformed emails, which the sync rejects with a reason)
+    desired = {
+        json.loads(payload).get("userId")
+        for (payload,) in shop.query(
+            "select payload from iterable.iterable__users where record_key not in ("
+            "select record_key from ctsync.sync_rejections where object = 'users' "
+            "and resolved_at is null)"
+        )
+    }
+    held = {user.get("userId") for user in shop.emulator.users()}
+    assert desired and desired <= held
+
+
+def test_a_currency_without_fx_rate_is_carried_exactly_and_flagged(shop: Shop) -> None:
+    user = shop.emulator.user(user_id=shop.kwd_customer_id)
+    assert user is not None
+    fields = user["dataFields"]
+    assert fields.get("lifetimeValue") is None
+    assert fields.get("averageOrderValue") is None
+    assert fields["lifetimeValueIncomplete"] is True
+    by_currency = {e["currency"]: e["amount"] for e in fields["lifetimeValueByCurrency"]}
+    assert by_currency["KWD"] == 12.345
+    [purchase] = [
+        p
+        for p in shop.emulator.purchases()
+        if (p.get("dataFields") or {}).get("orderNumber") == shop.kwd_order_number
+    ]
+    assert purchase["total"] == 12.345
+    # every other customer profile's lifetime value is complete and numeric (users that
+    # a guest purchase created carry no profile fields)
+    others = [
+        u
+        for u in shop.emulator.users()
+        if u.get("userId") != shop.kwd_customer_id and "customerId" in u["dataFields"]
+    ]
+    assert others
+    assert all(u["dataFields"]["lifetimeValueIncomplete"] is False for u in others)
+    assert all(isinstance(u["dataFields"]["lifetimeValue"], int | float) for u in others)
+
+
+def test_orphan_orders_are_quarantined_with_a_reason_and_not_sent(shop: Shop) -> None:
+    rows = shop.query(
+        "select rejections.reason_code, orders.order_number "
+        "from iterable.iterable__rejections as rejections "
+        "inner join marts.fct_orders as orders on rejections.record_key = orders.order_id "
+        "where rejections.object = 'purchases'"
+    )
+    orphans = {number for reason, number in rows if reason == "customer_missing"}
+    assert orphans == set(shop.orphan_order_numbers)
+    sent = {(p.get("dataFields") or {}).get("orderNumber") for p in shop.emulator.purchases()}
+    assert not sent & set(shop.orphan_order_numbers)
+
+
+def test_status_and_doctor_name_the_currency_without_a_rate(shop: Shop) -> None:
+    status = shop.ctsync("status", "--json")
+    assert status.returncode == 0, status.stderr
+    missing = json.loads(status.stdout)["currencies_without_fx_rate"]
+    assert missing == [{"currency_code": "KWD", "orders": 1, "customers": 1}]
+    doctor = shop.ctsync("doctor")
+    assert "fx rates" in doctor.stdout and "KWD" in doctor.stdout, doctor.stdout
