@@ -8,6 +8,7 @@ a run is writing it (DuckDB allows one writer), status says so instead of failin
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sync.jobs.runner import OK_STATUSES
 from sync.lock import lock_path_for
 from sync.warehouse import AUDIT_SCHEMA
 
@@ -86,11 +88,32 @@ class Status:
     now: datetime
     model_rejections: list[tuple[str, str, int]] = field(default_factory=list)
     missing_fx_rates: list[MissingFxRate] = field(default_factory=list)
+    last_failure: RunRow | None = None
+    last_success_at: datetime | None = None
+
+    @property
+    def stale_seconds(self) -> float | None:
+        """Seconds since the last run that finished well (None: no run ever did)."""
+        if self.last_success_at is None:
+            return None
+        return max(0.0, (self.now - self.last_success_at).total_seconds())
 
     def as_dict(self) -> dict[str, Any]:
+        failure = self.last_failure
         return {
             "warehouse": str(self.warehouse),
             "running_pid": self.running_pid,
+            "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
+            "stale_seconds": self.stale_seconds,
+            "last_failure": {
+                "run_id": failure.run_id,
+                "status": failure.status,
+                "started_at": failure.started_at.isoformat(),
+                "stages": failure.stages,
+                "error_message": failure.error_message,
+            }
+            if failure
+            else None,
             "runs": [
                 {
                     "run_id": r.run_id,
@@ -109,7 +132,12 @@ class Status:
                 for r in self.runs
             ],
             "open_rejections": [
-                {"object": o, "reason_code": reason, "count": n, "example_record_key": example}
+                {
+                    "object": o,
+                    "reason_code": reason,
+                    "count": n,
+                    "example_record_key": shown_key(example),
+                }
                 for o, reason, n, example in self.rejections
             ],
             "refused_by_models": [
@@ -132,6 +160,15 @@ class Status:
                 for f in self.freshness
             ],
         }
+
+
+def shown_key(record_key: str | None) -> str | None:
+    """A record key as status shows it: never an email address (keys of email projects
+    are emails); those are shown as a short hash that still finds the row in SQL via
+    `md5(record_key)`."""
+    if record_key is None or "@" not in record_key:
+        return record_key
+    return "md5:" + hashlib.md5(record_key.encode()).hexdigest()[:12]
 
 
 def running_pid(warehouse: Path) -> int | None:
@@ -198,15 +235,37 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
                 [limit],
             ).fetchall()
         ]
-        if runs:
+        run_columns = (
+            "run_id, trigger, mode, status, started_at, finished_at, coalesce(planned_count, 0), "
+            "coalesce(sent_count, 0), coalesce(succeeded_count, 0), "
+            "coalesce(rejected_count, 0), error_message"
+        )
+        ok = ", ".join(f"'{name}'" for name in OK_STATUSES)
+        failed = con.execute(
+            f"select {run_columns} from {s}.sync_runs where status not in ({ok}, 'running') "
+            f"order by started_at desc limit 1"
+        ).fetchone()
+        last_failure = RunRow(*failed) if failed else None
+        succeeded = con.execute(
+            f"select max(finished_at) from {s}.sync_runs where status in ({ok}) and mode <> "
+            "'dry_run'"
+        ).fetchone()
+        last_success_at = succeeded[0] if succeeded else None
+        if last_failure is not None and (
+            last_success_at is not None and last_failure.started_at < last_success_at
+        ):
+            last_failure = None  # a later run succeeded: nothing is failing now
+        shown = runs + ([last_failure] if last_failure else [])
+        if shown:
             stage_rows = con.execute(
                 f"select run_id, stage, status from {s}.sync_run_stages "
                 f"where run_id in (select unnest(?::varchar[]))",
-                [[r.run_id for r in runs]],
+                [[r.run_id for r in shown]],
             ).fetchall()
-            by_id = {r.run_id: r for r in runs}
             for run_id, stage, status in stage_rows:
-                by_id[run_id].stages[stage] = status
+                for run in shown:
+                    if run.run_id == run_id:
+                        run.stages[stage] = status
         rejections = [
             (row[0], row[1], int(row[2]), row[3])
             for row in con.execute(
@@ -243,6 +302,8 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
             now,
             _model_rejections(con),
             missing_fx_rates(con),
+            last_failure,
+            last_success_at,
         )
     finally:
         con.close()
@@ -319,12 +380,28 @@ def render_status(status: Status, console: Console) -> None:
                 failed = [k for k, v in run.stages.items() if v == "failed"]
                 where = f" in {', '.join(failed)}" if failed else ""
                 console.print(f"  run {run.run_id[:8]}{where}: {escape(run.error_message)}")
+    if status.last_failure is not None:
+        failure = status.last_failure
+        failed_stages = [k for k, v in failure.stages.items() if v == "failed"]
+        where = f" in {', '.join(failed_stages)}" if failed_stages else ""
+        console.print(
+            f"[red]Last failure:[/] run {failure.run_id[:8]} ({failure.status}{where}) at "
+            f"{failure.started_at:%Y-%m-%d %H:%M} UTC: {escape(failure.error_message or '—')}"
+        )
+    if status.stale_seconds is None:
+        if status.runs:
+            console.print("[red]No run has succeeded yet: Iterable holds none of this data.[/]")
+    else:
+        console.print(
+            f"Data is {_age(status.now, status.last_success_at)} stale "
+            f"(last successful run finished {status.last_success_at:%Y-%m-%d %H:%M:%S} UTC)."
+        )
     if status.rejections:
         table = Table(title="open rejections by reason", title_justify="left")
         for column in ("object", "reason", "open", "example record"):
             table.add_column(column, justify="right" if column == "open" else "left")
         for obj, reason, count, example in status.rejections:
-            table.add_row(obj, escape(reason), str(count), escape(example or ""))
+            table.add_row(obj, escape(reason), str(count), escape(shown_key(example) or ""))
         console.print(table)
         console.print("Fix the source data, then `ctsync replay` re-queues them.")
     else:

@@ -207,7 +207,7 @@ def register(app: typer.Typer) -> None:
         install_stop_handlers(stop)
         log = logging.getLogger("ctsync.jobs.scheduler")
 
-        def job(stop_event: threading.Event) -> None:
+        def job(stop_event: threading.Event) -> bool:
             try:
                 report = run_job(
                     JobOptions(objects=chosen, trigger="schedule"),
@@ -217,9 +217,12 @@ def register(app: typer.Typer) -> None:
                     console=err,
                 )
             except RunLockHeld as exc:
-                log.warning("skipped this slot: %s", exc)
-                return
+                log.warning("could not start: %s", exc)
+                return False
             _print_summary(report)
+            if report.exit_code != 0:
+                log.error("run %s ended %s; it will be retried", report.run_id, report.status)
+            return report.exit_code == 0
 
         err.print(f"ctsync schedule: {schedule.description}; Ctrl-C stops after the current stage")
         first_now = run_now if run_now is not None else cron is None
@@ -258,8 +261,8 @@ def register(app: typer.Typer) -> None:
         """Receive commercetools subscription deliveries over HTTP (Pub/Sub push, SNS,
         EventBridge, CloudEvents) and start debounced incremental runs for what changed."""
         from sync.jobs.receiver import ReceiverError, receiver_token, serve
-        from sync.jobs.runner import JobOptions, run_job
-        from sync.jobs.trigger import RetryLater
+        from sync.jobs.runner import OK_STATUSES, JobOptions, run_job
+        from sync.jobs.trigger import RetryLater, RunFailed
         from sync.lock import RunLockHeld
 
         _logging(verbose)
@@ -287,6 +290,11 @@ def register(app: typer.Typer) -> None:
             except RunLockHeld as exc:
                 raise RetryLater(str(exc)) from None
             _print_summary(report)
+            if report.status not in OK_STATUSES:
+                raise RunFailed(
+                    report.status,
+                    f"run {report.run_id} {report.status}: {report.error_message or 'no detail'}",
+                )
 
         def started(bound: int) -> None:
             err.print(

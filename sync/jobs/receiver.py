@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,10 +134,19 @@ class Receiver:
         )
 
     async def healthz(self, request: Request) -> JSONResponse:
+        """Status and the last error's class for anyone (load balancers, probes); the
+        counters, pending work, staleness and the (redacted) last error only with the token."""
         stats = self.trigger.stats
+        failing = stats.consecutive_failures > 0
+        public = {
+            "status": "retrying" if failing else "ok",
+            "last_error_class": stats.last_error_class if failing else None,
+        }
+        if self.auth.enabled and not self.auth.check(request):
+            return JSONResponse(public)
         return JSONResponse(
             {
-                "status": "ok",
+                **public,
                 "uptime_seconds": round(time.time() - self.started_at, 1),
                 "authentication": "token" if self.auth.enabled else "disabled",
                 "received": self.received,
@@ -144,10 +154,15 @@ class Receiver:
                 "rejected": self.rejected,
                 "running": self.trigger.running,
                 "pending_resources": sorted(self.trigger.pending()),
+                "stale_seconds": round(self.trigger.stale_seconds(), 1),
                 "runs": stats.runs,
                 "failed_runs": stats.failed_runs,
+                "consecutive_failures": stats.consecutive_failures,
                 "postponed_runs": stats.retries,
+                "next_retry_in_seconds": stats.next_retry_in,
                 "last_run_resources": stats.last_resources,
+                "last_succeeded_at": _iso(stats.last_succeeded_at),
+                "last_failed_at": _iso(stats.last_failed_at),
                 "last_error": stats.last_error,
             }
         )
@@ -218,6 +233,12 @@ class Receiver:
     def _count(self, name: str, amount: int = 1) -> None:
         with self._counter_lock:
             setattr(self, name, getattr(self, name) + amount)
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _client(request: Request) -> str:

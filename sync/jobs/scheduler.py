@@ -4,6 +4,10 @@ Runs happen one after another in this process, so they cannot overlap; a run tha
 its slot makes the scheduler skip the slots it missed (and say so) rather than queue them.
 A stop request (SIGINT/SIGTERM) is handed to the running job, which stops after its current
 stage; between runs the scheduler exits at once.
+
+A run that fails (the job raises or returns False: a failed or partial run, or a lock held by
+someone else) is retried with exponential backoff before its next slot, so a transient outage
+does not leave the data stale for a whole schedule period.
 """
 
 from __future__ import annotations
@@ -105,28 +109,50 @@ def run_schedule(
     *,
     run_now: bool = True,
     max_runs: int | None = None,
+    retry_delay: float = 30.0,
+    max_retry_delay: float = 900.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
-    """Run `job(stop)` on `schedule` until `stop` is set (or `max_runs` ran). Returns runs."""
+    """Run `job(stop)` on `schedule` until `stop` is set (or `max_runs` ran). Returns runs.
+
+    `job` returning False (or raising) marks the run failed: the next attempt comes after
+    `retry_delay` (doubling per consecutive failure, at most `max_retry_delay`) or at the
+    next slot, whichever is sooner."""
+    from sync.jobs.trigger import backoff_delay
+
     runs = 0
-    previous: datetime | None = None
+    failures = 0
+    slot: datetime | None = None  # start of the last run that ran in its own slot
+    last_start: datetime | None = None
     while not stop.is_set() and (max_runs is None or runs < max_runs):
         now = clock()
-        if previous is None and run_now:
+        if slot is None and run_now:
             due = now
         else:
-            due = schedule.next_after(previous, now)
+            due = schedule.next_after(slot, now)
+        retrying = False
+        if failures and last_start is not None:
+            retry_at = last_start + timedelta(
+                seconds=backoff_delay(retry_delay, failures, max_retry_delay)
+            )
+            if retry_at < due:
+                due, retrying = max(retry_at, now), True
         wait = (due - now).total_seconds()
         if wait > 0:
-            log.info("next run at %s", due.isoformat(timespec="seconds"))
+            what = "retry of the failed run" if retrying else "next run"
+            log.info("%s at %s", what, due.isoformat(timespec="seconds"))
             if stop.wait(wait):
                 break
-        previous = clock()
+        last_start = clock()
+        if not retrying:
+            slot = last_start
         runs += 1
         try:
-            job(stop)
+            ok = job(stop) is not False
         except Exception:  # one failed run must not end the schedule
             log.exception("scheduled run %d failed", runs)
+            ok = False
+        failures = 0 if ok else failures + 1
     return runs
 
 

@@ -4,6 +4,11 @@ Notifications only add resources to a pending set. A worker thread waits until t
 been quiet for `debounce` seconds (or `max_wait` has passed since the oldest pending change,
 so a steady stream cannot postpone a run forever), then runs the job for everything pending.
 Notifications that arrive while the job runs accumulate and cause exactly one follow-up run.
+
+A run that fails (raises, or reports `failed`/`partial` by raising `RunFailed`) keeps its
+resources pending, in memory and in the state file, and is retried with exponential backoff
+until one succeeds; `stats` keeps the last failure (redacted) and how long the oldest pending
+change has waited, for `/healthz`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sync.jobs.state import ReceiverState
+from sync.redact import redact
 
 log = logging.getLogger("ctsync.jobs.trigger")
 
@@ -26,15 +32,33 @@ class RetryLater(Exception):
     """Raised by a job that could not start (e.g. another run holds the lock); retried later."""
 
 
+class RunFailed(Exception):
+    """Raised by a job whose run ended `failed` or `partial`: its resources are retried."""
+
+    def __init__(self, status: str, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def backoff_delay(base: float, failures: int, cap: float) -> float:
+    """`base`, 2×, 4×, ... after consecutive failures, never more than `cap` seconds."""
+    return float(min(cap, base * 2 ** max(0, failures - 1)))
+
+
 @dataclass
 class TriggerStats:
     runs: int = 0
     failed_runs: int = 0
     retries: int = 0
+    consecutive_failures: int = 0
     last_resources: list[str] = field(default_factory=list)
     last_started_at: float | None = None
     last_finished_at: float | None = None
-    last_error: str | None = None
+    last_succeeded_at: float | None = None
+    last_error: str | None = None  # redacted
+    last_error_class: str | None = None
+    last_failed_at: float | None = None
+    next_retry_in: float | None = None
 
 
 class DebouncedTrigger:
@@ -45,15 +69,18 @@ class DebouncedTrigger:
         debounce: float = 2.0,
         max_wait: float = 30.0,
         retry_delay: float = 10.0,
+        max_retry_delay: float = 900.0,
         state: ReceiverState | None = None,
     ) -> None:
         self._job = job
         self.debounce = debounce
         self.max_wait = max_wait
         self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
         self._state = state
         self._cond = threading.Condition()
         self._pending: set[str] = set()
+        self._pending_since: float | None = None  # wall clock of the oldest unsynced change
         self._first_at: float | None = None
         self._last_at: float | None = None
         self._not_before = 0.0
@@ -86,6 +113,8 @@ class DebouncedTrigger:
             now = time.monotonic()
             if not self._pending:
                 self._first_at = now
+            if self._pending_since is None:
+                self._pending_since = time.time()
             self._last_at = now
             self._pending |= resources
             if persist and self._state is not None:
@@ -99,6 +128,12 @@ class DebouncedTrigger:
     def pending(self) -> set[str]:
         with self._cond:
             return set(self._pending)
+
+    def stale_seconds(self) -> float:
+        """How long the oldest change not yet synced has waited (0 when nothing waits)."""
+        with self._cond:
+            since = self._pending_since
+        return max(0.0, time.time() - since) if since is not None else 0.0
 
     def idle(self) -> bool:
         with self._cond:
@@ -150,33 +185,54 @@ class DebouncedTrigger:
                 return
             self.stats.last_started_at = time.time()
             self.stats.last_resources = sorted(batch)
-            requeue = False
+            delay: float | None = None
             try:
                 log.info("starting a run for %s", ", ".join(sorted(batch)))
                 self._job(batch, self.stop_event)
                 self.stats.runs += 1
-                self.stats.last_error = None
+                self.stats.consecutive_failures = 0
+                self.stats.last_succeeded_at = time.time()
             except RetryLater as exc:
                 self.stats.retries += 1
-                self.stats.last_error = str(exc)
-                log.warning("run postponed: %s; retrying in %.0fs", exc, self.retry_delay)
-                requeue = True
+                delay = self.retry_delay
+                log.warning("run postponed: %s; retrying in %.0fs", redact(exc), delay)
             except Exception as exc:  # the receiver must outlive a failed run
                 self.stats.runs += 1
                 self.stats.failed_runs += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("triggered run failed")
+                self.stats.consecutive_failures += 1
+                self.stats.last_failed_at = time.time()
+                self.stats.last_error_class = (
+                    f"run {exc.status}" if isinstance(exc, RunFailed) else type(exc).__name__
+                )
+                self.stats.last_error = redact(
+                    str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
+                )[:1000]
+                delay = backoff_delay(
+                    self.retry_delay, self.stats.consecutive_failures, self.max_retry_delay
+                )
+                log.error(
+                    "triggered run failed (%s); its resources stay queued, retry in %.0fs",
+                    self.stats.last_error,
+                    delay,
+                    exc_info=not isinstance(exc, RunFailed),
+                )
             finally:
                 self.stats.last_finished_at = time.time()
+            self.stats.next_retry_in = delay
             with self._cond:
                 self._running = False
-                if requeue:
+                if delay is not None:
                     now = time.monotonic()
                     if not self._pending:
                         self._first_at = self._last_at = now
                     self._pending |= batch
                     # Whatever arrives meanwhile, the blocker needs time to go away.
-                    self._not_before = now + self.retry_delay
+                    self._not_before = now + delay
+                elif not self._pending:
+                    self._pending_since = None
+                else:
+                    # What arrived during the run is now the oldest unsynced change.
+                    self._pending_since = time.time() - (time.monotonic() - (self._first_at or 0))
                 if self._state is not None:
                     self._state.replace_pending(self._pending)
                 self._cond.notify_all()

@@ -133,8 +133,11 @@ def test_serve_stops_cleanly_on_sigterm_and_refuses_a_busy_port(tmp_path: Path) 
     env = {**configured(tmp_path), "SYNC__RECEIVER__TOKEN": "a-token-of-some-length"}
     process, url = start_serve(env, tmp_path, "--port", "0")
     try:
-        health = httpx.get(f"{url}/healthz", timeout=10).json()
-        assert health["status"] == "ok" and health["authentication"] == "token"
+        assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
+        health = httpx.get(
+            f"{url}/healthz", headers={"X-Ctsync-Token": env["SYNC__RECEIVER__TOKEN"]}, timeout=10
+        ).json()
+        assert health["authentication"] == "token"
         refused = httpx.post(url, json={}, timeout=10)
         assert refused.status_code == 401
 

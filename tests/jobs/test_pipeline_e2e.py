@@ -265,11 +265,11 @@ def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
             f"{url}/pubsub?token={TOKEN}", json=pubsub_envelope(payload, "ps-2"), timeout=10
         )
         assert again.status_code == 202 and again.json()["duplicates"] == 1
-        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        health = httpx.get(f"{url}/healthz?token={TOKEN}", timeout=10).json()
         deadline = time.monotonic() + 120
         while (health["running"] or health["pending_resources"]) and time.monotonic() < deadline:
             time.sleep(0.3)
-            health = httpx.get(f"{url}/healthz", timeout=10).json()
+            health = httpx.get(f"{url}/healthz?token={TOKEN}", timeout=10).json()
         assert (health["runs"], health["failed_runs"], health["duplicates"]) == (1, 0, 1)
 
         server.send_signal(signal.SIGTERM)

@@ -17,7 +17,8 @@ import uvicorn
 
 from sync.jobs.receiver import Receiver, TokenAuth, sns_confirmation_allowed
 from sync.jobs.state import ReceiverState
-from sync.jobs.trigger import DebouncedTrigger
+from sync.jobs.trigger import DebouncedTrigger, RunFailed
+from sync.redact import register_secret
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -59,10 +60,17 @@ class Calls:
 
 @contextmanager
 def receiver_server(
-    tmp_path: Path, job: Calls, *, debounce: float = 0.1, confirmed: list[str] | None = None
+    tmp_path: Path,
+    job: Calls,
+    *,
+    debounce: float = 0.1,
+    confirmed: list[str] | None = None,
+    retry_delay: float = 10.0,
 ) -> Iterator[tuple[Receiver, str]]:
     state = ReceiverState(tmp_path / "receiver.sqlite")
-    trigger = DebouncedTrigger(job, debounce=debounce, max_wait=5, state=state)
+    trigger = DebouncedTrigger(
+        job, debounce=debounce, max_wait=5, retry_delay=retry_delay, state=state
+    )
     receiver = Receiver(
         trigger,
         state,
@@ -172,7 +180,7 @@ def test_accepts_with_202_dedupes_and_triggers_one_run_for_the_affected_resource
         assert receiver.trigger.wait_idle(10)
         time.sleep(0.4)
         assert job.resources == [frozenset({"customers", "orders", "messages"})]
-        health = httpx.get(url + "/healthz").json()
+        health = httpx.get(url + "/healthz", headers=bearer()).json()
         assert health["received"] == 3
         assert health["duplicates"] == 1
         assert health["runs"] == 1
@@ -220,7 +228,7 @@ def test_garbage_is_refused_with_the_reason_and_triggers_nothing(tmp_path: Path)
         assert "not a recognised delivery" in response.json()["error"]
         time.sleep(0.3)
         assert job.resources == []
-        assert httpx.get(url + "/healthz").json()["rejected"] == 2
+        assert httpx.get(url + "/healthz", headers=bearer()).json()["rejected"] == 2
 
 
 def test_sns_subscription_confirmation_only_follows_aws_urls(tmp_path: Path) -> None:
@@ -237,10 +245,57 @@ def test_sns_subscription_confirmation_only_follows_aws_urls(tmp_path: Path) -> 
     assert not sns_confirmation_allowed("http://sns.us-east-1.amazonaws.com/x")
 
 
-def test_healthz_needs_no_token_and_reports_pending_work(tmp_path: Path) -> None:
+def test_healthz_without_token_shows_only_status_details_need_the_token(tmp_path: Path) -> None:
     with receiver_server(tmp_path, Calls(), debounce=5) as (_, url):
         httpx.post(url, json=message("m-9", "order", "o-1"), headers=bearer())
         health = httpx.get(url + "/healthz")
         assert health.status_code == 200
-        assert health.json()["pending_resources"] == ["messages", "orders"]
-        assert health.json()["authentication"] == "token"
+        assert health.json() == {"status": "ok", "last_error_class": None}
+        detailed = httpx.get(url + "/healthz", headers=bearer()).json()
+        assert detailed["pending_resources"] == ["messages", "orders"]
+        assert detailed["authentication"] == "token"
+        assert detailed["stale_seconds"] >= 0
+
+
+class FailingCalls(Calls):
+    """The pipeline job whose first `failures` runs end failed, as `ctsync serve` reports."""
+
+    def __init__(self, failures: int, secret: str) -> None:
+        super().__init__()
+        self.failures = failures
+        self.secret = secret
+
+    def __call__(self, resources: frozenset[str], stop: threading.Event) -> None:
+        super().__call__(resources, stop)
+        if len(self.resources) <= self.failures:
+            raise RunFailed(
+                "failed",
+                f"run r{len(self.resources)} failed: ingest failed: 401 for client {self.secret} "
+                "reading /home/ops/.dlt/secrets.toml",
+            )
+
+
+def test_a_failed_run_is_retried_and_healthz_shows_it_redacted(tmp_path: Path) -> None:
+    secret = "client-secret-in-an-error-0123456789"
+    register_secret(secret)
+    job = FailingCalls(failures=2, secret=secret)
+    with receiver_server(tmp_path, job, retry_delay=0.2) as (receiver, url):
+        assert httpx.post(url, json=message("m-1"), headers=bearer()).status_code == 202
+        assert wait_for(lambda: receiver.trigger.stats.failed_runs == 1)
+        public = httpx.get(url + "/healthz")
+        assert public.json() == {"status": "retrying", "last_error_class": "run failed"}
+        assert "secrets.toml" not in public.text and secret not in public.text
+        detailed = httpx.get(url + "/healthz", headers=bearer()).json()
+        assert detailed["failed_runs"] >= 1
+        assert secret not in detailed["last_error"] and "***" in detailed["last_error"]
+        assert detailed["pending_resources"] == ["customers", "messages"]
+        assert detailed["stale_seconds"] > 0
+        # the same resources come back until a run succeeds; nothing else needed to arrive
+        assert wait_for(lambda: len(job.resources) == 3, timeout=10)
+        assert wait_for(lambda: receiver.trigger.idle())
+        assert set(job.resources) == {frozenset({"customers", "messages"})}
+        healthy = httpx.get(url + "/healthz", headers=bearer()).json()
+        assert healthy["status"] == "ok"
+        assert healthy["pending_resources"] == []
+        assert healthy["failed_runs"] == 2 and healthy["last_failed_at"] is not None
+        assert receiver.state.pending() == set()

@@ -112,6 +112,24 @@ def test_a_failed_run_does_not_end_the_schedule() -> None:
     assert len(calls) == 3
 
 
+def test_a_failed_or_partial_run_is_retried_with_backoff_before_the_next_slot() -> None:
+    starts: list[float] = []
+    outcomes = [False, False, True]  # False: the run ended failed or partial
+
+    def job(stop: threading.Event) -> bool:
+        starts.append(time.monotonic())
+        return outcomes[len(starts) - 1]
+
+    stop = threading.Event()
+    runs = run_schedule(
+        job, IntervalSchedule(30), stop, max_runs=3, retry_delay=0.2, max_retry_delay=10
+    )
+    # Three quick runs (fail, retry after 0.2 s, retry after 0.4 s), long before the 30 s slot.
+    assert runs == 3
+    assert 0.19 <= starts[1] - starts[0] < 5
+    assert 0.39 <= starts[2] - starts[1] < 5
+
+
 def test_stop_during_the_wait_returns_at_once() -> None:
     stop = threading.Event()
     calls: list[int] = []

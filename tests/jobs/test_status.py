@@ -111,3 +111,39 @@ def test_status_while_a_run_writes_the_warehouse(audit_warehouse: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_status_shows_the_last_failure_and_how_stale_the_data_is(audit_warehouse: Path) -> None:
+    status = collect_status(audit_warehouse)
+    assert status.last_failure is not None and status.last_failure.run_id == "run-cccc-3"
+    assert status.last_failure.status == "partial"
+    assert status.last_success_at is not None
+    # run-aaaa-1 (the only good run) finished 40 s after BASE
+    assert status.stale_seconds == (status.now - status.last_success_at).total_seconds()
+    document = status.as_dict()
+    assert document["last_failure"]["run_id"] == "run-cccc-3"
+    assert document["stale_seconds"] > 0
+    out = io.StringIO()
+    render_status(status, Console(file=out, width=160))
+    assert "Last failure: run run-cccc (partial)" in out.getvalue()
+    assert "stale" in out.getvalue()
+
+
+def test_status_never_prints_an_email(audit_warehouse: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(audit_warehouse)) as con:
+        con.execute(
+            "insert into ctsync.sync_rejections (object, record_key, reason_code, first_seen_at, "
+            "attempts, last_seen_at) values "
+            "('users', 'aaa.person@example.com', 'aaa_reason', now(), 1, now())"
+        )
+    result = ctsync("status", "--json", warehouse=audit_warehouse)
+    assert result.returncode == 0, result.stderr
+    assert "@" not in result.stdout
+    shown = [
+        r for r in json.loads(result.stdout)["open_rejections"] if r["reason_code"] == "aaa_reason"
+    ]
+    assert shown[0]["example_record_key"].startswith("md5:")
+    table = ctsync("status", warehouse=audit_warehouse)
+    assert table.returncode == 0 and "@" not in table.stdout

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from sync.jobs.state import ReceiverState
-from sync.jobs.trigger import DebouncedTrigger, RetryLater
+from sync.jobs.trigger import DebouncedTrigger, RetryLater, RunFailed, backoff_delay
 
 
 class RecordingJob:
@@ -139,19 +139,46 @@ def test_a_postponed_run_is_retried_after_the_delay() -> None:
         trigger.stop(5)
 
 
-def test_a_failed_run_is_counted_and_the_trigger_keeps_working() -> None:
-    job = RecordingJob(failures=[RuntimeError("dbt build failed")])
-    trigger = DebouncedTrigger(job, debounce=0.05, max_wait=5)
+def test_a_failed_run_keeps_its_resources_and_is_retried_with_backoff(tmp_path: Path) -> None:
+    # Before: a failed run dropped its resources; they now stay queued until a run succeeds.
+    job = RecordingJob(
+        failures=[
+            RunFailed("partial", "run r1 partial: users failed"),
+            RuntimeError("dbt build failed"),
+        ]
+    )
+    state = ReceiverState(tmp_path / "state.sqlite")
+    trigger = DebouncedTrigger(
+        job, debounce=0.05, max_wait=5, retry_delay=0.2, max_retry_delay=5, state=state
+    )
     trigger.start()
     try:
         trigger.notify({"orders"})
         assert wait_for(lambda: trigger.stats.failed_runs == 1)
-        assert trigger.stats.last_error == "RuntimeError: dbt build failed"
+        assert trigger.stats.last_error_class == "run partial"
+        assert state.pending() == {"orders"}  # survives a restart while failing
+        assert trigger.stale_seconds() > 0
         trigger.notify({"carts"})
-        assert wait_for(lambda: len(job.calls) == 2)
-        assert job.calls[1] == frozenset({"carts"})
+        assert wait_for(lambda: trigger.stats.failed_runs == 2)
+        assert trigger.stats.last_error == "RuntimeError: dbt build failed"
+        assert trigger.stats.consecutive_failures == 2
+        assert wait_for(lambda: len(job.calls) == 3, timeout=10)
+        assert trigger.wait_idle(5)
+        assert job.calls[0] == frozenset({"orders"})
+        assert job.calls[1] == job.calls[2] == frozenset({"orders", "carts"})
+        # backoff: 0.2 s after the first failure, 0.4 s after the second
+        assert job.started[1] - job.finished[0] >= 0.19
+        assert job.started[2] - job.finished[1] >= 0.39
+        assert trigger.stats.consecutive_failures == 0
+        assert wait_for(lambda: state.pending() == set())
+        assert trigger.stale_seconds() == 0
     finally:
         trigger.stop(5)
+        state.close()
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [backoff_delay(10, n, 60) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
 
 
 def test_stop_lets_the_running_job_finish_its_stage_and_starts_nothing_new(tmp_path: Path) -> None:
