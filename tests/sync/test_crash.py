@@ -48,6 +48,12 @@ def wait_until(
         time.sleep(0.02)
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT handled by default. A shell starting a job in the background
+    (as CI may) ignores SIGINT, children inherit that, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def read_lines(stream: IO[str], lines: list[str], marker: str, seen: threading.Event) -> None:
     for line in stream:
         lines.append(line)
@@ -150,6 +156,7 @@ def test_ctrl_c_stops_cleanly_and_the_rest_follows(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_at_a_terminal,
     )
     assert proc.stderr is not None
     lines: list[str] = []
