@@ -18,6 +18,8 @@ US_API_URL = "https://api.iterable.com"
 EU_API_URL = "https://api.eu.iterable.com"
 PROJECT_TYPES = ("email", "userId", "hybrid")
 DELETION_METHODS = ("delete", "forget")
+USER_ID_FIELDS = ("customer_id", "customer_number", "external_id")
+PURCHASE_CURRENCIES = ("base", "order")
 
 # Requests per second, per endpoint. Published: bulkUpdate 5/s, trackBulk 10/s, user
 # DELETE 100/s, forget 3/s, getFields 3/s, catalog bulk 100/s (per key). Not published:
@@ -75,6 +77,19 @@ class IterableSettings:
     # anything. A broken ingest or an identity change looks exactly like that; 1.0 disables.
     max_delete_fraction: float = 0.1
     mass_delete_min_records: int = 100
+    # Settings dbt needs too: `ctsync build` passes them as dbt vars (`dbt_vars`), so the
+    # payloads dbt builds and the requests the sync makes never disagree.
+    user_id_field: str = "customer_id"
+    base_currency: str = "EUR"
+    # Currency of a purchase's `total` and item prices (and of carts): "base" converts to
+    # `base_currency` (the order's own currency and amounts go in dataFields), "order" keeps
+    # each order's currency.
+    purchase_currency: str = "base"
+    # First sync: events that happened more than this many days before it are recorded as
+    # acknowledged without being sent (no journey fires for the past). None sends all.
+    event_backfill_days: int | None = 7
+    # The same switch for purchases; None (default) sends the whole history.
+    purchase_backfill_days: int | None = None
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
@@ -88,6 +103,25 @@ class IterableSettings:
                 "sync.iterable.user_deletion_method must be 'delete' or 'forget', "
                 f"got {self.user_deletion_method!r}"
             )
+        if self.user_id_field not in USER_ID_FIELDS:
+            raise ConfigError(
+                f"sync.iterable.user_id_field must be one of {', '.join(USER_ID_FIELDS)}, "
+                f"got {self.user_id_field!r}"
+            )
+        if self.purchase_currency not in PURCHASE_CURRENCIES:
+            raise ConfigError(
+                "sync.iterable.purchase_currency must be 'base' or 'order', "
+                f"got {self.purchase_currency!r}"
+            )
+        if len(self.base_currency) != 3 or not self.base_currency.isalpha():
+            raise ConfigError(
+                "sync.iterable.base_currency must be an ISO 4217 code such as EUR, "
+                f"got {self.base_currency!r}"
+            )
+        for name in ("event_backfill_days", "purchase_backfill_days"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"sync.iterable.{name} must be zero or more (or unset)")
         for name in ("timeout_seconds", "rate_scale", "max_attempts", "concurrency", "page_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"sync.iterable.{name} must be positive")
@@ -161,10 +195,32 @@ def load_settings(**overrides: Any) -> IterableSettings:
         if centre not in ("US", "EU"):
             raise ConfigError(f"sync.iterable.data_center must be US or EU, got {data_center!r}")
         values["api_url"] = EU_API_URL if centre == "EU" else US_API_URL
-    for key in ("project_type", "user_deletion_method", "catalog_name"):
+    for key in (
+        "project_type",
+        "user_deletion_method",
+        "catalog_name",
+        "user_id_field",
+        "purchase_currency",
+    ):
         value = get(key)
         if value:
-            values[key] = str(value)
+            values[key] = str(value).strip()
+    base_currency = get("base_currency")
+    if base_currency:
+        values["base_currency"] = str(base_currency).strip().upper()
+    for key in ("event_backfill_days", "purchase_backfill_days"):
+        value = get(key)
+        if value is not None and str(value).strip() != "":
+            text = str(value).strip().lower()
+            if text in ("none", "all", "off"):
+                values[key] = None
+                continue
+            try:
+                values[key] = int(text)
+            except ValueError:
+                raise ConfigError(
+                    f"sync.iterable.{key} must be a whole number of days or 'all', got {value!r}"
+                ) from None
     for key, typ in _SCALARS.items():
         value = get(key, typ)
         if value is not None:
@@ -183,3 +239,23 @@ def load_settings(**overrides: Any) -> IterableSettings:
     values["batch_sizes"] = sizes
     values.update(overrides)
     return IterableSettings(**values)
+
+
+# dbt var <- IterableSettings attribute, for every setting both dbt and the sync need.
+# dbt_project.yml carries the same defaults (tests/sync/test_shared_settings.py holds them
+# equal); `ctsync build` and `ctsync run` always pass the configured values.
+DBT_VARS: dict[str, str] = {
+    "iterable_project_type": "project_type",
+    "user_deletion_method": "user_deletion_method",
+    "iterable_user_id_field": "user_id_field",
+    "iterable_catalog_name": "catalog_name",
+    "base_currency": "base_currency",
+    "purchase_currency": "purchase_currency",
+    "event_backfill_days": "event_backfill_days",
+    "purchase_backfill_days": "purchase_backfill_days",
+}
+
+
+def dbt_vars(settings: IterableSettings) -> dict[str, Any]:
+    """The dbt vars that must agree with the sync's settings, from `settings`."""
+    return {var: getattr(settings, attribute) for var, attribute in DBT_VARS.items()}

@@ -18,8 +18,10 @@ from typing import Any
 
 import typer
 
+from sync.config import DBT_VARS, ConfigError, IterableSettings, dbt_vars, load_settings
+from sync.warehouse import AUDIT_SCHEMA
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-PROJECT_TYPES = ("email", "userId", "hybrid")
 # dbt statuses folded into what a reader needs: did it work, warn, fail, or not run.
 _OUTCOMES = {
     "success": "ok",
@@ -72,33 +74,31 @@ class BuildResult:
         return sum(counter[outcome] for counter in self.counts.values())
 
 
-def configured_project_type() -> str | None:
-    """``sync.iterable.project_type`` from dlt's providers (``SYNC__ITERABLE__PROJECT_TYPE``,
-    ``.dlt/config.toml``), or None when it is not set."""
-    value = os.environ.get("SYNC__ITERABLE__PROJECT_TYPE")
-    if value is None:
-        import dlt
+def build_vars(
+    extra: Mapping[str, Any] | None = None, settings: IterableSettings | None = None
+) -> dict[str, Any]:
+    """dbt vars for a build: every setting dbt shares with the sync (read once, from dlt's
+    providers, unless ``settings`` is given), the audit schema, then ``extra``.
 
-        value = dlt.config.get("sync.iterable.project_type")
-    if value is None or str(value).strip() == "":
-        return None
-    value = str(value).strip()
-    if value not in PROJECT_TYPES:
-        raise BuildConfigError(
-            f"sync.iterable.project_type (SYNC__ITERABLE__PROJECT_TYPE) is {value!r}; "
-            f"use one of {', '.join(PROJECT_TYPES)} (Iterable project types cannot change later)"
-        )
-    return value
-
-
-def build_vars(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """dbt vars for a build: the configured Iterable project type plus ``extra``."""
-    result: dict[str, Any] = {}
-    project_type = configured_project_type()
-    if project_type is not None:
-        result["iterable_project_type"] = project_type
-    result.update(extra or {})
-    return result
+    ``extra`` may not set a shared var: dbt and the sync would then disagree (a payload
+    built for one project type, sent as another); set ``sync.iterable.*`` instead.
+    """
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError as error:
+            raise BuildConfigError(str(error)) from None
+    shared = {**dbt_vars(settings), "ctsync_audit_schema": AUDIT_SCHEMA}
+    for name in extra or {}:
+        if name in DBT_VARS:
+            raise BuildConfigError(
+                f"dbt var {name} is a sync setting too: set sync.iterable.{DBT_VARS[name]} "
+                f"(SYNC__ITERABLE__{DBT_VARS[name].upper()} or .dlt/config.toml) instead of "
+                "--vars, so dbt and the sync read the same value"
+            )
+        if name == "ctsync_audit_schema":
+            raise BuildConfigError("dbt var ctsync_audit_schema is fixed by the sync; leave it out")
+    return {**shared, **(extra or {})}
 
 
 def run_dbt_build(
@@ -111,6 +111,7 @@ def run_dbt_build(
     target_path: str | Path | None = None,
     on_node_finished: Callable[[str, str], None] | None = None,
     command: str = "build",
+    settings: IterableSettings | None = None,
 ) -> BuildResult:
     """Run ``dbt build`` against ``warehouse`` (default: ``CTSYNC_WAREHOUSE`` or
     ``warehouse.duckdb``) and report what happened.
@@ -128,7 +129,7 @@ def run_dbt_build(
 
     path = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
-    merged_vars = build_vars(vars)
+    merged_vars = build_vars(vars, settings)
     args = [
         command,
         "--project-dir",
@@ -281,9 +282,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run `dbt build` (models, seeds, tests) on the warehouse and summarise the outcome.
 
-        The Iterable project type comes from SYNC__ITERABLE__PROJECT_TYPE
-        (sync.iterable.project_type) when set. Exit code 0 when everything passed (warnings
-        allowed), 1 when a model, seed or test failed or dbt could not run.
+        Settings dbt shares with the sync (project type, deletion method, user-id field,
+        catalog name, base and purchase currency, backfill windows) come from
+        sync.iterable.* (environment or .dlt/config.toml), never from --vars.
+        Exit code 0 when everything passed (warnings allowed), 1 when a model, seed or
+        test failed or dbt could not run, 2 for a configuration error.
         """
         from sync.console import make_console
 

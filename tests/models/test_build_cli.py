@@ -64,11 +64,22 @@ def test_staging_builds_on_an_empty_warehouse_and_a_bad_var_fails_by_name(tmp_pa
         [
             "build",
             "--select",
-            "int_iterable__identities",
+            "fct_carts",
+            "--exclude",
+            "resource_type:unit_test",
             "--vars",
-            '{"iterable_project_type": "bogus"}',
+            '{"abandoned_cart_idle_hours": "soon"}',
         ],
         env=env,
     )
     assert failed.exit_code == 1
-    assert "iterable_project_type must be email, userId or hybrid" in failed.output
+    assert "fct_carts" in failed.output
+
+    # shared settings are sync settings: --vars cannot make dbt disagree with the sync
+    refused = runner.invoke(
+        app,
+        ["build", "--select", "staging", "--vars", '{"iterable_project_type": "email"}'],
+        env=env,
+    )
+    assert refused.exit_code == 2
+    assert "sync.iterable.project_type" in refused.output

@@ -1,0 +1,60 @@
+"""One reader per setting: what dbt and the sync both need is read once (sync.iterable.* in
+dlt config) and passed to dbt as vars; dbt's own defaults equal the sync's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sync.cli.build import BuildConfigError, build_vars
+from sync.config import DBT_VARS, IterableSettings, dbt_vars
+from sync.warehouse import AUDIT_SCHEMA
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def dbt_defaults() -> dict[str, object]:
+    return yaml.safe_load((PROJECT / "dbt_project.yml").read_text())["vars"]
+
+
+def test_dbt_var_defaults_equal_the_sync_defaults() -> None:
+    defaults = dbt_defaults()
+    sync_side = dbt_vars(IterableSettings())
+    assert set(DBT_VARS) <= set(defaults), "a shared setting has no dbt default"
+    assert {name: defaults[name] for name in DBT_VARS} == sync_side
+    assert defaults["ctsync_audit_schema"] == AUDIT_SCHEMA
+
+
+def test_build_passes_the_configured_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dlt_dir = tmp_path / ".dlt"
+    dlt_dir.mkdir()
+    (dlt_dir / "config.toml").write_text(
+        '[sync.iterable]\nproject_type = "email"\nuser_deletion_method = "forget"\n'
+        'user_id_field = "external_id"\ncatalog_name = "shop"\nbase_currency = "gbp"\n'
+        "event_backfill_days = 30\n"
+    )
+    for name in ("SYNC__ITERABLE__PROJECT_TYPE", "SYNC__ITERABLE__USER_DELETION_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    passed = build_vars()
+    assert passed["iterable_project_type"] == "email"
+    assert passed["user_deletion_method"] == "forget"
+    assert passed["iterable_user_id_field"] == "external_id"
+    assert passed["iterable_catalog_name"] == "shop"
+    assert passed["base_currency"] == "GBP"
+    assert passed["event_backfill_days"] == 30
+    assert passed["ctsync_audit_schema"] == AUDIT_SCHEMA
+    # the environment wins over the file, as everywhere in dlt
+    monkeypatch.setenv("SYNC__ITERABLE__USER_DELETION_METHOD", "delete")
+    assert build_vars()["user_deletion_method"] == "delete"
+
+
+def test_a_shared_var_cannot_be_overridden_on_the_dbt_side_alone() -> None:
+    settings = IterableSettings()
+    with pytest.raises(BuildConfigError, match="sync.iterable.user_deletion_method"):
+        build_vars({"user_deletion_method": "forget"}, settings)
+    assert build_vars({"abandoned_cart_idle_hours": 2}, settings)["abandoned_cart_idle_hours"] == 2
