@@ -3,6 +3,7 @@ dlt config) and passed to dbt as vars; dbt's own defaults equal the sync's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,20 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def dbt_defaults() -> dict[str, object]:
     return yaml.safe_load((PROJECT / "dbt_project.yml").read_text())["vars"]
+
+
+def reload_dlt_providers() -> None:
+    """dlt reads `.dlt/` of the working directory once per process; read it again."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    Container()[PluggableRunContext].reload_providers()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_providers() -> Iterator[None]:
+    yield
+    reload_dlt_providers()
 
 
 def test_dbt_var_defaults_equal_the_sync_defaults() -> None:
@@ -40,6 +55,7 @@ def test_build_passes_the_configured_settings(
     for name in ("SYNC__ITERABLE__PROJECT_TYPE", "SYNC__ITERABLE__USER_DELETION_METHOD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    reload_dlt_providers()
     passed = build_vars()
     assert passed["iterable_project_type"] == "email"
     assert passed["user_deletion_method"] == "forget"
