@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -215,3 +216,62 @@ def test_status_and_doctor_name_the_currency_without_a_rate(shop: Shop) -> None:
     assert missing == [{"currency_code": "KWD", "orders": 1, "customers": 1}]
     doctor = shop.ctsync("doctor")
     assert "fx rates" in doctor.stdout and "KWD" in doctor.stdout, doctor.stdout
+
+
+def test_every_source_record_has_exactly_one_outcome_after_the_run(shop: Shop) -> None:
+    rows = shop.query(
+        "select object, source_type, source_id, outcome, reason_code "
+        "from audit.audit__record_outcomes"
+    )
+    assert rows
+    keys = [(obj, source_id) for obj, _, source_id, _, _ in rows]
+    assert len(keys) == len(set(keys))
+    outcomes = {(obj, outcome) for obj, _, _, outcome, _ in rows}
+    # after a clean run nothing is left waiting, and nothing is unaccounted for
+    assert not {o for o in outcomes if o[1] not in ("delivered", "rejected", "not_sent")}
+    for obj in ("users", "purchases", "catalog_items"):
+        assert (obj, "delivered") in outcomes
+    assert all(reason for _, _, _, outcome, reason in rows if outcome != "delivered")
+    orphan_outcomes = shop.query(
+        "select outcomes.outcome, outcomes.reason_code from audit.audit__record_outcomes "
+        "as outcomes inner join marts.fct_orders as orders on outcomes.source_id = "
+        "orders.order_id where outcomes.object = 'purchases' and orders.order_number in (?, ?)",
+        list(shop.orphan_order_numbers),
+    )
+    assert orphan_outcomes == [("rejected", "customer_missing")] * 2
+    [(kwd_user,)] = shop.query(
+        "select outcome from audit.audit__record_outcomes where object = 'users' and source_id = ?",
+        [shop.kwd_customer_id],
+    )
+    assert kwd_user == "delivered"
+    # every customer who is not delivered says why (the seeded shop has some)
+    delivered_users = {
+        source_id
+        for obj, _, source_id, outcome, _ in rows
+        if obj == "users" and outcome == "delivered"
+    }
+    held = {u.get("userId") for u in shop.emulator.users()}
+    assert delivered_users <= held
+
+
+def test_a_record_without_an_outcome_fails_the_reconciliation_test(
+    shop: Shop, tmp_path: Path
+) -> None:
+    from sync.cli.build import run_dbt_build
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(shop.warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        [(order_id,)] = con.execute(
+            "select source_id from audit.audit__record_outcomes where object = 'purchases' "
+            "and outcome = 'delivered' order by source_id limit 1"
+        ).fetchall()
+        # a model that silently drops a healthy order: it is neither sent nor explained
+        con.execute("delete from iterable.iterable__purchases where record_key = ?", [order_id])
+    result = run_dbt_build(
+        warehouse=copy,
+        select=["assert_every_record_has_an_outcome"],
+        target_path=tmp_path / "dbt",
+    )
+    assert not result.success
+    assert [p.name for p in result.failures] == ["assert_every_record_has_an_outcome"]

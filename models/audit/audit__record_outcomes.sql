@@ -1,0 +1,329 @@
+{{ config(schema='audit', materialized='view') }}
+-- Every source record that could become something in Iterable, with exactly one outcome per
+-- Iterable object: `delivered` (Iterable acknowledged the current payload), `rejected` (by
+-- the models or by Iterable / the sync's validation, with the reason), `not_sent` (on
+-- purpose, with the reason) or `pending` (desired and not acknowledged yet: before the next
+-- sync, or after a transient failure). A view over the ledger, so it is current after every
+-- sync without a rebuild. The outcome has no fallback branch on purpose: a record no rule
+-- accounts for gets a null outcome, and the test assert_every_record_has_an_outcome fails.
+with
+
+customers as (
+
+    select * from {{ ref('stg_commercetools__customers') }}
+
+),
+
+deleted_customers as (
+
+    select * from {{ ref('int_customers__deleted') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('int_iterable__identities') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+carts as (
+
+    select * from {{ ref('fct_carts') }}
+
+),
+
+products as (
+
+    select * from {{ ref('dim_products') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+
+),
+
+model_rejections as (
+
+    select * from {{ ref('iterable__rejections') }}
+
+),
+
+desired as (
+
+    select 'users' as object, record_key, payload_hash from {{ ref('iterable__users') }}
+    union all
+    select 'purchases' as object, record_key, payload_hash from {{ ref('iterable__purchases') }}
+    union all
+    select 'carts' as object, record_key, payload_hash from {{ ref('iterable__carts') }}
+    union all
+    select 'catalog_items' as object, record_key, payload_hash from {{ ref('iterable__catalog_items') }}
+
+),
+
+ledger as (
+
+    select * from {{ source('ctsync', 'sync_ledger') }}
+
+),
+
+sync_rejections as (
+
+    -- the latest open rejection per record
+    select *
+    from (
+        select
+            *,
+            row_number() over (
+                partition by object, record_key order by last_seen_at desc, first_seen_at desc
+            ) as rejection_rank
+        from {{ source('ctsync', 'sync_rejections') }}
+        where resolved_at is null
+    ) as open_rejections
+    where rejection_rank = 1
+
+),
+
+all_customers as (
+
+    select customer_id, last_modified_at as source_updated_at from customers
+    union
+    select customer_id, deleted_at as source_updated_at from deleted_customers
+    where customer_id not in (select customer_id from customers)
+
+),
+
+user_candidates as (
+
+    select
+        'users' as object,
+        'customer' as source_type,
+        all_customers.customer_id as source_id,
+        identities.record_key,
+        case
+            when deleted_customers.customer_id is not null then 'not_sent'
+            when model_rejections.record_key is not null then 'rejected'
+        end as decided_outcome,
+        case
+            when deleted_customers.customer_id is not null then 'customer_deleted'
+            else model_rejections.reason_code
+        end as decided_reason_code,
+        case
+            when deleted_customers.customer_id is not null
+                then 'deleted in commercetools: removed from Iterable by user_deletions'
+            else model_rejections.reason_detail
+        end as decided_reason_detail
+
+    from all_customers
+    left join deleted_customers
+        on all_customers.customer_id = deleted_customers.customer_id
+    left join identities
+        on all_customers.customer_id = identities.customer_id
+        and identities.is_resolved
+    left join model_rejections
+        on model_rejections.object = 'users'
+        and model_rejections.record_key = 'customer:' || all_customers.customer_id
+
+),
+
+order_lines_present as (
+
+    select distinct order_id from {{ ref('fct_order_lines') }}
+
+),
+
+purchase_candidates as (
+
+    select
+        'purchases' as object,
+        'order' as source_type,
+        orders.order_id as source_id,
+        orders.order_id as record_key,
+        case
+            when not orders.is_counted_in_lifetime_value then 'not_sent'
+            when contacts.rejection_reason_code = 'customer_deleted' then 'not_sent'
+            when model_rejections.record_key is not null then 'rejected'
+            when order_lines_present.order_id is null then 'not_sent'
+        end as decided_outcome,
+        case
+            when not orders.is_counted_in_lifetime_value then 'order_cancelled'
+            when contacts.rejection_reason_code = 'customer_deleted' then 'customer_deleted'
+            when model_rejections.record_key is not null then model_rejections.reason_code
+            when order_lines_present.order_id is null then 'order_without_line_items'
+        end as decided_reason_code,
+        case
+            when not orders.is_counted_in_lifetime_value then 'cancelled orders are not purchases'
+            when contacts.rejection_reason_code = 'customer_deleted' then contacts.rejection_detail
+            when model_rejections.record_key is not null then model_rejections.reason_detail
+            when order_lines_present.order_id is null then 'the order has no product line items'
+        end as decided_reason_detail
+
+    from orders
+    left join contacts
+        on contacts.contact_type = 'order'
+        and orders.order_id = contacts.contact_id
+    left join model_rejections
+        on model_rejections.object = 'purchases'
+        and model_rejections.record_key = orders.order_id
+    left join order_lines_present
+        on orders.order_id = order_lines_present.order_id
+
+),
+
+ranked_carts as (
+
+    -- the same choice iterable__carts makes: Iterable holds one cart per user, the latest
+    select
+        carts.*,
+        contacts.is_identifiable,
+        contacts.rejection_reason_code as contact_reason_code,
+        contacts.rejection_detail as contact_reason_detail,
+        coalesce(contacts.user_id, contacts.email) as user_key,
+        row_number() over (
+            partition by
+                case when contacts.is_identifiable and carts.is_open_with_items
+                    then coalesce(contacts.user_id, contacts.email) else carts.cart_id end
+            order by carts.last_modified_at desc, carts.cart_id
+        ) as cart_rank
+
+    from carts
+    left join contacts
+        on contacts.contact_type = 'cart'
+        and carts.cart_id = contacts.contact_id
+
+),
+
+cart_candidates as (
+
+    select
+        'carts' as object,
+        'cart' as source_type,
+        ranked_carts.cart_id as source_id,
+        case when ranked_carts.is_identifiable then ranked_carts.user_key end as record_key,
+        case
+            when ranked_carts.is_ordered then 'not_sent'
+            when ranked_carts.cart_state <> 'Active' then 'not_sent'
+            when ranked_carts.line_count = 0 then 'not_sent'
+            when ranked_carts.contact_reason_code in ('customer_deleted', 'guest_without_email') then 'not_sent'
+            when model_rejections.record_key is not null then 'rejected'
+            when ranked_carts.cart_rank > 1 then 'not_sent'
+        end as decided_outcome,
+        case
+            when ranked_carts.is_ordered then 'cart_ordered'
+            when ranked_carts.cart_state <> 'Active' then 'cart_' || lower(ranked_carts.cart_state)
+            when ranked_carts.line_count = 0 then 'cart_empty'
+            when ranked_carts.contact_reason_code = 'customer_deleted' then 'customer_deleted'
+            when ranked_carts.contact_reason_code = 'guest_without_email' then 'anonymous_cart'
+            when model_rejections.record_key is not null then model_rejections.reason_code
+            when ranked_carts.cart_rank > 1 then 'superseded_by_newer_cart'
+        end as decided_reason_code,
+        case
+            when ranked_carts.is_ordered then 'the cart became an order'
+            when ranked_carts.cart_state <> 'Active' then 'cart state ' || ranked_carts.cart_state
+            when ranked_carts.line_count = 0 then 'the cart has no line items'
+            when ranked_carts.contact_reason_code = 'customer_deleted' then ranked_carts.contact_reason_detail
+            when ranked_carts.contact_reason_code = 'guest_without_email'
+                then 'anonymous cart without an email: nobody to address yet'
+            when model_rejections.record_key is not null then model_rejections.reason_detail
+            when ranked_carts.cart_rank > 1
+                then 'Iterable holds one cart per user: a newer open cart of the same user is sent'
+        end as decided_reason_detail
+
+    from ranked_carts
+    left join model_rejections
+        on model_rejections.object = 'carts'
+        and model_rejections.record_key = 'cart:' || ranked_carts.cart_id
+
+),
+
+catalog_candidates as (
+
+    select
+        'catalog_items' as object,
+        'product' as source_type,
+        product_id as source_id,
+        product_id as record_key,
+        case when not is_published then 'not_sent' end as decided_outcome,
+        case when not is_published then 'product_unpublished' end as decided_reason_code,
+        case when not is_published then 'only published products are catalog items' end as decided_reason_detail
+
+    from products
+
+),
+
+candidates as (
+
+    select * from user_candidates
+    union all
+    select * from purchase_candidates
+    union all
+    select * from cart_candidates
+    union all
+    select * from catalog_candidates
+
+),
+
+final as (
+
+    select
+        candidates.object || ':' || candidates.source_type || ':' || candidates.source_id as outcome_id,
+        candidates.object,
+        candidates.source_type,
+        candidates.source_id,
+        candidates.record_key,
+        -- no `else`: an unaccounted record stays null and fails the test
+        case
+            when candidates.decided_outcome is not null then candidates.decided_outcome
+            when desired.record_key is null then null
+            when ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash then 'delivered'
+            when sync_rejections.record_key is not null
+                and sync_rejections.replay_requested_at is null
+                and sync_rejections.reason_code not in ('transient_error', 'daily_quota_exhausted')
+                then 'rejected'
+            when desired.record_key is not null then 'pending'
+        end as outcome,
+        case
+            when candidates.decided_outcome is not null then candidates.decided_reason_code
+            when desired.record_key is null then null
+            when ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash then null
+            when sync_rejections.record_key is not null and sync_rejections.replay_requested_at is not null
+                then 'replay_requested'
+            when sync_rejections.record_key is not null then sync_rejections.reason_code
+            else 'awaiting_sync'
+        end as reason_code,
+        case
+            when candidates.decided_outcome is not null then candidates.decided_reason_detail
+            when desired.record_key is null then null
+            when ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash then null
+            when sync_rejections.record_key is not null then sync_rejections.reason_detail
+            else 'desired and not acknowledged by Iterable yet: the next sync sends it'
+        end as reason_detail,
+        ledger.acknowledged_at,
+        ledger.run_id as acknowledged_run_id,
+        sync_rejections.last_run_id as rejected_run_id
+
+    from candidates
+    left join desired
+        on candidates.object = desired.object
+        and candidates.record_key = desired.record_key
+        and candidates.decided_outcome is null
+    left join ledger
+        on candidates.object = ledger.object
+        and candidates.record_key = ledger.record_key
+        and candidates.decided_outcome is null
+    left join sync_rejections
+        on candidates.decided_outcome is null
+        and candidates.object = sync_rejections.object
+        and candidates.record_key = sync_rejections.record_key
+        and (sync_rejections.payload_hash is null or sync_rejections.payload_hash = desired.payload_hash)
+
+)
+
+select * from final

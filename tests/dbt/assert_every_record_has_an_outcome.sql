@@ -1,0 +1,35 @@
+-- Every source record that could become something in Iterable ends in exactly one state per
+-- object (delivered, rejected, not_sent or pending): a record missing from
+-- audit__record_outcomes, or present with no outcome, is returned (and fails the build).
+with
+
+outcomes as (
+
+    select * from {{ ref('audit__record_outcomes') }}
+
+),
+
+expected as (
+
+    select 'users' as object, customer_id as source_id from {{ ref('stg_commercetools__customers') }}
+    union all
+    select 'purchases' as object, order_id as source_id from {{ ref('fct_orders') }}
+    union all
+    select 'carts' as object, cart_id as source_id from {{ ref('fct_carts') }}
+    union all
+    select 'catalog_items' as object, product_id as source_id from {{ ref('dim_products') }}
+
+)
+
+select expected.object, expected.source_id, 'no outcome row' as problem
+from expected
+left join outcomes
+    on expected.object = outcomes.object
+    and expected.source_id = outcomes.source_id
+where outcomes.source_id is null
+
+union all
+
+select object, source_id, 'outcome is null: no rule accounts for this record' as problem
+from outcomes
+where outcome is null
