@@ -255,12 +255,19 @@ def register(app: typer.Typer) -> None:
                 help="Accept deliveries without a token (only for local testing).",
             ),
         ] = False,
+        tls_cert: Annotated[
+            Path | None,
+            typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS directly."),
+        ] = None,
+        tls_key: Annotated[
+            Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")
+        ] = None,
         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
         warehouse: WarehouseOption = None,
     ) -> None:
         """Receive commercetools subscription deliveries over HTTP (Pub/Sub push, SNS,
         EventBridge, CloudEvents) and start debounced incremental runs for what changed."""
-        from sync.jobs.receiver import ReceiverError, receiver_token, serve
+        from sync.jobs.receiver import ReceiverError, check_token, receiver_token, serve
         from sync.jobs.runner import OK_STATUSES, JobOptions, run_job
         from sync.jobs.trigger import RetryLater, RunFailed
         from sync.lock import RunLockHeld
@@ -273,6 +280,14 @@ def register(app: typer.Typer) -> None:
                 "token in .dlt/secrets.toml) to the secret your subscription's HTTP endpoint "
                 "sends, or pass --allow-unauthenticated for local testing."
             )
+            raise typer.Exit(2)
+        try:
+            check_token(token)
+        except ReceiverError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        if (tls_cert is None) != (tls_key is None):
+            err.print("[red]Give both --tls-cert and --tls-key, or neither.[/red]")
             raise typer.Exit(2)
         target = _target(warehouse)
         _preflight(False)
@@ -298,7 +313,7 @@ def register(app: typer.Typer) -> None:
 
         def started(bound: int) -> None:
             err.print(
-                f"ctsync serve: listening on http://{host}:{bound}/ "
+                f"ctsync serve: listening on {'https' if tls_cert else 'http'}://{host}:{bound}/ "
                 f"(health: /healthz); authentication {'on' if token else 'OFF'}"
             )
 
@@ -311,6 +326,8 @@ def register(app: typer.Typer) -> None:
                 state_path=str(state_path),
                 debounce=debounce,
                 max_wait=max_wait,
+                tls_cert=str(tls_cert) if tls_cert else None,
+                tls_key=str(tls_key) if tls_key else None,
                 on_started=started,
             )
         except ReceiverError as exc:

@@ -71,6 +71,7 @@ class Delivery:
     transport: str  # "pubsub", "sns", "eventbridge", "cloudevents", "platform"
     notifications: list[Notification] = field(default_factory=list)
     sns_subscribe_url: str | None = None
+    sns_message: dict[str, Any] | None = None  # the signed SNS document, for verification
 
     def affected_resources(self) -> set[str]:
         return set().union(*(n.ingest_resources for n in self.notifications))
@@ -97,7 +98,11 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         "subscription" in document or "data" in document["message"]
     ):
         return _pubsub(document)
-    if document.get("Type") in SNS_TYPES and "MessageId" in document:
+    if (
+        isinstance(document.get("Type"), str)
+        and document["Type"] in SNS_TYPES
+        and ("MessageId" in document)
+    ):
         return _sns(document)
     if "detail-type" in document and "detail" in document:
         return _eventbridge(document)
@@ -111,12 +116,29 @@ def _load_json(raw: bytes | str, what: str) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DeliveryError(f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise DeliveryError(f"{what} is nested too deeply") from None
+
+
+def _text(value: Any, what: str, *, required: bool = False) -> str | None:
+    """A string attribute (ids may arrive as numbers); anything else is a malformed delivery."""
+    if value is None or value == "":
+        if required:
+            raise DeliveryError(f"{what} is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise DeliveryError(f"{what} must be a string, not {type(value).__name__}")
+    return str(value)
 
 
 def _pubsub(document: dict[str, Any]) -> Delivery:
     message = document["message"]
-    message_id = message.get("messageId") or message.get("message_id")
+    message_id = _text(
+        message.get("messageId") or message.get("message_id"), "Pub/Sub 'message.messageId'"
+    )
     attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise DeliveryError(f"Pub/Sub message {message_id}: 'message.attributes' must be an object")
     raw = message.get("data")
     if not isinstance(raw, str):
         raise DeliveryError(f"Pub/Sub message {message_id}: 'message.data' is missing")
@@ -132,23 +154,27 @@ def _pubsub(document: dict[str, Any]) -> Delivery:
 
 
 def _sns(document: dict[str, Any]) -> Delivery:
-    message_id = document["MessageId"]
+    message_id = _text(document["MessageId"], "SNS 'MessageId'", required=True)
     if document["Type"] == "SubscriptionConfirmation":
         url = document.get("SubscribeURL")
         if not isinstance(url, str):
             raise DeliveryError(f"SNS subscription confirmation {message_id} has no SubscribeURL")
-        return Delivery("sns", [], sns_subscribe_url=url)
+        return Delivery("sns", [], sns_subscribe_url=url, sns_message=document)
     if document["Type"] == "UnsubscribeConfirmation":
-        return Delivery("sns", [])
+        return Delivery("sns", [], sns_message=document)
     raw = document.get("Message")
     if not isinstance(raw, str):
         raise DeliveryError(f"SNS notification {message_id}: 'Message' must be a JSON string")
     payload = _load_json(raw, f"SNS notification {message_id} Message")
-    return Delivery("sns", [_any_payload(payload, f"SNS notification {message_id}", message_id)])
+    return Delivery(
+        "sns",
+        [_any_payload(payload, f"SNS notification {message_id}", message_id)],
+        sns_message=document,
+    )
 
 
 def _eventbridge(document: dict[str, Any]) -> Delivery:
-    event_id = document.get("id")
+    event_id = _text(document.get("id"), "EventBridge 'id'")
     detail = document["detail"]
     if not isinstance(detail, dict):
         raise DeliveryError(f"EventBridge event {event_id}: 'detail' must be an object")
@@ -166,39 +192,44 @@ def _any_payload(payload: Any, where: str, transport_id: str | None) -> Notifica
 def _structured_cloudevent(event: Any, index: int) -> Notification:
     if not isinstance(event, dict):
         raise DeliveryError(f"CloudEvent {index}: expected a JSON object")
-    for required in ("id", "type", "source"):
-        if not event.get(required):
-            raise DeliveryError(
-                f"CloudEvent {event.get('id', index)}: required attribute '{required}' is missing"
-            )
+    label = f"CloudEvent {index}"
+    event_id = _text(event.get("id"), f"{label}: required attribute 'id'", required=True)
+    label = f"CloudEvent {event_id}"
+    event_type = _text(event.get("type"), f"{label}: required attribute 'type'", required=True)
+    source = _text(event.get("source"), f"{label}: required attribute 'source'", required=True)
     data = event.get("data")
     if data is None and "data_base64" in event:
-        data = _load_json(
-            base64.b64decode(event["data_base64"]), f"CloudEvent {event['id']} data_base64"
+        encoded = event["data_base64"]
+        if not isinstance(encoded, str):
+            raise DeliveryError(f"{label}: 'data_base64' must be a base64 string")
+        try:
+            decoded = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise DeliveryError(f"{label}: 'data_base64' is not base64") from None
+        data = _load_json(decoded, f"{label} data_base64")
+    assert event_id is not None and event_type is not None and source is not None
+    return _cloudevent(
+        event_id,
+        event_type,
+        source,
+        _text(event.get("subject"), f"{label}: 'subject'"),
+        _text(event.get("time"), f"{label}: 'time'"),
+        data,
+    )
+
+
+def _binary_cloudevent(attributes: Mapping[str, Any], body: bytes) -> Notification:
+    values: dict[str, str | None] = {}
+    for name in ("ce-id", "ce-type", "ce-source", "ce-subject", "ce-time"):
+        values[name] = _text(
+            attributes.get(name),
+            f"CloudEvent (binary mode): attribute '{name}'",
+            required=name in ("ce-id", "ce-type", "ce-source"),
         )
-    return _cloudevent(
-        str(event["id"]),
-        str(event["type"]),
-        str(event["source"]),
-        event.get("subject"),
-        event.get("time"),
-        data,
-    )
-
-
-def _binary_cloudevent(attributes: Mapping[str, str], body: bytes) -> Notification:
-    for required in ("ce-id", "ce-type", "ce-source"):
-        if not attributes.get(required):
-            raise DeliveryError(f"CloudEvent (binary mode): header '{required}' is missing")
-    data = _load_json(body, f"CloudEvent {attributes['ce-id']} body") if body.strip() else None
-    return _cloudevent(
-        attributes["ce-id"],
-        attributes["ce-type"],
-        attributes["ce-source"],
-        attributes.get("ce-subject"),
-        attributes.get("ce-time"),
-        data,
-    )
+    event_id, event_type, source = values["ce-id"], values["ce-type"], values["ce-source"]
+    assert event_id is not None and event_type is not None and source is not None
+    data = _load_json(body, f"CloudEvent {event_id} body") if body.strip() else None
+    return _cloudevent(event_id, event_type, source, values["ce-subject"], values["ce-time"], data)
 
 
 def _cloudevent(
@@ -245,41 +276,43 @@ def _payload(payload: Any, where: str, transport_id: str | None) -> Notification
         )
     found = payload.get("resource")
     resource: dict[str, Any] = found if isinstance(found, dict) else {}
-    type_id = resource.get("typeId")
-    resource_id = resource.get("id")
+    type_id = _text(resource.get("typeId"), f"{where}: 'resource.typeId'")
+    resource_id = _text(resource.get("id"), f"{where}: 'resource.id'")
+    message_type = _text(payload.get("type"), f"{where}: 'type'")
     if kind == "Message":
-        message_id = payload.get("id")
+        message_id = _text(payload.get("id"), f"{where}: commercetools message 'id'")
         if not message_id:
             raise DeliveryError(f"{where}: commercetools message without 'id'")
         return Notification(
             dedupe_key=f"message:{message_id}",
             kind=kind,
-            message_type=payload.get("type"),
+            message_type=message_type,
             resource_type=type_id,
             resource_id=resource_id,
-            changed_at=payload.get("createdAt"),
+            changed_at=_text(payload.get("createdAt"), f"{where}: 'createdAt'"),
         )
     if kind in CHANGE_NOTIFICATIONS:
         if not type_id or not resource_id:
             raise DeliveryError(
                 f"{where}: {kind} notification without 'resource.typeId'/'resource.id'"
             )
+        version = _text(payload.get("version"), f"{where}: 'version'")
         return Notification(
-            dedupe_key=f"{kind}:{type_id}:{resource_id}:{payload.get('version')}",
+            dedupe_key=f"{kind}:{type_id}:{resource_id}:{version}",
             kind=kind,
             message_type=None,
             resource_type=type_id,
             resource_id=resource_id,
-            changed_at=payload.get("modifiedAt"),
+            changed_at=_text(payload.get("modifiedAt"), f"{where}: 'modifiedAt'"),
         )
-    event_id = payload.get("id") or transport_id
+    event_id = _text(payload.get("id"), f"{where}: 'id'") or transport_id
     if not event_id:
         raise DeliveryError(f"{where}: {kind} notification without an id to de-duplicate on")
     return Notification(
         dedupe_key=f"{kind.lower()}:{event_id}",
         kind=kind,
-        message_type=payload.get("type"),
+        message_type=message_type,
         resource_type=type_id,
         resource_id=resource_id,
-        changed_at=payload.get("createdAt"),
+        changed_at=_text(payload.get("createdAt"), f"{where}: 'createdAt'"),
     )

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -33,12 +32,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sync.jobs.deliveries import DeliveryError, parse_delivery
+from sync.jobs.sns import SnsSignatureError, SnsVerifier, is_sns_url
 from sync.jobs.state import ReceiverState
 from sync.jobs.trigger import DebouncedTrigger
 
 log = logging.getLogger("ctsync.jobs.receiver")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Pub/Sub's message cap; commercetools' own cap is lower
+MIN_TOKEN_LENGTH = 16
 TOKEN_HEADER = "x-ctsync-token"
 UNAUTHORIZED = (
     "unauthorized: send the shared token as a Bearer token, a Basic password, "
@@ -97,11 +98,38 @@ def receiver_token() -> str | None:
     return token
 
 
+def check_token(token: str | None) -> None:
+    """A guessable token protects nothing: refuse short ones before listening."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ReceiverError(
+            f"the receiver token is {len(token)} characters long; use at least "
+            f"{MIN_TOKEN_LENGTH} random characters (e.g. `openssl rand -hex 24`)"
+        )
+
+
 def sns_confirmation_allowed(url: str) -> bool:
     """Only follow SubscribeURLs that point at AWS SNS over HTTPS (no request forgery)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return parts.scheme == "https" and host.startswith("sns.") and host.endswith(".amazonaws.com")
+    return is_sns_url(url)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body, read as it streams in, abandoned as soon as it passes `limit` bytes: a
+    chunked upload has no Content-Length to refuse up front."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Receiver:
@@ -114,11 +142,15 @@ class Receiver:
         auth: TokenAuth,
         *,
         confirm_sns: Callable[[str], None] | None = None,
+        sns_verifier: SnsVerifier | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.trigger = trigger
         self.state = state
         self.auth = auth
         self.confirm_sns = confirm_sns or _confirm_sns_subscription
+        self.sns_verifier = sns_verifier or SnsVerifier()
+        self.max_body_bytes = max_body_bytes
         self.started_at = time.time()
         self.received = 0
         self.duplicates = 0
@@ -176,22 +208,21 @@ class Receiver:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="ctsync"'},
             )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        try:
+            body = await read_capped(request, self.max_body_bytes)
+        except BodyTooLarge:
+            self._count("rejected")
             return JSONResponse(
-                {"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+                {"error": f"body larger than {self.max_body_bytes} bytes"}, status_code=413
             )
         try:
             delivery = parse_delivery(request.headers, body)
-        except DeliveryError as exc:
-            self._count("rejected")
-            log.warning("refused a delivery from %s: %s", _client(request), exc)
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            if delivery.sns_message is not None:
+                self.sns_verifier.verify(delivery.sns_message)
+        except (DeliveryError, SnsSignatureError) as exc:
+            return self._refuse(request, str(exc))
+        except Exception as exc:  # a shape nobody foresaw: still the sender's fault, not ours
+            return self._refuse(request, f"malformed delivery ({type(exc).__name__})")
 
         if delivery.sns_subscribe_url is not None:
             return self._sns_subscription(delivery.sns_subscribe_url)
@@ -221,11 +252,18 @@ class Receiver:
             status_code=202,
         )
 
+    def _refuse(self, request: Request, reason: str) -> JSONResponse:
+        """400: queues must not redeliver a poison message forever (they do on 5xx)."""
+        self._count("rejected")
+        log.warning("refused a delivery from %s: %s", _client(request), reason)
+        return JSONResponse({"error": reason}, status_code=400)
+
     def _sns_subscription(self, url: str) -> JSONResponse:
         if not sns_confirmation_allowed(url):
             log.warning("SNS subscription confirmation with a SubscribeURL outside AWS SNS ignored")
             return JSONResponse(
-                {"error": "SubscribeURL is not an https://sns.*.amazonaws.com URL"}, status_code=400
+                {"error": "SubscribeURL is not an https://sns.<region>.amazonaws.com URL"},
+                status_code=400,
             )
         threading.Thread(target=self.confirm_sns, args=(url,), daemon=True).start()
         return JSONResponse({"confirming": True}, status_code=200)
@@ -267,18 +305,29 @@ def serve(
     debounce: float = 2.0,
     max_wait: float = 30.0,
     retry_delay: float = 10.0,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
     on_started: Callable[[int], None] | None = None,
 ) -> None:
     """Run the receiver until SIGINT/SIGTERM; a run in progress stops after its current stage."""
     import uvicorn
 
+    check_token(token)
+    if (tls_cert is None) != (tls_key is None):
+        raise ReceiverError("give both --tls-cert and --tls-key, or neither")
     state = ReceiverState(state_path)
     trigger = DebouncedTrigger(
         job, debounce=debounce, max_wait=max_wait, retry_delay=retry_delay, state=state
     )
     receiver = Receiver(trigger, state, TokenAuth(token))
     config = uvicorn.Config(
-        receiver.app(), host=host, port=port, log_level="warning", access_log=False
+        receiver.app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
     )
     server = uvicorn.Server(config)
     stopping = threading.Event()

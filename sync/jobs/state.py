@@ -15,15 +15,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 DEFAULT_RETENTION_SECONDS = 14 * 24 * 3600
+DEFAULT_PRUNE_INTERVAL_SECONDS = 3600
 
 
 class ReceiverState:
     def __init__(
-        self, path: Path | str, retention_seconds: float = DEFAULT_RETENTION_SECONDS
+        self,
+        path: Path | str,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        prune_interval_seconds: float = DEFAULT_PRUNE_INTERVAL_SECONDS,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_seconds = retention_seconds
+        # A receiver runs for months: prune while running, not only at start-up.
+        self.prune_interval_seconds = prune_interval_seconds
+        self._pruned_at = 0.0
         self._lock = threading.Lock()
         self._con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._con.execute("pragma journal_mode=wal")
@@ -42,6 +49,8 @@ class ReceiverState:
         Returns the keys that were new. `resources_of` maps a key to its ingest resources.
         """
         now = time.time()
+        if now - self._pruned_at >= self.prune_interval_seconds:
+            self.prune()
         new: list[str] = []
         with self._lock:
             self._con.execute("begin immediate")
@@ -83,10 +92,15 @@ class ReceiverState:
         with self._lock:
             return int(self._con.execute("select count(*) from seen").fetchone()[0])
 
-    def prune(self) -> None:
-        cutoff = time.time() - self.retention_seconds
+    def prune(self) -> int:
+        """Forget message ids older than the retention; returns how many."""
+        now = time.time()
         with self._lock:
-            self._con.execute("delete from seen where seen_at < ?", (cutoff,))
+            self._pruned_at = now
+            cursor = self._con.execute(
+                "delete from seen where seen_at < ?", (now - self.retention_seconds,)
+            )
+            return int(cursor.rowcount)
 
     def close(self) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -122,7 +123,7 @@ def start_serve(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.
         if not line:
             break
         lines.append(line)
-        found = re.search(r"listening on (http://[\d.]+:\d+)/", line)
+        found = re.search(r"listening on (https?://[\d.]+:\d+)/", line)
         if found:
             return process, found.group(1)
     process.kill()
@@ -146,6 +147,67 @@ def test_serve_stops_cleanly_on_sigterm_and_refuses_a_busy_port(tmp_path: Path) 
         assert busy.returncode == 1
         assert "could not listen" in busy.stderr
 
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_refuses_a_short_token(tmp_path: Path) -> None:
+    env = {**configured(tmp_path), "SYNC__RECEIVER__TOKEN": "short-token"}
+    result = ctsync(env, tmp_path, "serve", "--port", "0")
+    assert result.returncode == 2
+    assert "at least 16" in result.stderr
+    assert "short-token" not in result.stderr + result.stdout
+
+
+def test_serve_speaks_tls_with_tls_cert_and_key(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    env = {**configured(tmp_path), "SYNC__RECEIVER__TOKEN": "a-token-of-some-length"}
+    process, url = start_serve(
+        env, tmp_path, "--port", "0", "--tls-cert", str(cert_path), "--tls-key", str(key_path)
+    )
+    try:
+        assert url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(cert_path))
+        health = httpx.get(f"{url}/healthz", verify=trusted, timeout=10)
+        assert health.json()["status"] == "ok"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url.replace("https://", "http://") + "/healthz", timeout=5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

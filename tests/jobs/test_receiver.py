@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 
-from sync.jobs.receiver import Receiver, TokenAuth, sns_confirmation_allowed
+from sync.jobs.receiver import MAX_BODY_BYTES, Receiver, TokenAuth, sns_confirmation_allowed
+from sync.jobs.sns import SnsVerifier, string_to_sign
 from sync.jobs.state import ReceiverState
 from sync.jobs.trigger import DebouncedTrigger, RunFailed
 from sync.redact import register_secret
@@ -66,6 +69,8 @@ def receiver_server(
     debounce: float = 0.1,
     confirmed: list[str] | None = None,
     retry_delay: float = 10.0,
+    sns: SnsSigner | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Iterator[tuple[Receiver, str]]:
     state = ReceiverState(tmp_path / "receiver.sqlite")
     trigger = DebouncedTrigger(
@@ -76,6 +81,8 @@ def receiver_server(
         state,
         TokenAuth(TOKEN),
         confirm_sns=(confirmed.append if confirmed is not None else None),
+        sns_verifier=SnsVerifier(sns.fetch) if sns is not None else None,
+        max_body_bytes=max_body_bytes,
     )
     server = uvicorn.Server(
         uvicorn.Config(receiver.app(), host="127.0.0.1", port=0, log_level="warning")
@@ -231,18 +238,274 @@ def test_garbage_is_refused_with_the_reason_and_triggers_nothing(tmp_path: Path)
         assert httpx.get(url + "/healthz", headers=bearer()).json()["rejected"] == 2
 
 
-def test_sns_subscription_confirmation_only_follows_aws_urls(tmp_path: Path) -> None:
+CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem"
+
+
+class SnsSigner:
+    """Signs SNS messages the way AWS does, with a throw-away key and certificate."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(1)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = certificate.public_bytes(serialization.Encoding.PEM)
+        self.fetched: list[str] = []
+
+    def fetch(self, url: str) -> bytes:
+        self.fetched.append(url)
+        return self.pem
+
+    def sign(self, message: dict, version: str = "2") -> dict:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        signed = {**message, "SignatureVersion": version, "SigningCertURL": CERT_URL}
+        algorithm = hashes.SHA256() if version == "2" else hashes.SHA1()
+        signature = self.key.sign(string_to_sign(signed), padding.PKCS1v15(), algorithm)
+        return {**signed, "Signature": base64.b64encode(signature).decode()}
+
+
+def sns_notification(message_id: str, payload: dict) -> dict:
+    return {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ct",
+        "Message": json.dumps(payload),
+        "Timestamp": "2026-11-26T10:00:01.000Z",
+    }
+
+
+def test_sns_subscription_confirmation_only_follows_signed_aws_urls(tmp_path: Path) -> None:
     confirmed: list[str] = []
-    with receiver_server(tmp_path, Calls(), confirmed=confirmed) as (_, url):
+    signer = SnsSigner()
+    with receiver_server(tmp_path, Calls(), confirmed=confirmed, sns=signer) as (_, url):
         good = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=abc"
-        body = {"Type": "SubscriptionConfirmation", "MessageId": "x", "SubscribeURL": good}
-        assert httpx.post(url, json=body, headers=bearer()).status_code == 200
-        bad = {**body, "SubscribeURL": "http://169.254.169.254/latest/meta-data"}
+        body = {
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "x",
+            "Token": "abc",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ct",
+            "Message": "You have chosen to subscribe",
+            "SubscribeURL": good,
+            "Timestamp": "2026-11-26T10:00:00.000Z",
+        }
+        unsigned = httpx.post(url, json=body, headers=bearer())
+        assert unsigned.status_code == 400 and "SignatureVersion" in unsigned.json()["error"]
+        assert httpx.post(url, json=signer.sign(body), headers=bearer()).status_code == 200
+        bad = signer.sign({**body, "SubscribeURL": "http://169.254.169.254/latest/meta-data"})
         assert httpx.post(url, json=bad, headers=bearer()).status_code == 400
+        lookalike = signer.sign(
+            {**body, "SubscribeURL": "https://sns.attacker-bucket.s3.amazonaws.com/x"}
+        )
+        assert httpx.post(url, json=lookalike, headers=bearer()).status_code == 400
         assert wait_for(lambda: confirmed == [good])
     assert sns_confirmation_allowed("https://sns.us-east-1.amazonaws.com/x")
+    assert sns_confirmation_allowed("https://sns.cn-north-1.amazonaws.com.cn/x")
     assert not sns_confirmation_allowed("https://sns.us-east-1.amazonaws.com.evil.io/x")
     assert not sns_confirmation_allowed("http://sns.us-east-1.amazonaws.com/x")
+    assert not sns_confirmation_allowed("https://sns.attacker-bucket.s3.amazonaws.com/x")
+    assert not sns_confirmation_allowed("https://sns.eu-west-1.amazonaws.com:8443/x")
+
+
+def test_sns_notifications_need_a_valid_signature(tmp_path: Path) -> None:
+    signer = SnsSigner()
+    job = Calls()
+    with receiver_server(tmp_path, job, sns=signer) as (receiver, url):
+        for version, message_id in (("1", "n-1"), ("2", "n-2")):
+            signed = signer.sign(sns_notification(message_id, message(message_id)), version)
+            accepted = httpx.post(url, json=signed, headers=bearer())
+            assert accepted.status_code == 202, accepted.text
+        tampered = signer.sign(sns_notification("n-3", message("n-3")))
+        tampered["Message"] = json.dumps(message("n-3", "order", "o-9"))
+        refused = httpx.post(url, json=tampered, headers=bearer())
+        assert refused.status_code == 400 and "does not verify" in refused.json()["error"]
+        foreign = {
+            **signer.sign(sns_notification("n-4", message("n-4"))),
+            "SigningCertURL": "https://sns.attacker-bucket.s3.amazonaws.com/cert.pem",
+        }
+        refused = httpx.post(url, json=foreign, headers=bearer())
+        assert refused.status_code == 400 and "SigningCertURL" in refused.json()["error"]
+        unsigned = httpx.post(url, json=sns_notification("n-5", message("n-5")), headers=bearer())
+        assert unsigned.status_code == 400
+        assert receiver.state.seen_count() == 2
+        assert signer.fetched == [CERT_URL]  # fetched once, then cached
+
+
+POISON = [
+    # the deliveries that used to answer 500 (and so were redelivered forever)
+    {"specversion": "1.0", "id": "e1", "type": "t", "source": "s", "data_base64": 12},
+    {"specversion": "1.0", "id": "e1", "type": "t", "source": "s", "data_base64": "%%%"},
+    {**message("m-x"), "resource": {"typeId": ["customer"], "id": "c-1"}},
+    {"specversion": "1.0", "id": ["e"], "type": {"a": 1}, "source": "s"},
+    {"message": {"data": "e30=", "attributes": {"ce-specversion": "1.0", "ce-id": 5.5}}},
+    {"message": {"data": "e30=", "attributes": "nope"}, "subscription": "s"},
+    {"Type": ["Notification"], "MessageId": "x"},
+]
+
+
+def test_poison_deliveries_get_400_with_a_reason(tmp_path: Path) -> None:
+    with receiver_server(tmp_path, Calls()) as (_, url):
+        for body in POISON:
+            response = httpx.post(url, json=body, headers=bearer())
+            assert response.status_code == 400, (body, response.text)
+            assert response.json()["error"]
+        deep = b"[" * 100_000 + b"]" * 100_000
+        response = httpx.post(url, content=deep, headers=bearer())
+        assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+
+
+def test_a_chunked_body_is_cut_off_at_the_byte_cap(tmp_path: Path) -> None:
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(64):
+            sent.append(1)
+            yield b" " * 65536
+
+    with receiver_server(tmp_path, Calls(), max_body_bytes=256 * 1024) as (receiver, url):
+        response = httpx.post(url, content=chunks(), headers=bearer())
+        assert response.status_code == 413
+        assert "larger than 262144 bytes" in response.json()["error"]
+        assert receiver.rejected == 1
+        small = httpx.post(
+            url, content=iter([json.dumps(message("m-c")).encode()]), headers=bearer()
+        )
+        assert small.status_code == 202
+
+
+def test_seen_ids_are_pruned_while_the_receiver_runs(tmp_path: Path) -> None:
+    state = ReceiverState(
+        tmp_path / "state.sqlite", retention_seconds=0.2, prune_interval_seconds=0.1
+    )
+    state.record(["old-1", "old-2"], {})
+    assert wait_for(lambda: (state.record(["new"], {}), state.seen_count())[1] == 1, timeout=5)
+    state.close()
+
+
+def test_fuzz_two_thousand_malformed_deliveries_none_answered_5xx(tmp_path: Path) -> None:
+    rng = random.Random(20261204)
+    job = Calls()
+    with receiver_server(tmp_path, job, debounce=30) as (receiver, url):
+        statuses: dict[int, int] = {}
+        with httpx.Client(headers=bearer(), timeout=10) as client:
+            for i in range(2000):
+                body, headers = fuzz_case(rng, i)
+                response = client.post(url + "/", content=body, headers=headers)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                assert response.status_code < 500, (body[:300], headers, response.text)
+                if response.status_code >= 400:
+                    assert response.json()["error"], body[:300]
+        assert sum(statuses.values()) == 2000
+        assert statuses.get(400, 0) > 1000, statuses  # mostly refused, each with a reason
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> object:
+    choice = rng.randrange(12 if depth < 3 else 8)
+    if choice == 0:
+        return None
+    if choice == 1:
+        return rng.choice([True, False])
+    if choice == 2:
+        return rng.randint(-(2**63), 2**63)
+    if choice == 3:
+        return rng.random() * 1e300
+    if choice == 4:
+        return "".join(chr(rng.randrange(0x20, 0x2FFF)) for _ in range(rng.randrange(12)))
+    if choice == 5:
+        return rng.choice(["customer", "order", "", "Message", "1.0", "%%%", "e30=", "x" * 600])
+    if choice == 6:
+        return base64.b64encode(rng.randbytes(rng.randrange(20))).decode()
+    if choice == 7:
+        return rng.choice(["ResourceUpdated", "ResourceCreated", "ResourceDeleted", "Message"])
+    if choice in (8, 9):
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice(FIELD_NAMES): _random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+FIELD_NAMES = [
+    "notificationType", "resource", "typeId", "id", "type", "version", "createdAt",
+    "message", "data", "messageId", "attributes", "subscription", "Type", "MessageId",
+    "Message", "SubscribeURL", "detail-type", "detail", "specversion", "source",
+    "data_base64", "subject", "time", "ce-specversion", "ce-id", "ce-type", "ce-source",
+    "Signature", "SignatureVersion", "SigningCertURL",
+]  # fmt: skip
+
+
+def _mutate(rng: random.Random, value: object, depth: int = 0) -> object:
+    """A valid delivery with one or more parts replaced by something of the wrong shape."""
+    if isinstance(value, dict):
+        out = dict(value)
+        for key in list(out):
+            roll = rng.random()
+            if roll < 0.15:
+                out[key] = _random_value(rng)
+            elif roll < 0.2:
+                del out[key]
+            elif roll < 0.6:
+                out[key] = _mutate(rng, out[key], depth + 1)
+        if rng.random() < 0.2:
+            out[rng.choice(FIELD_NAMES)] = _random_value(rng)
+        return out
+    if isinstance(value, str) and value.startswith("{") and rng.random() < 0.5:
+        try:
+            return json.dumps(_mutate(rng, json.loads(value), depth + 1))
+        except ValueError:
+            return value
+    return value
+
+
+def fuzz_case(rng: random.Random, i: int) -> tuple[bytes, dict[str, str]]:
+    inner = message(f"f-{i}")
+    templates: list[object] = [
+        inner,
+        {"message": {"data": base64.b64encode(json.dumps(inner).encode()).decode(),
+                     "messageId": f"p-{i}", "attributes": {}}, "subscription": "s"},
+        sns_notification(f"s-{i}", inner),
+        {"id": f"eb-{i}", "detail-type": "Message", "source": "ct", "detail": inner},
+        {"specversion": "1.0", "id": f"ce-{i}", "type": "com.commercetools.customer.message.X",
+         "source": "/ct", "data": inner},
+        [inner, inner],
+    ]  # fmt: skip
+    headers: dict[str, str] = {}
+    kind = i % 10
+    if kind < 6:
+        body = json.dumps(_mutate(rng, templates[kind])).encode()
+    elif kind == 6:
+        body = rng.randbytes(rng.randrange(1, 300))
+    elif kind == 7:
+        depth = rng.randrange(500, 200_000)
+        body = (rng.choice(["[", '{"a":']) * depth).encode()
+    elif kind == 8:
+        headers = {
+            "ce-specversion": "1.0",
+            **{
+                name: rng.choice(["", "x", "%00 \t x", "com.commercetools.order.change.X"])
+                for name in ("ce-id", "ce-type", "ce-source")
+                if rng.random() < 0.8
+            },
+        }
+        body = json.dumps(_random_value(rng)).encode()
+    else:
+        headers = {"content-type": "application/cloudevents-batch+json"}
+        body = json.dumps(_mutate(rng, [templates[4], templates[4]])).encode()
+    if rng.random() < 0.05:
+        body = body[: rng.randrange(len(body) + 1)]  # truncated mid-document
+    return body, headers
 
 
 def test_healthz_without_token_shows_only_status_details_need_the_token(tmp_path: Path) -> None:
