@@ -110,6 +110,7 @@ def pipelines_dir_for(warehouse: Path) -> Path:
 
 def make_pipeline(warehouse: Path, pipelines_dir: Path | None = None) -> dlt.Pipeline:
     schema.disable_intermediate_compression()
+    schema.truncate_staging_after_load()
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=dlt.destinations.duckdb(str(warehouse)),

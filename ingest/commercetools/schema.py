@@ -350,6 +350,17 @@ def disable_intermediate_compression() -> None:
     os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
 
 
+def truncate_staging_after_load() -> None:
+    """Empty dlt's staging dataset (``raw_commercetools_staging``) once a load has completed.
+
+    A merge load writes the rows into the staging tables first and merges them from there;
+    after the load they are dead weight in the warehouse file (a full refresh left a whole
+    copy of the raw tables). dlt truncates them after the load package is committed, so
+    the loaded data never depends on it. ``LOAD__TRUNCATE_STAGING_DATASET=false`` keeps them.
+    """
+    os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
+
+
 def raw_pipeline(
     warehouse: str | Path,
     pipelines_dir: str | Path | None = None,
@@ -362,6 +373,7 @@ def raw_pipeline(
     """
     warehouse = Path(warehouse).resolve()
     disable_intermediate_compression()
+    truncate_staging_after_load()
     if pipelines_dir is None:
         pipelines_dir = warehouse.parent / ".ctsync" / "dlt"
     return dlt.pipeline(

@@ -89,6 +89,28 @@ def test_incremental_fetches_only_changed_rows_and_merges(
         assert children == (1201,)
 
 
+def test_staging_dataset_is_emptied_after_each_load(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    fake_ct.data["customers"] = [_customer(i, "2024-02-01T00:00:00.000Z") for i in range(30)]
+    _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    fake_ct.data["customers"][0]["lastModifiedAt"] = "2024-03-01T00:00:00.000Z"
+    _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        staged = con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = 'raw_commercetools_staging' and table_type = 'BASE TABLE'"
+        ).fetchall()
+        # the merge went through the staging tables, and they were emptied afterwards
+        assert {"customers", "customers__addresses"} <= {t for (t,) in staged}
+        for (name,) in staged:
+            if name.startswith("_dlt"):
+                continue
+            row = con.execute(f"select count(*) from raw_commercetools_staging.{name}").fetchone()
+            assert row == (0,), name
+        assert con.execute("select count(*) from raw_commercetools.customers").fetchone() == (30,)
+
+
 def test_lookback_rereads_rows_that_became_visible_late(
     tmp_path, fake_ct, make_client, settings
 ) -> None:
