@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sync.jobs.runner import OK_STATUSES
-from sync.lock import lock_path_for
+from sync.lock import lock_path_for, read_holder
 from sync.warehouse import AUDIT_SCHEMA
 
 OBJECTS = (
@@ -181,8 +181,8 @@ def running_pid(warehouse: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode().strip()
-            return int(text) if text.isdigit() else -1
+            pid, _ = read_holder(fd)
+            return pid if pid is not None else -1
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

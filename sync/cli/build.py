@@ -286,9 +286,12 @@ def register(app: typer.Typer) -> None:
         catalog name, base and purchase currency, backfill windows) come from
         sync.iterable.* (environment or .dlt/config.toml), never from --vars.
         Exit code 0 when everything passed (warnings allowed), 1 when a model, seed or
-        test failed or dbt could not run, 2 for a configuration error.
+        test failed or dbt could not run, 2 for a configuration error, 3 when another run
+        holds the warehouse's run lock.
         """
+        from sync.cli.lock_cli import locked
         from sync.console import make_console
+        from sync.warehouse import warehouse_path
 
         extra: dict[str, Any] = {}
         if vars_json:
@@ -301,7 +304,7 @@ def register(app: typer.Typer) -> None:
         console = make_console()
         finished = Counter[str]()
         try:
-            with console.status("dbt build: starting") as status:
+            with locked(warehouse_path(), console), console.status("dbt build: starting") as status:
 
                 def progress(name: str, outcome: str) -> None:
                     finished[outcome] += 1

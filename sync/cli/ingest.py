@@ -1,7 +1,8 @@
 """``ctsync ingest``: load commercetools into ``raw_commercetools`` with dlt.
 
 Exit codes: 0 loaded; 1 the ingest failed (bad configuration or credentials, unreachable
-API, a load error: the message says which); 2 usage (e.g. an unknown resource name).
+API, a load error: the message says which); 2 usage (e.g. an unknown resource name);
+3 another run holds the warehouse's run lock.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from ingest.pipeline import IngestError, parse_resources, run_ingest
+        from sync.cli.lock_cli import locked
         from sync.console import make_console
+        from sync.warehouse import warehouse_path
 
         console = make_console(stderr=True)
         try:
@@ -56,46 +59,60 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]ctsync ingest:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
 
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            TextColumn("{task.completed:>10,.0f} rows"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            tasks: dict[str, TaskID] = {}
-            lock = threading.Lock()
+        with locked(warehouse_path(), console):
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.completed:>10,.0f} rows"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                tasks: dict[str, TaskID] = {}
+                lock = threading.Lock()
 
-            def on_page(resource: str, rows: int) -> None:
-                with lock:
-                    if resource not in tasks:
-                        tasks[resource] = progress.add_task(resource, total=None)
-                progress.advance(tasks[resource], rows)
+                def on_page(resource: str, rows: int) -> None:
+                    with lock:
+                        if resource not in tasks:
+                            tasks[resource] = progress.add_task(resource, total=None)
+                    progress.advance(tasks[resource], rows)
 
-            try:
-                summary = run_ingest(full_refresh=full_refresh, resources=names, progress=on_page)
-            except IngestError as exc:
-                progress.stop()
-                console.print(f"[red]ctsync ingest failed:[/red] {escape(str(exc))}")
-                raise typer.Exit(1) from None
-            for task_id in tasks.values():
-                progress.update(task_id, total=progress.tasks[task_id].completed)
+                try:
+                    summary = run_ingest(
+                        full_refresh=full_refresh, resources=names, progress=on_page
+                    )
+                except IngestError as exc:
+                    progress.stop()
+                    console.print(f"[red]ctsync ingest failed:[/red] {escape(str(exc))}")
+                    raise typer.Exit(1) from None
+                for task_id in tasks.values():
+                    progress.update(task_id, total=progress.tasks[task_id].completed)
 
-        table = Table(
-            title=f"ingest {'full refresh' if summary.full_refresh else 'incremental'} "
-            f"→ {summary.warehouse}",
-        )
-        columns = ("resource", "fetched", "new", "updated", "unchanged", "removed", "rows in table")
-        for column in columns:
-            table.add_column(column, justify="left" if column == "resource" else "right")
-        for r in summary.resources:
-            table.add_row(
-                r.name,
-                *(f"{n:,}" for n in (r.fetched, r.new, r.updated, r.unchanged, r.removed, r.total)),
+            table = Table(
+                title=f"ingest {'full refresh' if summary.full_refresh else 'incremental'} "
+                f"→ {summary.warehouse}",
             )
-        table.caption = (
-            f"{summary.elapsed_seconds:.1f}s, {summary.requests:,} requests, "
-            f"{summary.retries} retries, {summary.token_mints} token(s)"
-        )
-        make_console().print(table)
+            columns = (
+                "resource",
+                "fetched",
+                "new",
+                "updated",
+                "unchanged",
+                "removed",
+                "rows in table",
+            )
+            for column in columns:
+                table.add_column(column, justify="left" if column == "resource" else "right")
+            for r in summary.resources:
+                table.add_row(
+                    r.name,
+                    *(
+                        f"{n:,}"
+                        for n in (r.fetched, r.new, r.updated, r.unchanged, r.removed, r.total)
+                    ),
+                )
+            table.caption = (
+                f"{summary.elapsed_seconds:.1f}s, {summary.requests:,} requests, "
+                f"{summary.retries} retries, {summary.token_mints} token(s)"
+            )
+            make_console().print(table)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -53,6 +54,30 @@ def test_run_refuses_with_exit_3_when_another_run_holds_the_lock(tmp_path: Path)
     assert result.returncode == 3
     assert "holds the lock" in result.stderr
     assert f"process {os.getpid()}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest"],
+        ["build"],
+        ["sync"],
+        ["run", "--no-progress"],
+        ["replay"],
+        ["reset-state", "--yes"],
+    ],
+)
+def test_every_writing_command_takes_the_lock_and_names_the_holder(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = configured(tmp_path)
+    duckdb.connect(str(tmp_path / "w.duckdb")).close()
+    with run_lock(tmp_path / "w.duckdb", holder="ctsync schedule"):
+        result = ctsync(env, tmp_path, *command)
+    assert result.returncode == 3, result.stdout + result.stderr
+    message = " ".join((result.stdout + result.stderr).split())
+    assert f"(process {os.getpid()}, `ctsync schedule`) holds the lock" in message
+    assert "Traceback" not in result.stderr and "IOException" not in result.stderr
 
 
 def test_run_without_configuration_fails_before_ingesting(tmp_path: Path) -> None:
