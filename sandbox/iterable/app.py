@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from sandbox.iterable import spec
+from sandbox.iterable import consent, spec
 from sandbox.iterable.faults import FaultPlan, FaultSpecError, RateLimiter, parse_faults
 from sandbox.iterable.project import (
     PROJECT_TYPES,
@@ -222,7 +222,7 @@ _add(
     "POST",
     "/api/lists/subscribe",
     "lists/subscribe",
-    lambda p, b, a, q: p.op_subscribe(b),
+    lambda p, b, a, q: consent.op_list(p, b, subscribe=True),
     write=True,
     bulk=True,
 )
@@ -230,11 +230,36 @@ _add(
     "POST",
     "/api/lists/unsubscribe",
     "lists/unsubscribe",
-    lambda p, b, a, q: p.op_unsubscribe(b),
+    lambda p, b, a, q: consent.op_list(p, b, subscribe=False),
     write=True,
     bulk=True,
 )
 _add("GET", "/api/channels", "channels", lambda p, b, a, q: p.op_channels())
+_add(
+    "PUT",
+    "/api/subscriptions/{subscriptionGroup}/{subscriptionGroupId}",
+    "subscriptions/bulkAction",
+    consent.op_bulk_action,
+    write=True,
+    bulk=True,
+)
+for _by, _key in (("user", "userEmail"), ("byUserId", "userId")):
+    _path = f"/api/subscriptions/{{subscriptionGroup}}/{{subscriptionGroupId}}/{_by}/{{{_key}}}"
+    _add(
+        "PATCH",
+        _path,
+        "subscriptions/subscribeUser",
+        lambda p, b, a, q: consent.op_single(p, a, subscribe=True),
+        write=True,
+    )
+    _add(
+        "DELETE",
+        _path,
+        "subscriptions/unsubscribeUser",
+        lambda p, b, a, q: consent.op_single(p, a, subscribe=False),
+        write=True,
+    )
+_add("GET", "/api/export/data.json", "export/data.json", consent.op_export)
 _add("GET", "/api/messageTypes", "messageTypes", lambda p, b, a, q: p.op_message_types())
 _add(
     "POST",
@@ -553,8 +578,12 @@ class EmulatorApp:
                 "code": "GenericError",
                 "params": None,
             }
-        out = orjson.dumps(payload)
-        await _respond(send, status, out)
+        if isinstance(payload, consent.RawBody):
+            out = payload.data
+            await _respond(send, status, out, payload.content_type.encode())
+        else:
+            out = orjson.dumps(payload)
+            await _respond(send, status, out)
         self._record(
             method, path, endpoint, status, req_bytes, len(out), started, request_body, payload
         )
@@ -752,6 +781,15 @@ class EmulatorApp:
                 return 200, {"captured": list(self.captured)}
             if name == "deferred_errors":
                 return 200, {"errors": self.deferred_errors}
+            if name == "consent_events":
+                return 200, {"events": consent.events(project)}
+            if name == "recipient" and method == "POST":
+                return 200, consent.recipient(project, options)
+            if name == "message_types" and method == "POST":
+                return 200, consent.add_message_type(project, options)
+            if name == "subscription_settings" and method == "POST":
+                consent.set_bulk_action_enabled(project, bool(options["bulk_action_enabled"]))
+                return 200, {"bulk_action_enabled": bool(options["bulk_action_enabled"])}
         except (FaultSpecError, ValueError) as error:
             return 400, {"error": str(error)}
         except ApiError as error:
@@ -822,12 +860,17 @@ async def _read_all(receive: Any, cap: int | None = None) -> bytes | None:
 _HEADERS_JSON = (b"content-type", b"application/json")
 
 
-async def _respond(send: Any, status: int, body: bytes) -> None:
+async def _respond(
+    send: Any, status: int, body: bytes, content_type: bytes = b"application/json"
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [_HEADERS_JSON, (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

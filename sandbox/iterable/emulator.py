@@ -267,3 +267,34 @@ class IterableEmulator:
 
     def deferred_errors(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "deferred_errors")["errors"])
+
+    # ------------------------------------------------------------------ consent
+
+    def recipient(self, action: str, **who_and_group: Any) -> dict[str, Any]:
+        """Act as the recipient outside the API: ``action`` is ``unsubscribe`` /
+        ``subscribe`` (with ``listId=``, ``channelId=`` or ``messageTypeId=``),
+        ``sms_stop``, ``complaint`` or ``hard_bounce``; identify with ``email=`` or
+        ``userId=``."""
+        return dict(self._call("POST", "recipient", {"action": action, **who_and_group}))
+
+    def consent_events(self) -> list[dict[str, Any]]:
+        """Every consent event logged, oldest first (``eventType`` names the export type)."""
+        return list(self._call("GET", "consent_events")["events"])
+
+    def add_message_type(
+        self,
+        channel_id: int,
+        policy: str = "OptOut",
+        name: str | None = None,
+        id: int | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"channelId": channel_id, "subscriptionPolicy": policy}
+        if name is not None:
+            body["name"] = name
+        if id is not None:
+            body["id"] = id
+        return dict(self._call("POST", "message_types", body))
+
+    def set_bulk_subscription_action(self, enabled: bool) -> None:
+        """Whether ``PUT /api/subscriptions/{group}/{id}`` is enabled (a CSM switch live)."""
+        self._call("POST", "subscription_settings", {"bulk_action_enabled": enabled})

@@ -56,7 +56,11 @@ ENDPOINT_LIMITS: dict[str, float] = {
     "catalogs/items/put": 1000,
     "catalogs/items/bulk": 100,
     "catalogs/items/list": 100,
+    "export/data.json": 4 / 60,
 }
+# Limits published per minute: the bucket holds a minute's worth (4 requests at once, then
+# one every 15 s), not one second's worth.
+ENDPOINT_BURST: dict[str, float] = {"export/data.json": 4}
 FORGET_DAILY_CAP = 1000
 
 _STATUS_KEYS = ("500", "502", "503", "429")
@@ -201,9 +205,9 @@ class LeakyBucket:
 
     __slots__ = ("rate", "capacity", "level", "updated")
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, capacity: float | None = None) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate if capacity is None else capacity)
         self.level = 0.0
         self.updated = time.monotonic()
 
@@ -245,7 +249,9 @@ class RateLimiter:
             return True, ""
         bucket = self.buckets.get(endpoint)
         if bucket is None:
-            bucket = self.buckets[endpoint] = LeakyBucket(rate * self.scale)
+            bucket = self.buckets[endpoint] = LeakyBucket(
+                rate * self.scale, ENDPOINT_BURST.get(endpoint)
+            )
         if not bucket.admit():
             return False, f"{rate * self.scale:g} requests/s"
         if endpoint == "users/forget":
