@@ -18,13 +18,15 @@ from sync.redact import RedactingFilter, install_log_redaction, redact, register
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     target = tmp_path / "w.duckdb"
-    with run_lock(target) as path:
+    with run_lock(target, holder="ctsync sync") as path:
         assert path == lock_path_for(target)
-        assert path.read_text().strip() == str(os.getpid())
+        # The holder file names the pid and, since the lock covers every command, the command.
+        assert path.read_text().splitlines() == [str(os.getpid()), "ctsync sync"]
         with pytest.raises(RunLockHeld) as caught:
             with run_lock(target):
                 pass
         assert caught.value.pid == os.getpid()
+        assert caught.value.command == "ctsync sync"
         assert str(path) in str(caught.value)
     with run_lock(target):  # released on exit
         pass
