@@ -10,6 +10,7 @@ import typer
 
 from sync.cli import (
     build,
+    explain,
     ingest,
     jobs,
     sandbox_commercetools,
@@ -34,6 +35,7 @@ ingest.register(app)
 build.register(app)
 sync_cmds.register(app)
 jobs.register(app)
+explain.register(app)
 
 
 def main() -> None:

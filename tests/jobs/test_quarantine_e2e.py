@@ -275,3 +275,70 @@ def test_a_record_without_an_outcome_fails_the_reconciliation_test(
     )
     assert not result.success
     assert [p.name for p in result.failures] == ["assert_every_record_has_an_outcome"]
+
+
+def _explain(shop: Shop, identifier: str) -> dict[str, Any]:
+    done = shop.ctsync("explain", identifier, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_explain_follows_every_identifier_kind(shop: Shop) -> None:
+    [(customer_id, number, email)] = shop.query(
+        "select customer_id, customer_number, email from staging.stg_commercetools__customers "
+        "where customer_id = ?",
+        [shop.kwd_customer_id],
+    )
+    [(order_id,)] = shop.query(
+        "select order_id from marts.fct_orders where order_number = ?", [shop.kwd_order_number]
+    )
+    [(cart_id,)] = shop.query("select cart_id from marts.fct_carts order by cart_id limit 1")
+    [(sku, product_id)] = shop.query(
+        "select sku, product_id from staging.stg_commercetools__product_variants "
+        "where sku is not null order by sku limit 1"
+    )
+    [(run_id,)] = shop.query("select run_id from ctsync.sync_runs")
+    cases = [
+        (email.upper(), "customer", customer_id, "email"),
+        (customer_id, "customer", customer_id, "customer id"),
+        (number, "customer", customer_id, "customer number"),
+        (shop.kwd_order_number, "order", order_id, "order number"),
+        (order_id, "order", order_id, "order id"),
+        (cart_id, "cart", cart_id, "cart id"),
+        (sku, "product", product_id, "sku"),
+    ]
+    for identifier, kind, record_id, matched_by in cases:
+        data = _explain(shop, identifier)
+        assert data["last_run"]["run_id"] == run_id
+        subject = next(s for s in data["subjects"] if s["kind"] == kind)
+        assert (subject["id"], subject["matched_by"]) == (record_id, matched_by), identifier
+        layers = {step["layer"]: step["found"] for step in subject["lineage"]}
+        assert layers["raw"] and layers["mart"], (identifier, layers)
+        assert subject["outcomes"], identifier
+        for outcome in subject["outcomes"]:
+            assert outcome["outcome"] in ("delivered", "rejected", "not_sent")
+            assert outcome["summary"]
+    user = _explain(shop, customer_id)["subjects"][0]
+    [users] = [o for o in user["outcomes"] if o["object"] == "users"]
+    assert users["outcome"] == "delivered"
+    assert users["acknowledged"]["run_id"] == run_id
+    assert users["desired_payload"]["dataFields"]["lifetimeValueIncomplete"] is True
+    assert users["attempts"] and users["attempts"][0]["outcome"] == "succeeded"
+    assert "Iterable holds this user profile" in users["summary"]
+
+
+def test_explain_says_why_an_orphan_order_is_not_in_iterable(shop: Shop) -> None:
+    data = _explain(shop, shop.orphan_order_numbers[0])
+    [subject] = data["subjects"]
+    [purchase] = subject["outcomes"]
+    assert (purchase["outcome"], purchase["reason_code"]) == ("rejected", "customer_missing")
+    assert "does not exist in commercetools" in purchase["summary"]
+    text = shop.ctsync("explain", shop.orphan_order_numbers[0])
+    assert text.returncode == 0
+    assert "customer_missing" in text.stdout and "rejected" in text.stdout
+
+
+def test_explain_of_an_unknown_identifier_says_so_and_fails(shop: Shop) -> None:
+    done = shop.ctsync("explain", "no-such-thing@example.invalid")
+    assert done.returncode == 1
+    assert "Nothing in" in done.stdout and "matches" in done.stdout
