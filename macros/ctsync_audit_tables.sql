@@ -92,6 +92,18 @@ create table if not exists {{ schema }}.sync_rejections (
     replay_requested_at timestamp,
     resolved_at timestamp
 );
+
+create table if not exists {{ schema }}.sync_deletion_guards (
+    object varchar not null primary key,
+    deletions bigint,
+    held bigint,
+    max_delete_fraction double precision,
+    min_records bigint,
+    blocked_at timestamp,
+    run_id varchar,
+    released_count bigint,
+    released_at timestamp
+);
 {%- endmacro %}
 
 

@@ -20,6 +20,8 @@ PROJECT_TYPES = ("email", "userId", "hybrid")
 DELETION_METHODS = ("delete", "forget")
 USER_ID_FIELDS = ("customer_id", "customer_number", "external_id")
 PURCHASE_CURRENCIES = ("base", "order")
+# Objects whose sync deletes something in Iterable: each has a mass-deletion guard.
+DELETING_OBJECTS = ("users", "user_deletions", "catalog_items", "carts")
 
 # Requests per second, per endpoint. Published: bulkUpdate 5/s, trackBulk 10/s, user
 # DELETE 100/s, forget 3/s, getFields 3/s, catalog bulk 100/s (per key). Not published:
@@ -77,6 +79,9 @@ class IterableSettings:
     # anything. A broken ingest or an identity change looks exactly like that; 1.0 disables.
     max_delete_fraction: float = 0.1
     mass_delete_min_records: int = 100
+    # Per object (`sync.iterable.delete_guards.<object>.max_delete_fraction` / `.min_records`):
+    # (fraction, min records); what is not set falls back to the two settings above.
+    delete_guards: dict[str, tuple[float | None, int | None]] = field(default_factory=dict)
     # Settings dbt needs too: `ctsync build` passes them as dbt vars (`dbt_vars`), so the
     # payloads dbt builds and the requests the sync makes never disagree.
     user_id_field: str = "customer_id"
@@ -149,6 +154,14 @@ class IterableSettings:
                 "No Iterable API key: set SYNC__ITERABLE__API_KEY or api_key under "
                 "[sync.iterable] in .dlt/secrets.toml"
             )
+
+    def delete_guard(self, obj: str) -> tuple[float, int]:
+        """(max share of what Iterable holds, min records) before `obj`'s deletions stop."""
+        fraction, minimum = self.delete_guards.get(obj, (None, None))
+        return (
+            self.max_delete_fraction if fraction is None else fraction,
+            self.mass_delete_min_records if minimum is None else minimum,
+        )
 
     def with_overrides(self, **changes: Any) -> IterableSettings:
         return replace(self, **changes)
@@ -237,6 +250,16 @@ def load_settings(**overrides: Any) -> IterableSettings:
         if value is not None:
             sizes[obj] = int(value)
     values["batch_sizes"] = sizes
+    guards: dict[str, tuple[float | None, int | None]] = {}
+    for obj in DELETING_OBJECTS:
+        fraction = get(f"delete_guards.{obj}.max_delete_fraction", float)
+        minimum = get(f"delete_guards.{obj}.min_records", int)
+        if fraction is not None or minimum is not None:
+            guards[obj] = (
+                float(fraction) if fraction is not None else None,
+                int(minimum) if minimum is not None else None,
+            )
+    values["delete_guards"] = guards
     values.update(overrides)
     return IterableSettings(**values)
 

@@ -25,7 +25,7 @@ import duckdb
 import httpx
 import orjson
 
-from sync import audit
+from sync import audit, guards
 from sync.audit import ObjectCounts
 from sync.config import IterableSettings
 from sync.delivery import FAILED, REJECTED, SUCCEEDED, Delivery, Outcome, Prepared, batches
@@ -42,7 +42,7 @@ from sync.planner import (
 )
 from sync.redact import install_log_redaction, redact
 from sync.validation import Validator
-from sync.warehouse import AUDIT_SCHEMA, connect
+from sync.warehouse import connect
 from sync.warehouse import warehouse_path as default_warehouse_path
 
 log = logging.getLogger("ctsync.sync")
@@ -320,32 +320,20 @@ class _Run:
         self._finish()
 
     def _guard_mass_deletion(self) -> None:
-        """Refuse a run whose user deletions exceed the configured share of the users
-        Iterable holds: that is a broken source far more often than a real purge."""
-        settings = self.settings
-        deleting = [obj for obj in ("users", "user_deletions") if obj in self.objects]
-        if not deleting or settings.max_delete_fraction >= 1:
-            return
-        planned = 0
-        for obj in deleting:
-            if not relation_exists(self.con, changes_relation(obj)):
-                continue
-            counts = count_changes(self.con, obj, self.full)
-            # Every pending user_deletions row is a deletion; users rows only when removed.
-            planned += counts.get("delete", 0) + (counts.get("upsert", 0) if obj != "users" else 0)
-        row = self.con.execute(
-            f"select count(*) from {AUDIT_SCHEMA}.sync_ledger "
-            "where object = 'users' and operation = 'upsert'"
-        ).fetchone()
-        held = int(row[0] if row else 0)
-        if planned > settings.mass_delete_min_records and planned > (
-            settings.max_delete_fraction * held
-        ):
+        """Refuse a run that would delete more of any object than its guard allows: that
+        is a broken source far more often than a real purge (see `sync.guards`)."""
+        decisions = guards.evaluate(self.con, self.settings, self.objects, self.full)
+        guards.record(self.con, decisions, self.objects, self.result.run_id)
+        blocked = [d for d in decisions if d.blocked]
+        if blocked:
             raise MassDeletionBlocked(
-                f"mass-deletion guard: this run would delete {planned} of the {held} users "
-                f"Iterable holds (limit {settings.max_delete_fraction:.0%}); nothing was sent. "
-                "Check the source data and the last ingest; if the deletions are intended, "
-                "raise SYNC__ITERABLE__MAX_DELETE_FRACTION (1 disables the guard) and rerun"
+                "mass-deletion guard: "
+                + "; ".join(d.describe() for d in blocked)
+                + ". Nothing was sent. Check the source data and the last ingest; if the "
+                "deletions are intended, run "
+                + " and ".join(f"`{d.release_command}`" for d in blocked)
+                + ", then sync again (or raise sync.iterable.delete_guards.<object>."
+                "max_delete_fraction)"
             )
 
     def _finish(self) -> None:
@@ -549,6 +537,7 @@ class ObjectPlan:
     invalid: int
     samples: list[ChangeRow]
     available: bool = True
+    guard: guards.GuardDecision | None = None  # set when this object's deletions would stop
 
 
 def build_plan(
@@ -580,6 +569,10 @@ def build_plan(
                         break
                     invalid += sum(1 for row in page if validator.validate(row)[1] is not None)
             plans.append(ObjectPlan(obj, counts, held, invalid, samples))
+        chosen = [plan.object for plan in plans if plan.available]
+        for decision in guards.evaluate(con, settings, chosen, full):
+            if decision.blocked:
+                next(plan for plan in plans if plan.object == decision.object).guard = decision
     return plans
 
 

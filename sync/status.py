@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sync.guards import blocked_guards
 from sync.jobs.runner import OK_STATUSES
 from sync.lock import lock_path_for, read_holder
 from sync.warehouse import AUDIT_SCHEMA
@@ -90,6 +91,7 @@ class Status:
     missing_fx_rates: list[MissingFxRate] = field(default_factory=list)
     last_failure: RunRow | None = None
     last_success_at: datetime | None = None
+    blocked_deletions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def stale_seconds(self) -> float | None:
@@ -104,6 +106,7 @@ class Status:
             "warehouse": str(self.warehouse),
             "running_pid": self.running_pid,
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
+            "blocked_deletions": self.blocked_deletions,
             "stale_seconds": self.stale_seconds,
             "last_failure": {
                 "run_id": failure.run_id,
@@ -304,6 +307,7 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
             missing_fx_rates(con),
             last_failure,
             last_success_at,
+            blocked_guards(con),
         )
     finally:
         con.close()
@@ -387,6 +391,12 @@ def render_status(status: Status, console: Console) -> None:
         console.print(
             f"[red]Last failure:[/] run {failure.run_id[:8]} ({failure.status}{where}) at "
             f"{failure.started_at:%Y-%m-%d %H:%M} UTC: {escape(failure.error_message or '—')}"
+        )
+    for guard in status.blocked_deletions:
+        console.print(
+            f"[red]Deletions blocked:[/] {guard['object']}: {guard['deletions']} deletion(s) "
+            f"of the {guard['held']} held (limit {guard['max_delete_fraction']:.0%}) stopped "
+            f"run {str(guard['run_id'])[:8]}. If intended: `{guard['release_command']}`"
         )
     if status.stale_seconds is None:
         if status.runs:

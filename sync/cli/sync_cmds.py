@@ -211,6 +211,12 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
         for plan in plans:
+            if plan.guard is not None:
+                err.print(
+                    f"[red]blocked by the mass-deletion guard:[/red] {plan.guard.describe()}; "
+                    f"the sync would send nothing. If intended: `{plan.guard.release_command}`"
+                )
+        for plan in plans:
             for row in plan.samples:
                 console.print(
                     Text.assemble(
@@ -243,6 +249,43 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(3) from None
         console.print(f"re-queued {count} rejected record(s); run `ctsync sync` to send them")
+
+    @app.command("allow-deletions")
+    def allow_deletions_command(
+        obj: Annotated[
+            str,
+            typer.Argument(help="The guarded object: users, user_deletions, catalog_items, carts."),
+        ],
+        count: Annotated[
+            int | None,
+            typer.Option(
+                "--count", help="Deletions to let through once (default: the blocked number)."
+            ),
+        ] = None,
+        warehouse: WarehouseOption = None,
+    ) -> None:
+        """Let deletions the mass-deletion guard blocked through the next sync, once."""
+        from sync import guards
+        from sync.lock import RunLockHeld, run_lock
+        from sync.warehouse import connect
+
+        target = _target(warehouse)
+        if not target.exists():
+            err.print(f"[red]No warehouse at {target}.[/red]")
+            raise typer.Exit(1)
+        try:
+            with run_lock(target), connect(target) as con:
+                allowed = guards.allow(con, obj, count)
+        except RunLockHeld as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(3) from None
+        except ValueError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        console.print(
+            f"the next sync may delete up to {allowed} {obj} record(s) once; "
+            "run `ctsync sync` (or wait for the next scheduled run)"
+        )
 
     @app.command("reset-state")
     def reset_state_command(
