@@ -1,4 +1,5 @@
-"""``ctsync ingest``: load commercetools into ``raw_commercetools`` with dlt.
+"""``ctsync ingest``: load commercetools into ``raw_commercetools``, then read Iterable's
+consent state back into ``raw_iterable`` (skipped without an Iterable API key), with dlt.
 
 Exit codes: 0 loaded; 1 the ingest failed (bad configuration or credentials, unreachable
 API, a load error: the message says which); 2 usage (e.g. an unknown resource name);
@@ -116,3 +117,27 @@ def register(app: typer.Typer) -> None:
                 f"{summary.retries} retries, {summary.token_mints} token(s)"
             )
             make_console().print(table)
+
+            from ingest.iterable.client import IterableSourceError
+            from ingest.iterable.pipeline import run_iterable_ingest
+
+            try:
+                back = run_iterable_ingest(warehouse_path(), full_refresh=full_refresh)
+            except IterableSourceError as exc:
+                console.print(
+                    f"[red]ctsync ingest (Iterable read-back) failed:[/red] {escape(str(exc))}"
+                )
+                raise typer.Exit(1) from None
+            if back.skipped:
+                console.print(
+                    f"[yellow]Iterable read-back skipped:[/yellow] {escape(back.skipped)}"
+                )
+            else:
+                make_console().print(
+                    "raw_iterable: "
+                    + ", ".join(
+                        f"{name} {back.rows[name]:,} loaded / {back.totals[name]:,}"
+                        for name in back.rows
+                    )
+                    + f" ({back.requests} requests, {back.waited_seconds:.0f}s on export limits)"
+                )

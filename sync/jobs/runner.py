@@ -305,6 +305,18 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
     ]
     detail = f"fetched {summary.fetched} row(s) in {summary.requests} request(s)"
     detail += f"; {', '.join(changed)}" if changed else "; no changes"
+    # What Iterable holds (consent), read before anything is sent: the first run loads a
+    # full snapshot, later runs what changed.
+    from ingest.iterable.pipeline import run_iterable_ingest
+
+    back = run_iterable_ingest(context.warehouse, full_refresh=context.options.full_refresh)
+    if back.skipped:
+        detail += f"; Iterable read-back skipped: {back.skipped}"
+    else:
+        detail += (
+            f"; raw_iterable {back.rows.get('users', 0)} user(s), "
+            f"{back.rows.get('consent_events', 0)} consent event(s)"
+        )
     return "succeeded", detail, summary
 
 
