@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from sync.redact import mask, register_secret
+from sync.transport import InsecureTransportError, check_url
 
 US_API_URL = "https://api.iterable.com"
 EU_API_URL = "https://api.eu.iterable.com"
@@ -98,6 +99,10 @@ class IterableSettings:
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
+        try:
+            check_url(self.api_url, "sync.iterable.api_url")
+        except InsecureTransportError as exc:
+            raise ConfigError(str(exc)) from None
         if self.project_type not in PROJECT_TYPES:
             raise ConfigError(
                 f"sync.iterable.project_type must be one of {', '.join(PROJECT_TYPES)}, "

@@ -38,6 +38,8 @@ from ingest.commercetools.client import (
     Endpoints,
     RetryPolicy,
 )
+from sync.redact import register_secret
+from sync.transport import InsecureTransportError, check_url
 
 SECTION = "sources.commercetools"
 DEFAULT_START = "1970-01-01T00:00:00.000Z"
@@ -63,9 +65,18 @@ class CommercetoolsSettings:
     backoff_max: float = 30.0
     timeout: float = 60.0
 
+    def __post_init__(self) -> None:
+        register_secret(self.client_secret)  # before anything can log or raise with it
+
     @property
     def endpoints(self) -> Endpoints:
-        return Endpoints.resolve(self.region, self.api_url, self.auth_url)
+        endpoints = Endpoints.resolve(self.region, self.api_url, self.auth_url)
+        try:
+            check_url(endpoints.api_url, "sources.commercetools.api_url")
+            check_url(endpoints.auth_url, "sources.commercetools.auth_url")
+        except InsecureTransportError as exc:
+            raise CommercetoolsConfigError(f"commercetools: {exc}") from None
+        return endpoints
 
     def client(self, **kwargs: Any) -> CommercetoolsClient:
         return CommercetoolsClient(

@@ -284,8 +284,8 @@ def test_bad_settings_are_refused_with_the_setting_named(monkeypatch) -> None:
         "project_key": "shop",
         "client_id": "cid",
         "client_secret": "s3cr3t",
-        "api_url": "http://api",
-        "auth_url": "http://auth",
+        "api_url": "https://api",
+        "auth_url": "https://auth",
     }
     with pytest.raises(CommercetoolsConfigError, match="start_date 'last tuesday'"):
         load_settings(**base, start_date="last tuesday")

@@ -47,9 +47,10 @@ class Pipeline:
     seeded: SeedSummary
     first_run_id: str
     first_stdout: str
+    outputs: list[str]  # stdout and stderr of every command run, for the secrets check
 
     def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             [str(CTSYNC), *args],
             cwd=self.folder,
             env=self.env,
@@ -57,6 +58,8 @@ class Pipeline:
             text=True,
             timeout=900,
         )
+        self.outputs += [result.stdout, result.stderr]
+        return result
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
@@ -111,6 +114,7 @@ def pipeline(
         seeded,
         run_id,
         first.stdout,
+        [first.stdout, first.stderr],
     )
     commercetools_sandbox.reset()
 
@@ -286,3 +290,54 @@ def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
     )
     assert status in OK
     assert latency is not None and 0 <= latency < 300
+
+
+def test_no_secret_in_any_log_table_dbt_artifact_or_report(pipeline: Pipeline) -> None:
+    """Runs last in this module: everything the pipeline produced so far, plus the commands
+    that print or write reports, is searched for the commercetools client secret, the Iterable
+    API key and the receiver token."""
+    secrets = {
+        "commercetools client secret": pipeline.sandbox.client_secret,
+        "Iterable API key": pipeline.emulator.api_key,
+        "receiver token": TOKEN,
+    }
+    assert all(len(value) >= 8 for value in secrets.values())
+    for args in (
+        ("status",),
+        ("status", "--json"),
+        ("plan",),
+        ("report", "--out", str(pipeline.folder / "report.html")),
+        ("doctor",),
+        ("sync", "--objects", "users"),
+    ):
+        pipeline.ctsync(*args)
+    found: list[str] = []
+    for name, value in secrets.items():
+        for i, text in enumerate(pipeline.outputs):
+            if value in text:
+                found.append(f"{name} in command output #{i}")
+    # every file the runs wrote: dbt target and logs, dlt state, report, warehouse, lock, state
+    files = [path for path in pipeline.folder.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".html" for path in files)
+    assert any("dbt" in path.parts or "dbt" in path.name for path in files)
+    for path in files:
+        data = path.read_bytes()
+        for name, value in secrets.items():
+            if value.encode() in data:
+                found.append(f"{name} in {path.relative_to(pipeline.folder)}")
+    # every row of every table, whatever the schema, read as text
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+        assert len(tables) > 30
+        for schema, table in tables:
+            for name, value in secrets.items():
+                [(hits,)] = con.execute(
+                    f'select count(*) from "{schema}"."{table}" as row_ '
+                    "where contains(cast(row_ as varchar), ?)",
+                    [value],
+                ).fetchall()
+                if hits:
+                    found.append(f"{name} in {schema}.{table} ({hits} rows)")
+    assert found == []

@@ -14,6 +14,7 @@ import pytest
 from sync.config import EU_API_URL, US_API_URL, ConfigError, IterableSettings, load_settings
 from sync.lock import RunLockHeld, lock_path_for, run_lock
 from sync.redact import RedactingFilter, install_log_redaction, redact, register_secret
+from sync.transport import INSECURE_ENV
 
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
@@ -116,3 +117,79 @@ def test_redaction_in_text_and_every_log_record(caplog: pytest.LogCaptureFixture
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "k=%s", (secret,), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == "k=***"
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.iterable.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:1", True),
+        ("http://[::1]:9", True),
+        ("http://api.iterable.com", False),
+        ("http://10.0.0.5:80", False),
+        ("http://0.0.0.0:9", False),
+        ("ftp://api.iterable.com", False),
+    ],
+)
+def test_plain_http_only_to_loopback(
+    url: str, allowed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(INSECURE_ENV, raising=False)
+    if allowed:
+        assert IterableSettings(api_key="k" * 10, api_url=url).api_url == url
+    else:
+        with pytest.raises(ConfigError, match="sync.iterable.api_url"):
+            IterableSettings(api_key="k" * 10, api_url=url)
+
+
+def test_insecure_allows_plain_http_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(INSECURE_ENV, "1")
+    assert IterableSettings(api_url="http://10.0.0.5").api_url == "http://10.0.0.5"
+    with pytest.raises(ConfigError, match="not an http"):
+        IterableSettings(api_url="ftp://10.0.0.5")
+
+
+def test_secrets_are_registered_when_settings_load(caplog: pytest.LogCaptureFixture) -> None:
+    from ingest.commercetools.source import CommercetoolsSettings
+
+    install_log_redaction()
+    secret = "ct-secret-registered-at-load-7f3a9"
+    CommercetoolsSettings(project_key="p", client_id="c", client_secret=secret)
+    assert redact(f"oauth failed for {secret}") == "oauth failed for ***"
+
+
+def test_the_cli_refuses_http_to_other_hosts_unless_insecure(tmp_path: Path) -> None:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "SYNC__", "CTSYNC_"))
+    }
+    env = {
+        **clean,
+        "SOURCES__COMMERCETOOLS__PROJECT_KEY": "p",
+        "SOURCES__COMMERCETOOLS__CLIENT_ID": "id",
+        "SOURCES__COMMERCETOOLS__CLIENT_SECRET": "secret-abcdef-123",
+        "SOURCES__COMMERCETOOLS__API_URL": "http://0.0.0.0:9",
+        "SOURCES__COMMERCETOOLS__AUTH_URL": "http://0.0.0.0:9",
+        "SOURCES__COMMERCETOOLS__MAX_ATTEMPTS": "1",
+        "SYNC__ITERABLE__API_KEY": "key-abcdef-123",
+        "SYNC__ITERABLE__API_URL": "http://127.0.0.1:9",
+        "CTSYNC_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        "COLUMNS": "250",
+    }
+    ctsync = Path(sys.executable).parent / "ctsync"
+    refused = subprocess.run(
+        [str(ctsync), "run", "--no-progress"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 1
+    assert "unencrypted" in refused.stderr and "--insecure" in refused.stderr
+    assert not (tmp_path / "w.duckdb").exists()  # refused before anything ran
+    insecure = subprocess.run(
+        [str(ctsync), "--insecure", "run", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "unencrypted" not in insecure.stderr  # past the check: the ingest itself ran
+    assert insecure.returncode == 1
+    assert "ingest" in insecure.stdout + insecure.stderr
