@@ -50,6 +50,15 @@ class NodeProblem:
     message: str
 
 
+@dataclass(frozen=True)
+class NodeOutcome:
+    """What happened to one dbt node, and the models it reads (for tests: what it checks)."""
+
+    resource_type: str
+    outcome: str
+    depends_on: tuple[str, ...] = ()
+
+
 @dataclass
 class BuildResult:
     """What one `dbt build` did."""
@@ -61,6 +70,8 @@ class BuildResult:
     problems: list[NodeProblem] = field(default_factory=list)
     error: str | None = None
     """Set when dbt could not run at all (bad project, unreadable warehouse, ...)."""
+    nodes: dict[str, NodeOutcome] = field(default_factory=dict)
+    """Every node that ran (or was skipped), by name."""
 
     @property
     def failures(self) -> list[NodeProblem]:
@@ -223,6 +234,10 @@ def _result(outcome: Any, elapsed: float) -> BuildResult:
         )
         verdict = _OUTCOMES.get(status.lower(), status.lower())
         result.counts.setdefault(kind, Counter())[verdict] += 1
+        parents = getattr(getattr(node, "depends_on", None), "nodes", None) or []
+        result.nodes[node.name] = NodeOutcome(
+            kind, verdict, tuple(str(parent).rsplit(".", 1)[-1] for parent in parents)
+        )
         if verdict in ("error", "warn"):
             result.problems.append(
                 NodeProblem(

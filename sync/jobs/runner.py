@@ -28,6 +28,7 @@ from rich.table import Table
 
 from sync.console import make_console
 from sync.lock import run_lock
+from sync.planner import OBJECTS
 from sync.redact import redact
 from sync.warehouse import AUDIT_SCHEMA, connect, warehouse_path
 
@@ -101,10 +102,14 @@ class StageContext:
     warehouse: Path
     progress: bool
     console: Console
+    blocked_objects: dict[str, str] = field(default_factory=dict)
+    """Iterable objects whose models did not build in this run (object -> why): the sync
+    stage leaves them out, and the run ends `partial`."""
 
 
 StageFunction = Callable[[StageContext], tuple[str, str, Any]]
-"""A stage: returns (status, one-line detail, result object); raises on failure."""
+"""A stage: returns (status, one-line detail, result object); raises on failure. The dbt
+stage may return `partial`: some objects' models failed, the others go on to the sync."""
 
 
 class JobConfigError(RuntimeError):
@@ -190,6 +195,16 @@ def run_job(
             report.status = sync_stage.status
             result = sync_stage.result
             report.error_message = getattr(result, "error_message", None)
+            if context.blocked_objects and report.status in (*OK_STATUSES, "partial"):
+                # the objects whose models built were delivered; the rest wait for a run
+                # whose build succeeds (serve / schedule retry partial runs)
+                report.status = "partial"
+                blocked = "; ".join(f"{o}: {why}" for o, why in context.blocked_objects.items())
+                report.error_message = "; ".join(
+                    part
+                    for part in (f"not synced, models failed: {blocked}", report.error_message)
+                    if part
+                )
         report.finished_at = utcnow()
         _record_run_finish(target, report)
     return report
@@ -216,7 +231,9 @@ def _run_stage(
         log.debug("stage %s failed", stage.name, exc_info=True)
     stage.finished_at = utcnow()
     _record_stage(target, context.run_id, stage)
-    colour = "green" if stage.status in OK_STATUSES else "red"
+    colour = {"partial": "yellow"}.get(
+        stage.status, "green" if stage.status in OK_STATUSES else "red"
+    )
     context.console.print(
         f"[bold {colour}]{'✔' if colour == 'green' else '✘'} {stage.name}[/] "
         f"{stage.status} in {time.perf_counter() - begun:.1f}s — {escape(stage.detail)}"
@@ -345,8 +362,44 @@ def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
         )
     detail = describe_build(result)
     if not result.success:
-        raise RuntimeError(detail)
+        if result.error is not None:
+            raise RuntimeError(detail)
+        requested = list(context.options.objects) if context.options.objects else list(OBJECTS)
+        blocked = {o: why for o, why in objects_blocked_by(result).items() if o in requested}
+        if len(blocked) == len(requested):
+            raise RuntimeError(detail)
+        context.blocked_objects.update(blocked)
+        detail += f"; not synced: {', '.join(blocked)}" if blocked else ""
+        return "partial" if blocked else "succeeded", detail, result
     return "succeeded", detail, result
+
+
+def objects_blocked_by(result: Any) -> dict[str, str]:
+    """Iterable objects whose desired state or diff did not build cleanly in `result` (a
+    `BuildResult`), with the reason: the model failed or was skipped (an upstream model or a
+    blocking test failed), or a failing test checks it. Source-data rules never block
+    (they quarantine rows); only failures that protect Iterable from a malformed payload
+    reach here."""
+    failed_tests = {
+        name: node
+        for name, node in result.nodes.items()
+        if node.resource_type == "test" and node.outcome == "error"
+    }
+    blocked: dict[str, str] = {}
+    for obj in OBJECTS:
+        for model in (f"iterable__{obj}", f"iterable__{obj}_changes"):
+            node = result.nodes.get(model)
+            if node is None:
+                blocked[obj] = f"{model} did not run"
+            elif node.outcome in ("error", "skipped"):
+                blocked[obj] = f"{model} {'failed' if node.outcome == 'error' else 'was skipped'}"
+            else:
+                tests = [t for t, n in failed_tests.items() if model in n.depends_on]
+                if tests:
+                    blocked[obj] = f"test {tests[0]} failed"
+            if obj in blocked:
+                break
+    return blocked
 
 
 def describe_build(result: Any) -> str:
@@ -373,10 +426,13 @@ def sync_stage(context: StageContext) -> tuple[str, str, Any]:
     from sync.config import load_settings
     from sync.engine import run_sync
 
+    objects = list(context.options.objects) if context.options.objects else None
+    if context.blocked_objects:
+        objects = [o for o in (objects or OBJECTS) if o not in context.blocked_objects]
     result = run_sync(
         load_settings(),
         context.warehouse,
-        objects=list(context.options.objects) if context.options.objects else None,
+        objects=objects,
         full=False,
         dry_run=context.options.dry_run,
         run_id=context.run_id,

@@ -204,3 +204,27 @@ def test_summary_shows_every_stage(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "ingest" in text and "dbt" in text and "sync exploded" in text
     assert report.run_id in text
+
+
+def test_objects_blocked_by_a_build_are_those_whose_models_or_tests_failed() -> None:
+    from sync.cli.build import BuildResult, NodeOutcome
+    from sync.jobs.runner import objects_blocked_by
+    from sync.planner import OBJECTS
+
+    result = BuildResult(success=False, elapsed_seconds=1.0)
+    for obj in OBJECTS:
+        for model in (f"iterable__{obj}", f"iterable__{obj}_changes"):
+            result.nodes[model] = NodeOutcome("model", "ok")
+    result.nodes["iterable__catalog_items"] = NodeOutcome("model", "error")
+    result.nodes["iterable__catalog_items_changes"] = NodeOutcome("model", "skipped")
+    result.nodes["iterable__carts_changes"] = NodeOutcome("model", "skipped")
+    result.nodes["unique_iterable__events_record_key"] = NodeOutcome(
+        "test", "error", ("iterable__events",)
+    )
+    # a failing test that reads no Iterable model blocks nothing
+    result.nodes["not_null_fct_orders_x"] = NodeOutcome("test", "error", ("fct_orders",))
+    assert objects_blocked_by(result) == {
+        "carts": "iterable__carts_changes was skipped",
+        "events": "test unique_iterable__events_record_key failed",
+        "catalog_items": "iterable__catalog_items failed",
+    }
