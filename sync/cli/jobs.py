@@ -267,6 +267,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Receive commercetools subscription deliveries over HTTP (Pub/Sub push, SNS,
         EventBridge, CloudEvents) and start debounced incremental runs for what changed."""
+        from sync.alerts import load_alert_settings
         from sync.jobs.receiver import ReceiverError, check_token, receiver_token, serve
         from sync.jobs.runner import OK_STATUSES, JobOptions, run_job
         from sync.jobs.trigger import RetryLater, RunFailed
@@ -328,6 +329,7 @@ def register(app: typer.Typer) -> None:
                 max_wait=max_wait,
                 tls_cert=str(tls_cert) if tls_cert else None,
                 tls_key=str(tls_key) if tls_key else None,
+                alerts=load_alert_settings(),
                 on_started=started,
             )
         except ReceiverError as exc:

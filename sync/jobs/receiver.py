@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sync.alerts import AlertSettings, send, stale_alert
 from sync.jobs.deliveries import DeliveryError, parse_delivery
 from sync.jobs.sns import SnsSignatureError, SnsVerifier, is_sns_url
 from sync.jobs.state import ReceiverState
@@ -130,6 +131,31 @@ async def read_capped(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class StalenessWatch:
+    """Alerts once when changes have waited longer than the freshness limit (runs keep
+    failing, or none can start), and again only after the data was fresh in between."""
+
+    def __init__(self, trigger: DebouncedTrigger, settings: AlertSettings) -> None:
+        self.trigger = trigger
+        self.settings = settings
+        self.alerted = False
+
+    def check(self) -> bool:
+        """True when this check sent an alert."""
+        minutes = self.trigger.stale_seconds() / 60
+        if minutes == 0:
+            self.alerted = False
+            return False
+        if self.alerted or minutes <= self.settings.max_staleness_minutes:
+            return False
+        self.alerted = True
+        return send(self.settings, *stale_alert(minutes, self.settings))
+
+    def run(self, stop: threading.Event, interval: float = 60.0) -> None:
+        while not stop.wait(interval):
+            self.check()
 
 
 class Receiver:
@@ -307,6 +333,7 @@ def serve(
     retry_delay: float = 10.0,
     tls_cert: str | None = None,
     tls_key: str | None = None,
+    alerts: AlertSettings | None = None,
     on_started: Callable[[int], None] | None = None,
 ) -> None:
     """Run the receiver until SIGINT/SIGTERM; a run in progress stops after its current stage."""
@@ -333,6 +360,11 @@ def serve(
     stopping = threading.Event()
     _stop_on_signals(server, trigger, stopping)
     trigger.start()
+    if alerts is not None and alerts.enabled:
+        watch = StalenessWatch(trigger, alerts)
+        threading.Thread(
+            target=watch.run, args=(stopping,), name="ctsync-staleness", daemon=True
+        ).start()
     if on_started is not None:
         watcher = threading.Thread(target=_announce, args=(server, on_started), daemon=True)
         watcher.start()

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sync.alerts import AlertSettings
 from sync.console import make_console
 from sync.lock import run_lock
 from sync.planner import OBJECTS
@@ -144,6 +145,12 @@ def check_configuration(*, dry_run: bool = False) -> None:
             iterable.require_api_key()
     except ConfigError as exc:
         problems.append(redact(exc))
+    from sync.alerts import AlertConfigError, load_alert_settings
+
+    try:
+        load_alert_settings()
+    except AlertConfigError as exc:
+        problems.append(redact(exc))
     if problems:
         raise JobConfigError("; ".join(problems))
 
@@ -161,8 +168,11 @@ def run_job(
     progress: bool = True,
     console: Console | None = None,
     run_id: str | None = None,
+    alerts: AlertSettings | None = None,
 ) -> JobReport:
-    """Run the pipeline once. Raises `sync.lock.RunLockHeld` when another run is active."""
+    """Run the pipeline once. Raises `sync.lock.RunLockHeld` when another run is active.
+    `alerts` (default: `sync.alerts.*` from the configuration) says where to report a failed
+    run, a rejection spike or stale data."""
     target = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
@@ -207,7 +217,47 @@ def run_job(
                 )
         report.finished_at = utcnow()
         _record_run_finish(target, report)
+        stale = _stale_minutes(target, report)
+    _send_alerts(report, stale, alerts)
     return report
+
+
+def _stale_minutes(target: Path, report: JobReport) -> float | None:
+    """Minutes since the last run that succeeded, when this one did not (else None)."""
+    if report.status in OK_STATUSES:
+        return None
+    with connect(target) as con:
+        ok = ", ".join(f"'{status}'" for status in OK_STATUSES)
+        row = con.execute(
+            f"select coalesce(max(finished_at) filter (where status in ({ok}) "
+            f"and mode <> 'dry_run'), min(started_at)) from {AUDIT_SCHEMA}.sync_runs"
+        ).fetchone()
+    if not row or row[0] is None or report.finished_at is None:
+        return None
+    return max(0.0, (report.finished_at - row[0]).total_seconds() / 60)
+
+
+def _send_alerts(report: JobReport, stale: float | None, settings: AlertSettings | None) -> None:
+    from sync.alerts import AlertConfigError, load_alert_settings, run_alerts, send
+
+    try:
+        settings = settings or load_alert_settings()
+    except AlertConfigError as exc:
+        log.error("alerts are off: %s", redact(exc))
+        return
+    if not settings.enabled:
+        return
+    totals = getattr(report.stage("sync").result, "totals", None) if report.stages else None
+    for title, lines, facts in run_alerts(
+        run_id=report.run_id,
+        status=report.status,
+        error_message=report.error_message,
+        rejected=int(getattr(totals, "rejected", 0) or 0),
+        trigger=report.options.trigger,
+        stale_minutes=stale,
+        settings=settings,
+    ):
+        send(settings, title, lines, facts)
 
 
 def _run_stage(
