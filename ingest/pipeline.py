@@ -19,6 +19,7 @@ import dlt
 import duckdb
 
 from ingest.commercetools import schema
+from ingest.commercetools.arrow import has_nested_layout, prune_replaced_children
 from ingest.commercetools.client import (
     ClientStats,
     CommercetoolsClient,
@@ -257,6 +258,13 @@ def apply_deletions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dic
     return removed
 
 
+def _tables_loaded_row_by_row(pipeline: dlt.Pipeline, names: Sequence[str]) -> list[str]:
+    """Resources whose stored dlt schema still has dlt-nested child tables (see ``arrow``)."""
+    if not pipeline.default_schema_name:
+        return []
+    return has_nested_layout(pipeline.default_schema.tables, names)
+
+
 def _step_seconds(pipeline: dlt.Pipeline) -> dict[str, float]:
     trace = pipeline.last_trace
     if trace is None:
@@ -342,6 +350,15 @@ def run_ingest(
                 f"at a time; is another ctsync or dbt run using it?"
             ) from None
         source = build_source(settings, api, resources=names, progress=count)
+        relayout = _tables_loaded_row_by_row(pipeline, names)
+        if relayout and not full_refresh:
+            logger.warning(
+                "raw tables of %s were loaded by an earlier ctsync (dlt-nested child tables); "
+                "reloading them in full once",
+                ", ".join(relayout),
+            )
+            full_refresh = True
+            summary.full_refresh = True
         try:
             fmt = schema.LOADER_FILE_FORMAT
             if full_refresh:
@@ -361,6 +378,7 @@ def run_ingest(
         summary.load_ids = list(info.loads_ids)
         summary.step_seconds = _step_seconds(pipeline)
         with duckdb.connect(str(target)) as con:
+            prune_replaced_children(con, schema.DATASET_NAME, names, summary.load_ids)
             apply_deletions(con, schema.RESOURCE_NAMES)
         _count_changes(target, summaries, summary.load_ids)
     finally:

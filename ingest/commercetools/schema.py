@@ -41,17 +41,21 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import dlt
 from dlt.common.destination import TLoaderFileFormat
 from dlt.common.pipeline import LoadInfo
+from dlt.extract.items_transform import ItemTransform, YieldMapItem
 from dlt.extract.resource import DltResource
+
+from ingest.commercetools.arrow import PageConverter, prune_replaced_children
 
 DATASET_NAME = "raw_commercetools"
 MAX_TABLE_NESTING = 2
 PAGE_SIZE = 500
-LOADER_FILE_FORMAT: TLoaderFileFormat = "jsonl"
+BATCH_ROWS = 5000
+LOADER_FILE_FORMAT: TLoaderFileFormat = "parquet"
 DROPPED_FIELDS: frozenset[str] = frozenset({"password"})
 
 _LOCALIZED = ("name", "slug", "description", "meta_title", "meta_description", "meta_keywords")
@@ -310,17 +314,93 @@ def prepare_document(raw: RawTable, document: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_hints(resource: DltResource, resource_name: str) -> DltResource:
-    """Give ``resource`` the table name, keys, JSON columns and nesting of ``resource_name``."""
+    """Give ``resource`` the table name, keys and JSON columns of ``resource_name``.
+
+    Child tables get their hints from :func:`arrow_items` as they appear.
+    """
     raw = table(resource_name)
     resource.apply_hints(
         table_name=raw.name,
         primary_key=raw.primary_key,
         write_disposition=raw.write_disposition,  # type: ignore[arg-type]
         columns=cast(Any, raw.columns()),
-        nested_hints=cast(Any, raw.nested_hints() or None),
     )
     resource.max_table_nesting = raw.max_table_nesting
     return resource
+
+
+class _PageStep(YieldMapItem):
+    """Like dlt's ``add_yield_map`` step, but a list (a page) reaches the function whole.
+
+    Placed after dlt's incremental step (affinity 1), which needs the documents.
+    """
+
+    placement_affinity: ClassVar[float] = 1.05
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        yield from self._f(item)
+
+
+def arrow_items(resource_name: str) -> ItemTransform[Any, Any]:
+    """A dlt step: a list of prepared documents → one Arrow table per raw table.
+
+    The root table merges on ``id`` with the resource's hints; each child table is a table
+    variant that is appended to (see :mod:`ingest.commercetools.arrow`), declared with its
+    JSON columns as they appear. Add it after the incremental step, if any
+    (``resource.add_step(arrow_items(name))``).
+    """
+    raw = table(resource_name)
+    converter = PageConverter(raw)
+    declared: set[str] = set()
+
+    def step(page: Any) -> Iterator[Any]:
+        documents = page if isinstance(page, list) else [page]
+        if not documents:
+            return
+        load_id = dlt.current.load_package_state()["load_id"]
+        for name, arrow_table in converter.tables(documents, load_id):
+            new_json = converter.new_json_columns(name)
+            columns: Any = {c: {"name": c, "data_type": "json"} for c in sorted(new_json)}
+            if name == raw.name:
+                if columns:
+                    yield dlt.mark.with_hints(arrow_table, dlt.mark.make_hints(columns=columns))
+                else:
+                    yield arrow_table
+                continue
+            if name not in declared:
+                # A variant starts as a copy of the root table's hints (merge on id, the
+                # root's column types); an empty table with these hints clears them first.
+                declared.add(name)
+                reset = dlt.mark.make_hints(
+                    table_name=name, write_disposition="append", primary_key=[], columns={}
+                )
+                yield dlt.mark.with_hints(arrow_table.slice(0, 0), reset, create_table_variant=True)
+            if columns:
+                hints = dlt.mark.make_hints(table_name=name, columns=columns)
+                yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)
+            else:
+                yield dlt.mark.with_table_name(arrow_table, name)
+
+    return _PageStep(step)
+
+
+def batches(pages: Iterable[Any], rows: int = BATCH_ROWS) -> Iterator[list[Any]]:
+    """Pages (lists) or single documents regrouped into lists of about ``rows`` documents.
+
+    dlt spends milliseconds per item it extracts, whatever its size: a few large Arrow
+    tables cost far less than one per page.
+    """
+    batch: list[Any] = []
+    for item in pages:
+        if isinstance(item, list):
+            batch.extend(item)
+        else:
+            batch.append(item)
+        if len(batch) >= rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def make_resource(resource_name: str, documents: Iterable[Any]) -> DltResource:
@@ -331,13 +411,11 @@ def make_resource(resource_name: str, documents: Iterable[Any]) -> DltResource:
     raw = table(resource_name)
 
     def pages() -> Iterator[list[dict[str, Any]]]:
-        for item in documents:
-            if isinstance(item, list):
-                yield [prepare_document(raw, doc) for doc in item]
-            else:
-                yield [prepare_document(raw, item)]
+        for batch in batches(documents):
+            yield [prepare_document(raw, doc) for doc in batch]
 
     resource = dlt.resource(pages, name=raw.name)
+    resource.add_step(arrow_items(resource_name))
     return apply_hints(resource, resource_name)
 
 
@@ -406,4 +484,14 @@ def load_resources(
     resources = [make_resource(name, docs) for name, docs in documents_by_resource.items()]
     info = pipeline.run(resources, loader_file_format=LOADER_FILE_FORMAT)
     info.raise_on_failed_jobs()
+    prune_children(pipeline, documents_by_resource, info.loads_ids)
     return info
+
+
+def prune_children(
+    pipeline: dlt.Pipeline, resource_names: Iterable[str], load_ids: Iterable[str]
+) -> dict[str, int]:
+    """Remove the child rows that reloaded documents left behind (see ``arrow``)."""
+    with pipeline.sql_client() as client:
+        con = client.native_connection
+        return prune_replaced_children(con, pipeline.dataset_name, resource_names, load_ids)

@@ -20,11 +20,13 @@ secret never enters dlt's resolved-config trace.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 from dlt.extract.resource import DltResource
@@ -43,6 +45,10 @@ from sync.transport import InsecureTransportError, check_url
 
 SECTION = "sources.commercetools"
 DEFAULT_START = "1970-01-01T00:00:00.000Z"
+
+PREFETCH_PAGES = 4
+"""Pages fetched ahead of the conversion, per resource."""
+T = TypeVar("T")
 
 ProgressCallback = Callable[[str, int], None]
 """Called with (resource name, rows in the page just fetched), possibly from worker threads."""
@@ -207,19 +213,71 @@ def api_resource(
         # in the run would push the cursor past it and it would never be read. With it,
         # every change made during the run is left for the next run.
         until = normalize_start_date(datetime.now(UTC))
-        for page in client.paginate(
+        pages = client.paginate(
             raw.endpoint,
             where=[f"{raw.cursor_field} >= :since", f"{raw.cursor_field} < :until"],
             variables={"since": since, "until": until},
             params=raw.params,
             page_size=page_size,
-        ):
-            if progress is not None:
-                progress(raw.name, len(page))
-            yield [schema.prepare_document(raw, document) for document in page]
+        )
+
+        def prepared() -> Iterator[list[dict[str, Any]]]:
+            for page in pages:
+                if progress is not None:
+                    progress(raw.name, len(page))
+                yield [schema.prepare_document(raw, document) for document in page]
+
+        # Pages are fetched ahead in a thread while dlt and the Arrow conversion work on the
+        # previous batch: the API never waits for the client.
+        yield from schema.batches(prefetch(prepared(), depth=PREFETCH_PAGES))
 
     resource = dlt.resource(fetch, name=raw.name, parallelized=True)
+    # after the incremental step, which reads the cursor from the documents
+    resource.add_step(schema.arrow_items(resource_name))
     return schema.apply_hints(resource, resource_name)
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Run ``items`` in a thread, ``depth`` items ahead of the consumer; errors re-raised here.
+
+    Closing the returned generator (the consumer stops early) stops the thread after the
+    item it is producing.
+    """
+    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("done", None))
+        except BaseException as exc:  # handed to the consumer
+            buffer.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="ctsync-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = buffer.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.1)
 
 
 @dlt.source(name="commercetools", max_table_nesting=schema.MAX_TABLE_NESTING)

@@ -102,7 +102,7 @@ def test_staging_dataset_is_emptied_after_each_load(
             "where table_schema = 'raw_commercetools_staging' and table_type = 'BASE TABLE'"
         ).fetchall()
         # the merge went through the staging tables, and they were emptied afterwards
-        assert {"customers", "customers__addresses"} <= {t for (t,) in staged}
+        assert "customers" in {t for (t,) in staged}
         for (name,) in staged:
             if name.startswith("_dlt"):
                 continue

@@ -1,0 +1,333 @@
+"""commercetools pages → Arrow tables: the tables dlt's JSON normalizer made, built page-wise.
+
+dlt normalizes JSON rows one value at a time (flatten, infer, coerce, parse every timestamp
+into a pendulum object), after extraction and before loading; that was most of an ingest's
+time. Here each page becomes Arrow tables during extraction, while the next page is in
+flight, and dlt only writes them as Parquet and copies them into DuckDB.
+
+The tables and columns are the ones the JSON normalizer produced, with the same rules
+(``schema.RawTable`` hints, ``max_table_nesting``):
+
+- nested objects flattened with ``__`` into snake_case columns, down to the nesting limit;
+  deeper objects, lists past the limit and the hinted ``json_columns`` are JSON;
+- lists become child tables ``<parent>__<list>`` with ``_dlt_parent_id``, ``_dlt_list_idx``
+  and ``_dlt_root_id``; lists of scalars become a ``value`` column;
+- ISO-8601 date-times become ``timestamp with time zone``; other values keep their JSON type.
+
+Two things differ on purpose. Every table (children too) carries ``_dlt_load_id``. A root
+row's ``_dlt_id`` is a hash of its table and ``id`` rather than random, so a new version of
+a document keeps its ``_dlt_id`` and its children's ``_dlt_root_id``: after a merge,
+:func:`prune_replaced_children` removes the previous version's child rows (child tables are
+appended, since dlt merges nested tables only when it normalized them itself).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.common.normalizers.utils import DLT_ID_LENGTH_BYTES
+from dlt.common.utils import digest128
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from ingest.commercetools.schema import RawTable
+
+_NAMING = NamingConvention()
+_EMPTY_KEY = "_empty"
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+C_ID, C_PARENT, C_ROOT, C_IDX, C_LOAD = (
+    "_dlt_id",
+    "_dlt_parent_id",
+    "_dlt_root_id",
+    "_dlt_list_idx",
+    "_dlt_load_id",
+)
+
+
+class _ExpectedHintOverride(logging.Filter):
+    """Drops dlt's warning that declared hints (JSON, not-null) differ from Arrow types.
+
+    JSON columns travel as Arrow strings and DuckDB casts them on insert, as intended.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+_FILTER = _ExpectedHintOverride()
+
+
+def quiet_expected_warnings() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if _FILTER not in dlt_logger.filters:
+        dlt_logger.addFilter(_FILTER)
+
+
+@lru_cache(maxsize=4096)
+def _ident(key: str) -> str:
+    return _NAMING.normalize_path(key) if key and not key.isspace() else _EMPTY_KEY
+
+
+@lru_cache(maxsize=4096)
+def _table_ident(key: str) -> str:
+    return _NAMING.normalize_tables_path(key)
+
+
+@lru_cache(maxsize=4096)
+def _join(*parts: str) -> str:
+    return _NAMING.shorten_fragments(*parts)
+
+
+def root_row_id(table: str, document_id: str) -> str:
+    """The ``_dlt_id`` of a root row: stable across versions of the same document."""
+    return digest128(f"{table}:{document_id}", DLT_ID_LENGTH_BYTES)
+
+
+class _Columns:
+    """Values per column of one table, appended row by row; missing values are None."""
+
+    __slots__ = ("columns", "rows")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {}
+        self.rows = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        columns = self.columns
+        rows = self.rows
+        for name, value in row.items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [None] * rows
+            column.append(value)
+        self.rows = rows = rows + 1
+        if len(row) != len(columns):
+            for column in columns.values():
+                if len(column) < rows:
+                    column.append(None)
+
+
+class PageConverter:
+    """Turns pages of one resource's documents into Arrow tables, one per raw table.
+
+    Keeps what it learned about columns (JSON, timestamp, text) across pages, so every page
+    of a run gives a column the same type.
+    """
+
+    def __init__(self, raw: RawTable) -> None:
+        quiet_expected_warnings()
+        self.raw = raw
+        self.root = raw.name
+        self.json_columns: dict[str, set[str]] = {self.root: set(raw.json_columns)}
+        for path, columns in raw.nested_json_columns.items():
+            self.json_columns[_join(self.root, *path.split("__"))] = set(columns)
+        self.text_columns: dict[str, set[str]] = {
+            self.root: {_ident(f) for f in raw.json_text_fields}
+        }
+        self.timestamp_columns: dict[str, set[str]] = {self.root: {_ident(raw.cursor_field)}}
+        self._names: dict[tuple[tuple[str, ...], str], tuple[str, str, tuple[str, ...]]] = {}
+        self.hinted: dict[str, set[str]] = {}
+        """Per table, the JSON columns already declared to dlt."""
+
+    # --- flattening, as dlt.common.normalizers.json.relational does it ---------------------
+
+    def _flatten(
+        self, table: str, row: Mapping[str, Any], level: int
+    ) -> tuple[dict[str, Any], dict[tuple[str, ...], list[Any]]]:
+        out: dict[str, Any] = {}
+        lists: dict[tuple[str, ...], list[Any]] = {}
+        json_columns = self.json_columns.setdefault(table, set())
+        names = self._names
+
+        def walk(current: Mapping[str, Any], lvl: int, path: tuple[str, ...]) -> None:
+            for key, value in current.items():
+                try:
+                    norm, name, child_path = names[(path, key)]
+                except KeyError:
+                    norm = _ident(key)
+                    name = _join(*path, norm) if path else norm
+                    child_path = (*path, norm)
+                    names[(path, key)] = (norm, name, child_path)
+                kind = type(value)
+                if kind is dict:
+                    if lvl > 0 and name not in json_columns:
+                        walk(value, lvl - 1, child_path)
+                        continue
+                    json_columns.add(name)
+                elif kind is list:
+                    if lvl > 0 and name not in json_columns:
+                        lists[(*path, _table_ident(key))] = value
+                        continue
+                    json_columns.add(name)
+                out[name] = value
+
+        walk(row, level, ())
+        return out, lists
+
+    def _rows(
+        self,
+        out: dict[str, _Columns],
+        table: str,
+        row: Mapping[str, Any],
+        level: int,
+        row_id: str,
+        root_id: str | None,
+        parent: tuple[str, int] | None,
+    ) -> None:
+        flat, lists = self._flatten(table, row, level)
+        if parent is not None:
+            flat[C_PARENT], flat[C_IDX] = parent
+            flat[C_ROOT] = root_id
+        flat[C_ID] = row_id
+        store = out.get(table)
+        if store is None:
+            store = out[table] = _Columns()
+        store.add(flat)
+        root = root_id or row_id
+        for path, items in lists.items():
+            child = _join(table, *path)
+            for index, item in enumerate(items):
+                child_id = digest128(f"{row_id}_{child}_{index}", DLT_ID_LENGTH_BYTES)
+                kind = type(item)
+                if kind is dict:
+                    self._rows(out, child, item, level - 1, child_id, root, (row_id, index))
+                elif kind is list:
+                    self._rows(
+                        out, child, {"list": item}, level - 2, child_id, root, (row_id, index)
+                    )
+                else:
+                    store = out.get(child)
+                    if store is None:
+                        store = out[child] = _Columns()
+                    store.add(
+                        {
+                            "value": item,
+                            C_PARENT: row_id,
+                            C_IDX: index,
+                            C_ROOT: root,
+                            C_ID: child_id,
+                        }
+                    )
+
+    def normalize(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, _Columns]:
+        """Columns per table (root first), with dlt's linking columns."""
+        out: dict[str, _Columns] = {self.root: _Columns()}
+        key = self.raw.primary_key
+        for document in documents:
+            row_id = root_row_id(self.root, str(document[key]))
+            self._rows(out, self.root, document, self.raw.max_table_nesting, row_id, None, None)
+        return out
+
+    # --- columns --------------------------------------------------------------------------
+
+    def _column(self, table: str, name: str, values: list[Any]) -> pa.Array | None:
+        if name in self.json_columns.get(table, ()):
+            dumps = orjson.dumps
+            encoded = pa.array([None if v is None else dumps(v) for v in values], pa.binary())
+            return encoded.cast(pa.string())
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            # mixed scalar types in one column: keep them as text, JSON-encoded if not str
+            array = pa.array(
+                [
+                    None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+                    for v in values
+                ],
+                pa.string(),
+            )
+        if pa.types.is_null(array.type):
+            return None
+        if pa.types.is_string(array.type) and name not in self.text_columns.get(table, ()):
+            known = self.timestamp_columns.setdefault(table, set())
+            if name in known or (
+                not name.startswith("_dlt_")
+                and pc.all(pc.match_substring_regex(array, _ISO_DATETIME)).as_py()
+            ):
+                try:
+                    array = array.cast(_TIMESTAMP)
+                    known.add(name)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    self.text_columns.setdefault(table, set()).add(name)
+            else:
+                self.text_columns.setdefault(table, set()).add(name)
+        return array
+
+    def tables(
+        self, documents: Iterable[Mapping[str, Any]], load_id: str | None = None
+    ) -> Iterator[tuple[str, pa.Table]]:
+        """(table name, Arrow table) per raw table the page has rows for, root first."""
+        for table, store in self.normalize(documents).items():
+            if not store.rows:
+                continue
+            columns: dict[str, pa.Array] = {}
+            for name, values in store.columns.items():
+                array = self._column(table, name, values)
+                if array is not None:
+                    columns[name] = array
+            if load_id is not None:
+                columns[C_LOAD] = pa.array([load_id] * store.rows, pa.string())
+            yield table, pa.table(columns)
+
+    def new_json_columns(self, table: str) -> set[str]:
+        """JSON columns of ``table`` not yet declared to dlt (and now marked declared)."""
+        seen = self.json_columns.get(table, set())
+        declared = self.hinted.setdefault(table, set())
+        new = seen - declared
+        declared |= new
+        return new
+
+
+def prune_replaced_children(
+    con: duckdb.DuckDBPyConnection, dataset: str, roots: Iterable[str], load_ids: Iterable[str]
+) -> dict[str, int]:
+    """Delete child rows of documents reloaded in ``load_ids`` that those loads did not write.
+
+    A reloaded document keeps its root ``_dlt_id``; its child rows from an earlier version
+    (a removed address, a changed list of line items) still point at it and go here.
+    """
+    loads = list(load_ids)
+    if not loads:
+        return {}
+    tables = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [dataset]
+        ).fetchall()
+    }
+    removed: dict[str, int] = {}
+    for root in roots:
+        if root not in tables:
+            continue
+        for child in sorted(t for t in tables if t.startswith(f"{root}__")):
+            row = con.execute(
+                f"delete from {dataset}.{child} where {C_LOAD} not in (select unnest(?)) "
+                f"and {C_ROOT} in (select {C_ID} from {dataset}.{root} "
+                f"where {C_LOAD} in (select unnest(?)))",
+                [loads, loads],
+            ).fetchone()
+            if row and row[0]:
+                removed[child] = int(row[0])
+    return removed
+
+
+def has_nested_layout(tables: Mapping[str, Mapping[str, Any]], roots: Iterable[str]) -> list[str]:
+    """Roots whose child tables a stored dlt schema still declares as dlt-nested tables.
+
+    Those warehouses were loaded by dlt's JSON normalizer (random root ids); they need one
+    full refresh before the Arrow path can merge into them.
+    """
+    stale = []
+    for root in roots:
+        if any(t.get("parent") and name.startswith(f"{root}__") for name, t in tables.items()):
+            stale.append(root)
+    return stale
