@@ -258,11 +258,13 @@ def apply_deletions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dic
     return removed
 
 
-def _tables_loaded_row_by_row(pipeline: dlt.Pipeline, names: Sequence[str]) -> list[str]:
+def _tables_loaded_row_by_row(
+    pipeline: dlt.Pipeline, schema_name: str, names: Sequence[str]
+) -> list[str]:
     """Resources whose stored dlt schema still has dlt-nested child tables (see ``arrow``)."""
-    if not pipeline.default_schema_name:
+    if schema_name not in pipeline.schema_names:
         return []
-    return has_nested_layout(pipeline.default_schema.tables, names)
+    return has_nested_layout(pipeline.schemas[schema_name].tables, names)
 
 
 def _step_seconds(pipeline: dlt.Pipeline) -> dict[str, float]:
@@ -350,7 +352,7 @@ def run_ingest(
                 f"at a time; is another ctsync or dbt run using it?"
             ) from None
         source = build_source(settings, api, resources=names, progress=count)
-        relayout = _tables_loaded_row_by_row(pipeline, names)
+        relayout = _tables_loaded_row_by_row(pipeline, source.schema.name, names)
         if relayout and not full_refresh:
             logger.warning(
                 "raw tables of %s were loaded by an earlier ctsync (dlt-nested child tables); "

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from sync.retry import Backoff, retry_after_seconds
 
@@ -354,7 +355,7 @@ class CommercetoolsClient:
                     f"({_error_detail(response)})"
                 )
             try:
-                return response.json()
+                return orjson.loads(response.content)
             except ValueError:
                 raise CommercetoolsError(
                     f"commercetools GET /{path} returned a body that is not JSON"

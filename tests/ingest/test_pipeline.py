@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dlt
 import duckdb
 import pytest
 
 from ingest.commercetools.client import CommercetoolsConfigError
 from ingest.commercetools.source import CommercetoolsSettings, load_settings
-from ingest.pipeline import IngestError, parse_resources, run_ingest
+from ingest.pipeline import IngestError, make_pipeline, parse_resources, run_ingest
 
 
 def _customer(i: int, modified: str) -> dict:
@@ -109,6 +110,35 @@ def test_staging_dataset_is_emptied_after_each_load(
             row = con.execute(f"select count(*) from raw_commercetools_staging.{name}").fetchone()
             assert row == (0,), name
         assert con.execute("select count(*) from raw_commercetools.customers").fetchone() == (30,)
+
+
+def test_a_warehouse_loaded_row_by_row_is_reloaded_in_full_once(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    # What the ingest before the Arrow path left: dlt-nested child tables, random root ids.
+    warehouse = tmp_path / "wh.duckdb"
+    old = dlt.resource(
+        [_customer(1, "2024-02-01T00:00:00.000Z"), _customer(2, "2024-02-01T00:00:00.000Z")],
+        name="customers",
+        primary_key="id",
+        write_disposition="merge",
+    )
+    source = dlt.source(lambda: [old], name="commercetools")()
+    make_pipeline(warehouse).run(source, loader_file_format="jsonl").raise_on_failed_jobs()
+    fake_ct.data["customers"] = [_customer(1, "2024-02-01T00:00:00.000Z")]
+
+    first = _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    assert first.full_refresh
+    assert _ids(tmp_path) == ["c-00001"]  # reloaded: customer 2 is gone upstream
+    with duckdb.connect(str(warehouse)) as con:
+        linked = con.execute(
+            "select count(*) from raw_commercetools.customers__addresses a "
+            "join raw_commercetools.customers c on a._dlt_root_id = c._dlt_id"
+        ).fetchone()
+        total = con.execute("select count(*) from raw_commercetools.customers__addresses")
+        assert linked == (1,) and total.fetchone() == (1,)
+    second = _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    assert not second.full_refresh
 
 
 def test_lookback_rereads_rows_that_became_visible_late(

@@ -152,6 +152,48 @@ def test_merge_on_id_updates_rows_and_replaces_children(warehouse: Path) -> None
         assert countries == [("FR",)]
 
 
+def test_a_list_emptied_in_a_new_version_leaves_no_child_rows(warehouse: Path) -> None:
+    schema.load_documents(warehouse, "customers", [_customer(i) for i in range(3)])
+    schema.load_documents(warehouse, "customers", [_customer(1, addresses=[], stores=[])])
+    with duckdb.connect(str(warehouse)) as con:
+        per_customer = con.execute(
+            "select c.id, count(a.id) from raw_commercetools.customers c "
+            "left join raw_commercetools.customers__addresses a on a._dlt_root_id = c._dlt_id "
+            "group by c.id order by c.id"
+        ).fetchall()
+        assert per_customer == [("cust-0000", 2), ("cust-0001", 0), ("cust-0002", 2)]
+        stores = con.execute("select count(*) from raw_commercetools.customers__stores").fetchone()
+        assert stores == (2,)
+
+
+def test_nesting_limit_scalar_lists_and_timestamps_follow_dlts_rules(warehouse: Path) -> None:
+    doc = _customer(
+        1,
+        deep={"a": {"b": {"c": 1}}, "when": "2024-01-02T03:04:05.000Z", "day": "2024-01-02"},
+        tags=["x", "y"],
+        matrix=[[1, 2]],
+    )
+    schema.load_documents(warehouse, "customers", [doc])
+    with duckdb.connect(str(warehouse)) as con:
+        cols = _columns(con, "customers")
+        # two levels of objects are flattened, the third stays JSON
+        assert cols["deep__a__b"] == "JSON"
+        assert cols["deep__when"] == "TIMESTAMP WITH TIME ZONE"
+        assert cols["deep__day"] == "VARCHAR"
+        tags = con.execute(
+            "select value, _dlt_list_idx from raw_commercetools.customers__tags order by 2"
+        ).fetchall()
+        assert tags == [("x", 0), ("y", 1)]
+        # a list in a list: dlt's intermediary row with the inner list as JSON (nesting limit)
+        assert _columns(con, "customers__matrix")["list"] == "JSON"
+        linked = con.execute(
+            "select count(*) from raw_commercetools.customers__tags t "
+            "join raw_commercetools.customers c "
+            "on t._dlt_parent_id = c._dlt_id and t._dlt_root_id = c._dlt_id"
+        ).fetchone()
+        assert linked == (2,)
+
+
 def test_messages_embed_no_password_and_keep_varying_values_as_json_text(
     warehouse: Path,
 ) -> None:
