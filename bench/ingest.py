@@ -14,7 +14,9 @@ on a small machine), then, over the same server:
 2. a full ingest (``run_ingest(full_refresh=True)``) into a fresh DuckDB file: paging,
    dlt normalization and loading.
 
-Prints one JSON object: rows, seconds and rows/s of both, and their ratio.
+Prints one JSON object: rows, seconds, rows/s and the client process's CPU seconds of both,
+their ratio, and the machine's cores and load average (the sandbox server is a separate
+process: on a shared machine the wall-clock figures move with the load).
 """
 
 from __future__ import annotations
@@ -109,9 +111,11 @@ def main() -> None:
         endpoints = [
             (raw.endpoint, dict(raw.params), raw.cursor_field) for raw in schema.TABLES.values()
         ]
-        started = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
         bare_rows = bare_keyset_loop(ct, endpoints)
         bare_seconds = time.perf_counter() - started
+        bare_cpu = time.process_time() - cpu
 
         settings = load_settings(
             project_key=ct.project_key,
@@ -120,11 +124,13 @@ def main() -> None:
             api_url=ct.api_url,
             auth_url=ct.auth_url,
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         summary = run_ingest(
             full_refresh=True, warehouse=Path(tmp) / "bench.duckdb", settings=settings
         )
         ingest_seconds = time.perf_counter() - started
+        ingest_cpu = time.process_time() - cpu
+        load_after = os.getloadavg()[0]
         ingest_rows = summary.fetched
         loaded = {r.name: r.total for r in summary.resources if r.total}
 
@@ -134,6 +140,7 @@ def main() -> None:
                 "rows": bare_rows,
                 "seconds": round(bare_seconds, 2),
                 "rows_per_second": round(bare_rows / bare_seconds, 1),
+                "client_cpu_seconds": round(bare_cpu, 2),
             },
             "ctsync_ingest": {
                 "rows": ingest_rows,
@@ -142,6 +149,11 @@ def main() -> None:
                 "dlt_step_seconds": summary.step_seconds,
                 "seconds": round(ingest_seconds, 2),
                 "rows_per_second": round(ingest_rows / ingest_seconds, 1),
+                "client_cpu_seconds": round(ingest_cpu, 2),
+            },
+            "machine": {
+                "cores": os.cpu_count(),
+                "load_average_1m": [round(load_before, 2), round(load_after, 2)],
             },
             "ingest_vs_bare_ratio": round(
                 (ingest_rows / ingest_seconds) / (bare_rows / bare_seconds), 3

@@ -364,6 +364,10 @@ def run_ingest(
         try:
             fmt = schema.LOADER_FILE_FORMAT
             if full_refresh:
+                # The tables are dropped and keyset paging reads every id once, so appending
+                # gives what a merge would, without the staging copy and the merge queries.
+                for resource in source.resources.values():
+                    resource.apply_hints(write_disposition="append")
                 info = pipeline.run(source, refresh="drop_resources", loader_file_format=fmt)
             else:
                 info = pipeline.run(source, loader_file_format=fmt)

@@ -137,8 +137,16 @@ def test_a_warehouse_loaded_row_by_row_is_reloaded_in_full_once(
         ).fetchone()
         total = con.execute("select count(*) from raw_commercetools.customers__addresses")
         assert linked == (1,) and total.fetchone() == (1,)
+    fake_ct.data["customers"][0]["lastModifiedAt"] = "2024-03-01T00:00:00.000Z"
+    fake_ct.data["customers"][0]["email"] = "again@example.com"
     second = _ingest(tmp_path, settings, make_client(), resources=["customers"])
     assert not second.full_refresh
+    assert second.resource("customers").updated == 1
+    with duckdb.connect(str(warehouse)) as con:
+        rows = con.execute("select id, email from raw_commercetools.customers").fetchall()
+        assert rows == [("c-00001", "again@example.com")]  # merged after the full reload
+        total = con.execute("select count(*) from raw_commercetools.customers__addresses")
+        assert total.fetchone() == (1,)
 
 
 def test_lookback_rereads_rows_that_became_visible_late(
