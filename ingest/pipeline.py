@@ -317,10 +317,12 @@ def run_ingest(
     also removes rows deleted in commercetools. Raises :class:`IngestError` with a message
     fit for users (no secrets) when configuration, credentials or the API fail.
     """
-    from sync.warehouse import warehouse_path
+    from sync.warehouse import ensure_private, warehouse_path
 
     started = time.perf_counter()
-    target = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    target = ensure_private(
+        Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     names = parse_resources(resources) or list(schema.RESOURCE_NAMES)
     try:

@@ -104,6 +104,13 @@ create table if not exists {{ schema }}.sync_deletion_guards (
     released_count bigint,
     released_at timestamp
 );
+
+create table if not exists {{ schema }}.sync_purges (
+    key_hash varchar not null,
+    purged_at timestamp not null,
+    rows_removed bigint not null,
+    detail varchar
+);
 {%- endmacro %}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from sync.delivery import FAILED, REJECTED, SUCCEEDED, Outcome
+from sync.privacy import ledger_payload
 from sync.redact import redact
 from sync.warehouse import AUDIT_SCHEMA
 
@@ -130,7 +131,7 @@ def _acknowledge(
             keys,
             [o.row.operation for o in accepted],
             [o.row.payload_hash for o in accepted],
-            [o.row.payload for o in accepted],
+            [ledger_payload(obj, o.row.payload) for o in accepted],
         ],
     )
     if not resolve:

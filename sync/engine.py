@@ -25,7 +25,7 @@ import duckdb
 import httpx
 import orjson
 
-from sync import audit, guards
+from sync import audit, guards, privacy
 from sync.audit import ObjectCounts
 from sync.config import IterableSettings
 from sync.delivery import FAILED, REJECTED, SUCCEEDED, Delivery, Outcome, Prepared, batches
@@ -188,7 +188,11 @@ def run_sync(
             stack.enter_context(run_lock(target))
         con = quiet(stack.enter_context(connect(target)))
         client = stack.enter_context(IterableClient(settings, transport=transport))
-        return _Run(settings, con, client, chosen, full, run_id, trigger, mode, progress).execute()
+        result = _Run(
+            settings, con, client, chosen, full, run_id, trigger, mode, progress
+        ).execute()
+        privacy.upkeep(con)
+        return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -635,6 +639,7 @@ def reset_state(
                     "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
                     [obj, run_id, now],
                 )
+                privacy.minimize_ledger_rows(con, obj, run_id)
                 con.execute(
                     "update ctsync.sync_rejections set resolved_at = ? "
                     "where object = ? and resolved_at is null",

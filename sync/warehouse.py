@@ -40,12 +40,27 @@ def ensure_audit_tables(con: duckdb.DuckDBPyConnection, schema: str = AUDIT_SCHE
         con.execute(statement)
 
 
+def ensure_private(path: Path | str) -> Path:
+    """Create the warehouse file if missing and make it readable by its owner only (0600):
+    it holds customers' personal data."""
+    target = Path(path)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        duckdb.connect(str(target)).close()
+    for candidate in (target, target.with_name(target.name + ".wal")):
+        if candidate.exists() and candidate.stat().st_mode & 0o777 != 0o600:
+            candidate.chmod(0o600)
+    return target
+
+
 @contextmanager
 def connect(
     path: Path | str | None = None, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating the audit tables when writable) and close it afterwards."""
     target = Path(path) if path is not None else warehouse_path()
+    if not read_only:
+        ensure_private(target)
     con = duckdb.connect(str(target), read_only=read_only)
     try:
         if not read_only:

@@ -136,9 +136,11 @@ def run_dbt_build(
         raise BuildConfigError(f"command must be 'build' or 'run', got {command!r}")
     from dbt.cli.main import dbtRunner
 
-    from sync.warehouse import warehouse_path
+    from sync.warehouse import ensure_private, warehouse_path
 
-    path = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    path = ensure_private(
+        Path(warehouse).resolve() if warehouse is not None else warehouse_path()
+    )
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
     merged_vars = build_vars(vars, settings)
     args = [
