@@ -138,9 +138,7 @@ def run_dbt_build(
 
     from sync.warehouse import ensure_private, warehouse_path
 
-    path = ensure_private(
-        Path(warehouse).resolve() if warehouse is not None else warehouse_path()
-    )
+    path = ensure_private(Path(warehouse).resolve() if warehouse is not None else warehouse_path())
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
     merged_vars = build_vars(vars, settings)
     args = [
