@@ -138,9 +138,10 @@ def run_dbt_build(
 
     from sync.warehouse import ensure_private, warehouse_path
 
-    path = ensure_private(Path(warehouse).resolve() if warehouse is not None else warehouse_path())
+    path = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
     merged_vars = build_vars(vars, settings)
+    ensure_private(path)  # settings are valid: create the file before dbt does, owner-only
     args = [
         command,
         "--project-dir",
