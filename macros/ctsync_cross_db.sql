@@ -122,29 +122,46 @@
 
 
 {#- A localized string ({"de-DE": "...", "en": "..."}) in a locale given by a SQL expression:
-    the exact locale, else its language, else the project's default locale. -#}
+    the exact locale, else its language, else the project's languages (var
+    `project_languages`, in order, then `default_locale`), else the first locale that has
+    text. Only a value with no text at all is null:
+    callers fall back to a technical key (SKU, id) only then. -#}
 {% macro ctsync_localized(expression, locale_expression) -%}
     {{ return(adapter.dispatch('ctsync_localized', 'ctsync')(expression, locale_expression)) }}
+{%- endmacro %}
+
+{% macro ctsync_project_locales() -%}
+    {%- set locales = [] -%}
+    {%- for locale in var('project_languages', []) + [var('default_locale')] -%}
+        {%- if locale not in locales %}{% do locales.append(locale) %}{% endif -%}
+    {%- endfor -%}
+    {{ return(locales) }}
 {%- endmacro %}
 
 {% macro default__ctsync_localized(expression, locale_expression) -%}
     coalesce(
         json_extract_path_text({{ expression }}, {{ locale_expression }}),
         json_extract_path_text({{ expression }}, split_part({{ locale_expression }}, '-', 1)),
-        json_extract_path_text({{ expression }}, '{{ var("default_locale") }}')
+        {%- for locale in ctsync_project_locales() %}
+        json_extract_path_text({{ expression }}, '{{ locale }}'){{ ',' if not loop.last }}
+        {%- endfor %}
     )
 {%- endmacro %}
 
 {% macro duckdb__ctsync_localized(expression, locale_expression) -%}
     coalesce(
-        json_extract_string({{ expression }}, '$."' || {{ locale_expression }} || '"'),
-        json_extract_string({{ expression }}, '$."' || split_part({{ locale_expression }}, '-', 1) || '"'),
-        json_extract_string({{ expression }}, '$."{{ var("default_locale") }}"')
+        nullif(json_extract_string({{ expression }}, '$."' || {{ locale_expression }} || '"'), ''),
+        nullif(json_extract_string({{ expression }}, '$."' || split_part({{ locale_expression }}, '-', 1) || '"'), ''),
+        {%- for locale in ctsync_project_locales() %}
+        nullif(json_extract_string({{ expression }}, '$."{{ locale }}"'), ''),
+        {%- endfor %}
+        -- raw localized strings carry every locale the table has seen, mostly null: take
+        -- the first that has text, in the value's own order
+        list_filter(json_extract_string({{ expression }}, '$.*'), lambda text: coalesce(text, '') <> '')[1]
     )
 {%- endmacro %}
 
 
-{#- Does the JSON array at `path` contain `number`? (Used to read back the ledger.) -#}
 {% macro ctsync_json_array_contains(expression, path, number) -%}
     {{ return(adapter.dispatch('ctsync_json_array_contains', 'ctsync')(expression, path, number)) }}
 {%- endmacro %}
@@ -336,4 +353,18 @@
 
 {% macro duckdb__ctsync_regexp_like(expression, pattern) -%}
     regexp_matches({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
+
+
+{#- Every control character (U+0000-U+001F, U+007F-U+009F) replaced by a space. -#}
+{% macro ctsync_replace_control_characters(expression) -%}
+    {{ return(adapter.dispatch('ctsync_replace_control_characters', 'ctsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_replace_control_characters(expression) -%}
+    regexp_replace({{ expression }}, '[\x00-\x1f\x7f-\x9f]', ' ', 'g')
+{%- endmacro %}
+
+{% macro duckdb__ctsync_replace_control_characters(expression) -%}
+    regexp_replace({{ expression }}, '[\x00-\x1f\x7f-\x9f]', ' ', 'g')
 {%- endmacro %}

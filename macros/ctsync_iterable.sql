@@ -185,3 +185,10 @@ from final
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Free text for an Iterable field: control characters (C0, DEL, C1) become spaces, the
+    result is trimmed and cut to var `iterable_max_text_length`; empty text is null. -#}
+{% macro iterable_text(expression) -%}
+    nullif(trim(substring({{ ctsync_replace_control_characters(expression) }}, 1, {{ var('iterable_max_text_length') }})), '')
+{%- endmacro %}

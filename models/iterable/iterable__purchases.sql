@@ -118,6 +118,8 @@ final as (
     inner join items
         on orders.order_id = items.order_id
     where orders.is_counted_in_lifetime_value
+        -- older orders are implausible dates: iterable__rejections says so
+        and orders.created_at >= cast('{{ var("min_plausible_date") }}' as timestamp)
 
 )
 

@@ -1,6 +1,7 @@
 -- Records dbt refused to hand to the sync, with the reason: identity conflicts (duplicate
 -- email or userId), customers without a usable identity, and orders / open carts whose
--- contact cannot be identified in this project type.
+-- contact cannot be identified in this project type, and orders dated before var
+-- `min_plausible_date` (a clock or import error, not a purchase to market on).
 with
 
 user_payloads as (
@@ -46,17 +47,25 @@ purchase_rejections as (
     select
         'purchases' as object,
         orders.order_id as record_key,
-        contacts.rejection_reason_code as reason_code,
-        'order ' || coalesce(orders.order_number, orders.order_id) || ': ' || contacts.rejection_detail as reason_detail,
+        case
+            when not contacts.is_identifiable then contacts.rejection_reason_code
+            else 'implausible_date'
+        end as reason_code,
+        'order ' || coalesce(orders.order_number, orders.order_id) || ': ' || case
+            when not contacts.is_identifiable then contacts.rejection_detail
+            else 'created at ' || cast(orders.created_at as varchar) || ', before {{ var("min_plausible_date") }}'
+        end as reason_detail,
         cast(null as varchar) as payload
 
     from orders
     inner join contacts
         on contacts.contact_type = 'order'
         and orders.order_id = contacts.contact_id
-    where not contacts.is_identifiable
-        and contacts.rejection_reason_code <> 'customer_deleted'
-        and orders.is_counted_in_lifetime_value
+    where orders.is_counted_in_lifetime_value
+        and (
+            (not contacts.is_identifiable and contacts.rejection_reason_code <> 'customer_deleted')
+            or (contacts.is_identifiable and orders.created_at < cast('{{ var("min_plausible_date") }}' as timestamp))
+        )
 
 ),
 

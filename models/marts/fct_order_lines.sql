@@ -68,7 +68,7 @@ joined as (
         order_line_items.quantity,
         order_line_items.currency_code,
         order_line_items.unit_price_amount,
-        order_line_items.unit_price_amount * order_line_items.quantity as gross_amount,
+        cast(order_line_items.unit_price_amount as decimal(38, 6)) * order_line_items.quantity as gross_amount,
         order_line_items.line_total_amount,
         order_line_items.line_tax_amount,
         order_line_items.tax_rate,
@@ -120,7 +120,8 @@ final as (
         line_total_amount,
         line_tax_amount,
         tax_rate,
-        cast(line_total_amount * fx_rate_to_base as decimal(18, 6)) as line_total_base_amount
+        -- widened before multiplying: two decimal(18, 6) factors overflow an 18-digit product
+        cast(cast(line_total_amount as decimal(38, 6)) * fx_rate_to_base as decimal(18, 6)) as line_total_base_amount
 
     from joined
 

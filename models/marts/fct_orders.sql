@@ -105,7 +105,7 @@ final as (
         -- customer's lifetime value flagged incomplete); the order itself still flows on
         fx_rates.rate as fx_rate_to_base,
         fx_rates.rate is not null as has_fx_rate,
-        cast(orders.total_amount * fx_rates.rate as decimal(18, 6)) as total_base_amount,
+        cast(cast(orders.total_amount as decimal(38, 6)) * fx_rates.rate as decimal(18, 6)) as total_base_amount,
         orders.shipping_method_name,
         orders.created_at,
         orders.completed_at,

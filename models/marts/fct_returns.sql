@@ -41,11 +41,11 @@ final as (
         return_items.return_tracking_id,
         orders.currency_code,
         cast(
-            order_lines.line_total_amount * return_items.quantity / nullif(order_lines.quantity, 0)
+            cast(order_lines.line_total_amount as decimal(38, 6)) * return_items.quantity / nullif(order_lines.quantity, 0)
             as decimal(18, 6)
         ) as returned_amount,
         cast(
-            order_lines.line_total_base_amount * return_items.quantity / nullif(order_lines.quantity, 0)
+            cast(order_lines.line_total_base_amount as decimal(38, 6)) * return_items.quantity / nullif(order_lines.quantity, 0)
             as decimal(18, 6)
         ) as returned_base_amount,
         coalesce(return_items.returned_at, return_items.created_at) as returned_at,

@@ -1,0 +1,133 @@
+"""The adversarial suite: every unusual record of `sandbox.commercetools.adversarial`, written
+through the commercetools API, scored after one `ctsync run` against the Iterable emulator.
+
+Every case must score: its outcome (delivered / rejected / not_sent) and reason in
+`audit.audit__record_outcomes`, and for delivered records the values in the payload that
+Iterable acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from sandbox.commercetools.adversarial import ABSENT, CASES, Case, Expect, Shop
+from sandbox.commercetools.launcher import CommercetoolsSandbox
+from sandbox.commercetools.seeder import seed
+from sandbox.iterable.emulator import IterableEmulator
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+
+pytestmark = pytest.mark.slow
+
+
+def _path(payload: Any, dotted: str) -> Any:
+    value = payload
+    for part in dotted.split("."):
+        if isinstance(value, list):
+            value = value[int(part)] if int(part) < len(value) else ABSENT
+        elif isinstance(value, dict):
+            value = value.get(part, ABSENT)
+        else:
+            return ABSENT
+        if value is None:
+            return ABSENT
+    return value
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection, case: Case, ids: list[str], expect: Expect
+) -> str | None:
+    source_id = ids[expect.record]
+    found = con.execute(
+        "select outcome, reason_code, record_key from audit.audit__record_outcomes "
+        "where object = ? and source_id = ?",
+        [expect.object, source_id],
+    ).fetchall()
+    if len(found) != 1:
+        return f"{len(found)} outcome rows for {expect.object} {source_id}"
+    outcome, reason, record_key = found[0]
+    if (outcome, reason if expect.reason else None) != (expect.outcome, expect.reason):
+        return f"{expect.object}: expected {expect.outcome}/{expect.reason}, got {outcome}/{reason}"
+    if expect.fields:
+        [(payload,)] = con.execute(
+            f"select payload from iterable.iterable__{expect.object} where record_key = ?",
+            [record_key],
+        ).fetchall()
+        data = json.loads(payload)
+        for dotted, wanted in expect.fields.items():
+            got = _path(data, dotted)
+            if wanted is ABSENT:
+                if got is not ABSENT:
+                    return f"{dotted}: expected absent/null, got {got!r}"
+            elif got != wanted:
+                return f"{dotted}: expected {wanted!r}, got {got!r}"
+    return None
+
+
+def test_every_adversarial_case_scores(
+    commercetools_sandbox: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    tmp_path: Path,
+) -> None:
+    assert len(CASES) >= 60
+    assert len({case.name for case in CASES}) == len(CASES)
+    ct = commercetools_sandbox
+    ct.reset()
+    iterable_emulator.reset(project_type="hybrid")
+    seed(
+        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
+        customers=3, seed=5,
+    )  # fmt: skip
+    written: dict[str, list[str]] = {}
+    failures: dict[str, str] = {}
+    with ct.client() as client:
+        shop = Shop(client)
+        for case in CASES:
+            try:
+                written[case.name] = case.write(shop)
+            except Exception as exc:  # a case that cannot be written does not score
+                failures[case.name] = f"write failed: {exc}"
+    warehouse = tmp_path / "warehouse.duckdb"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env = {
+        **clean,
+        **ct.env(),
+        **iterable_emulator.env(),
+        "CTSYNC_WAREHOUSE": str(warehouse),
+        "COLUMNS": "200",
+    }
+    run = subprocess.run(
+        [str(CTSYNC), "run", "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for case in CASES:
+            if case.name in failures:
+                continue
+            for expect in case.expect:
+                problem = _score(con, case, written[case.name], expect)
+                if problem:
+                    failures[case.name] = problem
+                    break
+        pending = con.execute(
+            "select object, outcome, count(*) from audit.audit__record_outcomes "
+            "where outcome is null or outcome = 'pending' group by all"
+        ).fetchall()
+    ct.reset()
+    report = "\n".join(f"- {name}: {problem}" for name, problem in failures.items())
+    assert not failures, f"{len(failures)} of {len(CASES)} case(s) did not score:\n{report}"
+    assert pending == []
