@@ -321,6 +321,14 @@ def _purge_person(
     ).fetchall():
         person_keys.add(str(key))
     keys = sorted(person_keys)
+    # desired payloads dbt keeps incrementally (purchases, events) carry the email too
+    for table in sorted(_tables(con, "iterable")):
+        if "record_key" in _columns(con, "iterable", table):
+            run(
+                f"iterable.{table}",
+                f"delete from iterable.{table} where record_key in (select unnest(?::varchar[]))",
+                [keys],
+            )
     run(
         "ctsync.sync_rejections",
         f"delete from {S}.sync_rejections where record_key in (select unnest(?::varchar[])) "

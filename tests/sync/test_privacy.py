@@ -171,6 +171,8 @@ def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
         "select type, email from raw_commercetools.messages where resource__id = 'cust-1'"
     ) == [("CustomerDeleted", None)]
     assert count("select count(*) from ctsync.sync_rejections") == 0
+    assert count("select count(*) from iterable.iterable__purchases where record_key = 'o-1'") == 0
+    assert count("select count(*) from iterable.iterable__purchases") == 2
     assert (
         count(
             "select count(*) from ctsync.sync_ledger where payload is not null and "
@@ -190,7 +192,7 @@ def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
             warehouse.query(f"select * from {schema}.{table}")
             for schema, table in warehouse.query(
                 "select table_schema, table_name from information_schema.tables "
-                "where table_schema in ('raw_commercetools', 'marts', 'ctsync')"
+                "where table_schema in ('raw_commercetools', 'marts', 'ctsync', 'iterable')"
             )
         ],
         default=str,
