@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,6 +175,16 @@ def shown_key(record_key: str | None) -> str | None:
     return "md5:" + hashlib.md5(record_key.encode()).hexdigest()[:12]
 
 
+_EMAIL = re.compile(r"[^\s@<>()\[\]{},;:'\"`]+@[^\s@<>()\[\]{},;:'\"`]+\.[A-Za-z]{2,}")
+
+
+def without_emails(text: str | None) -> str | None:
+    """`text` with every email address shown as `shown_key` shows it."""
+    if text is None:
+        return None
+    return _EMAIL.sub(lambda match: shown_key(match.group(0)) or "", text)
+
+
 def running_pid(warehouse: Path) -> int | None:
     """The pid holding the run lock, or None when no run is active."""
     path = lock_path_for(warehouse)
@@ -259,6 +270,8 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
         ):
             last_failure = None  # a later run succeeded: nothing is failing now
         shown = runs + ([last_failure] if last_failure else [])
+        for run in shown:
+            run.error_message = without_emails(run.error_message)
         if shown:
             stage_rows = con.execute(
                 f"select run_id, stage, status from {s}.sync_run_stages "

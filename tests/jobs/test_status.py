@@ -134,6 +134,10 @@ def test_status_never_prints_an_email(audit_warehouse: Path) -> None:
 
     with duckdb.connect(str(audit_warehouse)) as con:
         con.execute(
+            "update ctsync.sync_runs set error_message = 'users: 400 for jane.doe@example.org' "
+            "where run_id = 'run-cccc-3'"
+        )
+        con.execute(
             "insert into ctsync.sync_rejections (object, record_key, reason_code, first_seen_at, "
             "attempts, last_seen_at) values "
             "('users', 'aaa.person@example.com', 'aaa_reason', now(), 1, now())"
