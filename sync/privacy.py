@@ -242,6 +242,16 @@ def _purge_person(
                 ids.add(str(customer_id))
             if email:
                 emails.add(str(email).lower())
+    if "customers" in raw_tables and emails:
+        # an email a live customer holds now (re-registered after the deletion) is theirs:
+        # matching by it would purge the live person's data and ledger rows
+        live = con.execute(
+            f"select distinct lower(email) from {RAW_SCHEMA}.customers "
+            "where lower(email) in (select unnest(?::varchar[])) "
+            "and id not in (select unnest(?::varchar[]))",
+            [sorted(emails), sorted(ids)],
+        ).fetchall()
+        emails -= {str(row[0]) for row in live}
     id_list, email_list = sorted(ids), sorted(emails)
 
     # raw commercetools rows: the customer, their orders and carts, messages about them

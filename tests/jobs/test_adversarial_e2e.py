@@ -3,7 +3,8 @@ through the commercetools API, scored after one `ctsync run` against the Iterabl
 
 Every case must score: its outcome (delivered / rejected / not_sent) and reason in
 `audit.audit__record_outcomes`, and for delivered records the values in the payload that
-Iterable acknowledged.
+Iterable acknowledged; records of people whose deletion Iterable acknowledged must be
+purged from the warehouse (`ctsync.sync_purges`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,19 @@ def _score(
     con: duckdb.DuckDBPyConnection, case: Case, ids: list[str], expect: Expect
 ) -> str | None:
     source_id = ids[expect.record]
+    if expect.outcome == "purged":
+        assert expect.person is not None
+        purged = con.execute(
+            "select count(*) from ctsync.sync_purges where key_hash = md5(?)",
+            [ids[expect.person]],
+        ).fetchall()
+        leftover = con.execute(
+            "select count(*) from audit.audit__record_outcomes where object = ? and source_id = ?",
+            [expect.object, source_id],
+        ).fetchall()
+        if purged != [(1,)] or leftover != [(0,)]:
+            return f"{expect.object}: expected purged, purges {purged}, outcome rows {leftover}"
+        return None
     found = con.execute(
         "select outcome, reason_code, record_key from audit.audit__record_outcomes "
         "where object = ? and source_id = ?",
