@@ -35,6 +35,8 @@ from ingest.commercetools.source import (
 logger = logging.getLogger(__name__)
 
 PIPELINE_NAME = "ctsync_commercetools"
+SOURCE_NAME = "commercetools"
+"""The dlt source, and so the name of its dlt schema."""
 SNAPSHOT_SCHEMA = "ctsync_ingest_snapshot"
 
 
@@ -353,7 +355,11 @@ def run_ingest(
                 f"cannot write the warehouse {target}: {exc}. Only one process may write it "
                 f"at a time; is another ctsync or dbt run using it?"
             ) from None
-        source = build_source(settings, api, resources=names, progress=count)
+        if not pipeline.schema_names:
+            # the working folder is new or lost: take dlt's schema and state from the warehouse
+            pipeline.sync_destination()
+        known = schema.known_columns(pipeline, SOURCE_NAME)
+        source = build_source(settings, api, resources=names, progress=count, known_columns=known)
         relayout = _tables_loaded_row_by_row(pipeline, source.schema.name, names)
         if relayout and not full_refresh:
             logger.warning(

@@ -123,7 +123,8 @@ class PageConverter:
     of a run gives a column the same type.
     """
 
-    def __init__(self, raw: RawTable) -> None:
+    def __init__(self, raw: RawTable, known: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """``known``: table → column → dlt data type of columns the warehouse already has."""
         quiet_expected_warnings()
         self.raw = raw
         self.root = raw.name
@@ -134,6 +135,17 @@ class PageConverter:
             self.root: {_ident(f) for f in raw.json_text_fields}
         }
         self.timestamp_columns: dict[str, set[str]] = {self.root: {_ident(raw.cursor_field)}}
+        for table_name, known_columns in (known or {}).items():
+            if table_name != self.root and not table_name.startswith(f"{self.root}__"):
+                continue
+            for column, data_type in known_columns.items():
+                kind = {
+                    "json": self.json_columns,
+                    "timestamp": self.timestamp_columns,
+                    "text": self.text_columns,
+                }.get(data_type)
+                if kind is not None:
+                    kind.setdefault(table_name, set()).add(column)
         self._names: dict[tuple[tuple[str, ...], str], tuple[str, str, tuple[str, ...]]] = {}
         self.hinted: dict[str, set[str]] = {}
         """Per table, the JSON columns already declared to dlt."""
@@ -229,11 +241,13 @@ class PageConverter:
 
     # --- columns --------------------------------------------------------------------------
 
-    def _column(self, table: str, name: str, values: list[Any]) -> pa.Array | None:
+    def _column(self, table: str, name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
+        """The column(s) ``values`` make: none if all null, a ``__v_text`` variant as dlt does
+        when a timestamp column gets values that are not date-times."""
         if name in self.json_columns.get(table, ()):
             dumps = orjson.dumps
             encoded = pa.array([None if v is None else dumps(v) for v in values], pa.binary())
-            return encoded.cast(pa.string())
+            return [(name, encoded.cast(pa.string()))]
         try:
             array = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -246,21 +260,31 @@ class PageConverter:
                 pa.string(),
             )
         if pa.types.is_null(array.type):
-            return None
-        if pa.types.is_string(array.type) and name not in self.text_columns.get(table, ()):
-            known = self.timestamp_columns.setdefault(table, set())
-            if name in known or (
-                not name.startswith("_dlt_")
-                and pc.all(pc.match_substring_regex(array, _ISO_DATETIME)).as_py()
-            ):
-                try:
-                    array = array.cast(_TIMESTAMP)
-                    known.add(name)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    self.text_columns.setdefault(table, set()).add(name)
+            return []
+        if not pa.types.is_string(array.type) or name in self.text_columns.get(table, ()):
+            return [(name, array)]
+        timestamps = self.timestamp_columns.setdefault(table, set())
+        if name in timestamps:
+            try:
+                return [(name, array.cast(_TIMESTAMP))]
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                matches = pc.fill_null(pc.match_substring_regex(array, _ISO_DATETIME), False)
+                stamps = pc.if_else(matches, array, pa.scalar(None, pa.string()))
+                others = pc.if_else(matches, pa.scalar(None, pa.string()), array)
+                return [(name, stamps.cast(_TIMESTAMP)), (f"{name}__v_text", others)]
+        if (
+            not name.startswith("_dlt_")
+            and pc.all(pc.match_substring_regex(array, _ISO_DATETIME)).as_py()
+        ):
+            try:
+                cast = array.cast(_TIMESTAMP)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
             else:
-                self.text_columns.setdefault(table, set()).add(name)
-        return array
+                timestamps.add(name)
+                return [(name, cast)]
+        self.text_columns.setdefault(table, set()).add(name)
+        return [(name, array)]
 
     def tables(
         self, documents: Iterable[Mapping[str, Any]], load_id: str | None = None
@@ -271,9 +295,7 @@ class PageConverter:
                 continue
             columns: dict[str, pa.Array] = {}
             for name, values in store.columns.items():
-                array = self._column(table, name, values)
-                if array is not None:
-                    columns[name] = array
+                columns.update(self._column(table, name, values))
             if load_id is not None:
                 columns[C_LOAD] = pa.array([load_id] * store.rows, pa.string())
             yield table, pa.table(columns)

@@ -336,16 +336,19 @@ class _PageStep(YieldMapItem):
         yield from self._f(item)
 
 
-def arrow_items(resource_name: str) -> ItemTransform[Any, Any]:
+def arrow_items(
+    resource_name: str, known: Mapping[str, Mapping[str, str]] | None = None
+) -> ItemTransform[Any, Any]:
     """A dlt step: a list of prepared documents → one Arrow table per raw table.
 
     The root table merges on ``id`` with the resource's hints; each child table is a table
     variant that is appended to (see :mod:`ingest.commercetools.arrow`), declared with its
     JSON columns as they appear. Add it after the incremental step, if any
-    (``resource.add_step(arrow_items(name))``).
+    (``resource.add_step(arrow_items(name))``). ``known``: the column types the warehouse
+    already has (table → column → dlt data type), so a column keeps its type.
     """
     raw = table(resource_name)
-    converter = PageConverter(raw)
+    converter = PageConverter(raw, known)
     declared: set[str] = set()
 
     def step(page: Any) -> Iterator[Any]:
@@ -398,10 +401,32 @@ def batches(pages: Iterable[Any], rows: int = BATCH_ROWS) -> Iterator[list[Any]]
         yield batch
 
 
-def make_resource(resource_name: str, documents: Iterable[Any]) -> DltResource:
+def known_columns(
+    pipeline: dlt.Pipeline, schema_name: str | None = None
+) -> dict[str, dict[str, str]]:
+    """Table → column → dlt data type, from the schema dlt stored (default: its default)."""
+    name = schema_name or pipeline.default_schema_name
+    if not name or name not in pipeline.schema_names:
+        return {}
+    return {
+        table_name: {
+            column: str(spec["data_type"])
+            for column, spec in table_schema.get("columns", {}).items()
+            if spec.get("data_type")
+        }
+        for table_name, table_schema in pipeline.schemas[name].tables.items()
+    }
+
+
+def make_resource(
+    resource_name: str,
+    documents: Iterable[Any],
+    known: Mapping[str, Mapping[str, str]] | None = None,
+) -> DltResource:
     """A dlt resource loading commercetools documents (as the API returns them) with the raw hints.
 
-    ``documents`` may yield single documents or lists of documents (pages).
+    ``documents`` may yield single documents or lists of documents (pages); ``known`` are the
+    column types the target already has (:func:`known_columns`).
     """
     raw = table(resource_name)
 
@@ -410,7 +435,7 @@ def make_resource(resource_name: str, documents: Iterable[Any]) -> DltResource:
             yield [prepare_document(raw, doc) for doc in batch]
 
     resource = dlt.resource(pages, name=raw.name)
-    resource.add_step(arrow_items(resource_name))
+    resource.add_step(arrow_items(resource_name, known))
     return apply_hints(resource, resource_name)
 
 
@@ -476,7 +501,8 @@ def load_resources(
 ) -> LoadInfo:
     """Like :func:`load_documents` for several resources in one dlt run (one load package)."""
     pipeline = target if isinstance(target, dlt.Pipeline) else raw_pipeline(target)
-    resources = [make_resource(name, docs) for name, docs in documents_by_resource.items()]
+    known = known_columns(pipeline)
+    resources = [make_resource(name, docs, known) for name, docs in documents_by_resource.items()]
     info = pipeline.run(resources, loader_file_format=LOADER_FILE_FORMAT)
     info.raise_on_failed_jobs()
     prune_children(pipeline, documents_by_resource, info.loads_ids)

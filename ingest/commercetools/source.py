@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -192,8 +192,12 @@ def api_resource(
     lookback_seconds: float = 300.0,
     page_size: int = schema.PAGE_SIZE,
     progress: ProgressCallback | None = None,
+    known_columns: Mapping[str, Mapping[str, str]] | None = None,
 ) -> DltResource:
-    """An incremental dlt resource paging one commercetools endpoint by id keyset."""
+    """An incremental dlt resource paging one commercetools endpoint by id keyset.
+
+    ``known_columns``: table → column → dlt data type already in the warehouse.
+    """
     raw = schema.table(resource_name)
 
     def fetch(
@@ -233,7 +237,7 @@ def api_resource(
 
     resource = dlt.resource(fetch, name=raw.name, parallelized=True)
     # after the incremental step, which reads the cursor from the documents
-    resource.add_step(schema.arrow_items(resource_name))
+    resource.add_step(schema.arrow_items(resource_name, known_columns))
     return schema.apply_hints(resource, resource_name)
 
 
@@ -288,6 +292,7 @@ def commercetools_source(
     lookback_seconds: float = 300.0,
     page_size: int = schema.PAGE_SIZE,
     progress: ProgressCallback | None = None,
+    known_columns: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[DltResource]:
     """All commercetools resources of ``schema.TABLES`` (or the named subset)."""
     names = list(resources) if resources else list(schema.RESOURCE_NAMES)
@@ -301,6 +306,7 @@ def commercetools_source(
             lookback_seconds=lookback_seconds,
             page_size=page_size,
             progress=progress,
+            known_columns=known_columns,
         )
         for name in names
     ]
@@ -311,6 +317,7 @@ def build_source(
     client: CommercetoolsClient,
     resources: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
+    known_columns: Mapping[str, Mapping[str, str]] | None = None,
 ) -> DltSource:
     return commercetools_source(
         client,
@@ -319,4 +326,5 @@ def build_source(
         lookback_seconds=settings.lookback_seconds,
         page_size=settings.page_size,
         progress=progress,
+        known_columns=known_columns,
     )

@@ -194,6 +194,33 @@ def test_nesting_limit_scalar_lists_and_timestamps_follow_dlts_rules(warehouse: 
         assert linked == (2,)
 
 
+def test_a_column_keeps_the_type_the_warehouse_gave_it(warehouse: Path) -> None:
+    first = _customer(1, visitedAt="2024-01-02T03:04:05.000Z", note="plain")
+    schema.load_documents(warehouse, "customers", [first])
+    # Later loads see values that alone would infer the other type.
+    schema.load_documents(
+        warehouse,
+        "customers",
+        [
+            _customer(2, visitedAt="not yet", note="2024-05-06T07:08:09.000Z"),
+            _customer(3, visitedAt="2024-02-03T00:00:00.000Z", note="2024-05-06T07:08:09.000Z"),
+        ],
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        cols = _columns(con, "customers")
+        assert cols["visited_at"] == "TIMESTAMP WITH TIME ZONE"
+        assert cols["note"] == "VARCHAR"
+        rows = con.execute(
+            "select id, visited_at::varchar, visited_at__v_text, note "
+            "from raw_commercetools.customers order by id"
+        ).fetchall()
+    assert rows == [
+        ("cust-0001", "2024-01-02 03:04:05+00", None, "plain"),
+        ("cust-0002", None, "not yet", "2024-05-06T07:08:09.000Z"),
+        ("cust-0003", "2024-02-03 00:00:00+00", None, "2024-05-06T07:08:09.000Z"),
+    ]
+
+
 def test_messages_embed_no_password_and_keep_varying_values_as_json_text(
     warehouse: Path,
 ) -> None:
