@@ -5,7 +5,8 @@
   profile fields sent non-null; carts the user's identity; catalog items the item id; user
   deletions the identity and method; purchases and events their id and user identity.
   Subscriptions keep their list/channel/message-type ids, which the consent model reads back.
-* Once Iterable acknowledged a person's deletion, `purge_deleted_people` removes that person
+* A day (`sync.retention.purge_after_hours`, default 24) after Iterable acknowledged a
+  person's deletion, `purge_deleted_people` removes that person
   from the raw commercetools tables (customer, orders, carts, messages, with their child
   tables), from the dbt tables keyed by `customer_id`, from the rejections, and clears their
   ledger payloads and changelog keys; counts survive (`ctsync.sync_purges`, changelog rows
@@ -32,6 +33,7 @@ from sync.warehouse import AUDIT_SCHEMA
 log = logging.getLogger("ctsync.privacy")
 
 DEFAULT_RETENTION_DAYS = 90
+DEFAULT_PURGE_AFTER_HOURS = 24.0
 RAW_SCHEMA = "raw_commercetools"
 DBT_SCHEMAS = ("intermediate", "marts")
 S = AUDIT_SCHEMA
@@ -104,8 +106,9 @@ def upkeep(con: duckdb.DuckDBPyConnection) -> None:
     from sync.redact import redact
 
     try:
-        purge_deleted_people(con)
-        apply_retention(con, load_retention_settings())
+        settings = load_retention_settings()
+        purge_deleted_people(con, after_hours=settings.purge_after_hours)
+        apply_retention(con, settings)
     except Exception as exc:
         log.error("personal-data upkeep failed (%s); the next run retries it", redact(exc))
 
@@ -117,13 +120,22 @@ def upkeep(con: duckdb.DuckDBPyConnection) -> None:
 class RetentionSettings:
     changelog_days: int = DEFAULT_RETENTION_DAYS
     rejections_days: int = DEFAULT_RETENTION_DAYS
+    # How long after Iterable acknowledged a deletion the person is purged: the run that
+    # deleted them, `ctsync explain` and the outcomes view can account for it meanwhile.
+    purge_after_hours: float = DEFAULT_PURGE_AFTER_HOURS
 
 
 def load_retention_settings() -> RetentionSettings:
     """`sync.retention.*` (env `SYNC__RETENTION__CHANGELOG_DAYS`, ...)."""
     import dlt
 
-    values: dict[str, int] = {}
+    values: dict[str, Any] = {}
+    purge_after: Any = dlt.config.get("sync.retention.purge_after_hours")
+    if purge_after is not None and str(purge_after).strip() != "":
+        try:
+            values["purge_after_hours"] = max(0.0, float(purge_after))
+        except ValueError:
+            raise ValueError("sync.retention.purge_after_hours must be a number") from None
     for key in ("changelog_days", "rejections_days"):
         value: Any = dlt.config.get(f"sync.retention.{key}")
         if value is not None and str(value).strip() != "":
@@ -170,13 +182,18 @@ class PurgeSummary:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def pending_purges(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(record_key, payload) of acknowledged user deletions not purged yet."""
+def pending_purges(
+    con: duckdb.DuckDBPyConnection, after_hours: float = 0.0
+) -> list[tuple[str, str]]:
+    """(record_key, payload) of user deletions Iterable acknowledged at least `after_hours`
+    ago and not purged yet."""
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=after_hours)
     return [
         (str(key), str(payload))
         for key, payload in con.execute(
             f"select record_key, payload from {S}.sync_ledger where object = 'user_deletions' "
-            "and payload is not null order by acknowledged_at, record_key"
+            "and payload is not null and acknowledged_at <= ? order by acknowledged_at, record_key",
+            [cutoff],
         ).fetchall()
     ]
 
@@ -184,12 +201,13 @@ def pending_purges(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def purge_deleted_people(
     con: duckdb.DuckDBPyConnection,
     on_person: Callable[[int], None] | None = None,
+    after_hours: float = 0.0,
 ) -> PurgeSummary:
-    """Purge everyone whose deletion Iterable acknowledged; see the module doc."""
+    """Purge everyone whose deletion Iterable acknowledged (at least `after_hours` ago)."""
     summary = PurgeSummary()
     raw_tables = _tables(con, RAW_SCHEMA)
     dbt_tables = [(schema, t) for schema in DBT_SCHEMAS for t in _tables(con, schema)]
-    for record_key, payload in pending_purges(con):
+    for record_key, payload in pending_purges(con, after_hours):
         con.execute("begin transaction")
         try:
             counts = _purge_person(con, record_key, payload, raw_tables, dbt_tables)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from sandbox.iterable.emulator import IterableEmulator
 from sync.engine import run_sync
@@ -125,8 +126,11 @@ def make_raw(path: Path, people: int) -> None:
 def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
     emu: IterableEmulator,  # noqa: F811
     warehouse,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = settings_for(emu, max_delete_fraction=1.0)
+    # by default the purge waits a day after the acknowledgement (for explain / outcomes)
+    monkeypatch.setenv("SYNC__RETENTION__PURGE_AFTER_HOURS", "0")
     make_raw(warehouse.path, 3)
     everyone = {f"cust-{i}": {**payload, "userId": f"cust-{i}"} for i, payload in
                 enumerate(users(3).values())}  # fmt: skip
@@ -313,3 +317,18 @@ def test_the_warehouse_file_is_private(tmp_path: Path) -> None:
     with connect(loose):
         pass
     assert loose.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_purge_waits_for_the_grace_period(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    make_raw(path, 1)
+    acknowledged = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=5)
+    with connect(path) as con:
+        con.execute(
+            "insert into ctsync.sync_ledger values ('user_deletions', 'cust-0', 'upsert', 'h', "
+            '\'{"userId": "cust-0", "method": "delete"}\', \'r\', ?)',
+            [acknowledged],
+        )
+        assert purge_deleted_people(con, after_hours=24).people == 0
+        assert purge_deleted_people(con, after_hours=4).people == 1
+        assert con.execute("select count(*) from raw_commercetools.customers").fetchone() == (0,)
