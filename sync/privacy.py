@@ -5,8 +5,8 @@
   profile fields sent non-null; carts the user's identity; catalog items the item id; user
   deletions the identity and method; purchases and events their id and user identity.
   Subscriptions keep their list/channel/message-type ids, which the consent model reads back.
-* A day (`sync.retention.purge_after_hours`, default 24) after Iterable acknowledged a
-  person's deletion, `purge_deleted_people` removes that person
+* Once Iterable acknowledged a person's deletion (plus `sync.retention.purge_after_hours`,
+  default 0), `purge_deleted_people` removes that person
   from the raw commercetools tables (customer, orders, carts, messages, with their child
   tables), from the dbt tables keyed by `customer_id`, from the rejections, and clears their
   ledger payloads and changelog keys; counts survive (`ctsync.sync_purges`, changelog rows
@@ -33,7 +33,7 @@ from sync.warehouse import AUDIT_SCHEMA
 log = logging.getLogger("ctsync.privacy")
 
 DEFAULT_RETENTION_DAYS = 90
-DEFAULT_PURGE_AFTER_HOURS = 24.0
+DEFAULT_PURGE_AFTER_HOURS = 0.0
 RAW_SCHEMA = "raw_commercetools"
 DBT_SCHEMAS = ("intermediate", "marts")
 S = AUDIT_SCHEMA
@@ -120,8 +120,8 @@ def upkeep(con: duckdb.DuckDBPyConnection) -> None:
 class RetentionSettings:
     changelog_days: int = DEFAULT_RETENTION_DAYS
     rejections_days: int = DEFAULT_RETENTION_DAYS
-    # How long after Iterable acknowledged a deletion the person is purged: the run that
-    # deleted them, `ctsync explain` and the outcomes view can account for it meanwhile.
+    # How long after Iterable acknowledged a deletion the person is purged (0: by the run
+    # that deleted them); a delay keeps their records explainable for that long.
     purge_after_hours: float = DEFAULT_PURGE_AFTER_HOURS
 
 

@@ -129,8 +129,7 @@ def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = settings_for(emu, max_delete_fraction=1.0)
-    # by default the purge waits a day after the acknowledgement (for explain / outcomes)
-    monkeypatch.setenv("SYNC__RETENTION__PURGE_AFTER_HOURS", "0")
+    monkeypatch.delenv("SYNC__RETENTION__PURGE_AFTER_HOURS", raising=False)  # default: at once
     make_raw(warehouse.path, 3)
     everyone = {f"cust-{i}": {**payload, "userId": f"cust-{i}"} for i, payload in
                 enumerate(users(3).values())}  # fmt: skip
