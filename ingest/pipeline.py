@@ -38,6 +38,8 @@ PIPELINE_NAME = "ctsync_commercetools"
 SOURCE_NAME = "commercetools"
 """The dlt source, and so the name of its dlt schema."""
 SNAPSHOT_SCHEMA = "ctsync_ingest_snapshot"
+RECONCILED_TABLE = "reconciled_deletions"
+"""Raw table of ids found deleted by id reconciliation (no ``*Deleted`` message)."""
 
 
 class IngestError(Exception):
@@ -219,6 +221,71 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
     return row is not None
 
 
+def reconcile_deletions(
+    con: duckdb.DuckDBPyConnection, api: CommercetoolsClient, names: Sequence[str]
+) -> dict[str, int]:
+    """Find rows deleted in commercetools without a ``*Deleted`` message (a project with
+    Messages disabled, or messages expired) by comparing ids: every id the raw table holds
+    that the API no longer lists is recorded in ``reconciled_deletions`` (with the customer's
+    last known identity, so Iterable can still be told) and removed with its child rows.
+
+    Costs one keyset-paged read of the ids per resource. Returns rows removed per table.
+    """
+    existing = _existing_tables(con)
+    con.execute(
+        f"create table if not exists {schema.DATASET_NAME}.{RECONCILED_TABLE} ("
+        "resource_type_id varchar not null, resource_id varchar not null, "
+        "customer_number varchar, email varchar, external_id varchar, "
+        "detected_at timestamp with time zone not null)"
+    )
+    removed: dict[str, int] = {}
+    for name in names:
+        if name not in schema.DELETION_MESSAGES or name not in existing:
+            continue
+        table = schema.TABLES[name]
+        live: set[str] = set()
+        for page in api.paginate(table.endpoint, params=dict(table.params or {})):
+            live.update(str(row["id"]) for row in page)
+        root = f"{schema.DATASET_NAME}.{name}"
+        held = {row[0] for row in con.execute(f"select id from {root}").fetchall()}
+        gone = sorted(held - live)
+        removed[name] = len(gone)
+        if not gone:
+            continue
+        type_id = schema.DELETION_MESSAGES[name][0]
+        columns = {
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ?",
+                [schema.DATASET_NAME, name],
+            ).fetchall()
+        }
+        identity = ", ".join(
+            column if name == "customers" and column in columns else "null"
+            for column in ("customer_number", "email", "external_id")
+        )
+        con.execute("begin transaction")
+        try:
+            con.execute(
+                f"insert into {schema.DATASET_NAME}.{RECONCILED_TABLE} "
+                f"select ?, id, {identity}, now() from {root} where list_contains(?, id)",
+                [type_id, gone],
+            )
+            for child in sorted(t for t in existing if t.startswith(f"{name}__")):
+                con.execute(
+                    f"delete from {schema.DATASET_NAME}.{child} where _dlt_root_id in ("
+                    f"select _dlt_id from {root} where list_contains(?, id))",
+                    [gone],
+                )
+            con.execute(f"delete from {root} where list_contains(?, id)", [gone])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return removed
+
+
 def apply_deletions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[str, int]:
     """Remove rows (and their child rows) that a ``*Deleted`` message in raw messages names.
 
@@ -312,12 +379,15 @@ def run_ingest(
     settings: CommercetoolsSettings | None = None,
     pipelines_dir: Path | str | None = None,
     client: CommercetoolsClient | None = None,
+    reconcile: bool = False,
 ) -> IngestSummary:
     """Load commercetools into ``raw_commercetools`` (incremental unless ``full_refresh``).
 
     ``full_refresh`` drops the selected tables and their cursors and reloads them, which
-    also removes rows deleted in commercetools. Raises :class:`IngestError` with a message
-    fit for users (no secrets) when configuration, credentials or the API fail.
+    also removes rows deleted in commercetools. ``reconcile`` (implied by ``full_refresh``)
+    first compares the raw ids with the API's (see :func:`reconcile_deletions`): deletions are
+    then found even when the project's Messages are disabled. Raises :class:`IngestError`
+    with a message fit for users (no secrets) when configuration, credentials or the API fail.
     """
     from sync.warehouse import ensure_private, warehouse_path
 
@@ -355,6 +425,13 @@ def run_ingest(
                 f"cannot write the warehouse {target}: {exc}. Only one process may write it "
                 f"at a time; is another ctsync or dbt run using it?"
             ) from None
+        if reconcile or full_refresh:
+            try:
+                with duckdb.connect(str(target)) as con:
+                    reconcile_deletions(con, api, names)
+            except CommercetoolsError as exc:
+                _drop_snapshot(target)
+                raise IngestError(_scrub(str(exc), settings.client_secret)) from None
         if not pipeline.schema_names:
             # the working folder is new or lost: take dlt's schema and state from the warehouse
             pipeline.sync_destination()

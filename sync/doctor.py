@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -111,6 +112,7 @@ def _commercetools(timeout: float) -> list[Check]:
             )
             client.get("customers", {"limit": "1", "withTotal": "false"})
             checks.append(Check("commercetools API", OK, "read customers"))
+            checks.append(_messages_check(client))
     except CommercetoolsAuthError as exc:
         checks.append(
             Check(
@@ -132,6 +134,35 @@ def _commercetools(timeout: float) -> list[Check]:
             )
         )
     return checks
+
+
+def _messages_check(client: Any) -> Check:
+    """Messages are off by default in new commercetools projects: deletions then arrive only
+    through id reconciliation, which costs a read of every id per resource."""
+    from ingest.commercetools.client import CommercetoolsError
+
+    try:
+        project = client.get("", {})
+    except CommercetoolsError as exc:
+        return Check(
+            "commercetools messages",
+            WARN,
+            redact(f"cannot read the project settings: {exc}"),
+            "give the API client view_project_settings to let doctor check that Messages are on",
+        )
+    messages = project.get("messages") if isinstance(project, dict) else None
+    if isinstance(messages, dict) and messages.get("enabled") is True:
+        return Check("commercetools messages", OK, "enabled (deletions arrive as messages)")
+    return Check(
+        "commercetools messages",
+        WARN,
+        "Messages are disabled in this project: deletions and email changes are not "
+        "announced, so a deleted customer stays in Iterable until an id reconciliation "
+        "(`ctsync ingest --reconcile-deletions`, also run by `ctsync run --full-refresh`), "
+        "which reads every id once per resource",
+        "enable Messages (project settings → messagesConfiguration.enabled), or schedule "
+        "`ctsync ingest --reconcile-deletions` daily",
+    )
 
 
 def _iterable(timeout: float) -> list[Check]:

@@ -318,8 +318,9 @@ class CommercetoolsClient:
             return self._token
 
     def get(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str]) -> Any:
-        """GET ``{api_url}/{project_key}/{path}``; re-mints the token once on 401."""
-        url = f"{self.endpoints.api_url}/{self.project_key}/{path}"
+        """GET ``{api_url}/{project_key}/{path}`` (``path=""``: the project itself); re-mints
+        the token once on 401."""
+        url = f"{self.endpoints.api_url}/{self.project_key}" + (f"/{path}" if path else "")
         query = httpx.QueryParams(dict(params) if isinstance(params, Mapping) else tuple(params))
         reauthenticated = False
         while True:

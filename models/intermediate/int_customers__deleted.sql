@@ -1,5 +1,7 @@
--- Customers deleted in commercetools (CustomerDeleted messages), with the last identity we
--- know for them: the raw row if ingest kept it, else the newest email from email changes.
+-- Customers deleted in commercetools (CustomerDeleted messages, or found gone by id
+-- reconciliation when Messages are off), with the last identity we know for them: the raw
+-- row if ingest kept it, else the newest email from email changes, else the identity the
+-- reconciliation recorded.
 with
 
 messages as (
@@ -14,6 +16,13 @@ customers as (
 
 ),
 
+reconciled as (
+
+    select * from {{ ref('stg_commercetools__reconciled_deletions') }}
+    where resource_type_id = 'customer'
+
+),
+
 deletions as (
 
     select
@@ -21,9 +30,15 @@ deletions as (
         min(created_at) as deleted_at,
         max(resource_customer_number) as customer_number
 
-    from messages
-    where message_type = 'CustomerDeleted'
-        and resource_type_id = 'customer'
+    from (
+        select resource_id, created_at, resource_customer_number
+        from messages
+        where message_type = 'CustomerDeleted'
+            and resource_type_id = 'customer'
+        union all
+        select resource_id, detected_at as created_at, customer_number as resource_customer_number
+        from reconciled
+    ) as deletion_events
     group by resource_id
 
 ),
@@ -48,8 +63,8 @@ final as (
         deletions.customer_id,
         deletions.deleted_at,
         coalesce(customers.customer_number, deletions.customer_number) as customer_number,
-        customers.external_id,
-        coalesce(customers.email_normalized, email_changes.email_normalized) as email_normalized
+        coalesce(customers.external_id, reconciled.external_id) as external_id,
+        coalesce(customers.email_normalized, email_changes.email_normalized, reconciled.email_normalized) as email_normalized
 
     from deletions
     left join customers
@@ -57,6 +72,8 @@ final as (
     left join email_changes
         on deletions.customer_id = email_changes.customer_id
         and email_changes.change_rank = 1
+    left join reconciled
+        on deletions.customer_id = reconciled.resource_id
 
 )
 

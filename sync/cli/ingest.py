@@ -27,6 +27,15 @@ def register(app: typer.Typer) -> None:
                 "(also removes rows deleted in commercetools).",
             ),
         ] = False,
+        reconcile_deletions: Annotated[
+            bool,
+            typer.Option(
+                "--reconcile-deletions",
+                help="Also compare the raw ids with commercetools' and record what is gone as "
+                "deleted: finds deletions when the project's Messages are disabled "
+                "(a full refresh always does this).",
+            ),
+        ] = False,
         resources: Annotated[
             str | None,
             typer.Option(
@@ -80,7 +89,10 @@ def register(app: typer.Typer) -> None:
 
                 try:
                     summary = run_ingest(
-                        full_refresh=full_refresh, resources=names, progress=on_page
+                        full_refresh=full_refresh,
+                        resources=names,
+                        progress=on_page,
+                        reconcile=reconcile_deletions,
                     )
                 except IngestError as exc:
                     progress.stop()

@@ -1,0 +1,126 @@
+"""A commercetools project with Messages disabled (the default for new projects): ingest,
+build and sync still work; `doctor` warns; a customer deleted without any message is found
+by `ctsync ingest --reconcile-deletions` and then removed from Iterable by `ctsync run`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from sandbox.commercetools.launcher import CommercetoolsSandbox
+from sandbox.commercetools.seeder import seed
+from sandbox.iterable.emulator import IterableEmulator
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+PLAIN_EMAIL = re.compile(r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
+
+pytestmark = pytest.mark.slow
+
+
+def _set_messages(sandbox: CommercetoolsSandbox, enabled: bool) -> None:
+    url = f"{sandbox.api_url}/{sandbox.project_key}"
+    headers = {"Authorization": f"Bearer {sandbox.token()}"}
+    project = httpx.get(url, headers=headers, timeout=10).json()
+    response = httpx.post(
+        url,
+        headers=headers,
+        json={
+            "version": project["version"],
+            "actions": [
+                {
+                    "action": "changeMessagesConfiguration",
+                    "messagesConfiguration": {"enabled": enabled},
+                }
+            ],
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def messages_off(commercetools_sandbox: CommercetoolsSandbox) -> Iterator[CommercetoolsSandbox]:
+    """A shop seeded (the seeder switches Messages on for its history), then Messages off."""
+    commercetools_sandbox.reset()
+    ct = commercetools_sandbox
+    seed(
+        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
+        customers=8, seed=11,
+    )  # fmt: skip
+    _set_messages(commercetools_sandbox, False)
+    yield commercetools_sandbox
+    _set_messages(commercetools_sandbox, True)
+    commercetools_sandbox.reset()
+
+
+def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
+    messages_off: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    tmp_path: Path,
+) -> None:
+    ct = messages_off
+    iterable_emulator.reset(project_type="hybrid")
+    warehouse = tmp_path / "warehouse.duckdb"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env = {**clean, **ct.env(), **iterable_emulator.env(), "CTSYNC_WAREHOUSE": str(warehouse)}
+
+    def ctsync(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CTSYNC), *args], cwd=tmp_path, env={**env, "COLUMNS": "200"},
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+
+    def query(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    first = ctsync("run", "--no-progress")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    doctor = ctsync("doctor")
+    assert "commercetools messages" in doctor.stdout
+    assert "Messages are disabled" in doctor.stdout and "--reconcile-deletions" in doctor.stdout
+
+    held = {
+        u.get("userId"): u for u in iterable_emulator.users() if "customerId" in u["dataFields"]
+    }
+    customer_id = next(
+        key for key, user in sorted(held.items()) if PLAIN_EMAIL.match(user.get("email") or "")
+    )
+    with ct.client() as client:
+        version = client.get(f"/customers/{customer_id}").json()["version"]
+        deleted = client.delete(f"/customers/{customer_id}", params={"version": version})
+        assert deleted.status_code == 200, deleted.text
+        # Messages are off: nothing announces the deletion
+        announced = client.get(
+            "/messages",
+            params={"where": f'resource(id="{customer_id}") and type="CustomerDeleted"'},
+        ).json()["results"]
+        assert announced == []
+
+    reconcile = ctsync("ingest", "--reconcile-deletions", "--resources", "customers")
+    assert reconcile.returncode == 0, reconcile.stdout[-3000:] + reconcile.stderr[-3000:]
+    assert query(
+        "select count(*) from raw_commercetools.customers where id = ?", [customer_id]
+    ) == [(0,)]
+    assert query(
+        "select resource_type_id from raw_commercetools.reconciled_deletions where resource_id = ?",
+        [customer_id],
+    ) == [("customer",)]
+
+    second = ctsync("run", "--no-progress")
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert iterable_emulator.user(user_id=customer_id) is None
+    # the other customers are untouched
+    assert all(
+        iterable_emulator.user(user_id=key) is not None for key in held if key != customer_id
+    )
