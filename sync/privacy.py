@@ -260,6 +260,16 @@ def _purge_person(
                 ids.add(str(customer_id))
             if email:
                 emails.add(str(email).lower())
+    if "customers" in raw_tables and ids:
+        # a customer still in the raw table is alive (ingest removes deleted ones): an id
+        # learnt from a ledger row another person now holds (same email key) is theirs
+        ids -= {
+            str(row[0])
+            for row in con.execute(
+                f"select id from {RAW_SCHEMA}.customers where id in (select unnest(?::varchar[]))",
+                [sorted(ids)],
+            ).fetchall()
+        }
     if "customers" in raw_tables and emails:
         # an email a live customer holds now (re-registered after the deletion) is theirs:
         # matching by it would purge the live person's data and ledger rows
@@ -269,7 +279,10 @@ def _purge_person(
             "and id not in (select unnest(?::varchar[]))",
             [sorted(emails), sorted(ids)],
         ).fetchall()
-        emails -= {str(row[0]) for row in live}
+        live_emails = {str(row[0]) for row in live}
+        emails -= live_emails
+    else:
+        live_emails = set()
     id_list, email_list = sorted(ids), sorted(emails)
 
     # raw commercetools rows: the customer, their orders and carts, messages about them
@@ -348,7 +361,9 @@ def _purge_person(
         {"emails": email_list, "ids": id_list},
     ).fetchall():
         person_keys.add(str(key))
-    keys = sorted(person_keys)
+    # In email projects the key is the email: a live customer who re-registered with it owns
+    # those rows now (only the deletion's own ledger row below is this person's).
+    keys = sorted(key for key in person_keys if key.lower() not in live_emails)
     # desired payloads dbt keeps incrementally (purchases, events) carry the email too
     for table in sorted(_tables(con, "iterable")):
         if "record_key" in _columns(con, "iterable", table):
@@ -376,6 +391,12 @@ def _purge_person(
         f"update {S}.sync_ledger set payload = null where payload is not null "
         "and record_key in (select unnest(?::varchar[]))",
         [keys],
+    )
+    # the purge marker: this deletion is done, whoever holds its key now
+    con.execute(
+        f"update {S}.sync_ledger set payload = null where object = 'user_deletions' "
+        "and record_key = ?",
+        [record_key],
     )
     run(
         "ctsync.sync_changelog",

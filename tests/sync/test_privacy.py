@@ -148,7 +148,11 @@ def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
         )
     changelog_before = warehouse.scalar("select count(*) from ctsync.sync_changelog")
 
-    # cust-1 is deleted in commercetools; the sync deletes them in Iterable, then purges
+    # cust-1 is deleted in commercetools (the ingest drops the customer row, as dlt's merge
+    # does); the sync deletes them in Iterable, then purges the rest of their data
+    with connect(warehouse.path) as con:
+        con.execute("delete from raw_commercetools.customers__addresses where _dlt_root_id = 'd1'")
+        con.execute("delete from raw_commercetools.customers where id = 'cust-1'")
     del everyone["cust-1"]
     warehouse.set_desired("users", everyone)
     warehouse.set_desired("user_deletions", {"cust-1": {"userId": "cust-1", "method": "delete"}})
@@ -227,6 +231,7 @@ def test_kill_9_during_the_purge_leaves_nothing_half_deleted(tmp_path: Path) -> 
     make_raw(path, people)
     now = datetime.now(UTC).replace(tzinfo=None)
     with connect(path) as con:
+        con.execute("delete from raw_commercetools.customers")  # deleted: the ingest dropped them
         for i in range(people):
             for obj, payload in (
                 ("users", {"userId": f"cust-{i}", "email": f"user{i}@example.com"}),
@@ -259,7 +264,7 @@ def test_kill_9_during_the_purge_leaves_nothing_half_deleted(tmp_path: Path) -> 
                 con.execute(
                     "select (select payload is null from ctsync.sync_ledger where object = "
                     "'user_deletions' and record_key = $k), "
-                    "not exists (select 1 from raw_commercetools.customers where id = $k), "
+                    "not exists (select 1 from raw_commercetools.orders where customer_id = $k), "
                     "not exists (select 1 from raw_commercetools.orders__line_items "
                     "where _dlt_root_id = 'od' || $i), "
                     "not exists (select 1 from marts.fct_orders where customer_id = $k)",
@@ -323,6 +328,7 @@ def test_the_purge_waits_for_the_grace_period(tmp_path: Path) -> None:
     make_raw(path, 1)
     acknowledged = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=5)
     with connect(path) as con:
+        con.execute("delete from raw_commercetools.customers")
         con.execute(
             "insert into ctsync.sync_ledger values ('user_deletions', 'cust-0', 'upsert', 'h', "
             '\'{"userId": "cust-0", "method": "delete"}\', \'r\', ?)',
@@ -330,4 +336,37 @@ def test_the_purge_waits_for_the_grace_period(tmp_path: Path) -> None:
         )
         assert purge_deleted_people(con, after_hours=24).people == 0
         assert purge_deleted_people(con, after_hours=4).people == 1
-        assert con.execute("select count(*) from raw_commercetools.customers").fetchone() == (0,)
+        assert con.execute("select count(*) from raw_commercetools.orders").fetchone() == (0,)
+
+
+def test_an_email_a_live_customer_re_registered_with_is_not_purged(tmp_path: Path) -> None:
+    """Email project: the deleted person's key is their email, which a new customer now holds."""
+    path = tmp_path / "w.duckdb"
+    make_raw(path, 1)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with connect(path) as con:
+        # cust-0 (user0@example.com) was deleted; new-1 registered with the same email
+        con.execute("delete from raw_commercetools.customers")
+        con.execute(
+            "insert into raw_commercetools.customers values ('new-1', 'user0@example.com', 'dn')"
+        )
+        live = '{"email": "user0@example.com", "dataFields": {"customerId": "new-1"}}'
+        con.execute(
+            "insert into ctsync.sync_ledger values ('users', 'user0@example.com', 'upsert', "
+            "'h-live', ?, 'r', ?)",
+            [live, now],
+        )
+        con.execute(
+            "insert into ctsync.sync_ledger values ('user_deletions', 'user0@example.com', "
+            '\'upsert\', \'h\', \'{"email": "user0@example.com", "method": "delete"}\', '
+            "'r', ?)",
+            [now - timedelta(minutes=1)],
+        )
+        assert purge_deleted_people(con).people == 1
+        assert con.execute(
+            "select operation, payload_hash, payload from ctsync.sync_ledger where object = 'users'"
+        ).fetchall() == [("upsert", "h-live", live)]
+        assert con.execute(
+            "select count(*) from raw_commercetools.customers where id = 'new-1'"
+        ).fetchone() == (1,)
+        assert pending_purges(con) == []
