@@ -1,5 +1,7 @@
--- Loyalty tier: the customer's `loyaltyTier` custom field when set, otherwise the highest
--- tier (var `loyalty_tiers`) whose lifetime-value threshold the customer reaches.
+{%- set known_tiers = var('loyalty_tiers') | map(attribute='tier') | list %}
+-- Loyalty tier: the customer's `loyaltyTier` custom field when it names a configured tier,
+-- otherwise the highest tier (var `loyalty_tiers`) whose lifetime-value threshold the
+-- customer reaches. An unknown custom value (source data) is ignored, not a build failure.
 with
 
 customers as (
@@ -26,7 +28,8 @@ final as (
         {%- endfor %}
         end as loyalty_tier_computed,
         coalesce(
-            customers.loyalty_tier_custom,
+            case when customers.loyalty_tier_custom in ({% for tier in known_tiers %}'{{ tier }}'{{ ', ' if not loop.last }}{% endfor %})
+                then customers.loyalty_tier_custom end,
             case
             {%- for tier in var('loyalty_tiers') | sort(attribute='min_lifetime_value', reverse=true) %}
                 when coalesce(order_facts.lifetime_value_base_amount, 0) >= {{ tier['min_lifetime_value'] }} then '{{ tier["tier"] }}'
@@ -34,7 +37,7 @@ final as (
             end
         ) as loyalty_tier,
         case
-            when customers.loyalty_tier_custom is not null then 'custom_field'
+            when customers.loyalty_tier_custom in ({% for tier in known_tiers %}'{{ tier }}'{{ ', ' if not loop.last }}{% endfor %}) then 'custom_field'
             else 'lifetime_value'
         end as loyalty_tier_source
 

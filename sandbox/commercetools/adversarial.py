@@ -389,6 +389,32 @@ CASES: list[Case] = [
         _delivered_user(**{"dataFields.firstName": ABSENT, "dataFields.lastName": ABSENT}),
     ),
     Case(
+        "loyalty tier custom field outside the configured tiers",
+        "identities",
+        lambda shop: [
+            shop.customer(
+                custom={
+                    "type": {"typeId": "type", "key": "ctsync-customer"},
+                    "fields": {"loyaltyTier": "Diamond"},
+                }
+            )
+        ],
+        _delivered_user(**{"dataFields.loyaltyTier": "bronze"}),
+    ),
+    Case(
+        "loyalty tier custom field in upper case",
+        "identities",
+        lambda shop: [
+            shop.customer(
+                custom={
+                    "type": {"typeId": "type", "key": "ctsync-customer"},
+                    "fields": {"loyaltyTier": "GOLD"},
+                }
+            )
+        ],
+        _delivered_user(**{"dataFields.loyaltyTier": "gold"}),
+    ),
+    Case(
         "unknown locale on customer",
         "locales",
         lambda shop: [shop.customer(locale="tlh")],
