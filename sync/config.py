@@ -40,6 +40,16 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "user_delete": 100.0,
     "forget": 3.0,
     "get_fields": 3.0,
+    # consent: list and group writes (not published), settings reads (100/s published)
+    "lists_subscribe": 10.0,
+    "lists_unsubscribe": 10.0,
+    "subscriptions_subscribe": 10.0,
+    "subscriptions_unsubscribe": 10.0,
+    "subscription_user_subscribe": 100.0,
+    "subscription_user_unsubscribe": 100.0,
+    "get_lists": 100.0,
+    "get_channels": 100.0,
+    "get_messageTypes": 100.0,
 }
 
 # Records per request for the bulk endpoints (Iterable: no count cap for bulkUpdate, only

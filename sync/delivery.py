@@ -141,6 +141,7 @@ class Delivery:
         self._catalog_ready = False
         self._learned_lock = threading.Lock()
         self._learned: list[tuple[str, str, str]] = []
+        self._bulk_group_action_disabled = threading.Event()
 
     def is_bulk(self, obj: str, operation: str) -> bool:
         if obj == "users":
@@ -337,16 +338,66 @@ class Delivery:
         return self._single(item, "user_delete", "DELETE", path, None, absent_ok=True)
 
     # subscriptions -------------------------------------------------------------------
+    #
+    # Each row changes one group of one person (docs/CONTRACTS.md §4a). Lists go through
+    # lists/subscribe and lists/unsubscribe; channels and message types through the bulk
+    # group action PUT /api/subscriptions/{group}/{id}?action=..., or, in a project where
+    # that is not enabled (404), the single-user PATCH / DELETE routes. People Iterable does
+    # not hold yet are created with their initial arrays by bulkUpdateSubscriptions: a new
+    # profile has nothing an overwrite could drop.
 
     def _subscriptions(self, items: list[Prepared]) -> list[Outcome]:
-        return self._bulk(
-            items,
+        outcomes: list[Outcome] = []
+        creations = [p for p in items if p.payload.get("create") is True]
+        if creations:
+            outcomes += self._subscription_creations(creations)
+        groups: dict[tuple[str, int, str], list[Prepared]] = {}
+        for item in items:
+            if item.payload.get("create") is True:
+                continue
+            key = (
+                str(item.payload["subscriptionGroup"]),
+                int(item.payload["subscriptionGroupId"]),
+                str(item.payload["action"]),
+            )
+            groups.setdefault(key, []).append(item)
+        for (group, group_id, action), members in groups.items():
+            if group == "emailList":
+                outcomes += self._list_action(members, group_id, action)
+            else:
+                outcomes += self._group_action(members, group, group_id, action)
+        return outcomes
+
+    def _subscription_creations(self, items: list[Prepared]) -> list[Outcome]:
+        by_person: dict[tuple[Any, Any], list[Prepared]] = {}
+        for item in items:
+            by_person.setdefault(
+                (item.payload.get("email"), item.payload.get("userId")), []
+            ).append(item)
+        # one request item per person (every row of a person carries the same arrays)
+        firsts = [members[0] for members in by_person.values()]
+        results = self._bulk(
+            firsts,
             "bulk_update_subscriptions",
             "POST",
             "/api/users/bulkUpdateSubscriptions",
-            lambda group: {"updateSubscriptionsRequests": [p.payload for p in group]},
+            lambda group: {
+                "updateSubscriptionsRequests": [
+                    {
+                        **{k: p.payload[k] for k in ("email", "userId") if p.payload.get(k)},
+                        **p.payload.get("arrays", {}),
+                    }
+                    for p in group
+                ]
+            },
             self._interpret_subscriptions,
         )
+        outcomes = []
+        for result in results:
+            payload = next(p.payload for p in firsts if p.row.record_key == result.row.record_key)
+            for member in by_person[(payload.get("email"), payload.get("userId"))]:
+                outcomes.append(result._replace(row=member.row))
+        return outcomes
 
     def _interpret_subscriptions(
         self, items: list[Prepared], response: ApiResponse
@@ -362,6 +413,83 @@ class Delivery:
         for value in body.get("validUserIdFailures") or []:
             by_user_id.setdefault(str(value), "transient_error")
         return self._per_row(items, response, "bulk_update_subscriptions", by_email, by_user_id, {})
+
+    def _who(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The identifier a subscription request carries for this project type."""
+        if self.settings.project_type != "email" and payload.get("userId"):
+            return {"userId": payload["userId"]}
+        return {"email": payload.get("email")}
+
+    def _list_action(self, items: list[Prepared], list_id: int, action: str) -> list[Outcome]:
+        endpoint = f"lists_{action}"
+        subscribe = action == "subscribe"
+
+        def body(group: list[Prepared]) -> dict[str, Any]:
+            subscribers = [
+                {k: p.payload[k] for k in ("email", "userId") if p.payload.get(k)} for p in group
+            ]
+            request: dict[str, Any] = {"listId": list_id, "subscribers": subscribers}
+            if subscribe:
+                request["updateExistingUsersOnly"] = False
+            else:
+                request["channelUnsubscribe"] = False
+            return request
+
+        def interpret(group: list[Prepared], response: ApiResponse) -> list[Outcome]:
+            answer = response.body if isinstance(response.body, dict) else {}
+            by_email, by_user_id = _identity_failures(answer)
+            if not subscribe:
+                # not on Iterable at all: not on the list either, which is what was wanted
+                by_email = {k: v for k, v in by_email.items() if v != "iterable_not_found"}
+                by_user_id = {k: v for k, v in by_user_id.items() if v != "iterable_not_found"}
+            return self._per_row(group, response, endpoint, by_email, by_user_id, {})
+
+        path = f"/api/lists/{action}"
+        return self._bulk(items, endpoint, "POST", path, body, interpret)
+
+    def _group_action(
+        self, items: list[Prepared], group: str, group_id: int, action: str
+    ) -> list[Outcome]:
+        endpoint = f"subscriptions_{action}"
+        if not self._bulk_group_action_disabled.is_set():
+
+            def body(members: list[Prepared]) -> dict[str, Any]:
+                users, by_user_id = [], []
+                for p in members:
+                    who = self._who(p.payload)
+                    if "userId" in who:
+                        by_user_id.append(who["userId"])
+                    else:
+                        users.append(who["email"])
+                return {"users": users, "usersByUserId": by_user_id}
+
+            def interpret(members: list[Prepared], response: ApiResponse) -> list[Outcome]:
+                return [Outcome(p.row, SUCCEEDED, endpoint, response.status) for p in members]
+
+            path = f"/api/subscriptions/{group}/{group_id}?action={action}"
+            outcomes = self._bulk(items, endpoint, "PUT", path, body, interpret)
+            if not all(o.http_status == 404 for o in outcomes):
+                return outcomes
+            # The project has not enabled the bulk action: fall back to one call per user.
+            self._bulk_group_action_disabled.set()
+        outcomes = []
+        for item in items:
+            who = self._who(item.payload)
+            base = f"/api/subscriptions/{group}/{group_id}"
+            if "userId" in who:
+                path = f"{base}/byUserId/{quote(str(who['userId']), safe='')}"
+            else:
+                path = f"{base}/user/{quote(str(who['email']), safe='@')}"
+            method = "PATCH" if action == "subscribe" else "DELETE"
+            outcomes += self._single(
+                item,
+                f"subscription_user_{action}",
+                method,
+                path,
+                None,
+                absent_ok=action == "unsubscribe",
+            )
+        return outcomes
 
     # commerce ------------------------------------------------------------------------
 

@@ -184,6 +184,8 @@ def _iterable(timeout: float) -> list[Check]:
     try:
         with IterableClient(settings) as client:
             response = client.call("get_fields", "GET", "/api/users/getFields")
+            if response.ok:
+                checks.append(_consent_rules(client))
         if response.ok:
             fields = (
                 (response.body or {}).get("fields", {}) if isinstance(response.body, dict) else {}
@@ -220,6 +222,29 @@ def _iterable(timeout: float) -> list[Check]:
             )
         )
     return checks
+
+
+def _consent_rules(client: Any) -> Check:
+    from sync.consent import ConsentConfigError, check_consent_rules, load_rules
+
+    try:
+        rules = load_rules()
+        problems = check_consent_rules(client, rules)
+    except ConsentConfigError as exc:
+        return Check("consent rules", FAIL, redact(exc), "check that the key may read lists")
+    if problems:
+        return Check(
+            "consent rules",
+            FAIL,
+            "; ".join(problems),
+            "put your project's list / channel / message type ids in "
+            "seeds/iterable_consent_rules.csv, then `ctsync build`",
+        )
+    return Check(
+        "consent rules",
+        OK,
+        f"{len(rules)} rule(s); every list, channel and message type exists in Iterable",
+    )
 
 
 def _warehouse(warehouse: Path) -> list[Check]:

@@ -28,6 +28,7 @@ import orjson
 from sync import audit, guards, privacy
 from sync.audit import ObjectCounts
 from sync.config import IterableSettings
+from sync.consent import ConsentConfigError, check_consent_rules
 from sync.delivery import FAILED, REJECTED, SUCCEEDED, Delivery, Outcome, Prepared, batches
 from sync.iterable_client import IterableAuthError, IterableClient, IterableTransientError
 from sync.lock import run_lock
@@ -42,7 +43,7 @@ from sync.planner import (
 )
 from sync.redact import install_log_redaction, redact
 from sync.validation import Validator
-from sync.warehouse import connect
+from sync.warehouse import connect, read_back_loaded
 from sync.warehouse import warehouse_path as default_warehouse_path
 
 log = logging.getLogger("ctsync.sync")
@@ -266,6 +267,7 @@ class _Run:
         self.validator: Validator | None = None
         self.may_have_rejections = True
         self.result = SyncResult(run_id=run_id, mode=mode, trigger=trigger, status="running")
+        self.config_errors: list[str] = []
         self.progress = _Progress(progress)
         # The object being sent: its counts and its requests in flight (for Ctrl-C).
         self._current: tuple[ObjectCounts, deque[Future[list[Outcome]]]] | None = None
@@ -304,7 +306,10 @@ class _Run:
                     self._stop_on_interrupt()
                     raise
             totals = result.totals
-            if totals.failed:
+            if self.config_errors:
+                result.status = "failed"
+                result.error_message = "; ".join(self.config_errors)
+            elif totals.failed:
                 result.status = "partial"
                 result.error_message = (
                     f"{totals.failed} record(s) hit transient errors; "
@@ -355,6 +360,31 @@ class _Run:
         totals.requests = result.requests
         audit.finish_run(self.con, result.run_id, result.status, totals, result.error_message)
 
+    def _consent_ready(self, counts: ObjectCounts) -> bool:
+        """Subscriptions are written only after Iterable was read back (raw_iterable), and
+        only when every consent rule names an id the Iterable project has."""
+        if not read_back_loaded(self.con):
+            counts.held += counts.planned
+            log.warning(
+                "subscriptions held: Iterable's consent state was never read back into "
+                "raw_iterable; run `ctsync ingest` (or `ctsync run`) first so no opt-out made "
+                "in Iterable is overwritten"
+            )
+            return False
+        try:
+            problems = check_consent_rules(self.client)
+        except ConsentConfigError as exc:
+            problems = [str(exc)]
+        if problems:
+            self.config_errors.append(
+                "subscriptions not sent, the consent rules do not match the Iterable project: "
+                + "; ".join(problems)
+                + ". Fix seeds/iterable_consent_rules.csv (then `ctsync build`) or the project"
+            )
+            log.error("%s", self.config_errors[-1])
+            return False
+        return True
+
     def _validator_for(self, obj: str) -> Validator:
         if self.validator is None:
             locked = fetch_user_field_types(self.client) if obj in USER_FIELD_OBJECTS else {}
@@ -374,6 +404,9 @@ class _Run:
         planned = count_changes(self.con, obj, self.full)
         counts.held = planned.pop("held", 0)
         counts.planned = sum(planned.values())
+        if obj == "subscriptions" and counts.planned and not self._consent_ready(counts):
+            audit.write_run_object(self.con, self.result.run_id, obj, counts)
+            return
         requests_before = self.client.total_requests
         self.may_have_rejections = audit.open_rejection_count(self.con, obj) > 0
         self.progress.start(obj, counts.planned)

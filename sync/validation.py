@@ -33,6 +33,13 @@ _DATE = re.compile(
     r"| \d{2}:\d{2}:\d{2}(?: [+-]\d{2}:?\d{2})?"
     r"|T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))$"
 )
+SUBSCRIPTION_GROUPS = ("emailList", "messageChannel", "messageType")
+SUBSCRIPTION_ARRAYS = (
+    "emailListIds",
+    "unsubscribedChannelIds",
+    "unsubscribedMessageTypeIds",
+    "subscribedMessageTypeIds",
+)
 # Profile fields Iterable manages itself, or that belong to the subscriptions object:
 # writing them through bulkUpdate would bypass consent handling (no subscribe events).
 MANAGED_USER_FIELDS = frozenset(
@@ -328,21 +335,38 @@ class Validator:
             self._user_fields(payload, "user")
 
     def _check_subscriptions(self, payload: dict[str, Any], operation: str) -> None:
+        """A subscription write: one group, one action; `create` rows also carry the
+        complete initial arrays of a person Iterable does not hold yet."""
         self._identity(payload, "subscription")
-        for key in (
-            "emailListIds",
-            "unsubscribedChannelIds",
-            "unsubscribedMessageTypeIds",
-            "subscribedMessageTypeIds",
-        ):
-            value = payload.get(key)
-            if value is None:
-                continue
+        group = payload.get("subscriptionGroup")
+        if group not in SUBSCRIPTION_GROUPS:
+            raise Invalid(
+                "invalid_field_type",
+                f"subscription.subscriptionGroup must be one of {', '.join(SUBSCRIPTION_GROUPS)}",
+            )
+        group_id = payload.get("subscriptionGroupId")
+        if not isinstance(group_id, int) or isinstance(group_id, bool):
+            raise Invalid(
+                "invalid_field_type", "subscription.subscriptionGroupId must be an integer"
+            )
+        if payload.get("action") not in ("subscribe", "unsubscribe"):
+            raise Invalid(
+                "invalid_field_type", "subscription.action must be subscribe or unsubscribe"
+            )
+        arrays = payload.get("arrays")
+        if payload.get("create") is True and not isinstance(arrays, dict):
+            raise Invalid("missing_field", "subscription.arrays is required with create")
+        for key, value in (arrays or {}).items():
+            if key not in SUBSCRIPTION_ARRAYS:
+                raise Invalid(
+                    "invalid_field_type",
+                    f"subscription.arrays.{key} is not an array Iterable knows",
+                )
             if not isinstance(value, list) or not all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value
             ):
                 raise Invalid(
-                    "invalid_field_type", f"subscription.{key} must be a list of integers"
+                    "invalid_field_type", f"subscription.arrays.{key} must be a list of integers"
                 )
 
     def _commerce_user(self, payload: dict[str, Any], where: str) -> None:

@@ -68,3 +68,22 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+READ_BACK_SCHEMA = "raw_iterable"
+
+
+def read_back_loaded(con: duckdb.DuckDBPyConnection) -> bool:
+    """True once a load of Iterable's state (``raw_iterable``, by ``ingest/iterable``) has
+    completed in this warehouse."""
+    row = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = ? and table_name = '_dlt_loads'",
+        [READ_BACK_SCHEMA],
+    ).fetchone()
+    if not row or not row[0]:
+        return False
+    done = con.execute(
+        f"select count(*) from {READ_BACK_SCHEMA}._dlt_loads where status = 0"
+    ).fetchone()
+    return bool(done and done[0])

@@ -21,6 +21,7 @@ from ingest.commercetools import schema as commercetools_schema
 from ingest.iterable.client import IterableReadClient, IterableSourceError
 from ingest.iterable.source import DATASET_NAME, EVENT_TYPES, iterable_source
 from sync.config import ConfigError, IterableSettings, load_settings
+from sync.warehouse import read_back_loaded
 
 log = logging.getLogger("ctsync.ingest.iterable")
 
@@ -50,17 +51,7 @@ def _settings() -> tuple[float, tuple[str, ...]]:
 
 def has_loaded(con: duckdb.DuckDBPyConnection) -> bool:
     """True once a ``raw_iterable`` load has completed in this warehouse."""
-    row = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = ? and table_name = '_dlt_loads'",
-        [DATASET_NAME],
-    ).fetchone()
-    if not row or not row[0]:
-        return False
-    done = con.execute(
-        f"select count(*) from {DATASET_NAME}._dlt_loads where status = 0"
-    ).fetchone()
-    return bool(done and done[0])
+    return read_back_loaded(con)
 
 
 def run_iterable_ingest(

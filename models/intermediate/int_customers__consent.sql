@@ -1,5 +1,7 @@
 -- Consent per customer and Iterable subscription target (seed iterable_consent_rules).
--- Nobody is subscribed without a recorded opt-in: a flag without an opt-in time is no opt-in.
+-- Nobody is subscribed without a recorded opt-in: a flag without an opt-in time is no opt-in,
+-- and under var `consent_double_opt_in_attributes` neither is an unconfirmed opt-in
+-- (`<attribute>OptInConfirmedAt` unset).
 with
 
 customers as (
@@ -23,7 +25,9 @@ consent_states as (
         '{{ attribute }}' as consent_attribute,
         {{ attribute }}_opt_in as opt_in_flag,
         {{ attribute }}_opt_in_at as opted_in_at,
-        {{ attribute }}_opt_out_at as opted_out_at
+        {{ attribute }}_opt_out_at as opted_out_at,
+        {{ attribute }}_opt_in_confirmed_at as opt_in_confirmed_at,
+        {{ 'true' if attribute in var('consent_double_opt_in_attributes') else 'false' }} as needs_confirmation
 
     from customers
     {% if not loop.last %}union all{% endif %}
@@ -42,9 +46,16 @@ joined as (
         coalesce(consent_states.opt_in_flag, false) as has_opt_in_flag,
         consent_states.opted_in_at,
         consent_states.opted_out_at,
+        -- double opt-in: an opt-in waiting for its confirmation is not consent
+        (
+            coalesce(consent_states.opt_in_flag, false)
+            and consent_states.needs_confirmation
+            and consent_states.opt_in_confirmed_at is null
+        ) as is_pending_double_opt_in,
         (
             coalesce(consent_states.opt_in_flag, false)
             and consent_states.opted_in_at is not null
+            and (not consent_states.needs_confirmation or consent_states.opt_in_confirmed_at is not null)
         ) as has_recorded_opt_in
 
     from consent_states
@@ -65,6 +76,7 @@ final as (
         has_opt_in_flag,
         opted_in_at,
         opted_out_at,
+        is_pending_double_opt_in,
         has_recorded_opt_in,
         case
             when source_of_truth = 'opt_out_wins'

@@ -1,155 +1,76 @@
--- Desired subscription state per resolved user: a bulkUpdateSubscriptions
--- `updateSubscriptionsRequests[]` item. Iterable overwrites each array it is sent, so:
---   * an array is sent only for kinds that have consent rules;
---   * `iterable`-owned targets are decided once (at the user's first acknowledged
---     subscription update) and then read back from the ledger, so they never change, and an
---     array whose targets are all Iterable-owned is left out after that first update;
---   * payload_hash covers only the commercetools-owned arrays, so leaving an
---     Iterable-owned array out after the first update is not a change to resend.
+-- Subscription writes: one row per person and subscription group whose decided state
+-- (int_consent__decisions) differs from what Iterable holds. Groups no rule covers never
+-- appear, and an unchanged group is never written (docs/CONTRACTS.md §4a).
+--
+-- payload: the identity plus `subscriptionGroup` (emailList | messageChannel | messageType),
+-- `subscriptionGroupId` and `action` (subscribe | unsubscribe), sent through the group's own
+-- endpoint. A person Iterable does not hold yet (`create`) is created with all their
+-- decided groups at once in one bulkUpdateSubscriptions item (`arrays`): a profile that did
+-- not exist has nothing to overwrite, and empty arrays are left out.
+-- payload_hash also covers the time of the choice that decided the row, so a new choice
+-- that leads to the same write as an earlier one is sent again.
 with
 
-consent as (
+decisions as (
 
-    select * from {{ ref('int_customers__consent') }}
-
-),
-
-identities as (
-
-    select * from {{ ref('int_iterable__identities') }}
+    select * from {{ ref('int_consent__decisions') }}
 
 ),
 
-customers as (
-
-    select * from {{ ref('stg_commercetools__customers') }}
-
-),
-
-ledger as (
-
-    select *
-    from {{ source('ctsync', 'sync_ledger') }}
-    where object = 'subscriptions'
-        and operation = 'upsert'
-
-),
-
-targets as (
+writes as (
 
     select
-        identities.record_key,
-        identities.email,
-        identities.user_id,
-        consent.iterable_kind,
-        consent.iterable_id,
-        consent.source_of_truth,
-        ledger.record_key is not null as was_acknowledged,
-        case
-            when consent.source_of_truth = 'iterable' and ledger.record_key is not null
-                then case consent.iterable_kind
-                    when 'email_list'
-                        then {{ ctsync_json_array_contains('ledger.payload', '$.emailListIds', 'consent.iterable_id') }}
-                    when 'channel'
-                        then not {{ ctsync_json_array_contains('ledger.payload', '$.unsubscribedChannelIds', 'consent.iterable_id') }}
-                    else not {{ ctsync_json_array_contains('ledger.payload', '$.unsubscribedMessageTypeIds', 'consent.iterable_id') }}
-                end
-            else consent.is_subscribed
-        end as is_subscribed
+        *,
+        case when is_subscribed then 'subscribe' else 'unsubscribe' end as action
 
-    from consent
-    inner join identities
-        on consent.customer_id = identities.customer_id
-        and identities.is_resolved
-    left join ledger
-        on identities.record_key = ledger.record_key
+    from decisions
+    where needs_write
 
 ),
 
-per_user as (
+creations as (
 
     select
-        record_key,
-        max(email) as email,
-        max(user_id) as user_id,
-        max(case when was_acknowledged then 1 else 0 end) = 1 as was_acknowledged,
-        {%- for kind, field in [('email_list', 'email_list_ids'), ('channel', 'unsubscribed_channel_ids'), ('message_type', 'unsubscribed_message_type_ids')] %}
-        sum(case when iterable_kind = '{{ kind }}' then 1 else 0 end) > 0 as has_{{ field }},
-        sum(case when iterable_kind = '{{ kind }}' and source_of_truth <> 'iterable' then 1 else 0 end) > 0 as owns_{{ field }},
-        {{ ctsync_json_array_agg_where(
-            'iterable_id',
-            'iterable_id',
-            "iterable_kind = '" ~ kind ~ "' and " ~ ("is_subscribed" if kind == 'email_list' else "not is_subscribed")
-        ) }} as {{ field }}{{ "," if not loop.last }}
-        {%- endfor %}
+        person_key,
+        {{ ctsync_json_array_agg_where('iterable_id', 'iterable_id', "iterable_kind = 'email_list' and is_subscribed") }} as email_list_ids,
+        {{ ctsync_json_array_agg_where('iterable_id', 'iterable_id', "iterable_kind = 'channel' and not is_subscribed") }} as unsubscribed_channel_ids,
+        {{ ctsync_json_array_agg_where('iterable_id', 'iterable_id', "iterable_kind = 'message_type' and subscription_policy <> 'OptIn' and not is_subscribed") }} as unsubscribed_message_type_ids,
+        {{ ctsync_json_array_agg_where('iterable_id', 'iterable_id', "iterable_kind = 'message_type' and subscription_policy = 'OptIn' and is_subscribed") }} as subscribed_message_type_ids
 
-    from targets
-    group by record_key
+    from writes
+    where is_new_to_iterable
+    group by person_key
 
 ),
 
-arrays as (
-
-    -- `sent_*`: what goes out now; `owned_*`: the part commercetools owns, which alone
-    -- decides whether the record changed (an Iterable-owned array sent once at creation
-    -- and left out afterwards is no change)
-    select
-        record_key,
-        email,
-        user_id,
-        {%- for field in ['email_list_ids', 'unsubscribed_channel_ids', 'unsubscribed_message_type_ids'] %}
-        case
-            when not has_{{ field }} then null
-            when was_acknowledged and not owns_{{ field }} then null
-            else {{ field }}
-        end as sent_{{ field }},
-        case when owns_{{ field }} then {{ field }} end as owned_{{ field }}{{ "," if not loop.last }}
-        {%- endfor %}
-
-    from per_user
-
-),
-
-source_times as (
+payloads as (
 
     select
-        identities.record_key,
-        max(customers.last_modified_at) as source_updated_at
-
-    from identities
-    inner join customers
-        on identities.customer_id = customers.customer_id
-    where identities.is_resolved
-    group by identities.record_key
-
-),
-
-final as (
-
-    select
-        cast(arrays.record_key as varchar) as record_key,
-        cast({{ ctsync_json_object_absent_on_null(iterable_identity_pairs('arrays.email', 'arrays.user_id') + [
-            ['emailListIds', 'arrays.sent_email_list_ids'],
-            ['unsubscribedChannelIds', 'arrays.sent_unsubscribed_channel_ids'],
-            ['unsubscribedMessageTypeIds', 'arrays.sent_unsubscribed_message_type_ids'],
+        writes.record_key,
+        cast({{ ctsync_json_object_absent_on_null(iterable_identity_pairs('writes.email', 'writes.user_id') + [
+            ['subscriptionGroup', 'writes.subscription_group'],
+            ['subscriptionGroupId', 'writes.iterable_id'],
+            ['action', 'writes.action'],
+            ['create', 'case when writes.is_new_to_iterable then true end'],
+            ['arrays', 'case when writes.is_new_to_iterable then ' ~ ctsync_json_object_absent_on_null([
+                ['emailListIds', "case when cast(creations.email_list_ids as varchar) <> '[]' then creations.email_list_ids end"],
+                ['unsubscribedChannelIds', "case when cast(creations.unsubscribed_channel_ids as varchar) <> '[]' then creations.unsubscribed_channel_ids end"],
+                ['unsubscribedMessageTypeIds', "case when cast(creations.unsubscribed_message_type_ids as varchar) <> '[]' then creations.unsubscribed_message_type_ids end"],
+                ['subscribedMessageTypeIds', "case when cast(creations.subscribed_message_type_ids as varchar) <> '[]' then creations.subscribed_message_type_ids end"],
+            ]) ~ ' end'],
         ]) }} as varchar) as payload,
-        cast({{ ctsync_json_object_absent_on_null(iterable_identity_pairs('arrays.email', 'arrays.user_id') + [
-            ['emailListIds', 'arrays.owned_email_list_ids'],
-            ['unsubscribedChannelIds', 'arrays.owned_unsubscribed_channel_ids'],
-            ['unsubscribedMessageTypeIds', 'arrays.owned_unsubscribed_message_type_ids'],
-        ]) }} as varchar) as owned_payload,
-        cast(source_times.source_updated_at as timestamp) as source_updated_at
+        coalesce(cast(writes.decided_by_choice_at as varchar), writes.decision_reason) as decision_basis,
+        cast(writes.source_updated_at as timestamp) as source_updated_at
 
-    from arrays
-    left join source_times
-        on arrays.record_key = source_times.record_key
+    from writes
+    left join creations
+        on writes.person_key = creations.person_key
 
 )
 
 select
-    record_key,
+    cast(record_key as varchar) as record_key,
     payload,
-    -- the hash of what commercetools owns (see `arrays`), not of the whole payload
-    cast({{ ctsync_md5('owned_payload') }} as varchar) as payload_hash,
+    cast({{ ctsync_md5("payload || '|' || decision_basis") }} as varchar) as payload_hash,
     source_updated_at
-from final
+from payloads

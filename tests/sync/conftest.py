@@ -88,6 +88,17 @@ class Warehouse:
                     [[r[i] for r in rows] for i in range(5)],
                 )
 
+    def mark_read_back(self) -> None:
+        """Record a completed load of raw_iterable (the sync writes subscriptions only after
+        Iterable's consent state was read back)."""
+        with connect(self.path) as con:
+            con.execute("create schema if not exists raw_iterable")
+            con.execute(
+                "create table if not exists raw_iterable._dlt_loads "
+                "(load_id varchar, schema_name varchar, status bigint, inserted_at timestamp)"
+            )
+            con.execute("insert into raw_iterable._dlt_loads values ('1', 'iterable', 0, now())")
+
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         con = duckdb.connect(str(self.path), read_only=True)
         try:

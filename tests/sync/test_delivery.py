@@ -37,6 +37,28 @@ def make(handler: Any, **overrides: Any) -> tuple[Delivery, list[httpx.Request]]
     return Delivery(client, settings), seen
 
 
+def creation(email: str) -> dict[str, Any]:
+    """A subscription row of a person Iterable does not hold yet (bulkUpdateSubscriptions)."""
+    return {
+        "email": email,
+        "subscriptionGroup": "emailList",
+        "subscriptionGroupId": 31,
+        "action": "subscribe",
+        "create": True,
+        "arrays": {"emailListIds": [31]},
+    }
+
+
+def group_row(key: str, group: str, group_id: int, action: str, **who: str) -> Prepared:
+    payload = {
+        **who,
+        "subscriptionGroup": group,
+        "subscriptionGroupId": group_id,
+        "action": action,
+    }
+    return prepared("subscriptions", key, payload)
+
+
 def bulk_ok(**extra: Any) -> dict[str, Any]:
     return {"successCount": 0, "failCount": 0, "invalidEmails": [], "invalidUserIds": [], **extra}
 
@@ -286,7 +308,7 @@ def test_bulk_409_is_split_to_the_conflicting_row() -> None:
 
     delivery, _ = make(handler)
     emails = ["a@example.com", "dup@example.com", "c@example.com", "d@example.com"]
-    items = [prepared("subscriptions", e, {"email": e, "emailListIds": [31]}) for e in emails]
+    items = [prepared("subscriptions", e, creation(e)) for e in emails]
     outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
     assert outcomes["dup@example.com"].reason_code == "iterable_conflict"
     assert [k for k, o in outcomes.items() if o.outcome == SUCCEEDED] == [
@@ -310,7 +332,7 @@ def test_subscription_failures_split_into_rejections_and_retries() -> None:
 
     delivery, _ = make(handler)
     emails = ["ok@example.com", "bad@example", "flaky@example.com"]
-    items = [prepared("subscriptions", e, {"email": e, "emailListIds": [31]}) for e in emails]
+    items = [prepared("subscriptions", e, creation(e)) for e in emails]
     outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
     assert outcomes["ok@example.com"].outcome == SUCCEEDED
     assert (outcomes["bad@example"].outcome, outcomes["bad@example"].reason_code) == (
@@ -321,3 +343,116 @@ def test_subscription_failures_split_into_rejections_and_retries() -> None:
         FAILED,
         "transient_error",
     )
+
+
+def test_subscription_rows_go_to_their_groups_endpoint_and_touch_nothing_else() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/api/lists/"):
+            return httpx.Response(200, json=bulk_ok(failedUpdates={}))
+        return httpx.Response(202, json={"msg": "Accepted", "code": "Success", "params": None})
+
+    delivery, seen = make(handler)
+    items = [
+        group_row("a:11", "messageChannel", 11, "unsubscribe", email="a@example.com", userId="a"),
+        group_row("b:11", "messageChannel", 11, "unsubscribe", email="b@example.com"),
+        group_row("a:31", "emailList", 31, "subscribe", email="a@example.com", userId="a"),
+        group_row("c:22", "messageType", 22, "subscribe", email="c@example.com", userId="c"),
+    ]
+    outcomes = delivery.send("subscriptions", "upsert", items)
+    assert {o.outcome for o in outcomes} == {SUCCEEDED}
+    sent = {(r.method, r.url.path, r.url.params.get("action")): json.loads(r.content) for r in seen}
+    assert sent == {
+        ("PUT", "/api/subscriptions/messageChannel/11", "unsubscribe"): {
+            "users": ["b@example.com"],
+            "usersByUserId": ["a"],
+        },
+        ("POST", "/api/lists/subscribe", None): {
+            "listId": 31,
+            "subscribers": [{"email": "a@example.com", "userId": "a"}],
+            "updateExistingUsersOnly": False,
+        },
+        ("PUT", "/api/subscriptions/messageType/22", "subscribe"): {
+            "users": [],
+            "usersByUserId": ["c"],
+        },
+    }
+    # never the array-overwriting endpoint for people Iterable already holds
+    assert not any(r.url.path.endswith("bulkUpdateSubscriptions") for r in seen)
+    assert {o.endpoint for o in outcomes} == {
+        "subscriptions_unsubscribe",
+        "lists_subscribe",
+        "subscriptions_subscribe",
+    }
+
+
+def test_group_action_falls_back_to_single_user_routes_when_not_enabled() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            return httpx.Response(404, json={"msg": "not enabled", "code": "NotFound"})
+        if "gone" in request.url.path:
+            return httpx.Response(
+                400,
+                json={"msg": "User does not exist. Email: gone@example.com", "code": "BadParams"},
+            )
+        return httpx.Response(200, json={"msg": "", "code": "Success", "params": None})
+
+    delivery, seen = make(handler)
+    items = [
+        group_row("a", "messageChannel", 11, "unsubscribe", email="a@example.com", userId="a"),
+        group_row("g", "messageChannel", 11, "unsubscribe", email="gone@example.com"),
+        group_row("s", "messageType", 21, "subscribe", email="gone@example.com"),
+    ]
+    outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
+    assert [(r.method, r.url.path) for r in seen if r.method != "PUT"] == [
+        ("DELETE", "/api/subscriptions/messageChannel/11/byUserId/a"),
+        ("DELETE", "/api/subscriptions/messageChannel/11/user/gone@example.com"),
+        ("PATCH", "/api/subscriptions/messageType/21/user/gone@example.com"),
+    ]
+    # an unsubscribe of someone Iterable does not hold has its effect; a subscribe does not
+    assert outcomes["a"].outcome == SUCCEEDED and outcomes["g"].outcome == SUCCEEDED
+    assert outcomes["s"].outcome == REJECTED
+    # the fallback sticks for the rest of the run: one PUT found out, none after it
+    delivery.send("subscriptions", "upsert", [items[0]])
+    assert sum(1 for r in seen if r.method == "PUT") == 1
+
+
+def test_new_people_are_created_once_with_their_complete_arrays() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)["updateSubscriptionsRequests"]
+        return httpx.Response(
+            200,
+            json={
+                "successCount": len(body),
+                "failCount": 0,
+                "invalidEmails": [],
+                "invalidUserIds": [],
+                "validEmailFailures": [],
+                "validUserIdFailures": [],
+            },
+        )
+
+    delivery, seen = make(handler)
+    arrays = {"unsubscribedChannelIds": [11, 13]}
+    rows = [
+        prepared(
+            "subscriptions",
+            f"g:{channel}",
+            {
+                "email": "g@example.com",
+                "subscriptionGroup": "messageChannel",
+                "subscriptionGroupId": channel,
+                "action": "unsubscribe",
+                "create": True,
+                "arrays": arrays,
+            },
+        )
+        for channel in (11, 13)
+    ]
+    outcomes = delivery.send("subscriptions", "upsert", rows)
+    assert [json.loads(r.content) for r in seen] == [
+        {"updateSubscriptionsRequests": [{"email": "g@example.com", **arrays}]}
+    ]
+    assert sorted((o.row.record_key, o.outcome) for o in outcomes) == [
+        ("g:11", SUCCEEDED),
+        ("g:13", SUCCEEDED),
+    ]

@@ -167,9 +167,27 @@ def test_catalog_items(hybrid: Validator) -> None:
 
 
 def test_subscriptions_and_deletions(hybrid: Validator) -> None:
-    sub = {"email": "a@example.com", "emailListIds": [31], "unsubscribedChannelIds": [11]}
+    # a subscription row changes one group (subscriptions are written per group, not as
+    # whole-array overwrites; see docs/CONTRACTS.md §4a)
+    sub = {
+        "email": "a@example.com",
+        "subscriptionGroup": "messageChannel",
+        "subscriptionGroupId": 11,
+        "action": "unsubscribe",
+    }
     assert reason(hybrid, "subscriptions", sub) is None
-    assert reason(hybrid, "subscriptions", {**sub, "emailListIds": ["31"]}) == "invalid_field_type"
+    assert reason(hybrid, "subscriptions", {**sub, "subscriptionGroupId": "11"}) == (
+        "invalid_field_type"
+    )
+    assert reason(hybrid, "subscriptions", {**sub, "subscriptionGroup": "segment"}) == (
+        "invalid_field_type"
+    )
+    assert reason(hybrid, "subscriptions", {**sub, "action": "toggle"}) == "invalid_field_type"
+    created = {**sub, "create": True, "arrays": {"unsubscribedChannelIds": [11]}}
+    assert reason(hybrid, "subscriptions", created) is None
+    assert reason(hybrid, "subscriptions", {**sub, "create": True}) == "missing_field"
+    bad_arrays = {**created, "arrays": {"unsubscribedChannelIds": ["11"]}}
+    assert reason(hybrid, "subscriptions", bad_arrays) == "invalid_field_type"
     assert reason(hybrid, "user_deletions", {"email": "a@example.com", "method": "forget"}) is None
     assert reason(hybrid, "user_deletions", {"email": "a@example.com", "method": "wipe"}) == (
         "invalid_field_type"

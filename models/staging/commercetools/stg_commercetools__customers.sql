@@ -3,6 +3,7 @@
     {%- do consent_columns.append(['custom__fields__' ~ attribute ~ '_opt_in', 'boolean']) -%}
     {%- do consent_columns.append(['custom__fields__' ~ attribute ~ '_opt_in_at', 'timestamp with time zone']) -%}
     {%- do consent_columns.append(['custom__fields__' ~ attribute ~ '_opt_out_at', 'timestamp with time zone']) -%}
+    {%- do consent_columns.append(['custom__fields__' ~ attribute ~ '_opt_in_confirmed_at', 'timestamp with time zone']) -%}
 {%- endfor -%}
 
 with
@@ -70,6 +71,7 @@ renamed as (
         custom__fields__{{ attribute }}_opt_in as {{ attribute }}_opt_in,
         {{ ctsync_utc('custom__fields__' ~ attribute ~ '_opt_in_at') }} as {{ attribute }}_opt_in_at,
         {{ ctsync_utc('custom__fields__' ~ attribute ~ '_opt_out_at') }} as {{ attribute }}_opt_out_at,
+        {{ ctsync_utc('custom__fields__' ~ attribute ~ '_opt_in_confirmed_at') }} as {{ attribute }}_opt_in_confirmed_at,
         {%- endfor %}
         {{ ctsync_utc('created_at') }} as created_at,
         {{ ctsync_utc('last_modified_at') }} as last_modified_at

@@ -1,0 +1,509 @@
+{%- set project_type = var('iterable_project_type') -%}
+-- One consent decision per person and subscription group (docs/CONTRACTS.md §4a, README
+-- "Consent"). People are resolved customers and, in email and hybrid projects, guests and
+-- cart owners identified by email alone. Inputs per group:
+--   * commercetools: the customer's flag and recorded opt-in / opt-out times;
+--   * Iterable: subscribe / unsubscribe / complaint / hard-bounce events (raw_iterable),
+--     except the echoes of ctsync's own writes, and the state Iterable holds (read back);
+--   * the acknowledged ledger: what ctsync wrote since that state was read.
+-- Choices are compared at whole seconds (Iterable's resolution); on a tie the opt-out wins.
+with
+
+identities as (
+
+    select * from {{ ref('int_iterable__identities') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_commercetools__customers') }}
+
+),
+
+consent as (
+
+    select * from {{ ref('int_customers__consent') }}
+
+),
+
+rules as (
+
+    select * from {{ ref('iterable_consent_rules') }}
+
+),
+
+message_types as (
+
+    select * from {{ ref('stg_iterable__message_types') }}
+
+),
+
+iterable_users as (
+
+    select * from {{ ref('stg_iterable__users') }}
+
+),
+
+iterable_events as (
+
+    select * from {{ ref('stg_iterable__consent_events') }}
+
+),
+
+ledger as (
+
+    select *
+    from {{ source('ctsync', 'sync_ledger') }}
+    where operation = 'upsert'
+        and object in ('subscriptions', 'users')
+
+),
+
+changelog as (
+
+    select *
+    from {{ source('ctsync', 'sync_changelog') }}
+    where object = 'subscriptions'
+        and outcome = 'succeeded'
+
+),
+
+registered as (
+
+    select
+        identities.record_key as person_key,
+        identities.email,
+        identities.user_id,
+        identities.customer_id,
+        false as is_guest,
+        customers.last_modified_at as source_updated_at
+
+    from identities
+    left join customers
+        on identities.customer_id = customers.customer_id
+    where identities.is_resolved
+
+),
+
+guests as (
+
+    -- guests and customers without a usable identity who order or keep a cart: Iterable
+    -- creates them through trackPurchase / updateCart, so they get consent rows too
+    select distinct
+        contacts.email as person_key,
+        contacts.email,
+        cast(null as varchar) as user_id,
+        cast(null as varchar) as customer_id,
+        true as is_guest,
+        cast(null as timestamp) as source_updated_at
+
+    from contacts
+    where contacts.is_identifiable
+        and contacts.user_id is null
+        and contacts.email is not null
+        {%- if project_type == 'userId' %}
+        and 1 = 0
+        {%- endif %}
+        and not exists (
+            select 1 from registered
+            where registered.email = contacts.email
+        )
+
+),
+
+people as (
+
+    select
+        *,
+        {%- if project_type == 'email' %}
+        'email:' || email as iterable_user_key
+        {%- else %}
+        case
+            when user_id is not null then 'userId:' || user_id
+            else 'email:' || email
+        end as iterable_user_key
+        {%- endif %}
+
+    from (
+        select * from registered
+        union all
+        select * from guests
+    ) as everyone
+
+),
+
+groups as (
+
+    select
+        rules.consent_attribute,
+        rules.iterable_kind,
+        rules.iterable_id,
+        rules.source_of_truth,
+        case rules.iterable_kind
+            when 'email_list' then 'emailList'
+            when 'channel' then 'messageChannel'
+            else 'messageType'
+        end as subscription_group,
+        coalesce(message_types.subscription_policy, 'OptOut') as subscription_policy
+
+    from rules
+    left join message_types
+        on rules.iterable_kind = 'message_type'
+        and rules.iterable_id = message_types.message_type_id
+
+),
+
+person_groups as (
+
+    select
+        people.person_key,
+        people.email,
+        people.user_id,
+        people.customer_id,
+        people.is_guest,
+        people.iterable_user_key,
+        people.source_updated_at,
+        groups.consent_attribute,
+        groups.iterable_kind,
+        groups.iterable_id,
+        groups.subscription_group,
+        groups.subscription_policy,
+        groups.source_of_truth,
+        people.person_key || ':' || groups.iterable_kind || ':' || cast(groups.iterable_id as varchar) as record_key
+
+    from people
+    cross join groups
+
+),
+
+event_people as (
+
+    -- by userId where both sides have one, by email otherwise
+    select
+        people.person_key,
+        iterable_events.*
+
+    from iterable_events
+    inner join people
+        on iterable_events.user_id = people.user_id
+
+    union all
+
+    select
+        people.person_key,
+        iterable_events.*
+
+    from iterable_events
+    inner join people
+        on iterable_events.email = people.email
+    where iterable_events.user_id is null
+        or people.user_id is null
+
+),
+
+event_groups as (
+
+    select
+        person_groups.record_key,
+        event_people.consent_action,
+        {{ dbt.date_trunc('second', 'event_people.occurred_at') }} as occurred_at
+
+    from event_people
+    inner join person_groups
+        on event_people.person_key = person_groups.person_key
+        and (
+            (
+                event_people.consent_action in ('subscribe', 'unsubscribe')
+                and (
+                    (person_groups.iterable_kind = 'email_list'
+                        and {{ ctsync_json_array_contains('event_people.email_list_ids', '$', 'person_groups.iterable_id') }})
+                    or (person_groups.iterable_kind = 'channel'
+                        and {{ ctsync_json_array_contains('event_people.channel_ids', '$', 'person_groups.iterable_id') }})
+                    or (person_groups.iterable_kind = 'message_type'
+                        and {{ ctsync_json_array_contains('event_people.message_type_ids', '$', 'person_groups.iterable_id') }})
+                )
+            )
+            -- complaints and hard bounces close every email group
+            or (
+                event_people.consent_action in ('complaint', 'hard_bounce')
+                and person_groups.consent_attribute = 'email'
+            )
+        )
+
+),
+
+recorded_choices as (
+
+    -- an event that ctsync's own write explains (same group, same direction, within the
+    -- echo window of a succeeded write) is not the person's choice
+    select event_groups.*
+
+    from event_groups
+    where not exists (
+        select 1
+        from changelog
+        where changelog.record_key = event_groups.record_key
+            and (case when changelog.endpoint like '%unsubscribe%' then 'unsubscribe' else 'subscribe' end)
+                = event_groups.consent_action
+            and event_groups.occurred_at
+                between {{ dbt.dateadd('minute', -var('consent_echo_window_minutes'), 'changelog.attempted_at') }}
+                and {{ dbt.dateadd('minute', var('consent_echo_window_minutes'), 'changelog.attempted_at') }}
+    )
+
+),
+
+iterable_choices as (
+
+    select
+        record_key,
+        max(case when consent_action = 'subscribe' then occurred_at end) as iterable_opt_in_at,
+        max(case when consent_action = 'unsubscribe' then occurred_at end) as iterable_opt_out_at,
+        max(case when consent_action = 'complaint' then occurred_at end) as complained_at,
+        max(case when consent_action = 'hard_bounce' then occurred_at end) as hard_bounced_at
+
+    from recorded_choices
+    group by record_key
+
+),
+
+held as (
+
+    select
+        person_groups.record_key,
+        iterable_users.iterable_user_key is not null as is_held_by_iterable,
+        iterable_users.loaded_at as read_back_at,
+        iterable_users.profile_updated_at,
+        case person_groups.iterable_kind
+            when 'email_list'
+                then {{ ctsync_json_array_contains('iterable_users.email_list_ids', '$', 'person_groups.iterable_id') }}
+            when 'channel'
+                then not {{ ctsync_json_array_contains('iterable_users.unsubscribed_channel_ids', '$', 'person_groups.iterable_id') }}
+            else case
+                when person_groups.subscription_policy = 'OptIn'
+                    then {{ ctsync_json_array_contains('iterable_users.subscribed_message_type_ids', '$', 'person_groups.iterable_id') }}
+                else not {{ ctsync_json_array_contains('iterable_users.unsubscribed_message_type_ids', '$', 'person_groups.iterable_id') }}
+            end
+        end as read_back_is_subscribed,
+        -- what a profile Iterable has just created holds: on no list, not opted out of any
+        -- channel or opt-out message type, not opted in to any opt-in message type
+        case
+            when person_groups.iterable_kind = 'email_list' then false
+            when person_groups.iterable_kind = 'channel' then true
+            else person_groups.subscription_policy <> 'OptIn'
+        end as default_is_subscribed
+
+    from person_groups
+    left join iterable_users
+        on person_groups.iterable_user_key = iterable_users.iterable_user_key
+
+),
+
+acknowledged as (
+
+    select
+        record_key,
+        acknowledged_at,
+        {{ ctsync_json_text('payload', '$.action') }} = 'subscribe' as is_subscribed
+
+    from ledger
+    where object = 'subscriptions'
+
+),
+
+people_acknowledged as (
+
+    -- people ctsync has already written to Iterable (their profile, or a subscription)
+    select person_key
+    from person_groups
+    where exists (
+        select 1 from ledger
+        where ledger.object = 'users' and ledger.record_key = person_groups.person_key
+    )
+        or exists (
+            select 1 from acknowledged
+            where acknowledged.record_key = person_groups.record_key
+        )
+    group by person_key
+
+),
+
+inputs as (
+
+    select
+        person_groups.*,
+        consent.has_opt_in_flag,
+        consent.has_recorded_opt_in,
+        coalesce(consent.is_pending_double_opt_in, false) as is_pending_double_opt_in,
+        -- commercetools' choices, at whole seconds
+        case
+            when consent.has_recorded_opt_in
+                then {{ dbt.date_trunc('second', 'consent.opted_in_at') }}
+        end as commercetools_opt_in_at,
+        {{ dbt.date_trunc('second', "coalesce(consent.opted_out_at, case when not coalesce(consent.has_opt_in_flag, false) then consent.opted_in_at end)") }}
+            as commercetools_opt_out_at,
+        iterable_choices.iterable_opt_in_at,
+        iterable_choices.iterable_opt_out_at,
+        iterable_choices.complained_at,
+        iterable_choices.hard_bounced_at,
+        held.is_held_by_iterable,
+        held.read_back_at,
+        held.read_back_is_subscribed,
+        held.default_is_subscribed,
+        held.profile_updated_at,
+        acknowledged.acknowledged_at,
+        acknowledged.is_subscribed as acknowledged_is_subscribed,
+        people_acknowledged.person_key is not null as was_written_before
+
+    from person_groups
+    left join consent
+        on person_groups.customer_id = consent.customer_id
+        and person_groups.iterable_kind = consent.iterable_kind
+        and person_groups.iterable_id = consent.iterable_id
+    left join iterable_choices
+        on person_groups.record_key = iterable_choices.record_key
+    left join held
+        on person_groups.record_key = held.record_key
+    left join acknowledged
+        on person_groups.record_key = acknowledged.record_key
+    left join people_acknowledged
+        on person_groups.person_key = people_acknowledged.person_key
+
+),
+
+current_state as (
+
+    select
+        *,
+        -- what Iterable holds now: ctsync's own write when it is newer than the read-back,
+        -- else the read-back, else what a new profile starts with
+        case
+            when acknowledged_at is not null
+                and (read_back_at is null or acknowledged_at > read_back_at)
+                then acknowledged_is_subscribed
+            when is_held_by_iterable then read_back_is_subscribed
+            else default_is_subscribed
+        end as is_subscribed_in_iterable,
+        -- an opt-out Iterable holds without an event (set by another tool) still counts,
+        -- as of the profile's last update, unless it is ctsync's own write
+        -- (expected: ctsync's last write, else a new profile's default)
+        case
+            when is_held_by_iterable
+                and not read_back_is_subscribed
+                and iterable_opt_out_at is null
+                and coalesce(acknowledged_is_subscribed, default_is_subscribed)
+                and (acknowledged_at is null or read_back_at > acknowledged_at)
+                then {{ dbt.date_trunc('second', 'profile_updated_at') }}
+        end as held_opt_out_at
+
+    from inputs
+
+),
+
+timed as (
+
+    select
+        *,
+        case
+            when iterable_opt_out_at is null then held_opt_out_at
+            when held_opt_out_at is null then iterable_opt_out_at
+            when held_opt_out_at > iterable_opt_out_at then held_opt_out_at
+            else iterable_opt_out_at
+        end as iterable_out_at
+
+    from current_state
+
+),
+
+decided as (
+
+    select
+        *,
+        case
+            when complained_at is not null then 'complaint'
+            when hard_bounced_at is not null then 'hard_bounce'
+            when source_of_truth = 'iterable' and (is_held_by_iterable or was_written_before)
+                then 'iterable_owned'
+            when source_of_truth = 'opt_out_wins'
+                and iterable_opt_in_at is not null
+                and (commercetools_opt_in_at is null or iterable_opt_in_at > commercetools_opt_in_at)
+                and iterable_opt_in_at > coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                and iterable_opt_in_at > coalesce(iterable_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                then 'iterable_opt_in'
+            when commercetools_opt_in_at is not null
+                and commercetools_opt_in_at > coalesce(iterable_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                and (
+                    source_of_truth <> 'opt_out_wins'
+                    or commercetools_opt_in_at > coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                )
+                then 'commercetools_opt_in'
+            when iterable_out_at is not null
+                and iterable_out_at >= coalesce(commercetools_opt_in_at, cast('1900-01-01 00:00:00' as timestamp))
+                and iterable_out_at >= coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                then 'iterable_opt_out'
+            when commercetools_opt_out_at is not null then 'commercetools_opt_out'
+            when is_pending_double_opt_in then 'pending_double_opt_in'
+            when is_guest then 'guest_without_opt_in'
+            when has_opt_in_flag and not has_recorded_opt_in then 'opt_in_not_recorded'
+            else 'no_recorded_opt_in'
+        end as decision_reason
+
+    from timed
+
+),
+
+final as (
+
+    select
+        record_key,
+        person_key,
+        email,
+        user_id,
+        customer_id,
+        is_guest,
+        consent_attribute,
+        iterable_kind,
+        iterable_id,
+        subscription_group,
+        subscription_policy,
+        source_of_truth,
+        commercetools_opt_in_at,
+        commercetools_opt_out_at,
+        iterable_opt_in_at,
+        iterable_out_at as iterable_opt_out_at,
+        complained_at,
+        hard_bounced_at,
+        is_held_by_iterable,
+        read_back_at,
+        is_subscribed_in_iterable,
+        decision_reason,
+        case
+            when decision_reason = 'iterable_owned' then is_subscribed_in_iterable
+            else decision_reason in ('iterable_opt_in', 'commercetools_opt_in')
+        end as is_subscribed,
+        case decision_reason
+            when 'iterable_opt_in' then iterable_opt_in_at
+            when 'commercetools_opt_in' then commercetools_opt_in_at
+            when 'iterable_opt_out' then iterable_out_at
+            when 'commercetools_opt_out' then commercetools_opt_out_at
+            when 'complaint' then complained_at
+            when 'hard_bounce' then hard_bounced_at
+        end as decided_by_choice_at,
+        -- a person Iterable does not hold and ctsync never wrote: created with this consent
+        not coalesce(is_held_by_iterable, false) and not was_written_before as is_new_to_iterable,
+        source_updated_at
+
+    from decided
+
+)
+
+select
+    *,
+    is_subscribed <> is_subscribed_in_iterable as needs_write
+from final
