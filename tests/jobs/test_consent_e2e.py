@@ -1,0 +1,180 @@
+"""Consent end to end (issue 10): commercetools sandbox → dlt → DuckDB → dbt → Iterable
+emulator through `ctsync run`. A person who unsubscribes in Iterable stays unsubscribed
+through an email change, a consent change on another attribute and `ctsync sync --full`;
+lists no rule covers are never touched; guests get consent rows before their cart lands.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from sandbox.commercetools.launcher import CommercetoolsSandbox
+from sandbox.commercetools.seeder import seed
+from sandbox.iterable.emulator import IterableEmulator
+
+CTSYNC = Path(sys.executable).parent / "ctsync"
+CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Shop:
+    ct: CommercetoolsSandbox
+    emulator: IterableEmulator
+    warehouse: Path
+    folder: Path
+    env: dict[str, str]
+
+    def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(CTSYNC), *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(
+            method,
+            self.emulator.api_url + path,
+            json=body,
+            headers={"Api-Key": self.emulator.api_key},
+            timeout=10,
+        )
+
+
+@pytest.fixture(scope="module")
+def shop(
+    commercetools_sandbox: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Shop]:
+    ct = commercetools_sandbox
+    ct.reset()
+    iterable_emulator.reset(project_type="hybrid")
+    seed(
+        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
+        customers=20, seed=10,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("consent")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env = {
+        **clean,
+        **ct.env(),
+        **iterable_emulator.env(),
+        "CTSYNC_WAREHOUSE": str(folder / "warehouse.duckdb"),
+        "COLUMNS": "200",
+    }
+    shop = Shop(ct, iterable_emulator, folder / "warehouse.duckdb", folder, env)
+    shop.ctsync("run", "--no-progress")
+    yield shop
+    ct.reset()
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_an_unsubscribe_made_in_iterable_survives(shop: Shop) -> None:
+    # someone the shop subscribed to list 31 and the marketing email channel
+    decisions = "audit.audit__consent_decisions"
+    rows = shop.query(
+        f"select customer_id, user_id, email from {decisions} "
+        "where iterable_kind = 'email_list' and iterable_id = 31 and is_subscribed "
+        f"and not is_guest and customer_id in (select customer_id from {decisions} "
+        "where iterable_kind = 'channel' and iterable_id = 11 and is_subscribed) "
+        f"and customer_id in (select customer_id from {decisions} "
+        "where iterable_kind = 'channel' and iterable_id = 13 and not is_subscribed) "
+        "order by customer_id limit 1"
+    )
+    assert rows, "the seeded shop has nobody opted in to email and out of SMS"
+    customer_id, user_id, email = rows[0]
+    profile = shop.emulator.user(user_id=user_id)["dataFields"]  # type: ignore[index]
+    assert 31 in profile["userListIds"] and 11 not in profile["unsubscribedChannelIds"]
+    # another tool puts them on a list no rule covers
+    vip = shop.api("POST", "/api/lists", {"name": "VIP"}).json()["listId"]
+    shop.api("POST", "/api/lists/subscribe", {"listId": vip, "subscribers": [{"userId": user_id}]})
+
+    # they click "unsubscribe" in an email and leave the newsletter list in the preference centre
+    shop.emulator.recipient("unsubscribe", userId=user_id, channelId=11)
+    shop.emulator.recipient("unsubscribe", userId=user_id, listId=31)
+
+    # in commercetools they change their email and opt in to SMS
+    new_email = "renamed-" + email
+    with shop.ct.client() as client:
+        customer = client.get(f"/customers/{customer_id}").json()
+        response = client.post(
+            f"/customers/{customer_id}",
+            json={
+                "version": customer["version"],
+                "actions": [
+                    {"action": "changeEmail", "email": new_email},
+                    {"action": "setCustomField", "name": "smsOptIn", "value": True},
+                    {"action": "setCustomField", "name": "smsOptInAt", "value": _iso_now()},
+                ],
+            },
+        )
+        assert response.status_code == 200, response.text
+    before = len(shop.emulator.requests())
+    shop.ctsync("run", "--no-progress")
+    shop.ctsync("sync", "--full")
+
+    user = shop.emulator.user(user_id=user_id)
+    assert user is not None and user["email"] == new_email
+    fields = user["dataFields"]
+    assert 11 in fields["unsubscribedChannelIds"]  # the unsubscribe survived
+    assert 31 not in fields["userListIds"]
+    assert vip in fields["userListIds"]  # never touched
+    assert 13 not in fields["unsubscribedChannelIds"]  # the SMS opt-in was written
+    # nothing re-subscribed them; no array overwrite was sent for them
+    writes = [r for r in shop.emulator.requests()[before:] if "subscri" in r["endpoint"]]
+    assert not any(r["endpoint"] == "users/bulkUpdateSubscriptions" for r in writes)
+    reasons = dict(
+        shop.query(
+            "select iterable_kind || ':' || iterable_id, decision_reason "
+            "from audit.audit__consent_decisions where customer_id = ?",
+            [customer_id],
+        )
+    )
+    assert reasons["channel:11"] == "iterable_opt_out"
+    assert reasons["email_list:31"] == "iterable_opt_out"
+    assert reasons["channel:13"] == "commercetools_opt_in"
+
+
+def test_full_resync_writes_no_subscription_when_nothing_changed(shop: Shop) -> None:
+    shop.ctsync("run", "--no-progress")
+    before = len(shop.emulator.requests())
+    shop.ctsync("sync", "--full", "--objects", "subscriptions")
+    writes = [r for r in shop.emulator.requests()[before:] if r["method"] != "GET"]
+    assert writes == []
+
+
+def test_guests_are_unsubscribed_from_every_marketing_group(shop: Shop) -> None:
+    guests = shop.query("select distinct email from audit.audit__consent_decisions where is_guest")
+    assert guests, "the seeded shop has guest orders or carts"
+    for (email,) in guests:
+        user = shop.emulator.user(email=email)
+        assert user is not None
+        fields = user["dataFields"]
+        assert {11, 13} <= set(fields["unsubscribedChannelIds"])
+        assert 31 not in (fields.get("userListIds") or [])
