@@ -151,7 +151,10 @@ def run_demo(
             _show_iterable(console, after_first, None)
             _show_rejections(console, warehouse)
 
-            console.rule("3. A day of shop activity in commercetools")
+            console.rule("3. Someone unsubscribes in Iterable")
+            unsubscribed = _unsubscribe_in_iterable(console, warehouse, emulator)
+
+            console.rule("4. A day of shop activity in commercetools")
             changes = apply_changes(
                 commercetools_sandbox.api_url,
                 commercetools_sandbox.auth_url,
@@ -168,9 +171,14 @@ def run_demo(
                 f"{len(changes.customers_deleted)} customer deletion(s)."
             )
 
-            console.rule("4. Second run: only the changes travel")
+            if unsubscribed is not None:
+                _change_profile(commercetools_sandbox, unsubscribed[0])
+
+            console.rule("5. Second run: only the changes travel")
             second = _run(console, warehouse)
             after_second = IterableSnapshot.take(emulator, catalog)
+            if unsubscribed is not None:
+                _show_still_unsubscribed(console, warehouse, emulator, unsubscribed)
             _compare_runs(console, first, second)
             _show_iterable(console, after_second, after_first)
 
@@ -194,6 +202,67 @@ def run_demo(
             f"a pipeline run did not succeed (first: {first.status}, second: {second.status}); "
             "see the summaries above"
         )
+
+
+def _unsubscribe_in_iterable(
+    console: Console, warehouse: Path, emulator: Any
+) -> tuple[str, str] | None:
+    """One subscribed customer clicks "unsubscribe" in a marketing email (channel 11)."""
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select customer_id, user_id from audit.audit__consent_decisions "
+            "where iterable_kind = 'channel' and iterable_id = 11 and is_subscribed "
+            "and not is_guest and user_id is not null order by customer_id limit 50"
+        ).fetchall()
+    row = next((r for r in rows if emulator.user(user_id=str(r[1])) is not None), None)
+    if row is None:
+        console.print("Nobody is subscribed to the marketing email channel; skipping.")
+        return None
+    customer_id, user_id = str(row[0]), str(row[1])
+    emulator.recipient("unsubscribe", userId=user_id, channelId=11)
+    console.print(
+        f"Customer {customer_id} clicked the unsubscribe link of a marketing email: Iterable "
+        "unsubscribed them from channel 11 (Marketing Email). commercetools still says opted in."
+    )
+    return customer_id, user_id
+
+
+def _change_profile(sandbox: Any, customer_id: str) -> None:
+    """The same customer edits their profile in the shop (a change the next run sends)."""
+    with sandbox.client() as client:
+        customer = client.get(f"/customers/{customer_id}").json()
+        client.post(
+            f"/customers/{customer_id}",
+            json={
+                "version": customer["version"],
+                "actions": [{"action": "setFirstName", "firstName": "Renamed"}],
+            },
+        ).raise_for_status()
+
+
+def _show_still_unsubscribed(
+    console: Console, warehouse: Path, emulator: Any, who: tuple[str, str]
+) -> None:
+
+    customer_id, user_id = who
+    user = emulator.user(user_id=user_id) or {"dataFields": {}}
+    fields = user["dataFields"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute(
+            "select decision_reason from audit.audit__consent_decisions "
+            "where customer_id = ? and iterable_kind = 'channel' and iterable_id = 11",
+            [customer_id],
+        ).fetchone()
+    still = 11 in (fields.get("unsubscribedChannelIds") or [])
+    console.print(
+        f"Customer {customer_id} after the second run: first name "
+        f"{fields.get('firstName')!r} (changed in commercetools), marketing email "
+        f"{'[green]still unsubscribed[/]' if still else '[red]RE-SUBSCRIBED[/]'} "
+        f"(decision: {row[0] if row else '?'})."
+    )
+    if not still:
+        raise DemoError(f"customer {customer_id}'s Iterable unsubscribe was overwritten")
 
 
 @contextmanager

@@ -212,6 +212,7 @@ event_groups as (
 
     select
         person_groups.record_key,
+        event_people.consent_event_id,
         event_people.consent_action,
         {{ dbt.date_trunc('second', 'event_people.occurred_at') }} as occurred_at
 
@@ -239,22 +240,54 @@ event_groups as (
 
 ),
 
+our_writes as (
+
+    select
+        changelog_id,
+        record_key,
+        attempted_at,
+        case when endpoint like '%unsubscribe%' then 'unsubscribe' else 'subscribe' end as consent_action
+
+    from changelog
+
+),
+
+echo_candidates as (
+
+    -- each succeeded write of ctsync explains at most one event: the closest one of the
+    -- same record and direction around the write (the request may have taken a while
+    -- before the write was recorded; Iterable may log the event a little later)
+    select
+        event_groups.record_key,
+        event_groups.consent_event_id,
+        row_number() over (
+            partition by our_writes.changelog_id
+            order by abs({{ ctsync_epoch_seconds('event_groups.occurred_at') }} - {{ ctsync_epoch_seconds('our_writes.attempted_at') }}),
+                event_groups.consent_event_id
+        ) as closeness_rank
+
+    from event_groups
+    inner join our_writes
+        on event_groups.record_key = our_writes.record_key
+        and event_groups.consent_action = our_writes.consent_action
+        and event_groups.occurred_at
+            between {{ dbt.dateadd('minute', -10, 'our_writes.attempted_at') }}
+            and {{ dbt.dateadd('minute', var('consent_echo_window_minutes'), 'our_writes.attempted_at') }}
+
+),
+
 recorded_choices as (
 
-    -- an event that ctsync's own write explains (same group, same direction, within the
-    -- echo window of a succeeded write) is not the person's choice
+    -- an event that one of ctsync's own writes explains is not the person's choice
     select event_groups.*
 
     from event_groups
     where not exists (
         select 1
-        from changelog
-        where changelog.record_key = event_groups.record_key
-            and (case when changelog.endpoint like '%unsubscribe%' then 'unsubscribe' else 'subscribe' end)
-                = event_groups.consent_action
-            and event_groups.occurred_at
-                between {{ dbt.dateadd('minute', -var('consent_echo_window_minutes'), 'changelog.attempted_at') }}
-                and {{ dbt.dateadd('minute', var('consent_echo_window_minutes'), 'changelog.attempted_at') }}
+        from echo_candidates
+        where echo_candidates.closeness_rank = 1
+            and echo_candidates.record_key = event_groups.record_key
+            and echo_candidates.consent_event_id = event_groups.consent_event_id
     )
 
 ),
