@@ -249,6 +249,8 @@ our_writes as (
         case when endpoint like '%unsubscribe%' then 'unsubscribe' else 'subscribe' end as consent_action
 
     from changelog
+    -- creations (bulkUpdateSubscriptions) log no consent event in Iterable: nothing to explain
+    where endpoint <> 'bulk_update_subscriptions'
 
 ),
 
@@ -514,6 +516,7 @@ final as (
         hard_bounced_at,
         is_held_by_iterable,
         read_back_at,
+        acknowledged_at,
         is_subscribed_in_iterable,
         decision_reason,
         case

@@ -8,7 +8,8 @@
 -- decided groups at once in one bulkUpdateSubscriptions item (`arrays`): a profile that did
 -- not exist has nothing to overwrite, and empty arrays are left out.
 -- payload_hash also covers the time of the choice that decided the row, so a new choice
--- that leads to the same write as an earlier one is sent again.
+-- that leads to the same write as an earlier one is sent again, and the time of a read-back
+-- newer than ctsync's last write of the group (Iterable was changed back since).
 with
 
 decisions as (
@@ -59,7 +60,16 @@ payloads as (
                 ['subscribedMessageTypeIds', "case when cast(creations.subscribed_message_type_ids as varchar) <> '[]' then creations.subscribed_message_type_ids end"],
             ]) ~ ' end'],
         ]) }} as varchar) as payload,
-        coalesce(cast(writes.decided_by_choice_at as varchar), writes.decision_reason) as decision_basis,
+        -- the deciding choice, and the read-back when Iterable was read after ctsync's last
+        -- write of this group and still differs (someone changed it back): write it again
+        coalesce(cast(writes.decided_by_choice_at as varchar), writes.decision_reason)
+        || coalesce(
+            case
+                when writes.read_back_at > writes.acknowledged_at
+                    then '|' || cast(writes.read_back_at as varchar)
+            end,
+            ''
+        ) as decision_basis,
         cast(writes.source_updated_at as timestamp) as source_updated_at
 
     from writes

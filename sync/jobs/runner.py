@@ -500,6 +500,11 @@ def sync_stage(context: StageContext) -> tuple[str, str, Any]:
         )
     if result.error_message:
         detail += f" — {result.error_message}"
+    from sync.jobs.write_back import write_back, write_back_enabled
+
+    blocked = context.blocked_objects or ()
+    if not context.options.dry_run and "subscriptions" not in blocked and write_back_enabled():
+        detail += "; " + write_back(context.warehouse).describe()
     return result.status, detail, result
 
 

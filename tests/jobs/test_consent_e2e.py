@@ -164,6 +164,45 @@ def test_an_unsubscribe_made_in_iterable_survives(shop: Shop) -> None:
     assert reasons["channel:13"] == "commercetools_opt_in"
 
 
+def test_write_back_to_commercetools_is_off_by_default_and_tells_the_shop_when_on(
+    shop: Shop,
+) -> None:
+    decisions = "audit.audit__consent_decisions"
+    rows = shop.query(
+        f"select d.customer_id from {decisions} d "
+        "inner join intermediate.int_customers__consent c on c.customer_id = d.customer_id "
+        "and c.iterable_kind = d.iterable_kind and c.iterable_id = d.iterable_id "
+        "where d.iterable_kind = 'channel' and d.iterable_id = 11 "
+        "and d.decision_reason = 'iterable_opt_out' and c.has_opt_in_flag"
+    )
+    assert rows, "the first test leaves an Iterable opt-out commercetools does not know"
+    customer_id = rows[0][0]
+
+    def email_consent() -> dict[str, Any]:
+        with shop.ct.client() as client:
+            fields = client.get(f"/customers/{customer_id}").json()["custom"]["fields"]
+        return {k: v for k, v in fields.items() if k.startswith("emailOpt")}
+
+    assert email_consent()["emailOptIn"] is True  # off by default: nothing written back
+    shop.env["SYNC__CONSENT__WRITE_BACK_TO_COMMERCETOOLS"] = "true"
+    try:
+        done = shop.ctsync("run", "--no-progress")
+    finally:
+        del shop.env["SYNC__CONSENT__WRITE_BACK_TO_COMMERCETOOLS"]
+    assert "Iterable opt-out(s) back to commercetools" in done.stdout + done.stderr
+    consent = email_consent()
+    assert consent["emailOptIn"] is False
+    assert consent["emailOptOutAt"].startswith(datetime.now(UTC).strftime("%Y-%m-%d"))
+    # the next run reads it back: commercetools now agrees, nothing re-subscribes them
+    shop.ctsync("run", "--no-progress")
+    [(reason, subscribed)] = shop.query(
+        f"select decision_reason, is_subscribed from {decisions} "
+        "where customer_id = ? and iterable_kind = 'channel' and iterable_id = 11",
+        [customer_id],
+    )
+    assert not subscribed and reason in ("iterable_opt_out", "commercetools_opt_out")
+
+
 def test_full_resync_writes_no_subscription_when_nothing_changed(shop: Shop) -> None:
     shop.ctsync("run", "--no-progress")
     before = len(shop.emulator.requests())
