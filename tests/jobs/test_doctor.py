@@ -113,3 +113,34 @@ def test_doctor_without_any_configuration_says_what_to_set(tmp_path: Path) -> No
     assert "SOURCES__COMMERCETOOLS__PROJECT_KEY" in result.stdout
     assert "SYNC__ITERABLE__API_KEY" in result.stdout
     assert "SYNC__RECEIVER__TOKEN" in result.stdout
+
+
+def test_doctor_checks_every_consent_rule_against_the_iterable_project(
+    fresh_iterable: IterableEmulator, tmp_path: Path
+) -> None:
+    """Each seed row's list / channel / message type must exist, with the right medium."""
+    from sync import consent, doctor
+    from sync.config import IterableSettings
+    from sync.iterable_client import IterableClient
+
+    settings = IterableSettings(
+        api_key=fresh_iterable.api_key, api_url=fresh_iterable.api_url, rate_scale=100.0
+    )
+    with IterableClient(settings) as client:
+        good = doctor._consent_rules(client)
+        assert good.status == doctor.OK, good.message
+        seed = tmp_path / "rules.csv"
+        seed.write_text(
+            "consent_attribute,iterable_kind,iterable_id,iterable_name,source_of_truth\n"
+            "email,email_list,77,Newsletter,commercetools\n"
+            "sms,channel,11,Marketing Email,opt_out_wins\n"
+        )
+        original = consent.RULES_PATH
+        consent.RULES_PATH = seed
+        try:
+            bad = doctor._consent_rules(client)
+        finally:
+            consent.RULES_PATH = original
+    assert bad.status == doctor.FAIL
+    assert "line 2" in bad.message and "no list 77" in bad.message
+    assert "line 3" in bad.message and "Email channel, not SMS" in bad.message
