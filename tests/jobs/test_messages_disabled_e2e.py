@@ -93,8 +93,20 @@ def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
     held = {
         u.get("userId"): u for u in iterable_emulator.users() if "customerId" in u["dataFields"]
     }
+    # a customer whose email no other customer shares: deleting the winner of a shared email
+    # hands the email to another customer, a different story (identity lifecycle)
+    unshared = {
+        customer_id
+        for (customer_id,) in query(
+            "select customer_id from staging.stg_commercetools__customers where email_normalized "
+            "in (select email_normalized from staging.stg_commercetools__customers "
+            "group by 1 having count(*) = 1)"
+        )
+    }
     customer_id = next(
-        key for key, user in sorted(held.items()) if PLAIN_EMAIL.match(user.get("email") or "")
+        key
+        for key, user in sorted(held.items())
+        if key in unshared and PLAIN_EMAIL.match(user.get("email") or "")
     )
     with ct.client() as client:
         version = client.get(f"/customers/{customer_id}").json()["version"]
