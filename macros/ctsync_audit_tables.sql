@@ -25,6 +25,18 @@ create table if not exists {{ schema }}.sync_ledger (
     primary key (object, record_key)
 );
 
+-- Per Iterable user profile this project wrote: which customer it belongs to, a hash of the
+-- email it was sent with and the names of the dataFields it sent with a value, no values:
+-- a field is cleared (sent as null) only when this project set it before, and an email change
+-- is detected from the hash.
+create table if not exists {{ schema }}.sync_user_profiles (
+    record_key varchar not null primary key,
+    customer_id varchar,
+    email_hash varchar,
+    field_names varchar,
+    acknowledged_at timestamp not null
+);
+
 create table if not exists {{ schema }}.sync_runs (
     run_id varchar not null primary key,
     trigger varchar not null,

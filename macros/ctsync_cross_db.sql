@@ -368,3 +368,51 @@
 {% macro duckdb__ctsync_replace_control_characters(expression) -%}
     regexp_replace({{ expression }}, '[\x00-\x1f\x7f-\x9f]', ' ', 'g')
 {%- endmacro %}
+
+
+{#- `object_json` plus a JSON null member for each name in `name_expressions` (SQL
+    expressions giving a field name, or null for "not this one") that also appears in the
+    JSON string array `owned_names_json`. Key order: the object's, then the nulls'. -#}
+{% macro ctsync_json_add_nulls(object_json, name_expressions, owned_names_json) -%}
+    {{ return(adapter.dispatch('ctsync_json_add_nulls', 'ctsync')(object_json, name_expressions, owned_names_json)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_add_nulls(object_json, name_expressions, owned_names_json) -%}
+    {{ exceptions.raise_compiler_error("ctsync_json_add_nulls has no implementation for this adapter: add <adapter>__ctsync_json_add_nulls beside duckdb__ctsync_json_add_nulls") }}
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_add_nulls(object_json, name_expressions, owned_names_json) -%}
+    (
+        select
+            case
+                when cardinality(cleared.names) = 0 then cleared.object_json
+                else to_json(map_concat(
+                    json_transform(cleared.object_json, '"MAP(VARCHAR, JSON)"'),
+                    map_from_entries(list_transform(cleared.names, lambda name: {'key': name, 'value': cast('null' as json)}))
+                ))
+            end
+        from (
+            select
+                cast({{ object_json }} as json) as object_json,
+                list_filter(
+                    [{{ name_expressions | join(', ') }}],
+                    lambda name: name is not null
+                        and list_contains(from_json(coalesce({{ owned_names_json }}, '[]'), '["VARCHAR"]'), name)
+                ) as names
+        ) as cleared
+    )
+{%- endmacro %}
+
+
+{#- The JSON text `object_json` without the top-level `keys` (for hashing). -#}
+{% macro ctsync_json_without_keys(object_json, keys) -%}
+    {{ return(adapter.dispatch('ctsync_json_without_keys', 'ctsync')(object_json, keys)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_json_without_keys(object_json, keys) -%}
+    {{ exceptions.raise_compiler_error("ctsync_json_without_keys has no implementation for this adapter: add <adapter>__ctsync_json_without_keys beside duckdb__ctsync_json_without_keys") }}
+{%- endmacro %}
+
+{% macro duckdb__ctsync_json_without_keys(object_json, keys) -%}
+    cast(json_merge_patch(cast({{ object_json }} as json), json_object({%- for key in keys %}'{{ key }}', null{{ ", " if not loop.last }}{%- endfor -%})) as varchar)
+{%- endmacro %}

@@ -30,6 +30,18 @@
 {%- endmacro %}
 
 
+{#- A user's dataFields: the pairs with a value, plus a null for each pair without one that
+    this project sent with a value before (`owned_names_json`: JSON array of field names).
+    Absent means "leave it alone" to Iterable; null deletes the field. -#}
+{% macro iterable_owned_data_fields(pairs, owned_names_json) -%}
+    {%- set candidates = [] -%}
+    {%- for key, expression in pairs -%}
+        {%- do candidates.append("case when (" ~ expression ~ ") is null then '" ~ key ~ "' end") -%}
+    {%- endfor -%}
+    {{ ctsync_json_add_nulls(ctsync_json_object_absent_on_null(pairs), candidates, owned_names_json) }}
+{%- endmacro %}
+
+
 {#- Money for a payload: a JSON number, rounded to 4 places so it renders the same every run. -#}
 {% macro iterable_number(expression) -%}
     cast(cast({{ expression }} as decimal(18, 4)) as double)
@@ -44,8 +56,11 @@
 
     `removal_handled_by`: a model whose `record_key`s get no `delete` here because that
     object removes them itself (users deleted in commercetools -> `user_deletions`).
+    `removal_needs_live_user`: no `delete` for a key whose Iterable user this project
+    deleted or moved away (users ledger row not an upsert): removing a cart sends updateCart,
+    which would re-create the profile.
 -#}
-{% macro iterable_changes(object_name, supports_removal=false, idempotency='hash', removal_handled_by=none) -%}
+{% macro iterable_changes(object_name, supports_removal=false, idempotency='hash', removal_handled_by=none, removal_needs_live_user=false) -%}
 with
 
 desired as (
@@ -112,10 +127,18 @@ deletes as (
     left join handled_elsewhere
         on ledger.record_key = handled_elsewhere.record_key
     {%- endif %}
+    {%- if removal_needs_live_user %}
+    left join {{ source('ctsync', 'sync_ledger') }} as user_ledger
+        on user_ledger.object = 'users'
+        and ledger.record_key = user_ledger.record_key
+    {%- endif %}
     where ledger.operation = 'upsert'
         and desired.record_key is null
         {%- if removal_handled_by is not none %}
         and handled_elsewhere.record_key is null
+        {%- endif %}
+        {%- if removal_needs_live_user %}
+        and (user_ledger.record_key is null or user_ledger.operation = 'upsert')
         {%- endif %}
 
 ),

@@ -9,6 +9,7 @@ two orders of magnitude faster in DuckDB than executemany.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import orjson
 
 from sync.delivery import FAILED, REJECTED, SUCCEEDED, Outcome
 from sync.privacy import ledger_payload
@@ -117,8 +119,10 @@ def _acknowledge(
     con.execute(
         f"insert into {S}.sync_ledger (object, record_key, operation, payload_hash, payload, "
         "run_id, acknowledged_at) "
-        "select $1, s.record_key, s.operation, "
-        "case when s.operation = 'upsert' then s.payload_hash end, s.payload, $2, $3 "
+        "select $1, s.record_key, "
+        # users/update carries the whole profile: acknowledged like an upsert
+        "case when s.operation = 'update' then 'upsert' else s.operation end, "
+        "case when s.operation in ('upsert', 'update') then s.payload_hash end, s.payload, $2, $3 "
         "from (select unnest($4) as record_key, unnest($5) as operation, "
         "unnest($6) as payload_hash, unnest($7) as payload) as s "
         "on conflict (object, record_key) do update set operation = excluded.operation, "
@@ -134,6 +138,10 @@ def _acknowledge(
             [ledger_payload(obj, o.row.payload) for o in accepted],
         ],
     )
+    if obj == "users":
+        _remember_profiles(con, accepted, now)
+    elif obj == "user_deletions":
+        _forget_profiles(con, keys)
     if not resolve:
         return
     con.execute(
@@ -141,6 +149,99 @@ def _acknowledge(
         "from (select unnest($3) as record_key) as s "
         "where r.object = $2 and r.record_key = s.record_key and r.resolved_at is null",
         [now, obj, keys],
+    )
+
+
+def _remember_profiles(
+    con: duckdb.DuckDBPyConnection, accepted: Sequence[Outcome], now: datetime
+) -> None:
+    """What this project wrote on each profile: customer, email hash, field names."""
+    rows: list[tuple[str, str | None, str | None, str]] = []
+    moved: list[str] = []
+    for outcome in accepted:
+        row = outcome.row
+        if row.operation == "move":
+            moved.append(row.record_key)
+            continue
+        if row.operation not in ("upsert", "update"):
+            continue
+        try:
+            payload = orjson.loads(row.payload)
+        except orjson.JSONDecodeError:
+            continue
+        data = payload.get("dataFields") or {}
+        email = payload.get("email")
+        rows.append(
+            (
+                row.record_key,
+                None if data.get("customerId") is None else str(data["customerId"]),
+                hashlib.md5(str(email).lower().encode()).hexdigest() if email else None,
+                orjson.dumps(sorted(k for k, v in data.items() if v is not None)).decode(),
+            )
+        )
+    if moved:
+        con.execute(
+            f"delete from {S}.sync_user_profiles where record_key in (select unnest($1))", [moved]
+        )
+        # What was acknowledged for the profile under its old email (its subscriptions, its
+        # cart) now lives under the new one: nothing to resend because the email changed.
+        pairs = _moves(accepted)
+        con.execute(
+            f"insert into {S}.sync_ledger (object, record_key, operation, payload_hash, payload, "
+            "run_id, acknowledged_at) "
+            "select l.object, m.new_key, l.operation, l.payload_hash, l.payload, l.run_id, "
+            f"l.acknowledged_at from {S}.sync_ledger as l "
+            "inner join (select unnest($1) as old_key, unnest($2) as new_key) as m "
+            "on l.record_key = m.old_key "
+            "where l.object in ('subscriptions', 'carts') and not exists (select 1 from "
+            f"{S}.sync_ledger as n where n.object = l.object and n.record_key = m.new_key)",
+            [[old for old, _ in pairs], [new for _, new in pairs]],
+        )
+        con.execute(
+            f"delete from {S}.sync_ledger where object in ('subscriptions', 'carts') "
+            "and record_key in (select unnest($1))",
+            [moved],
+        )
+    if rows:
+        con.execute(
+            f"insert into {S}.sync_user_profiles (record_key, customer_id, email_hash, "
+            "field_names, acknowledged_at) "
+            "select s.record_key, s.customer_id, s.email_hash, s.field_names, $5 from ("
+            "select unnest($1) as record_key, unnest($2) as customer_id, "
+            "unnest($3) as email_hash, unnest($4) as field_names) as s "
+            "on conflict (record_key) do update set customer_id = excluded.customer_id, "
+            "email_hash = excluded.email_hash, field_names = excluded.field_names, "
+            "acknowledged_at = excluded.acknowledged_at",
+            [*_columns(rows, 4), now],
+        )
+
+
+def _moves(accepted: Sequence[Outcome]) -> list[tuple[str, str]]:
+    """(old email, new email) of the accepted profile moves."""
+    pairs = []
+    for outcome in accepted:
+        if outcome.row.operation != "move":
+            continue
+        try:
+            body = orjson.loads(outcome.row.payload)
+        except orjson.JSONDecodeError:
+            continue
+        pairs.append((outcome.row.record_key, str(body.get("newEmail", "")).lower()))
+    return pairs
+
+
+def _forget_profiles(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    """A deleted (or forgotten) user no longer exists in Iterable: its users and carts
+    ledger rows say so, so a re-registration is sent afresh and nothing is 'removed' from
+    a profile that is gone (a cart removal would re-create it)."""
+    con.execute(
+        f"update {S}.sync_ledger set operation = 'delete', payload_hash = null "
+        "where object in ('users', 'carts') and operation = 'upsert' "
+        "and record_key in (select unnest($1))",
+        [keys],
+    )
+    con.execute(
+        f"delete from {S}.sync_user_profiles where record_key in (select unnest($1))", [keys]
     )
 
 

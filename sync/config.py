@@ -26,7 +26,8 @@ DELETING_OBJECTS = ("users", "user_deletions", "catalog_items", "carts")
 
 # Requests per second, per endpoint. Published: bulkUpdate 5/s, trackBulk 10/s, user
 # DELETE 100/s, forget 3/s, getFields 3/s, catalog bulk 100/s (per key). Not published:
-# bulkUpdateSubscriptions, trackPurchase, updateCart, catalog create; values chosen to
+# bulkUpdateSubscriptions, trackPurchase, updateCart, catalog create, updateEmail (users/update:
+# 500/s, shared with every other caller of the project); values chosen to
 # stay well under the single-call limits Iterable does publish (update 500/s).
 DEFAULT_RATE_LIMITS: dict[str, float] = {
     "bulk_update": 5.0,
@@ -38,6 +39,8 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "catalog_bulk_delete": 100.0,
     "catalog_create": 10.0,
     "user_delete": 100.0,
+    "user_update": 100.0,
+    "update_email": 10.0,
     "forget": 3.0,
     "get_fields": 3.0,
     # consent: list and group writes (not published), settings reads (100/s published)

@@ -158,7 +158,11 @@ class Delivery:
             return []
         handler: Callable[[list[Prepared]], list[Outcome]]
         if obj == "users":
-            handler = self._users_upsert if operation == "upsert" else self._users_delete
+            handler = {
+                "upsert": self._users_upsert,
+                "move": self._users_move,
+                "update": self._users_update,
+            }.get(operation, self._users_delete)
         elif obj == "catalog_items" and operation == "delete":
             handler = self._catalog_delete
         else:
@@ -321,6 +325,59 @@ class Delivery:
                         redact(f"Iterable reported {subject} under {reason} in a bulk response"),
                     )
                 )
+        return outcomes
+
+    def _users_move(self, items: list[Prepared]) -> list[Outcome]:
+        """Email-based projects: move a profile to its new email with updateEmail, keeping
+        everything Iterable holds for it (history, lists, unsubscribes)."""
+        outcomes: list[Outcome] = []
+        for item in items:
+            body = {
+                "currentEmail": item.payload["currentEmail"],
+                "newEmail": item.payload["newEmail"],
+            }
+            for outcome in self._single(
+                item, "update_email", "POST", "/api/users/updateEmail", body
+            ):
+                if outcome.outcome == REJECTED and outcome.reason_code == "iterable_not_found":
+                    # No profile under the old email (deleted in Iterable): nothing to move;
+                    # the upsert that follows creates the profile under the new email.
+                    outcome = outcome._replace(outcome=SUCCEEDED)
+                elif outcome.outcome == REJECTED and outcome.reason_code == "iterable_conflict":
+                    outcome = outcome._replace(
+                        reason_code="email_change_target_exists",
+                        detail=redact(
+                            "the new email already has another Iterable profile; merge or "
+                            "delete one of them in Iterable, then `ctsync replay --reason "
+                            f"email_change_target_exists` ({outcome.detail})"
+                        ),
+                    )
+                outcomes.append(outcome)
+        return outcomes
+
+    def _users_update(self, items: list[Prepared]) -> list[Outcome]:
+        """userId and hybrid projects: a changed email goes through users/update, the user
+        identified by userId and the new email in dataFields (Iterable's route for these
+        project types), together with the rest of the profile."""
+        outcomes: list[Outcome] = []
+        for item in items:
+            payload = item.payload
+            body: dict[str, Any] = {
+                "userId": payload["userId"],
+                "dataFields": {**(payload.get("dataFields") or {}), "email": payload["email"]},
+                "preferUserId": True,
+            }
+            for outcome in self._single(item, "user_update", "POST", "/api/users/update", body):
+                if outcome.outcome == REJECTED and outcome.reason_code == "iterable_conflict":
+                    outcome = outcome._replace(
+                        reason_code="email_change_target_exists",
+                        detail=redact(
+                            "the new email already has another Iterable profile; merge or "
+                            "delete one of them in Iterable, then `ctsync replay --reason "
+                            f"email_change_target_exists` ({outcome.detail})"
+                        ),
+                    )
+                outcomes.append(outcome)
         return outcomes
 
     def _users_delete(self, items: list[Prepared]) -> list[Outcome]:

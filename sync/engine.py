@@ -49,6 +49,8 @@ from sync.warehouse import warehouse_path as default_warehouse_path
 log = logging.getLogger("ctsync.sync")
 
 USER_FIELD_OBJECTS = frozenset({"users", "purchases", "carts"})
+# Events before the first sync's backfill window (dbt view): counted by `plan`, never sent.
+SKIPPED_EVENTS = "iterable.iterable__events_skipped"
 # Single-record endpoints: this many records share one worker task (and one transaction).
 SINGLES_PER_TASK = 25
 
@@ -271,6 +273,8 @@ class _Run:
         self.progress = _Progress(progress)
         # The object being sent: its counts and its requests in flight (for Ctrl-C).
         self._current: tuple[ObjectCounts, deque[Future[list[Outcome]]]] | None = None
+        # users: new email -> why the profile could not move there (held until it can)
+        self._failed_moves: dict[str, Outcome] = {}
 
     def execute(self) -> SyncResult:
         result = self.result
@@ -412,56 +416,80 @@ class _Run:
         self.progress.start(obj, counts.planned)
         if counts.planned:
             validator = self._validator_for(obj)
-            inflight: deque[Future[list[Outcome]]] = deque()
-            self._current = (counts, inflight)
-            previous_key: str | None = None
-            # Rows carried over from one page to the next so that every request but the
-            # last one of an object is full: bulkUpdate's 5 requests/s make each one count.
-            accepted: dict[str, list[Prepared]] = {"upsert": [], "delete": []}
-            for page in iter_pages(self.con, obj, self.full, self.settings.page_size):
-                invalid: list[Outcome] = []
-                for row in page:
-                    # Rows arrive ordered by key, so a duplicate (a broken changes view)
-                    # sits right after its twin: refuse it rather than send a record twice.
-                    if row.record_key == previous_key:
-                        invalid.append(
-                            Outcome(
-                                row,
-                                REJECTED,
-                                None,
-                                None,
-                                "duplicate_record_key",
-                                f"{changes_relation(obj)} has more than one row for "
-                                f"record_key {row.record_key!r}; only the first was sent",
-                            )
-                        )
-                        continue
-                    previous_key = row.record_key
-                    payload, rejection = validator.validate(row)
-                    if rejection is not None:
-                        invalid.append(
-                            Outcome(
-                                row, REJECTED, None, None, rejection.reason_code, rejection.detail
-                            )
-                        )
-                    elif payload is not None:
-                        accepted[row.operation].append(
-                            Prepared(row, payload, len(row.payload.encode()))
-                        )
-                self._record(counts, invalid)
-                for operation, items in accepted.items():
-                    accepted[operation] = self._submit(
-                        obj, operation, items, pool, inflight, counts, final=False
-                    )
-                self._collect(counts, inflight, block=False)
-            for operation, items in accepted.items():
-                self._submit(obj, operation, items, pool, inflight, counts, final=True)
-            while inflight:
-                self._collect(counts, inflight, block=True)
+            if obj == "users":
+                # Email moves first, and to the end: the upsert of a moved profile's new
+                # email must find the profile there, not create a second one.
+                self._send_pages(obj, pool, counts, validator, only=("move",))
+                self.writer.drain()
+                self._hold_unmoved_profiles()
+                self._send_pages(obj, pool, counts, validator, skip=("move",))
+            else:
+                self._send_pages(obj, pool, counts, validator)
         self.writer.drain()
         audit.resolve_settled(self.con, obj, relation)
         counts.requests = self.client.total_requests - requests_before
         audit.write_run_object(self.con, self.result.run_id, obj, counts)
+
+    def _send_pages(
+        self,
+        obj: str,
+        pool: ThreadPoolExecutor,
+        counts: ObjectCounts,
+        validator: Validator,
+        only: tuple[str, ...] = (),
+        skip: tuple[str, ...] = (),
+    ) -> None:
+        """Validate and send the object's change rows (those of the `only` operations, or
+        all but the `skip` ones), then wait for every request to be answered."""
+        inflight: deque[Future[list[Outcome]]] = deque()
+        self._current = (counts, inflight)
+        previous_key: str | None = None
+        # Rows carried over from one page to the next so that every request but the
+        # last one of an object is full: bulkUpdate's 5 requests/s make each one count.
+        accepted: dict[str, list[Prepared]] = {}
+        pages = iter_pages(self.con, obj, self.full, self.settings.page_size, only=only, skip=skip)
+        for page in pages:
+            invalid: list[Outcome] = []
+            for row in page:
+                # Rows arrive ordered by key, so a duplicate (a broken changes view)
+                # sits right after its twin: refuse it rather than send a record twice.
+                if row.record_key == previous_key:
+                    invalid.append(
+                        Outcome(
+                            row,
+                            REJECTED,
+                            None,
+                            None,
+                            "duplicate_record_key",
+                            f"{changes_relation(obj)} has more than one row for "
+                            f"record_key {row.record_key!r}; only the first was sent",
+                        )
+                    )
+                    continue
+                previous_key = row.record_key
+                pending_move = self._failed_moves.get(row.record_key) if obj == "users" else None
+                if pending_move is not None:
+                    invalid.append(pending_move._replace(row=row, endpoint=None))
+                    continue
+                payload, rejection = validator.validate(row)
+                if rejection is not None:
+                    invalid.append(
+                        Outcome(row, REJECTED, None, None, rejection.reason_code, rejection.detail)
+                    )
+                elif payload is not None:
+                    accepted.setdefault(row.operation, []).append(
+                        Prepared(row, payload, len(row.payload.encode()))
+                    )
+            self._record(counts, invalid)
+            for operation, items in accepted.items():
+                accepted[operation] = self._submit(
+                    obj, operation, items, pool, inflight, counts, final=False
+                )
+            self._collect(counts, inflight, block=False)
+        for operation, items in accepted.items():
+            self._submit(obj, operation, items, pool, inflight, counts, final=True)
+        while inflight:
+            self._collect(counts, inflight, block=True)
 
     def _stop_on_interrupt(self) -> None:
         """Ctrl-C: send nothing more, let the requests already on the wire finish, and
@@ -543,6 +571,9 @@ class _Run:
     def _record(self, counts: ObjectCounts, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
+        for outcome in outcomes:
+            if outcome.row.operation == "move" and outcome.outcome != SUCCEEDED:
+                self._hold_moved_profile(outcome)
         self.writer.put(outcomes, self.may_have_rejections)
         if any(o.outcome != SUCCEEDED for o in outcomes):
             self.may_have_rejections = True
@@ -554,6 +585,40 @@ class _Run:
             elif outcome.outcome == FAILED:
                 counts.failed += 1
         self.progress.advance(len(outcomes))
+
+    def _hold_unmoved_profiles(self) -> None:
+        """Moves still pending after the move pass (held back as rejected earlier, or
+        refused now) hold the upsert of their new email."""
+        rows = self.con.execute(
+            f"select record_key, operation, payload, payload_hash, idempotency_key, "
+            f"source_updated_at from {changes_relation('users')} where operation = 'move'"
+        ).fetchall()
+        for row in rows:
+            change = ChangeRow("users", str(row[0]), "move", row[2] or "", row[3], row[4], row[5])
+            self._hold_moved_profile(
+                Outcome(change, REJECTED, None, None, "email_change_pending", "move not done")
+            )
+
+    def _hold_moved_profile(self, outcome: Outcome) -> None:
+        """A profile that could not move to its new email: hold the new email's upsert
+        too, or it would create a second profile and leave the history on the old one."""
+        try:
+            new_email = str(orjson.loads(outcome.row.payload)["newEmail"]).lower()
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        if new_email in self._failed_moves:
+            return
+        self._failed_moves[new_email] = Outcome(
+            outcome.row,
+            outcome.outcome,
+            None,
+            outcome.http_status,
+            "email_change_pending",
+            redact(
+                f"the profile could not move here from its previous email "
+                f"({outcome.reason_code}: {outcome.detail}); sent once the move succeeds"
+            ),
+        )
 
 
 @contextmanager
@@ -575,6 +640,8 @@ class ObjectPlan:
     samples: list[ChangeRow]
     available: bool = True
     guard: guards.GuardDecision | None = None  # set when this object's deletions would stop
+    skipped: int = 0
+    """Records left out as history before the backfill window (events): never sent."""
 
 
 def build_plan(
@@ -605,7 +672,11 @@ def build_plan(
                     if not validate:
                         break
                     invalid += sum(1 for row in page if validator.validate(row)[1] is not None)
-            plans.append(ObjectPlan(obj, counts, held, invalid, samples))
+            skipped = 0
+            if obj == "events" and relation_exists(con, SKIPPED_EVENTS):
+                row = con.execute(f"select count(*) from {SKIPPED_EVENTS}").fetchone()
+                skipped = int(row[0]) if row else 0
+            plans.append(ObjectPlan(obj, counts, held, invalid, samples, skipped=skipped))
         chosen = [plan.object for plan in plans if plan.available]
         for decision in guards.evaluate(con, settings, chosen, full):
             if decision.blocked:

@@ -30,7 +30,11 @@ OBJECTS: tuple[str, ...] = (
 )
 # Reason codes that say "try again later" rather than "this payload is wrong": rows with an
 # open rejection of these kinds are re-sent on the next run automatically.
-TRANSIENT_REASONS: frozenset[str] = frozenset({"transient_error", "daily_quota_exhausted"})
+# `email_change_pending`: a new email's upsert waits for its profile's move, and goes as
+# soon as the move does (checked locally each run, no request while the move is refused).
+TRANSIENT_REASONS: frozenset[str] = frozenset(
+    {"transient_error", "daily_quota_exhausted", "email_change_pending"}
+)
 ITERABLE_SCHEMA = "iterable"
 
 
@@ -98,7 +102,7 @@ def _source_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
         f"idempotency_key, source_updated_at from {desired} "
         "union all "
         "select record_key, operation, payload, payload_hash, idempotency_key, "
-        f"source_updated_at from {changes} where operation = 'delete'"
+        f"source_updated_at from {changes} where operation in ('delete', 'move')"
     )
 
 
@@ -116,7 +120,7 @@ def _pending_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
         "and r.replay_requested_at is null "
         f"and r.reason_code not in ({transient}) "
         "and r.payload_hash is not distinct from c.payload_hash "
-        "and c.operation = 'upsert')"
+        "and c.operation <> 'delete')"
     )
 
 
@@ -135,17 +139,30 @@ def count_changes(con: duckdb.DuckDBPyConnection, obj: str, full: bool = False) 
 
 
 def iter_pages(
-    con: duckdb.DuckDBPyConnection, obj: str, full: bool = False, page_size: int = 2000
+    con: duckdb.DuckDBPyConnection,
+    obj: str,
+    full: bool = False,
+    page_size: int = 2000,
+    only: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
 ) -> Iterator[list[ChangeRow]]:
     """Pages of change rows for `obj`, ordered by record_key, `page_size` rows at a time.
 
     One query on a cursor of its own, fetched chunk by chunk: Python holds one page at a
     time, the warehouse scans the view once, and the caller's connection stays free to
     write acknowledgements meanwhile (the read sees the snapshot it started with).
+    ``only`` / ``skip`` restrict the rows to some operations.
     """
+    where = ""
+    if only:
+        where = f" where p.operation in ({', '.join(repr(op) for op in only)})"
+    elif skip:
+        where = f" where p.operation not in ({', '.join(repr(op) for op in skip)})"
     cursor = quiet(con.cursor())
     try:
-        cursor.execute(f"select * from ({_pending_sql(con, obj, full)}) as p order by record_key")
+        cursor.execute(
+            f"select * from ({_pending_sql(con, obj, full)}) as p{where} order by record_key"
+        )
         while True:
             rows = cursor.fetchmany(page_size)
             if not rows:

@@ -275,7 +275,9 @@ class Validator:
                 raise Invalid("invalid_payload", f"payload is not valid JSON: {exc}") from None
             if not isinstance(payload, dict):
                 raise Invalid("invalid_payload", "payload must be a JSON object")
-            if row.operation not in ("upsert", "delete"):
+            if row.operation not in ("upsert", "delete") and not (
+                row.object == "users" and row.operation in ("move", "update")
+            ):
                 raise Invalid("invalid_operation", f"unknown operation {row.operation!r}")
             check = getattr(self, f"_check_{row.object}")
             check(payload, row.operation)
@@ -330,8 +332,17 @@ class Validator:
         self.types.check("user", data, f"{where}.dataFields")
 
     def _check_users(self, payload: dict[str, Any], operation: str) -> None:
+        if operation == "move":
+            for key in ("currentEmail", "newEmail"):
+                if not is_valid_email(payload.get(key)):
+                    raise Invalid(
+                        "invalid_email", f"move.{key} {_preview(payload.get(key))} is not valid"
+                    )
+            return
         self._identity(payload, "user", prefer_ok=True)
-        if operation == "upsert":
+        if operation == "update" and payload.get("userId") in (None, ""):
+            raise Invalid("missing_identifier", "an email change by users/update needs a userId")
+        if operation in ("upsert", "update"):
             self._user_fields(payload, "user")
 
     def _check_subscriptions(self, payload: dict[str, Any], operation: str) -> None:

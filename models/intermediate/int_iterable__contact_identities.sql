@@ -30,6 +30,19 @@ deleted_customers as (
 
 ),
 
+deleted_identities as (
+
+    select distinct deleted_customers.email_normalized as email
+
+    from deleted_customers
+    left join identities
+        on deleted_customers.email_normalized = identities.email
+        and identities.is_resolved
+    where deleted_customers.email_normalized is not null
+        and identities.customer_id is null
+
+),
+
 contacts as (
 
     select
@@ -63,6 +76,7 @@ joined as (
         identities.email as identity_email,
         identities.user_id as identity_user_id,
         deleted_customers.customer_id is not null as is_deleted_customer,
+        deleted_identities.email is not null as is_deleted_identity,
         -- an order or cart pointing at a customer commercetools no longer has (and never told
         -- us it deleted: Messages off, or data imported without its customer) is quarantined,
         -- never sent by its email: that could re-create a person who is gone
@@ -77,6 +91,8 @@ joined as (
         on contacts.customer_id = identities.customer_id
     left join deleted_customers
         on contacts.customer_id = deleted_customers.customer_id
+    left join deleted_identities
+        on contacts.customer_email_normalized = deleted_identities.email
 
 ),
 
@@ -99,6 +115,7 @@ final as (
             when is_missing_customer then 'customer_missing'
             when is_resolved then null
             {%- if project_type != 'userId' %}
+            when has_usable_email and is_deleted_identity then 'identity_deleted'
             when has_usable_email then null
             when customer_id is null then 'guest_without_email'
             {%- else %}
@@ -112,6 +129,8 @@ final as (
                 then 'customer ' || customer_id || ' does not exist in commercetools (orphan ' || contact_type || ')'
             when is_resolved then null
             {%- if project_type != 'userId' %}
+            when has_usable_email and is_deleted_identity
+                then 'the email belongs to a customer deleted in commercetools; sending would re-create the Iterable profile'
             when has_usable_email then null
             when customer_id is null then 'guest ' || contact_type || ' has no usable email address'
             {%- else %}

@@ -1,3 +1,6 @@
+{%- set in_base = var('purchase_currency') == 'base' -%}
+-- Item prices are in the purchases' currency (var purchase_currency: base or the cart's own),
+-- with the cart's own currency and price in each item's dataFields.
 -- Desired state of Iterable shopping carts: one updateCart body per user with an open cart
 -- (the most recently changed one). Iterable keeps one cart per user, so the record key is
 -- the user's key. When the cart is ordered or emptied, the `delete` in iterable__carts_changes
@@ -13,6 +16,13 @@ carts as (
 cart_lines as (
 
     select * from {{ ref('stg_commercetools__cart_line_items') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('fx_rates') }}
+    where base_currency_code = '{{ var("base_currency") }}'
 
 ),
 
@@ -59,9 +69,13 @@ items as (
                 ['sku', 'cart_lines.sku'],
                 ['name', "coalesce(" ~ ctsync_localized('cart_lines.product_name_localized', "coalesce(open_carts.locale, '" ~ var('default_locale') ~ "')") ~ ", cart_lines.sku, cart_lines.product_id)"],
                 ['categories', "case when category_paths.category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_paths.category_path']) ~ " end"],
-                ['price', iterable_number('cart_lines.line_total_amount / nullif(cart_lines.quantity, 0)')],
+                ['price', iterable_number('cart_lines.line_total_amount' ~ (' * fx_rates.rate' if in_base else '') ~ ' / nullif(cart_lines.quantity, 0)')],
                 ['quantity', 'cart_lines.quantity'],
                 ['imageUrl', 'cart_lines.image_url'],
+                ['dataFields', ctsync_json_object([
+                    ['currency', 'cart_lines.currency_code'],
+                    ['cartCurrencyPrice', iterable_number('cart_lines.line_total_amount / nullif(cart_lines.quantity, 0)')],
+                ])],
             ]),
             'cart_lines.line_position'
         ) }} as items
@@ -72,6 +86,8 @@ items as (
         and open_carts.cart_rank = 1
     left join category_paths
         on cart_lines.product_id = category_paths.product_id
+    left join fx_rates
+        on cart_lines.currency_code = fx_rates.currency_code
     group by cart_lines.cart_id
 
 ),

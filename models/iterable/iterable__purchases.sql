@@ -7,8 +7,15 @@
         post_hook="{{ iterable_purchases_prune() }}",
     )
 }}
+{%- set in_base = var('purchase_currency') == 'base' -%}
+{%- if var('purchase_currency') not in ['base', 'order'] -%}
+    {{ exceptions.raise_compiler_error("var purchase_currency must be base or order, got '" ~ var('purchase_currency') ~ "'") }}
+{%- endif %}
 -- Desired state of Iterable purchases: one trackPurchase body per order that was not
--- cancelled, of an identifiable contact. The order id is the purchase id, so a resend updates
+-- cancelled, of an identifiable contact. `total` and item prices are in one currency for
+-- every purchase (var purchase_currency: `base` = var base_currency, the default, so that
+-- Iterable's revenue figures add up; `order` = each order's own), with the order's own
+-- currency and amounts in dataFields. The order id is the purchase id, so a resend updates
 -- the purchase instead of duplicating it. Purchases are never removed.
 -- Incremental: each build rebuilds the purchases of orders changed since the last one (minus
 -- var `incremental_lookback_hours`) and of customers changed since then (their identity may
@@ -41,6 +48,12 @@ customers as (
 
 ),
 
+backfill_window as (
+
+    select * from {{ ref('int_iterable__backfill_window') }}
+
+),
+
 orders_to_build as (
 
     select orders.*
@@ -64,11 +77,12 @@ items as (
                 ['sku', 'sku'],
                 ['name', 'product_name'],
                 ['categories', "case when category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_path']) ~ " end"],
-                ['price', iterable_number('line_total_amount / nullif(quantity, 0)')],
+                ['price', iterable_number(('line_total_base_amount' if in_base else 'line_total_amount') ~ ' / nullif(quantity, 0)')],
                 ['quantity', 'quantity'],
                 ['imageUrl', 'image_url'],
                 ['dataFields', ctsync_json_object([
                     ['variantId', 'variant_id'],
+                    ['orderCurrencyPrice', iterable_number('line_total_amount / nullif(quantity, 0)')],
                     ['unitListPrice', iterable_number('unit_price_amount')],
                     ['discountAmount', iterable_number('discount_amount')],
                     ['lineTotal', iterable_number('line_total_amount')],
@@ -92,11 +106,13 @@ final as (
             ['id', 'orders.order_id'],
             ['user', iterable_user_object('contacts.email', 'contacts.user_id')],
             ['items', 'items.items'],
-            ['total', iterable_number('orders.total_amount')],
+            ['total', iterable_number('orders.total_base_amount' if in_base else 'orders.total_amount')],
             ['createdAt', ctsync_epoch_seconds('orders.created_at')],
             ['dataFields', ctsync_json_object([
                 ['orderNumber', 'orders.order_number'],
-                ['currency', 'orders.currency_code'],
+                ['currency', ("'" ~ var('base_currency') ~ "'") if in_base else 'orders.currency_code'],
+                ['orderCurrency', 'orders.currency_code'],
+                ['orderTotal', iterable_number('orders.total_amount')],
                 ['storeKey', 'orders.store_key'],
                 ['locale', 'orders.locale'],
                 ['language', 'orders.language_code'],
@@ -117,15 +133,22 @@ final as (
         and contacts.is_identifiable
     inner join items
         on orders.order_id = items.order_id
+    cross join backfill_window
     where orders.is_counted_in_lifetime_value
         -- older orders are implausible dates: iterable__rejections says so
         and orders.created_at >= cast('{{ var("min_plausible_date") }}' as timestamp)
+
+        -- var purchase_backfill_days (default: none, the whole history is sent)
+        and (backfill_window.purchase_window_start_at is null
+            or orders.created_at >= backfill_window.purchase_window_start_at)
 
 )
 
 select
     cast(record_key as varchar) as record_key,
     payload,
-    cast({{ ctsync_md5('payload') }} as varchar) as payload_hash,
+    -- the buyer's identity is not part of the hash: an email change moves the profile (and
+    -- the purchases on it) in Iterable, it is no reason to send the purchase again
+    cast({{ ctsync_md5(ctsync_json_without_keys('payload', ['user'])) }} as varchar) as payload_hash,
     cast(source_updated_at as timestamp) as source_updated_at
 from final

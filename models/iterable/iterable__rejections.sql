@@ -28,6 +28,12 @@ carts as (
 
 ),
 
+user_deletions as (
+
+    select * from {{ ref('int_iterable__user_deletions') }}
+
+),
+
 user_rejections as (
 
     select
@@ -63,7 +69,7 @@ purchase_rejections as (
         and orders.order_id = contacts.contact_id
     where orders.is_counted_in_lifetime_value
         and (
-            (not contacts.is_identifiable and contacts.rejection_reason_code <> 'customer_deleted')
+            (not contacts.is_identifiable and contacts.rejection_reason_code not in ('customer_deleted', 'identity_deleted'))
             or (contacts.is_identifiable and orders.created_at < cast('{{ var("min_plausible_date") }}' as timestamp))
         )
 
@@ -84,14 +90,33 @@ cart_rejections as (
         on contacts.contact_type = 'cart'
         and carts.cart_id = contacts.contact_id
     where not contacts.is_identifiable
-        and contacts.rejection_reason_code not in ('customer_deleted', 'guest_without_email')
+        and contacts.rejection_reason_code not in ('customer_deleted', 'identity_deleted', 'guest_without_email')
         and carts.is_open_with_items
+
+),
+
+-- a deleted customer's identity that a live customer holds now: the profile is theirs,
+-- so the deletion is not sent (the live customer's upsert overwrites our fields on it)
+deletion_rejections as (
+
+    select
+        'user_deletions' as object,
+        record_key,
+        'identity_held_by_live_customer' as reason_code,
+        'a customer deleted in commercetools had this identity, but a live customer holds it now; '
+        || 'the Iterable profile is kept for the live customer' as reason_detail,
+        payload
+
+    from user_deletions
+    where is_held_by_live_customer
 
 ),
 
 final as (
 
     select * from user_rejections
+    union all
+    select * from deletion_rejections
     union all
     select * from purchase_rejections
     union all

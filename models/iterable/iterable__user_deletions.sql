@@ -1,93 +1,25 @@
-{%- set project_type = var('iterable_project_type') -%}
-{%- set method = var('user_deletion_method') -%}
-{%- if method not in ['delete', 'forget'] -%}
-    {{ exceptions.raise_compiler_error("var user_deletion_method must be delete or forget, got '" ~ method ~ "'") }}
-{%- endif -%}
--- Customers deleted in commercetools (CustomerDeleted messages) to delete, or GDPR-forget,
--- in Iterable. The identity is the one they had: from raw data or messages, else from the
--- users payload Iterable last acknowledged for them.
+-- Desired Iterable user deletions: customers deleted in commercetools whose identity no
+-- live customer holds (see int_iterable__user_deletions). The payload_hash covers the
+-- deletion time, so a second deletion of the same identity is sent again.
 with
 
-deleted_customers as (
+deletions as (
 
-    select * from {{ ref('int_customers__deleted') }}
-
-),
-
-acknowledged_users as (
-
-    select
-        record_key,
-        {{ ctsync_json_text('payload', '$.dataFields.customerId') }} as customer_id,
-        {{ ctsync_json_text('payload', '$.email') }} as email,
-        {{ ctsync_json_text('payload', '$.userId') }} as user_id,
-        row_number() over (
-            partition by {{ ctsync_json_text('payload', '$.dataFields.customerId') }}
-            order by acknowledged_at desc
-        ) as acknowledgement_rank
-
-    from {{ source('ctsync', 'sync_ledger') }}
-    where object = 'users'
-
-),
-
-identified as (
-
-    select
-        deleted_customers.customer_id,
-        deleted_customers.deleted_at,
-        coalesce(acknowledged_users.email, deleted_customers.email_normalized) as email,
-        {%- if var('iterable_user_id_field') == 'customer_id' %}
-        coalesce(acknowledged_users.user_id, deleted_customers.customer_id) as user_id
-        {%- elif var('iterable_user_id_field') == 'customer_number' %}
-        coalesce(acknowledged_users.user_id, deleted_customers.customer_number) as user_id
-        {%- else %}
-        coalesce(acknowledged_users.user_id, deleted_customers.external_id) as user_id
-        {%- endif %}
-
-    from deleted_customers
-    left join acknowledged_users
-        on deleted_customers.customer_id = acknowledged_users.customer_id
-        and acknowledged_users.acknowledgement_rank = 1
+    select * from {{ ref('int_iterable__user_deletions') }}
 
 ),
 
 final as (
 
     select
-        {%- if project_type == 'email' %}
-        email as record_key,
-        {{ ctsync_json_object([['email', 'email'], ['method', "'" ~ method ~ "'"]]) }} as payload,
-        {%- else %}
-        user_id as record_key,
-        {{ ctsync_json_object([['userId', 'user_id'], ['method', "'" ~ method ~ "'"]]) }} as payload,
-        {%- endif %}
-        deleted_at as source_updated_at
+        record_key,
+        payload,
+        payload_hash,
+        source_updated_at
 
-    from identified
-    {%- if project_type == 'email' %}
-    where email is not null
-    {%- else %}
-    where user_id is not null
-    {%- endif %}
-
-),
-
--- two deleted customers may have shared an email: one deletion per Iterable user
-deduplicated as (
-
-    select
-        *,
-        row_number() over (partition by record_key order by source_updated_at desc) as deletion_rank
-
-    from final
+    from deletions
+    where not is_held_by_live_customer
 
 )
 
-select
-    cast(record_key as varchar) as record_key,
-    cast(payload as varchar) as payload,
-    cast({{ ctsync_md5('cast(payload as varchar)') }} as varchar) as payload_hash,
-    cast(source_updated_at as timestamp) as source_updated_at
-from deduplicated
-where deletion_rank = 1
+select * from final

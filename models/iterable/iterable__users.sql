@@ -1,4 +1,6 @@
 -- Desired state of Iterable users: one bulkUpdate `users[]` item per resolved customer.
+-- payload_hash covers the payload without the nulls that clear fields we set before
+-- (int_iterable__user_payloads), so a cleared field does not cause a resend once cleared.
 with
 
 user_payloads as (
@@ -12,8 +14,10 @@ final as (
     select
         cast(record_key as varchar) as record_key,
         cast(payload as varchar) as payload,
-        cast({{ ctsync_md5('payload') }} as varchar) as payload_hash,
-        cast(source_updated_at as timestamp) as source_updated_at
+        cast({{ ctsync_md5('hash_payload') }} as varchar) as payload_hash,
+        cast(source_updated_at as timestamp) as source_updated_at,
+        cast(customer_id as varchar) as customer_id,
+        cast({{ ctsync_md5('email') }} as varchar) as email_hash
 
     from user_payloads
     where is_resolved

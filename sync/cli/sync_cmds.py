@@ -196,20 +196,30 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
         table = Table(title="sync plan" + (" (full resync)" if full else ""))
-        for name in ("object", "upsert", "delete", "invalid", "held (already rejected)"):
+        columns = ("object", "upsert", "delete", "other", "invalid", "held (already rejected)")
+        for name in (*columns, "skipped (before backfill window)"):
             table.add_column(name, justify="left" if name == "object" else "right")
         for plan in plans:
             if not plan.available:
-                table.add_row(plan.object, "-", "-", "-", "changes view missing")
+                table.add_row(plan.object, "-", "-", "-", "-", "changes view missing", "-")
                 continue
+            other = sum(n for op, n in plan.operations.items() if op not in ("upsert", "delete"))
             table.add_row(
                 plan.object,
                 str(plan.operations.get("upsert", 0)),
                 str(plan.operations.get("delete", 0)),
+                str(other),
                 str(plan.invalid),
                 str(plan.held),
+                str(plan.skipped),
             )
         console.print(table)
+        skipped = sum(plan.skipped for plan in plans)
+        if skipped:
+            console.print(
+                f"{skipped} event(s) happened before the backfill window "
+                "(sync.iterable.event_backfill_days before the first sync) and are not sent."
+            )
         for plan in plans:
             if plan.guard is not None:
                 err.print(

@@ -1,0 +1,302 @@
+-- Every custom event (trackBulk `events[]` item), whenever it happened, for the events enabled in the seed
+-- iterable_event_catalogue. Every event has a deterministic id (`event_id`: name + source
+-- id, alphanumerics and hyphens) so a resend updates instead of duplicating. Each carries
+-- store, currency, language and channel. Events are never removed.
+with
+
+catalogue as (
+
+    select * from {{ ref('iterable_event_catalogue') }}
+    where is_enabled
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('int_iterable__identities') }}
+    where is_resolved
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+returns as (
+
+    select * from {{ ref('fct_returns') }}
+
+),
+
+carts as (
+
+    select * from {{ ref('fct_carts') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+    where is_identifiable
+
+),
+
+messages as (
+
+    select * from {{ ref('stg_commercetools__messages') }}
+
+),
+
+customer_registered as (
+
+    select
+        'customerRegistered' as event_name,
+        customers.customer_id as source_id,
+        identities.email,
+        identities.user_id,
+        customers.created_at as occurred_at,
+        customers.last_modified_at as source_updated_at,
+        customers.primary_store_key as store_key,
+        customers.currency_code,
+        customers.language_code,
+        customers.channel_id,
+        {{ ctsync_json_object([
+            ['customerNumber', 'customers.customer_number'],
+            ['customerGroup', 'customers.customer_group_key'],
+        ]) }} as detail_fields
+
+    from customers
+    inner join identities
+        on customers.customer_id = identities.customer_id
+
+),
+
+customer_email_changed as (
+
+    select
+        'customerEmailChanged' as event_name,
+        messages.message_id as source_id,
+        identities.email,
+        identities.user_id,
+        messages.created_at as occurred_at,
+        messages.created_at as source_updated_at,
+        customers.primary_store_key as store_key,
+        customers.currency_code,
+        customers.language_code,
+        customers.channel_id,
+        {{ ctsync_json_object([
+            ['customerNumber', 'customers.customer_number'],
+            ['previousEmail', 'lower(trim(messages.old_email))'],
+        ]) }} as detail_fields
+
+    from messages
+    inner join identities
+        on messages.resource_id = identities.customer_id
+    inner join customers
+        on messages.resource_id = customers.customer_id
+    where messages.message_type = 'CustomerEmailChanged'
+
+),
+
+order_state_changed as (
+
+    select
+        'orderStateChanged' as event_name,
+        messages.message_id as source_id,
+        contacts.email,
+        contacts.user_id,
+        messages.created_at as occurred_at,
+        messages.created_at as source_updated_at,
+        orders.store_key,
+        orders.currency_code,
+        orders.language_code,
+        orders.channel_id,
+        {{ ctsync_json_object([
+            ['orderId', 'orders.order_id'],
+            ['orderNumber', 'orders.order_number'],
+            ['orderState', 'messages.order_state'],
+            ['previousOrderState', 'messages.old_order_state'],
+        ]) }} as detail_fields
+
+    from messages
+    inner join orders
+        on messages.resource_id = orders.order_id
+    inner join contacts
+        on contacts.contact_type = 'order'
+        and orders.order_id = contacts.contact_id
+    where messages.message_type = 'OrderStateChanged'
+
+),
+
+shipment_messages as (
+
+    select
+        resource_id as order_id,
+        min(created_at) as shipped_at
+
+    from messages
+    where message_type = 'OrderShipmentStateChanged'
+        and shipment_state in ('Shipped', 'Delivered')
+    group by resource_id
+
+),
+
+order_shipped as (
+
+    select
+        'orderShipped' as event_name,
+        orders.order_id as source_id,
+        contacts.email,
+        contacts.user_id,
+        coalesce(shipment_messages.shipped_at, orders.created_at) as occurred_at,
+        orders.last_modified_at as source_updated_at,
+        orders.store_key,
+        orders.currency_code,
+        orders.language_code,
+        orders.channel_id,
+        {{ ctsync_json_object([
+            ['orderId', 'orders.order_id'],
+            ['orderNumber', 'orders.order_number'],
+            ['shippingMethod', 'orders.shipping_method_name'],
+        ]) }} as detail_fields
+
+    from orders
+    inner join contacts
+        on contacts.contact_type = 'order'
+        and orders.order_id = contacts.contact_id
+    left join shipment_messages
+        on orders.order_id = shipment_messages.order_id
+    where orders.shipment_state in ('Shipped', 'Delivered')
+
+),
+
+order_returned as (
+
+    select
+        'orderReturned' as event_name,
+        returns.return_item_id as source_id,
+        contacts.email,
+        contacts.user_id,
+        returns.returned_at as occurred_at,
+        returns.last_modified_at as source_updated_at,
+        returns.store_key,
+        returns.currency_code,
+        returns.language_code,
+        returns.channel_id,
+        {{ ctsync_json_object([
+            ['orderId', 'returns.order_id'],
+            ['orderNumber', 'returns.order_number'],
+            ['productId', 'returns.product_id'],
+            ['sku', 'returns.sku'],
+            ['quantity', 'returns.quantity'],
+            ['returnedAmount', iterable_number('returns.returned_amount')],
+            ['returnTrackingId', 'returns.return_tracking_id'],
+        ]) }} as detail_fields
+
+    from returns
+    inner join contacts
+        on contacts.contact_type = 'order'
+        and returns.order_id = contacts.contact_id
+
+),
+
+cart_abandoned as (
+
+    select
+        'cartAbandoned' as event_name,
+        -- a cart abandoned again after new activity is a new event
+        carts.cart_id || '-' || cast({{ ctsync_epoch_seconds('carts.last_modified_at') }} as varchar) as source_id,
+        contacts.email,
+        contacts.user_id,
+        carts.abandoned_at as occurred_at,
+        carts.last_modified_at as source_updated_at,
+        carts.store_key,
+        carts.currency_code,
+        carts.language_code,
+        carts.channel_id,
+        {{ ctsync_json_object([
+            ['cartId', 'carts.cart_id'],
+            ['itemCount', 'carts.unit_count'],
+            ['cartTotal', iterable_number('carts.total_amount')],
+            ['lastActivityAt', ctsync_iso8601('carts.last_modified_at')],
+        ]) }} as detail_fields
+
+    from carts
+    inner join contacts
+        on contacts.contact_type = 'cart'
+        and carts.cart_id = contacts.contact_id
+    where carts.is_abandoned
+
+),
+
+all_events as (
+
+    select * from customer_registered
+    union all
+    select * from customer_email_changed
+    union all
+    select * from order_state_changed
+    union all
+    select * from order_shipped
+    union all
+    select * from order_returned
+    union all
+    select * from cart_abandoned
+
+),
+
+enabled_events as (
+
+    select
+        all_events.*,
+        all_events.event_name || '-' || all_events.source_id as event_id
+
+    from all_events
+    inner join catalogue
+        on all_events.event_name = catalogue.event_name
+
+),
+
+final as (
+
+    select
+        event_id as record_key,
+        event_id,
+        source_updated_at,
+        occurred_at,
+        cast({{ iterable_identified_object('email', 'user_id', [
+            ['id', 'event_id'],
+            ['eventName', 'event_name'],
+        ], [
+            ['createdAt', ctsync_epoch_seconds('occurred_at')],
+            ['dataFields', ctsync_json_object([
+                ['storeKey', 'store_key'],
+                ['currency', 'currency_code'],
+                ['language', 'language_code'],
+                ['channel', 'channel_id'],
+                ['details', 'detail_fields'],
+            ])],
+        ]) }} as varchar) as payload
+
+    from enabled_events
+
+)
+
+select
+    cast(record_key as varchar) as record_key,
+    cast(event_id as varchar) as event_id,
+    payload,
+    -- the person's identity is not part of the hash: an email change moves the profile (and
+    -- its events) in Iterable, it is no reason to send the event again
+    cast({{ ctsync_md5(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as varchar) as payload_hash,
+    cast(source_updated_at as timestamp) as source_updated_at,
+    cast(occurred_at as timestamp) as occurred_at
+from final
