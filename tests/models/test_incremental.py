@@ -96,7 +96,8 @@ def test_incremental_purchases_equal_a_full_refresh_after_changes(tmp_path: Path
     assert after_incremental == after_refresh
     assert cancelled in before and cancelled not in after_incremental
     delta = 100 / 10**digits  # 100 cents, in the order currency's major units
-    assert json.loads(after_incremental[repriced])["total"] == pytest.approx(
-        json.loads(before[repriced])["total"] + delta
+    # `total` is in the base currency; the order's own total is in dataFields.orderTotal
+    assert json.loads(after_incremental[repriced])["dataFields"]["orderTotal"] == pytest.approx(
+        json.loads(before[repriced])["dataFields"]["orderTotal"] + delta
     )
     assert json.loads(after_incremental[owner_order])["user"]["email"].startswith("renamed.")
