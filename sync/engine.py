@@ -735,7 +735,9 @@ def reset_state(
                 con.execute(
                     "insert into ctsync.sync_ledger (object, record_key, operation, payload_hash, "
                     "payload, run_id, acknowledged_at) "
-                    "select ?, record_key, operation, case when operation = 'upsert' then "
+                    # users/update carries the whole profile: marked like an upsert
+                    "select ?, record_key, case when operation = 'update' then 'upsert' "
+                    "else operation end, case when operation in ('upsert', 'update') then "
                     f"payload_hash end, payload, ?, ? from {relation} "
                     "on conflict (object, record_key) do update set "
                     "operation = excluded.operation, payload_hash = excluded.payload_hash, "

@@ -1,6 +1,7 @@
 {%- set in_base = var('purchase_currency') == 'base' -%}
--- Item prices are in the purchases' currency (var purchase_currency: base or the cart's own),
--- with the cart's own currency and price in each item's dataFields.
+-- Item prices are in the purchases' currency (var purchase_currency: base or the cart's own;
+-- a currency without an FX rate stays as it is), with the currency of the price and the
+-- cart's own currency and price in each item's dataFields.
 -- Desired state of Iterable shopping carts: one updateCart body per user with an open cart
 -- (the most recently changed one). Iterable keeps one cart per user, so the record key is
 -- the user's key. When the cart is ordered or emptied, the `delete` in iterable__carts_changes
@@ -69,11 +70,12 @@ items as (
                 ['sku', 'cart_lines.sku'],
                 ['name', "coalesce(" ~ ctsync_localized('cart_lines.product_name_localized', "coalesce(open_carts.locale, '" ~ var('default_locale') ~ "')") ~ ", cart_lines.sku, cart_lines.product_id)"],
                 ['categories', "case when category_paths.category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_paths.category_path']) ~ " end"],
-                ['price', iterable_number('cart_lines.line_total_amount' ~ (' * fx_rates.rate' if in_base else '') ~ ' / nullif(cart_lines.quantity, 0)')],
+                ['price', iterable_number('cart_lines.line_total_amount' ~ (' * coalesce(fx_rates.rate, 1)' if in_base else '') ~ ' / nullif(cart_lines.quantity, 0)')],
                 ['quantity', 'cart_lines.quantity'],
                 ['imageUrl', 'cart_lines.image_url'],
                 ['dataFields', ctsync_json_object([
-                    ['currency', 'cart_lines.currency_code'],
+                    ['currency', ("case when fx_rates.rate is null then cart_lines.currency_code else '" ~ var('base_currency') ~ "' end") if in_base else 'cart_lines.currency_code'],
+                    ['cartCurrency', 'cart_lines.currency_code'],
                     ['cartCurrencyPrice', iterable_number('cart_lines.line_total_amount / nullif(cart_lines.quantity, 0)')],
                 ])],
             ]),

@@ -15,7 +15,8 @@
 -- cancelled, of an identifiable contact. `total` and item prices are in one currency for
 -- every purchase (var purchase_currency: `base` = var base_currency, the default, so that
 -- Iterable's revenue figures add up; `order` = each order's own), with the order's own
--- currency and amounts in dataFields. The order id is the purchase id, so a resend updates
+-- currency and amounts in dataFields. An order in a currency without a rate in the FX seed
+-- keeps its own currency (dataFields.currency says which), exactly as before. The order id is the purchase id, so a resend updates
 -- the purchase instead of duplicating it. Purchases are never removed.
 -- Incremental: each build rebuilds the purchases of orders changed since the last one (minus
 -- var `incremental_lookback_hours`) and of customers changed since then (their identity may
@@ -77,7 +78,7 @@ items as (
                 ['sku', 'sku'],
                 ['name', 'product_name'],
                 ['categories', "case when category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_path']) ~ " end"],
-                ['price', iterable_number(('line_total_base_amount' if in_base else 'line_total_amount') ~ ' / nullif(quantity, 0)')],
+                ['price', iterable_number(('coalesce(line_total_base_amount, line_total_amount)' if in_base else 'line_total_amount') ~ ' / nullif(quantity, 0)')],
                 ['quantity', 'quantity'],
                 ['imageUrl', 'image_url'],
                 ['dataFields', ctsync_json_object([
@@ -106,11 +107,11 @@ final as (
             ['id', 'orders.order_id'],
             ['user', iterable_user_object('contacts.email', 'contacts.user_id')],
             ['items', 'items.items'],
-            ['total', iterable_number('orders.total_base_amount' if in_base else 'orders.total_amount')],
+            ['total', iterable_number('case when orders.has_fx_rate then orders.total_base_amount else orders.total_amount end' if in_base else 'orders.total_amount')],
             ['createdAt', ctsync_epoch_seconds('orders.created_at')],
             ['dataFields', ctsync_json_object([
                 ['orderNumber', 'orders.order_number'],
-                ['currency', ("'" ~ var('base_currency') ~ "'") if in_base else 'orders.currency_code'],
+                ['currency', ("case when orders.has_fx_rate then '" ~ var('base_currency') ~ "' else orders.currency_code end") if in_base else 'orders.currency_code'],
                 ['orderCurrency', 'orders.currency_code'],
                 ['orderTotal', iterable_number('orders.total_amount')],
                 ['storeKey', 'orders.store_key'],

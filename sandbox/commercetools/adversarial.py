@@ -462,13 +462,33 @@ CASES: list[Case] = [
         "JPY order (0 fraction digits)",
         "money",
         _customer_and_order(currency="JPY", digits=0, cents=12345),
-        [_purchase(0, "delivered", total=12345, **{"dataFields.currency": "JPY"})],
+        # total in the base currency (EUR, seed rate 0.0062); the order's own in dataFields
+        [
+            _purchase(
+                0,
+                "delivered",
+                total=76.539,
+                **{
+                    "dataFields.currency": "EUR",
+                    "dataFields.orderCurrency": "JPY",
+                    "dataFields.orderTotal": 12345,
+                },
+            )
+        ],
     ),
     Case(
         "KWD order (3 fraction digits)",
         "money",
         _customer_and_order(currency="KWD", digits=3, cents=12345),
-        [_purchase(0, "delivered", total=12.345, **{"dataFields.currency": "KWD"})],
+        # no KWD rate in the FX seed: sent in its own currency, exactly
+        [
+            _purchase(
+                0,
+                "delivered",
+                total=12.345,
+                **{"dataFields.currency": "KWD", "dataFields.orderCurrency": "KWD"},
+            )
+        ],
     ),
     Case(
         "currency missing from the FX seed",
