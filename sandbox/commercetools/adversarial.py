@@ -468,12 +468,9 @@ CASES: list[Case] = [
                 0,
                 "delivered",
                 total=76.539,
-                **{
-                    "dataFields.currency": "EUR",
-                    "dataFields.orderCurrency": "JPY",
-                    "dataFields.orderTotal": 12345,
-                },
-            )
+                **{"dataFields.currency": "EUR", "dataFields.orderCurrency": "JPY"},
+            ),
+            Expect(0, "purchases", "delivered", None, {"dataFields.orderTotal": 12345.0}),
         ],
     ),
     Case(
