@@ -57,6 +57,12 @@ iterable_events as (
 
 ),
 
+profiles as (
+
+    select * from {{ source('ctsync', 'sync_user_profiles') }}
+
+),
+
 ledger as (
 
     select *
@@ -139,6 +145,72 @@ people as (
 
 ),
 
+moved_from as (
+
+    -- email projects: the profile this project last wrote for a customer under an email the
+    -- customer no longer has (and nobody else holds now). updateEmail moves it, with its
+    -- subscriptions and history, to the new email in the same run, before subscriptions:
+    -- what Iterable holds and recorded under the old email are the person's own choices
+    select
+        person_key,
+        previous_email
+
+    from (
+        select
+            registered.person_key,
+            profiles.record_key as previous_email,
+            row_number() over (
+                partition by registered.person_key
+                order by profiles.acknowledged_at desc, profiles.record_key
+            ) as recency
+
+        from profiles
+        inner join registered
+            on profiles.customer_id = registered.customer_id
+        where profiles.record_key <> registered.email
+            {%- if project_type != 'email' %}
+            and 1 = 0
+            {%- endif %}
+            and not exists (
+                select 1 from people as holders
+                where holders.email = profiles.record_key
+            )
+    ) as ranked
+    where recency = 1
+
+),
+
+read_back as (
+
+    -- what Iterable holds for each person: their own profile, else (email projects) the
+    -- profile about to be moved to them
+    select
+        people.person_key,
+        iterable_users.*
+
+    from people
+    inner join iterable_users
+        on people.iterable_user_key = iterable_users.iterable_user_key
+
+    union all
+
+    select
+        moved_from.person_key,
+        iterable_users.*
+
+    from moved_from
+    inner join iterable_users
+        on 'email:' || moved_from.previous_email = iterable_users.iterable_user_key
+    where not exists (
+        select 1
+        from people
+        inner join iterable_users as own
+            on people.iterable_user_key = own.iterable_user_key
+        where people.person_key = moved_from.person_key
+    )
+
+),
+
 groups as (
 
     select
@@ -205,6 +277,16 @@ event_people as (
         on iterable_events.email = people.email
     where iterable_events.user_id is null
         or people.user_id is null
+
+    union all
+
+    select
+        moved_from.person_key,
+        iterable_events.*
+
+    from iterable_events
+    inner join moved_from
+        on iterable_events.email = moved_from.previous_email
 
 ),
 
@@ -312,18 +394,18 @@ held as (
 
     select
         person_groups.record_key,
-        iterable_users.iterable_user_key is not null as is_held_by_iterable,
-        iterable_users.loaded_at as read_back_at,
-        iterable_users.profile_updated_at,
+        read_back.iterable_user_key is not null as is_held_by_iterable,
+        read_back.loaded_at as read_back_at,
+        read_back.profile_updated_at,
         case person_groups.iterable_kind
             when 'email_list'
-                then {{ ctsync_json_array_contains('iterable_users.email_list_ids', '$', 'person_groups.iterable_id') }}
+                then {{ ctsync_json_array_contains('read_back.email_list_ids', '$', 'person_groups.iterable_id') }}
             when 'channel'
-                then not {{ ctsync_json_array_contains('iterable_users.unsubscribed_channel_ids', '$', 'person_groups.iterable_id') }}
+                then not {{ ctsync_json_array_contains('read_back.unsubscribed_channel_ids', '$', 'person_groups.iterable_id') }}
             else case
                 when person_groups.subscription_policy = 'OptIn'
-                    then {{ ctsync_json_array_contains('iterable_users.subscribed_message_type_ids', '$', 'person_groups.iterable_id') }}
-                else not {{ ctsync_json_array_contains('iterable_users.unsubscribed_message_type_ids', '$', 'person_groups.iterable_id') }}
+                    then {{ ctsync_json_array_contains('read_back.subscribed_message_type_ids', '$', 'person_groups.iterable_id') }}
+                else not {{ ctsync_json_array_contains('read_back.unsubscribed_message_type_ids', '$', 'person_groups.iterable_id') }}
             end
         end as read_back_is_subscribed,
         -- what a profile Iterable has just created holds: on no list, not opted out of any
@@ -335,8 +417,8 @@ held as (
         end as default_is_subscribed
 
     from person_groups
-    left join iterable_users
-        on person_groups.iterable_user_key = iterable_users.iterable_user_key
+    left join read_back
+        on person_groups.person_key = read_back.person_key
 
 ),
 

@@ -1,9 +1,8 @@
 """Identity lifecycle end to end, over HTTP, per Iterable project type: commercetools sandbox
 → dlt → DuckDB → dbt → Iterable emulator, driven through `ctsync run`.
 
-An email change keeps the Iterable profile (history, list membership, another source's
-field; what becomes of an Iterable-side unsubscribe is the consent model's decision, tested
-with it) and re-sends no purchase or event; a deleted customer
+An email change keeps the Iterable profile (history, list membership, an Iterable-side
+unsubscribe, another source's field) and re-sends no purchase or event; a deleted customer
 is deleted and stays deleted; delete → re-register → delete ends with no profile; a field
 another source set survives every sync.
 """
@@ -226,7 +225,7 @@ def test_identity_lifecycle(shop: Shop) -> None:
     delete_customer(shop.sandbox, leaver)
     second = shop.run()
 
-    # the email change moved the profile: same history, list, other field
+    # the email change moved the profile: same history, list, unsubscribe, other field
     moved = shop.emulator.user(email=new_email)
     assert moved is not None
     fields = moved["dataFields"]
@@ -235,6 +234,7 @@ def test_identity_lifecycle(shop: Shop) -> None:
         NEWSLETTER_LIST
         in fields[("emailListIds" if shop.project_type == "email" else "userListIds")]
     )
+    assert MARKETING_CHANNEL in fields["unsubscribedChannelIds"]
     if shop.project_type != "email":
         assert moved.get("userId") == before.get("userId")
     assert shop.emulator.user(email=mover["email"].lower()) is None
