@@ -1,8 +1,7 @@
-"""Subscription groups, consent events and the export API of the emulated project.
+"""Subscription groups and the consent events of the emulated project.
 
-Kept apart from ``project.py`` (identity and profiles) so the two evolve independently.
-Everything here operates on a ``Project`` and follows the same conventions: ``op_*``
-functions return ``(status, body)`` or raise ``ApiError``.
+Everything here operates on a ``Project`` and follows the same conventions as the other
+sections: ``op_*`` functions return ``(status, body)`` or raise ``ApiError``.
 
 * ``PUT /api/subscriptions/{group}/{id}?action=subscribe|unsubscribe`` (bulk action) and
   the single-user ``PATCH``/``DELETE`` routes change one group and nothing else.
@@ -11,18 +10,20 @@ functions return ``(status, body)`` or raise ``ApiError``.
   subscription changes through a group route or a list route, and when a recipient acts
   (the inspection route ``POST /_emulator/recipient``). ``bulkUpdateSubscriptions`` logs
   none, as Iterable documents.
-* ``GET /api/export/data.json`` serves users (filtered on ``profileUpdatedAt``) and the
-  consent events (filtered on ``createdAt``) as JSON lines.
+* ``GET /api/export/data.json`` serves them (``exports.py``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from sandbox.iterable.project import ApiError, IdentityFailure, Project, User, now_text
+from sandbox.iterable import subscriptions
+from sandbox.iterable.errors import ApiError, IdentityFailure
+from sandbox.iterable.identity import resolve
+from sandbox.iterable.project import Project, User, now_text
+from sandbox.iterable.query import Query
 
 GROUPS = {
     "emaillist": "emailList",
@@ -38,17 +39,6 @@ CONSENT_EVENT_TYPES = (
     "smsBounce",
     "smsReceived",
 )
-EXPORT_TYPES = ("user", *CONSENT_EVENT_TYPES)
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S")
-RECIPIENT_ACTIONS = ("unsubscribe", "subscribe", "complaint", "hard_bounce", "sms_stop")
-
-
-class RawBody:
-    """An answer that is not one JSON document (the export's JSON lines)."""
-
-    def __init__(self, data: bytes, content_type: str) -> None:
-        self.data = data
-        self.content_type = content_type
 
 
 def _state(project: Project) -> dict[str, Any]:
@@ -153,16 +143,11 @@ def apply_group(
         _log(project, user, "emailUnSubscribe", unsubSource=source, **ids)
 
 
-def _q(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[0] if values else None
-
-
 def _channel_ids(project: Project) -> set[int]:
     return {int(str(c["id"])) for c in project.channels}
 
 
-def _action(query: dict[str, list[str]]) -> bool:
+def _action(query: Query) -> bool:
     values = query.get("action") or ["subscribe"]
     if values[0] not in ("subscribe", "unsubscribe"):
         raise ApiError(
@@ -172,7 +157,7 @@ def _action(query: dict[str, list[str]]) -> bool:
 
 
 def op_bulk_action(
-    project: Project, body: dict[str, Any], args: dict[str, str], query: dict[str, list[str]]
+    project: Project, body: dict[str, Any], args: dict[str, str], query: Query
 ) -> tuple[int, Any]:
     if not _state(project)["bulk_action_enabled"]:
         raise ApiError(
@@ -190,7 +175,8 @@ def op_bulk_action(
     ):
         for value in values:
             try:
-                user = project.resolve(
+                user = resolve(
+                    project,
                     value if key == "email" else None,
                     value if key == "userId" else None,
                     create=False,
@@ -213,7 +199,7 @@ def op_single(project: Project, args: dict[str, str], subscribe: bool) -> tuple[
     email = args.get("userEmail")
     user_id = args.get("userId")
     try:
-        user = project.resolve(email, user_id, create=False)
+        user = resolve(project, email, user_id, create=False)
     except IdentityFailure as failure:
         raise (
             ApiError(
@@ -249,7 +235,8 @@ def op_list(project: Project, body: dict[str, Any], subscribe: bool) -> tuple[in
         return seen
 
     before = snapshot()
-    status, answer = (project.op_subscribe if subscribe else project.op_unsubscribe)(body)
+    change = subscriptions.op_subscribe if subscribe else subscriptions.op_unsubscribe
+    status, answer = change(project, body)
     after = snapshot()
     for uid, (member, channel_off) in after.items():
         was_member, was_channel_off = before.get(uid, (False, False))
@@ -276,47 +263,65 @@ def recipient(project: Project, options: dict[str, Any]) -> dict[str, Any]:
     user = project.find_user(options.get("email"), options.get("userId"))
     if user is None:
         raise ValueError("no such user")
-    if action in ("unsubscribe", "subscribe"):
-        for key, group in (
-            ("listId", "emailList"),
-            ("channelId", "messageChannel"),
-            ("messageTypeId", "messageType"),
-        ):
-            if options.get(key) is not None:
-                group_id = _group_id(project, group, str(options[key]))
-                break
-        else:
-            raise ValueError("name one of listId, channelId, messageTypeId")
-        subscribe = action == "subscribe"
-        if not subscribe:
-            _log(project, user, "hostedUnsubscribeClick", url="https://links.iterable.com/u")
-        apply_group(
-            project,
-            user,
-            group,
-            group_id,
-            subscribe,
-            "EmailLink" if not subscribe else "PreferenceCenter",
-        )
-    elif action == "sms_stop":
-        channel = options.get("channelId") or next(
-            int(str(c["id"]))
-            for c in project.channels
-            if c["messageMedium"] == "SMS" and c["channelType"] == "Marketing"
-        )
-        _log(project, user, "smsReceived", smsMessage="STOP")
-        apply_group(project, user, "messageChannel", int(channel), False, "SMS")
-    elif action == "complaint":
-        _log(project, user, "emailComplaint")
-        # A spam complaint unsubscribes from every marketing email channel.
-        for channel in project.channels:
-            if channel["messageMedium"] == "Email" and channel["channelType"] == "Marketing":
-                apply_group(
-                    project, user, "messageChannel", int(str(channel["id"])), False, "Complaint"
-                )
-    else:
-        _log(project, user, "emailBounce", recipientState="HardBounce")
+    _RECIPIENT_ACTIONS[action](project, user, options)
     return {"user": user.view()}
+
+
+def _link_group(project: Project, options: dict[str, Any]) -> tuple[str, int]:
+    """The group a link or the preference centre names: ``(group, id)``."""
+    for key, group in (
+        ("listId", "emailList"),
+        ("channelId", "messageChannel"),
+        ("messageTypeId", "messageType"),
+    ):
+        if options.get(key) is not None:
+            return group, _group_id(project, group, str(options[key]))
+    raise ValueError("name one of listId, channelId, messageTypeId")
+
+
+def _unsubscribe_link(project: Project, user: User, options: dict[str, Any]) -> None:
+    group, group_id = _link_group(project, options)
+    _log(project, user, "hostedUnsubscribeClick", url="https://links.iterable.com/u")
+    apply_group(project, user, group, group_id, False, "EmailLink")
+
+
+def _preference_centre(project: Project, user: User, options: dict[str, Any]) -> None:
+    group, group_id = _link_group(project, options)
+    apply_group(project, user, group, group_id, True, "PreferenceCenter")
+
+
+def _sms_stop(project: Project, user: User, options: dict[str, Any]) -> None:
+    channel = options.get("channelId") or next(
+        int(str(c["id"]))
+        for c in project.channels
+        if c["messageMedium"] == "SMS" and c["channelType"] == "Marketing"
+    )
+    _log(project, user, "smsReceived", smsMessage="STOP")
+    apply_group(project, user, "messageChannel", int(channel), False, "SMS")
+
+
+def _complaint(project: Project, user: User, options: dict[str, Any]) -> None:
+    _log(project, user, "emailComplaint")
+    # A spam complaint unsubscribes from every marketing email channel.
+    for channel in project.channels:
+        if channel["messageMedium"] == "Email" and channel["channelType"] == "Marketing":
+            apply_group(
+                project, user, "messageChannel", int(str(channel["id"])), False, "Complaint"
+            )
+
+
+def _hard_bounce(project: Project, user: User, options: dict[str, Any]) -> None:
+    _log(project, user, "emailBounce", recipientState="HardBounce")
+
+
+_RECIPIENT_ACTIONS: dict[str, Callable[[Project, User, dict[str, Any]], None]] = {
+    "unsubscribe": _unsubscribe_link,
+    "subscribe": _preference_centre,
+    "complaint": _complaint,
+    "hard_bounce": _hard_bounce,
+    "sms_stop": _sms_stop,
+}
+RECIPIENT_ACTIONS = tuple(_RECIPIENT_ACTIONS)
 
 
 def add_message_type(project: Project, options: dict[str, Any]) -> dict[str, Any]:
@@ -343,86 +348,3 @@ def add_message_type(project: Project, options: dict[str, Any]) -> dict[str, Any
     }
     project.message_types.append(record)
     return record
-
-
-# ---------------------------------------------------------------------- export
-
-
-def _parse_date(name: str, raw: str) -> datetime:
-    for fmt in _DATE_FORMATS:
-        try:
-            value = datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    raise ApiError(400, "BadParams", f"{name} must look like yyyy-MM-dd HH:mm:ss [ZZ], got {raw!r}")
-
-
-def _window(query: dict[str, list[str]]) -> tuple[datetime, datetime]:
-    start = _q(query, "startDateTime")
-    end = _q(query, "endDateTime")
-    date_range = _q(query, "range")
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    far_past, far_future = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
-    if start is not None or end is not None:
-        if start is None or end is None:
-            raise ApiError(
-                400, "BadParams", "Use either range or both startDateTime and endDateTime"
-            )
-        return _parse_date("startDateTime", start), _parse_date("endDateTime", end)
-    if date_range is None:
-        raise ApiError(400, "BadParams", "Use either range or both startDateTime and endDateTime")
-    windows = {
-        "Today": (today, far_future),
-        "Yesterday": (today - timedelta(days=1), today),
-        "BeforeToday": (far_past, today),
-        "All": (far_past, far_future),
-    }
-    if date_range not in windows:
-        raise ApiError(400, "BadParams", f"range must be one of {', '.join(windows)}")
-    return windows[date_range]
-
-
-def _user_line(project: Project, user: User) -> dict[str, Any]:
-    line: dict[str, Any] = {}
-    if user.email is not None:
-        line["email"] = user.email
-    if user.user_id is not None:
-        line["userId"] = user.user_id
-    for name, value in user.data.items():
-        if name in ("email", "userId", project.list_field):
-            continue
-        line[name] = value
-    # One name for static lists in every project type (emulator choice, see README).
-    line["emailListIds"] = list(user.data.get(project.list_field) or [])
-    return line
-
-
-def op_export(
-    project: Project, _body: Any, _args: dict[str, str], query: dict[str, list[str]]
-) -> tuple[int, Any]:
-    data_type = _q(query, "dataTypeName")
-    if data_type is None:
-        raise ApiError(400, "BadParams", "dataTypeName is required")
-    if data_type not in EXPORT_TYPES:
-        raise ApiError(
-            400,
-            "BadParams",
-            f"dataTypeName {data_type!r} is not exported by the emulator "
-            f"(it serves {', '.join(EXPORT_TYPES)})",
-        )
-    start, end = _window(query)
-    lines: list[dict[str, Any]] = []
-    if data_type == "user":
-        for user in project.users.values():
-            updated = _parse_date("profileUpdatedAt", user.data["profileUpdatedAt"])
-            if start <= updated < end:
-                lines.append(_user_line(project, user))
-    else:
-        for event in events(project):
-            if event["eventType"] != data_type:
-                continue
-            if start <= _parse_date("createdAt", event["createdAt"]) < end:
-                lines.append({k: v for k, v in event.items() if k != "eventType"})
-    data = b"".join(orjson.dumps(line) + b"\n" for line in lines)
-    return 200, RawBody(data, "application/x-json-stream")

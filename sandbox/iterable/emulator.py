@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.iterable.app import API_KEY_ENV, ENDPOINTS
+from sandbox.iterable.app import API_KEY_ENV
 from sandbox.iterable.faults import parse_faults
+from sandbox.iterable.routes import ENDPOINTS
 
 _START_TIMEOUT_S = 30.0
 
@@ -58,13 +59,7 @@ class IterableEmulator:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> IterableEmulator:
-        if self._proc is not None:
-            return self
-        stderr = tempfile.NamedTemporaryFile(
-            prefix="iterable-emulator-", suffix=".log", delete=False
-        )
-        self._stderr_path = Path(stderr.name)
+    def _command(self) -> list[str]:
         scale = self._rate_scale
         cmd = [
             sys.executable,
@@ -82,6 +77,15 @@ class IterableEmulator:
         ]
         if self._capture:
             cmd.append("--capture")
+        return cmd
+
+    def start(self) -> IterableEmulator:
+        if self._proc is not None:
+            return self
+        stderr = tempfile.NamedTemporaryFile(
+            prefix="iterable-emulator-", suffix=".log", delete=False
+        )
+        self._stderr_path = Path(stderr.name)
         root = Path(__file__).resolve().parents[2]
         env = {
             **os.environ,
@@ -91,7 +95,7 @@ class IterableEmulator:
             ),
         }
         self._proc = subprocess.Popen(
-            cmd,
+            self._command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,

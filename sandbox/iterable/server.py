@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 import uvicorn
 
-from sandbox.iterable.app import API_KEY_ENV, EmulatorApp, install_log_filter
+from sandbox.iterable.app import API_KEY_ENV, EmulatorApp
+from sandbox.iterable.wire import install_log_filter
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
