@@ -3,7 +3,7 @@
     .venv/bin/python bench/transform.py [--customers 1000000] [--orders 3000000]
                                         [--template-customers 2000] [--workdir DIR]
 
-No API: a template of commercetools documents (sandbox/commercetools/documents.py) is loaded
+No API: a template of commercetools documents (sandbox/commercetools/documents/) is loaded
 through the ingest helper (dlt, the real raw schema), then multiplied inside DuckDB to the
 target scale with new ids, emails and numbers, so the shape is exactly a real ingest's. Then:
 
