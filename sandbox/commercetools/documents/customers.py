@@ -64,16 +64,10 @@ def customer_facts(scale: Scale, index: int) -> CustomerFacts:
     )
 
 
-def customer_document(scale: Scale, index: int) -> Document:
-    """Customer number ``index`` as the API returns it (also for deleted customers, whose
-    documents only appear embedded in their CustomerCreated message)."""
-    facts = customer_facts(scale, index)
-    rng = seeded_rng(scale.seed, "customer-detail", index)
-    store_key, country, locale, *_ = STORES[facts.store_index]
-    address_id = f"addr{index:08d}"[-8:]
+def _custom_fields(index: int, opt_in_at: datetime) -> dict[str, Any]:
+    """The ``ctsync-customer`` fields: six consent cases, SMS, phone, channel, loyalty."""
     fields: dict[str, Any] = {}
     consent_case = index % 6
-    opt_in_at = facts.created_at + timedelta(minutes=5)
     if consent_case in (0, 1, 2):
         fields["emailOptIn"] = True
         fields["emailOptInAt"] = iso(opt_in_at)
@@ -94,6 +88,32 @@ def customer_document(scale: Scale, index: int) -> Document:
         fields["preferredChannel"] = PREFERRED_CHANNELS[index % len(PREFERRED_CHANNELS)]
     if index % 7 == 0:
         fields["loyaltyTier"] = LOYALTY_TIERS[index % len(LOYALTY_TIERS)]
+    return fields
+
+
+def _address(index: int, facts: CustomerFacts, country: str, address_id: str) -> Document:
+    return {
+        "id": address_id,
+        "key": "home",
+        "firstName": facts.first_name,
+        "lastName": facts.last_name,
+        "streetName": "Main Street",
+        "streetNumber": str(1 + index % 200),
+        "postalCode": f"{10000 + index % 89999}",
+        "city": "Springfield",
+        "country": country,
+        "email": facts.email,
+    }
+
+
+def customer_document(scale: Scale, index: int) -> Document:
+    """Customer number ``index`` as the API returns it (also for deleted customers, whose
+    documents only appear embedded in their CustomerCreated message)."""
+    facts = customer_facts(scale, index)
+    rng = seeded_rng(scale.seed, "customer-detail", index)
+    store_key, country, locale, *_ = STORES[facts.store_index]
+    address_id = f"addr{index:08d}"[-8:]
+    fields = _custom_fields(index, facts.created_at + timedelta(minutes=5))
     group = CUSTOMER_GROUPS[index % len(CUSTOMER_GROUPS)][0]
     modified = facts.created_at + timedelta(
         days=rng.randrange(0, 10), seconds=rng.randrange(0, 86400)
@@ -111,20 +131,7 @@ def customer_document(scale: Scale, index: int) -> Document:
         "firstName": facts.first_name,
         "lastName": facts.last_name,
         "salutation": "",
-        "addresses": [
-            {
-                "id": address_id,
-                "key": "home",
-                "firstName": facts.first_name,
-                "lastName": facts.last_name,
-                "streetName": "Main Street",
-                "streetNumber": str(1 + index % 200),
-                "postalCode": f"{10000 + index % 89999}",
-                "city": "Springfield",
-                "country": country,
-                "email": facts.email,
-            },
-        ],
+        "addresses": [_address(index, facts, country, address_id)],
         "defaultShippingAddressId": address_id,
         "shippingAddressIds": [address_id],
         "defaultBillingAddressId": address_id,

@@ -26,6 +26,29 @@ from sandbox.commercetools.documents.customers import (
 from sandbox.commercetools.documents.products import product_facts, variant_document
 
 
+def _discounted(
+    scale: Scale, quantity: int, unit: int, discount: int, currency: str, digits: int
+) -> list[Document]:
+    """The line's ten-percent cart discount, per quantity."""
+    return [
+        {
+            "quantity": quantity,
+            "discountedPrice": {
+                "value": money(unit - discount, currency, digits),
+                "includedDiscounts": [
+                    {
+                        "discount": {
+                            "typeId": "cart-discount",
+                            "id": stable_id("discount", "ten", scale.seed),
+                        },
+                        "discountedAmount": money(discount, currency, digits),
+                    }
+                ],
+            },
+        }
+    ]
+
+
 def _line_items(
     scale: Scale,
     rng: random.Random,
@@ -95,23 +118,9 @@ def _line_items(
                 }
             ]
         if discount:
-            line["discountedPricePerQuantity"] = [
-                {
-                    "quantity": quantity,
-                    "discountedPrice": {
-                        "value": money(unit - discount, currency, digits),
-                        "includedDiscounts": [
-                            {
-                                "discount": {
-                                    "typeId": "cart-discount",
-                                    "id": stable_id("discount", "ten", scale.seed),
-                                },
-                                "discountedAmount": money(discount, currency, digits),
-                            }
-                        ],
-                    },
-                }
-            ]
+            line["discountedPricePerQuantity"] = _discounted(
+                scale, quantity, unit, discount, currency, digits
+            )
         lines.append(line)
     return lines
 
@@ -144,6 +153,45 @@ def order_owner(
         return None, f"guest.{index}@example.net", store_index
     customer = customer_facts(scale, rng.randrange(scale.customers))
     return customer, customer.email, customer.store_index
+
+
+def _shipping_info(
+    scale: Scale, country: str, shipping: int, currency: str, digits: int
+) -> Document:
+    return {
+        "shippingMethodName": f"Standard {country}",
+        "price": money(shipping, currency, digits),
+        "shippingRate": {"price": money(shipping, currency, digits), "tiers": []},
+        "shippingMethod": {
+            "typeId": "shipping-method",
+            "id": stable_id("shipping", country, scale.seed),
+        },
+        "deliveries": [],
+        "shippingMethodState": "MatchesCart",
+    }
+
+
+def _return_info(scale: Scale, index: int, line: Document, created: datetime) -> list[Document]:
+    """One returned (and refunded) item of the order's first line, 14 days on."""
+    returned_at = iso(min(created + timedelta(days=14), scale.now))
+    return [
+        {
+            "returnTrackingId": f"RT-{index:09d}",
+            "returnDate": returned_at,
+            "items": [
+                {
+                    "type": "LineItemReturnItem",
+                    "id": stable_id("return-item", index, scale.seed),
+                    "quantity": 1,
+                    "lineItemId": line["id"],
+                    "shipmentState": "Returned",
+                    "paymentState": "Refunded",
+                    "createdAt": returned_at,
+                    "lastModifiedAt": returned_at,
+                }
+            ],
+        }
+    ]
 
 
 def order_document(scale: Scale, index: int) -> Document:
@@ -192,17 +240,7 @@ def order_document(scale: Scale, index: int) -> Document:
         "shippingMode": "Single",
         "shippingAddress": address,
         "billingAddress": address,
-        "shippingInfo": {
-            "shippingMethodName": f"Standard {country}",
-            "price": money(shipping, currency, digits),
-            "shippingRate": {"price": money(shipping, currency, digits), "tiers": []},
-            "shippingMethod": {
-                "typeId": "shipping-method",
-                "id": stable_id("shipping", country, scale.seed),
-            },
-            "deliveries": [],
-            "shippingMethodState": "MatchesCart",
-        },
+        "shippingInfo": _shipping_info(scale, country, shipping, currency, digits),
         "shipping": [],
         "discountCodes": [],
         "directDiscounts": [],
@@ -230,26 +268,7 @@ def order_document(scale: Scale, index: int) -> Document:
             "id": stable_id("customer-group", CUSTOMER_GROUPS[0][0], scale.seed),
         }
     if state == "Complete" and index % 8 == 0:
-        line = lines[0]
-        returned_at = iso(min(created + timedelta(days=14), scale.now))
-        document["returnInfo"] = [
-            {
-                "returnTrackingId": f"RT-{index:09d}",
-                "returnDate": returned_at,
-                "items": [
-                    {
-                        "type": "LineItemReturnItem",
-                        "id": stable_id("return-item", index, scale.seed),
-                        "quantity": 1,
-                        "lineItemId": line["id"],
-                        "shipmentState": "Returned",
-                        "paymentState": "Refunded",
-                        "createdAt": returned_at,
-                        "lastModifiedAt": returned_at,
-                    }
-                ],
-            }
-        ]
+        document["returnInfo"] = _return_info(scale, index, lines[0], created)
     return document
 
 
