@@ -48,6 +48,12 @@ from sync.warehouse import warehouse_path as default_warehouse_path
 
 log = logging.getLogger("ctsync.sync")
 
+EXIT_PARTIAL = 5
+"""Exit code of a `partial` run: part of it was delivered, the rest (objects whose models did
+not build, records that hit transient errors) waits for the next run, which `serve` and
+`schedule` start with backoff. Distinct from 1 so that a caller can tell "retry soon" from
+"something is broken"."""
+
 USER_FIELD_OBJECTS = frozenset({"users", "purchases", "carts"})
 # Events before the first sync's backfill window (dbt view): counted by `plan`, never sent.
 SKIPPED_EVENTS = "iterable.iterable__events_skipped"
@@ -80,10 +86,13 @@ class SyncResult:
     @property
     def exit_code(self) -> int:
         """CLI exit code: 0 delivered (rejections are reported, not failures), 1 failed or
-        records left for the next run, 4 Iterable refused the API key."""
+        interrupted, 4 Iterable refused the API key, EXIT_PARTIAL (5) some records hit
+        transient errors and wait for the next run."""
         if self.status == "auth_error":
             return 4
-        if self.status in ("failed", "partial", "interrupted"):
+        if self.status == "partial":
+            return EXIT_PARTIAL
+        if self.status in ("failed", "interrupted"):
             return 1
         return 0
 

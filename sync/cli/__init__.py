@@ -1,7 +1,8 @@
 """The ``ctsync`` command line: one Typer app, one module per command group.
 
 Exit codes: 0 success; 1 the command failed (see its message); 2 usage error;
-3 another run holds the lock; 4 Iterable refused the API key (401).
+3 another run holds the lock; 4 Iterable refused the API key (401); 5 partial run (some
+objects' models failed to build or some records hit transient errors; the rest was synced).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`ctsync run`, `schedule`, `serve`, `status`, `doctor`, `report`, `demo`.
 
 Exit codes (see `sync.cli`): 0 success (rejected rows are reported, not failures); 1 the
-run failed or left records for the next run; 2 usage; 3 another run holds the lock;
-4 Iterable refused the API key.
+run failed; 2 usage; 3 another run holds the lock; 4 Iterable refused the API key; 5 partial
+(some objects or records were left for the next run, the rest was synced).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from rich.table import Table
 
 from sync.alerts import AlertSettings
 from sync.console import make_console
+from sync.engine import EXIT_PARTIAL
 from sync.lock import run_lock
 from sync.planner import OBJECTS
 from sync.redact import redact
@@ -88,11 +89,15 @@ class JobReport:
 
     @property
     def exit_code(self) -> int:
-        """0 ok (rejections are reported, not failures); 4 Iterable refused the key; 1 else."""
+        """0 ok (rejections are reported, not failures); 4 Iterable refused the key;
+        EXIT_PARTIAL (5) some objects' models failed to build or some records hit transient
+        errors, and the rest was synced; 1 else."""
         if self.status in OK_STATUSES:
             return 0
         if self.status == "auth_error":
             return 4
+        if self.status == "partial":
+            return EXIT_PARTIAL
         return 1
 
 

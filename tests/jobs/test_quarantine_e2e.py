@@ -26,6 +26,7 @@ import pytest
 from sandbox.commercetools.launcher import CommercetoolsSandbox
 from sandbox.commercetools.seeder import seed
 from sandbox.iterable.emulator import IterableEmulator
+from sync.engine import EXIT_PARTIAL
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
@@ -377,7 +378,7 @@ def test_a_model_that_fails_leaves_its_object_out_and_the_rest_is_synced(
         text=True,
         timeout=900,
     )
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == EXIT_PARTIAL, done.stdout[-3000:] + done.stderr[-3000:]
     with duckdb.connect(str(copy), read_only=True) as con:
         [(run_id, status, error)] = con.execute(
             "select run_id, status, error_message from ctsync.sync_runs "

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 from rich.console import Console
 
+from sync.engine import EXIT_PARTIAL
 from sync.jobs.runner import JobOptions, StageContext, run_job, summary_tables
 from sync.lock import RunLockHeld, run_lock
 
@@ -136,7 +137,7 @@ def test_the_sync_status_becomes_the_job_status(tmp_path: Path) -> None:
         console=quiet(),
     )
     assert report.status == "partial"
-    assert report.exit_code == 1
+    assert report.exit_code == EXIT_PARTIAL == 5
     assert report.error_message == "2 record(s) hit transient errors"
     auth = run_job(
         JobOptions(),

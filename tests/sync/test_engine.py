@@ -11,7 +11,7 @@ import pytest
 from sandbox.iterable.emulator import IterableEmulator
 from sync.audit import request_replay
 from sync.config import IterableSettings
-from sync.engine import build_plan, reset_state, run_sync
+from sync.engine import EXIT_PARTIAL, SyncResult, build_plan, reset_state, run_sync
 from sync.lock import RunLockHeld, run_lock
 from sync.warehouse import connect
 
@@ -730,3 +730,22 @@ def test_a_failing_warehouse_write_fails_the_run_and_loses_nothing(
     assert (rerun.status, rerun.objects["users"].sent) == ("succeeded", 40)
     emu.flush()
     assert len(emu.users()) == 50
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ("succeeded", 0),
+        ("succeeded_with_rejections", 0),
+        ("partial", EXIT_PARTIAL),
+        ("failed", 1),
+        ("interrupted", 1),
+        ("auth_error", 4),
+    ],
+)
+def test_each_sync_status_has_its_documented_exit_code(status: str, code: int) -> None:
+    assert EXIT_PARTIAL == 5  # documented in the README and docs/CONTRACTS.md
+    assert (
+        SyncResult(run_id="r", mode="incremental", trigger="manual", status=status).exit_code
+        == code
+    )
