@@ -225,7 +225,8 @@ def reconcile_deletions(
     con: duckdb.DuckDBPyConnection, api: CommercetoolsClient, names: Sequence[str]
 ) -> dict[str, int]:
     """Find rows deleted in commercetools without a ``*Deleted`` message (a project with
-    Messages disabled, or messages expired) by comparing ids: every id the raw table holds
+    Messages disabled, messages expired, or carts, which have no deletion message) by
+    comparing ids: every id the raw table holds
     that the API no longer lists is recorded in ``reconciled_deletions`` (with the customer's
     last known identity, so Iterable can still be told) and removed with its child rows.
 
@@ -240,7 +241,7 @@ def reconcile_deletions(
     )
     removed: dict[str, int] = {}
     for name in names:
-        if name not in schema.DELETION_MESSAGES or name not in existing:
+        if name not in schema.RECONCILED_RESOURCES or name not in existing:
             continue
         table = schema.TABLES[name]
         live: set[str] = set()
@@ -252,7 +253,7 @@ def reconcile_deletions(
         removed[name] = len(gone)
         if not gone:
             continue
-        type_id = schema.DELETION_MESSAGES[name][0]
+        type_id = schema.RECONCILED_RESOURCES[name]
         columns = {
             row[0]
             for row in con.execute(

@@ -122,12 +122,13 @@
 
 
 {#- A localized string ({"de-DE": "...", "en": "..."}) in a locale given by a SQL expression:
-    the exact locale, else its language, else the project's languages (var
-    `project_languages`, in order, then `default_locale`), else the first locale that has
-    text. Only a value with no text at all is null:
-    callers fall back to a technical key (SKU, id) only then. -#}
-{% macro ctsync_localized(expression, locale_expression) -%}
-    {{ return(adapter.dispatch('ctsync_localized', 'ctsync')(expression, locale_expression)) }}
+    the exact locale, else its language, else the store's languages (`languages_expression`:
+    a JSON array of language tags such as a store's `languages`, each tag exact, then its
+    language; optional), else the project's languages (var `project_languages`, in order,
+    then `default_locale`), else the first locale that has text. Only a value with no text
+    at all is null: callers fall back to a technical key (SKU, id) only then. -#}
+{% macro ctsync_localized(expression, locale_expression, languages_expression=none) -%}
+    {{ return(adapter.dispatch('ctsync_localized', 'ctsync')(expression, locale_expression, languages_expression)) }}
 {%- endmacro %}
 
 {% macro ctsync_project_locales() -%}
@@ -138,20 +139,40 @@
     {{ return(locales) }}
 {%- endmacro %}
 
-{% macro default__ctsync_localized(expression, locale_expression) -%}
+{% macro default__ctsync_localized(expression, locale_expression, languages_expression=none) -%}
     coalesce(
         json_extract_path_text({{ expression }}, {{ locale_expression }}),
         json_extract_path_text({{ expression }}, split_part({{ locale_expression }}, '-', 1)),
+        {%- if languages_expression is not none %}
+        {#- portable SQL cannot loop over a JSON array: a store's first five languages #}
+        {%- for position in range(5) %}
+        json_extract_path_text({{ expression }}, json_extract_path_text({{ languages_expression }}, '{{ position }}')),
+        json_extract_path_text({{ expression }}, split_part(json_extract_path_text({{ languages_expression }}, '{{ position }}'), '-', 1)),
+        {%- endfor %}
+        {%- endif %}
         {%- for locale in ctsync_project_locales() %}
         json_extract_path_text({{ expression }}, '{{ locale }}'){{ ',' if not loop.last }}
         {%- endfor %}
     )
 {%- endmacro %}
 
-{% macro duckdb__ctsync_localized(expression, locale_expression) -%}
+{% macro duckdb__ctsync_localized(expression, locale_expression, languages_expression=none) -%}
     coalesce(
         nullif(json_extract_string({{ expression }}, '$."' || {{ locale_expression }} || '"'), ''),
         nullif(json_extract_string({{ expression }}, '$."' || split_part({{ locale_expression }}, '-', 1) || '"'), ''),
+        {%- if languages_expression is not none %}
+        -- the store's languages, in the store's order
+        list_filter(
+            list_transform(
+                json_extract_string({{ languages_expression }}, '$[*]'),
+                lambda store_language: coalesce(
+                    nullif(json_extract_string({{ expression }}, '$."' || store_language || '"'), ''),
+                    nullif(json_extract_string({{ expression }}, '$."' || split_part(store_language, '-', 1) || '"'), '')
+                )
+            ),
+            lambda text: text is not null
+        )[1],
+        {%- endif %}
         {%- for locale in ctsync_project_locales() %}
         nullif(json_extract_string({{ expression }}, '$."{{ locale }}"'), ''),
         {%- endfor %}

@@ -211,7 +211,12 @@ from final
 
 
 {#- Free text for an Iterable field: control characters (C0, DEL, C1) become spaces, the
-    result is trimmed and cut to var `iterable_max_text_length`; empty text is null. -#}
+    result is trimmed and cut to var `iterable_max_text_length`; empty text is null.
+    The one cleaning rule for every text value a payload carries (profile fields, item and
+    category names, SKUs, catalog item fields, event fields): a value too long or with
+    control characters is cut and cleaned, never rejected, so it cannot fail a batch.
+    Iterable stores about 32 k characters per field and 30 KB per catalog item; the default
+    limit (1000) keeps every record far below both. -#}
 {% macro iterable_text(expression) -%}
     nullif(trim(substring({{ ctsync_replace_control_characters(expression) }}, 1, {{ var('iterable_max_text_length') }})), '')
 {%- endmacro %}

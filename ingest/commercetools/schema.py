@@ -256,6 +256,15 @@ DELETION_MESSAGES: dict[str, tuple[str, str]] = {
 Polling ``lastModifiedAt`` never sees a deleted resource; these messages do, and the ingest
 removes the rows they name (see ``ingest.pipeline.apply_deletions``)."""
 
+RECONCILED_RESOURCES: dict[str, str] = {
+    **{name: type_id for name, (type_id, _) in DELETION_MESSAGES.items()},
+    "carts": "cart",
+}
+"""Raw table → ``resource.typeId`` of what id reconciliation checks for deletions
+(``ingest.pipeline.reconcile_deletions``): every resource with a deletion message, plus
+carts, which commercetools deletes (by hand or after ``deleteDaysAfterLastModification``)
+without any message, so comparing ids is the only way to notice."""
+
 
 def table(resource_name: str) -> RawTable:
     """The :class:`RawTable` of ``resource_name``, or a ``KeyError`` naming the valid ones."""

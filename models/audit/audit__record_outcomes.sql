@@ -65,6 +65,36 @@ desired as (
     select 'carts' as object, record_key, payload_hash from {{ ref('iterable__carts') }}
     union all
     select 'catalog_items' as object, record_key, payload_hash from {{ ref('iterable__catalog_items') }}
+    union all
+    select 'subscriptions' as object, record_key, payload_hash from {{ ref('iterable__subscriptions') }}
+    union all
+    select 'events' as object, record_key, payload_hash from {{ ref('iterable__events') }}
+    union all
+    select 'user_deletions' as object, record_key, payload_hash from {{ ref('iterable__user_deletions') }}
+
+),
+
+consent_decisions as (
+
+    select * from {{ ref('int_consent__decisions') }}
+
+),
+
+events as (
+
+    select * from {{ ref('int_iterable__events') }}
+
+),
+
+backfill_window as (
+
+    select * from {{ ref('int_iterable__backfill_window') }}
+
+),
+
+user_deletions as (
+
+    select * from {{ ref('int_iterable__user_deletions') }}
 
 ),
 
@@ -135,7 +165,10 @@ user_candidates as (
 
 order_lines_present as (
 
-    select distinct order_id from {{ ref('fct_order_lines') }}
+    -- product lines or custom line items (fees, gift wrap, services): both are items
+    select order_id from {{ ref('fct_order_lines') }}
+    union
+    select order_id from {{ ref('stg_commercetools__order_custom_line_items') }}
 
 ),
 
@@ -162,7 +195,8 @@ purchase_candidates as (
             when not orders.is_counted_in_lifetime_value then 'cancelled orders are not purchases'
             when contacts.rejection_reason_code = 'customer_deleted' then contacts.rejection_detail
             when model_rejections.record_key is not null then model_rejections.reason_detail
-            when order_lines_present.order_id is null then 'the order has no product line items'
+            when order_lines_present.order_id is null
+                then 'the order has no line items at all (no product, no custom line item): no purchase'
         end as decided_reason_detail
 
     from orders
@@ -258,9 +292,117 @@ catalog_candidates as (
 
 ),
 
+subscription_candidates as (
+
+    -- one source record per person and subscription group of the consent rules; a decision
+    -- Iterable already holds needs no write: delivered when ctsync wrote it before, else
+    -- not sent because Iterable held it already
+    select
+        'subscriptions' as object,
+        'consent_decision' as source_type,
+        consent_decisions.record_key as source_id,
+        consent_decisions.record_key,
+        case
+            when consent_decisions.needs_write then null
+            when ledger.record_key is not null then 'delivered'
+            else 'not_sent'
+        end as decided_outcome,
+        case
+            when consent_decisions.needs_write or ledger.record_key is not null then null
+            else 'iterable_holds_decision'
+        end as decided_reason_code,
+        case
+            when consent_decisions.needs_write or ledger.record_key is not null then null
+            else 'Iterable already holds the decided state ('
+                || case when consent_decisions.is_subscribed then 'subscribed' else 'unsubscribed' end
+                || ', ' || consent_decisions.decision_reason || '): nothing to write'
+        end as decided_reason_detail
+
+    from consent_decisions
+    left join ledger
+        on ledger.object = 'subscriptions'
+        and consent_decisions.record_key = ledger.record_key
+
+),
+
+event_candidates as (
+
+    -- events before the first sync's backfill window are history and never sent (an event
+    -- sent before the window existed stays delivered)
+    select
+        'events' as object,
+        'event' as source_type,
+        events.record_key as source_id,
+        events.record_key,
+        case
+            when backfill_window.event_window_start_at is null
+                or events.occurred_at >= backfill_window.event_window_start_at then null
+            when ledger.record_key is not null then 'delivered'
+            else 'not_sent'
+        end as decided_outcome,
+        case
+            when backfill_window.event_window_start_at is null
+                or events.occurred_at >= backfill_window.event_window_start_at
+                or ledger.record_key is not null then null
+            else 'before_backfill_window'
+        end as decided_reason_code,
+        case
+            when backfill_window.event_window_start_at is null
+                or events.occurred_at >= backfill_window.event_window_start_at
+                or ledger.record_key is not null then null
+            else 'the event happened before the backfill window (var event_backfill_days) of the '
+                || 'first sync: history is not sent, so no journey fires for the past'
+        end as decided_reason_detail
+
+    from events
+    cross join backfill_window
+    left join ledger
+        on ledger.object = 'events'
+        and events.record_key = ledger.record_key
+
+),
+
+user_deletion_candidates as (
+
+    -- one source record per customer deleted in commercetools
+    select
+        'user_deletions' as object,
+        'customer' as source_type,
+        deleted_customers.customer_id as source_id,
+        user_deletions.record_key,
+        case
+            when user_deletions.record_key is null then 'not_sent'
+            when model_rejections.record_key is not null then 'rejected'
+        end as decided_outcome,
+        case
+            when user_deletions.record_key is null then 'no_separate_deletion'
+            when model_rejections.record_key is not null then model_rejections.reason_code
+        end as decided_reason_code,
+        case
+            when user_deletions.record_key is null
+                then 'no Iterable identity is known for this deleted customer, or another deleted '
+                    || 'customer with the same identity carries the one deletion'
+            when model_rejections.record_key is not null then model_rejections.reason_detail
+        end as decided_reason_detail
+
+    from deleted_customers
+    left join user_deletions
+        on deleted_customers.customer_id = user_deletions.customer_id
+    left join model_rejections
+        on model_rejections.object = 'user_deletions'
+        and model_rejections.record_key = user_deletions.record_key
+
+),
+
 candidates as (
 
     select * from user_candidates
+    union all
+    select * from subscription_candidates
+    union all
+    select * from event_candidates
+    union all
+    select * from user_deletion_candidates
     union all
     select * from purchase_candidates
     union all
@@ -317,7 +459,7 @@ final as (
     left join ledger
         on candidates.object = ledger.object
         and candidates.record_key = ledger.record_key
-        and candidates.decided_outcome is null
+        and (candidates.decided_outcome is null or candidates.decided_outcome = 'delivered')
     left join sync_rejections
         on candidates.decided_outcome is null
         and candidates.object = sync_rejections.object

@@ -69,8 +69,8 @@ customer_registered as (
         customers.language_code,
         customers.channel_id,
         {{ ctsync_json_object([
-            ['customerNumber', 'customers.customer_number'],
-            ['customerGroup', 'customers.customer_group_key'],
+            ['customerNumber', iterable_text('customers.customer_number')],
+            ['customerGroup', iterable_text('customers.customer_group_key')],
         ]) }} as detail_fields
 
     from customers
@@ -93,7 +93,7 @@ customer_email_changed as (
         customers.language_code,
         customers.channel_id,
         {{ ctsync_json_object([
-            ['customerNumber', 'customers.customer_number'],
+            ['customerNumber', iterable_text('customers.customer_number')],
             ['previousEmail', 'lower(trim(messages.old_email))'],
         ]) }} as detail_fields
 
@@ -121,7 +121,7 @@ order_state_changed as (
         orders.channel_id,
         {{ ctsync_json_object([
             ['orderId', 'orders.order_id'],
-            ['orderNumber', 'orders.order_number'],
+            ['orderNumber', iterable_text('orders.order_number')],
             ['orderState', 'messages.order_state'],
             ['previousOrderState', 'messages.old_order_state'],
         ]) }} as detail_fields
@@ -164,8 +164,8 @@ order_shipped as (
         orders.channel_id,
         {{ ctsync_json_object([
             ['orderId', 'orders.order_id'],
-            ['orderNumber', 'orders.order_number'],
-            ['shippingMethod', 'orders.shipping_method_name'],
+            ['orderNumber', iterable_text('orders.order_number')],
+            ['shippingMethod', iterable_text('orders.shipping_method_name')],
         ]) }} as detail_fields
 
     from orders
@@ -193,12 +193,12 @@ order_returned as (
         returns.channel_id,
         {{ ctsync_json_object([
             ['orderId', 'returns.order_id'],
-            ['orderNumber', 'returns.order_number'],
+            ['orderNumber', iterable_text('returns.order_number')],
             ['productId', 'returns.product_id'],
-            ['sku', 'returns.sku'],
+            ['sku', iterable_text('returns.sku')],
             ['quantity', 'returns.quantity'],
             ['returnedAmount', iterable_number('returns.returned_amount')],
-            ['returnTrackingId', 'returns.return_tracking_id'],
+            ['returnTrackingId', iterable_text('returns.return_tracking_id')],
         ]) }} as detail_fields
 
     from returns

@@ -74,6 +74,7 @@ final as (
         user_id as record_key,
         {{ ctsync_json_object([['userId', 'user_id'], ['method', "'" ~ method ~ "'"]]) }} as payload,
         {%- endif %}
+        customer_id,
         deleted_at as source_updated_at
 
     from identified
@@ -125,7 +126,9 @@ select
     cast(deduplicated.payload as varchar) as payload,
     cast({{ ctsync_md5("cast(deduplicated.payload as varchar) || '@' || cast(" ~ ctsync_epoch_seconds('deduplicated.source_updated_at') ~ " as varchar)") }} as varchar) as payload_hash,
     cast(deduplicated.source_updated_at as timestamp) as source_updated_at,
-    held_by_live.record_key is not null as is_held_by_live_customer
+    held_by_live.record_key is not null as is_held_by_live_customer,
+    -- the deleted customer whose deletion this is (the latest, when several shared it)
+    cast(deduplicated.customer_id as varchar) as customer_id
 from deduplicated
 left join held_by_live
     on deduplicated.record_key = held_by_live.record_key

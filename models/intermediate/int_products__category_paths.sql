@@ -61,7 +61,8 @@ named_nodes as (
         path_nodes.product_id,
         path_nodes.category_id,
         path_nodes.node_depth,
-        categories.category_name
+        -- cleaned once here for every payload that carries category names (iterable_text)
+        {{ iterable_text('categories.category_name') }} as category_name
 
     from path_nodes
     inner join categories

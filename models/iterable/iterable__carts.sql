@@ -2,6 +2,8 @@
 -- Item prices are in the purchases' currency (var purchase_currency: base or the cart's own;
 -- a currency without an FX rate stays as it is), with the currency of the price and the
 -- cart's own currency and price in each item's dataFields.
+-- Item names: the cart's locale, then its store's languages, then the project's, then any
+-- locale with text, and only then the SKU.
 -- Desired state of Iterable shopping carts: one updateCart body per user with an open cart
 -- (the most recently changed one). Iterable keeps one cart per user, so the record key is
 -- the user's key. When the cart is ordered or emptied, the `delete` in iterable__carts_changes
@@ -24,6 +26,12 @@ fx_rates as (
 
     select * from {{ ref('fx_rates') }}
     where base_currency_code = '{{ var("base_currency") }}'
+
+),
+
+markets as (
+
+    select * from {{ ref('int_stores__markets') }}
 
 ),
 
@@ -67,9 +75,9 @@ items as (
         {{ ctsync_json_array_agg(
             ctsync_json_object([
                 ['id', 'cart_lines.product_id'],
-                ['sku', 'cart_lines.sku'],
-                ['name', "coalesce(" ~ ctsync_localized('cart_lines.product_name_localized', "coalesce(open_carts.locale, '" ~ var('default_locale') ~ "')") ~ ", cart_lines.sku, cart_lines.product_id)"],
-                ['categories', "case when category_paths.category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_paths.category_path']) ~ " end"],
+                ['sku', iterable_text('cart_lines.sku')],
+                ['name', "coalesce(" ~ iterable_text(ctsync_localized('cart_lines.product_name_localized', "coalesce(open_carts.locale, '" ~ var('default_locale') ~ "')", 'markets.store_languages_json')) ~ ", " ~ iterable_text('cart_lines.sku') ~ ", cart_lines.product_id)"],
+                ['categories', "case when category_paths.category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array([iterable_text('category_paths.category_path')]) ~ " end"],
                 ['price', iterable_number('cart_lines.line_total_amount' ~ (' * coalesce(fx_rates.rate, 1)' if in_base else '') ~ ' / nullif(cart_lines.quantity, 0)')],
                 ['quantity', 'cart_lines.quantity'],
                 ['imageUrl', 'cart_lines.image_url'],
@@ -86,6 +94,8 @@ items as (
     inner join open_carts
         on cart_lines.cart_id = open_carts.cart_id
         and open_carts.cart_rank = 1
+    left join markets
+        on open_carts.store_key = markets.store_key
     left join category_paths
         on cart_lines.product_id = category_paths.product_id
     left join fx_rates

@@ -1,5 +1,6 @@
 -- Desired state of the Iterable catalog (var `iterable_catalog_name`): one item per published
--- product, item id = product id. Field names carry no periods (Iterable catalog rule).
+-- product, item id = product id. Field names carry no periods (Iterable catalog rule). Text
+-- fields go through iterable_text (control characters, length), like every text we send.
 with
 
 products as (
@@ -16,15 +17,15 @@ final as (
         cast({{ ctsync_json_object([
             ['itemId', 'product_id'],
             ['value', ctsync_json_object([
-                ['productKey', 'product_key'],
-                ['name', 'product_name'],
-                ['slug', 'product_slug'],
-                ['description', 'product_description'],
-                ['sku', 'master_sku'],
-                ['skus', 'skus'],
+                ['productKey', iterable_text('product_key')],
+                ['name', iterable_text('product_name')],
+                ['slug', iterable_text('product_slug')],
+                ['description', iterable_text('product_description')],
+                ['sku', iterable_text('master_sku')],
+                ['skus', iterable_text('skus')],
                 ['variantCount', 'variant_count'],
                 ['imageUrl', 'image_url'],
-                ['categoryPath', 'category_path'],
+                ['categoryPath', iterable_text('category_path')],
                 ['categories', "coalesce(" ~ ctsync_json('category_path_json') ~ ", " ~ ctsync_json("'[]'") ~ ")"],
                 ['price', iterable_number('base_price_amount')],
                 ['currency', 'base_currency_code'],

@@ -16,7 +16,9 @@
 -- every purchase (var purchase_currency: `base` = var base_currency, the default, so that
 -- Iterable's revenue figures add up; `order` = each order's own), with the order's own
 -- currency and amounts in dataFields. An order in a currency without a rate in the FX seed
--- keeps its own currency (dataFields.currency says which), exactly as before. The order id is the purchase id, so a resend updates
+-- keeps its own currency (dataFields.currency says which), exactly as before. Custom line
+-- items (fees, gift wrap, services) are items marked dataFields.customLineItem (below); an
+-- order with no line item at all is not sent. The order id is the purchase id, so a resend updates
 -- the purchase instead of duplicating it. Purchases are never removed.
 -- Incremental: each build rebuilds the purchases of orders changed since the last one (minus
 -- var `incremental_lookback_hours`) and of customers changed since then (their identity may
@@ -33,6 +35,25 @@ orders as (
 order_lines as (
 
     select * from {{ ref('fct_order_lines') }}
+
+),
+
+custom_lines as (
+
+    select * from {{ ref('stg_commercetools__order_custom_line_items') }}
+
+),
+
+markets as (
+
+    select * from {{ ref('int_stores__markets') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('fx_rates') }}
+    where base_currency_code = '{{ var("base_currency") }}'
 
 ),
 
@@ -68,32 +89,83 @@ orders_to_build as (
 
 ),
 
+product_items as (
+
+    select
+        order_id,
+        line_position as item_position,
+        {{ ctsync_json_object([
+            ['id', 'product_id'],
+            ['sku', iterable_text('sku')],
+            ['name', 'coalesce(' ~ iterable_text('product_name') ~ ', ' ~ iterable_text('sku') ~ ', product_id)'],
+            ['categories', "case when category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array([iterable_text('category_path')]) ~ " end"],
+            ['price', iterable_number(('coalesce(line_total_base_amount, line_total_amount)' if in_base else 'line_total_amount') ~ ' / nullif(quantity, 0)')],
+            ['quantity', 'quantity'],
+            ['imageUrl', 'image_url'],
+            ['dataFields', ctsync_json_object([
+                ['variantId', 'variant_id'],
+                ['orderCurrencyPrice', iterable_number('line_total_amount / nullif(quantity, 0)')],
+                ['unitListPrice', iterable_number('unit_price_amount')],
+                ['discountAmount', iterable_number('discount_amount')],
+                ['lineTotal', iterable_number('line_total_amount')],
+            ])],
+        ]) }} as item
+
+    from order_lines
+    where order_id in (select order_id from orders_to_build)
+
+),
+
+-- Custom line items (shipping fees, gift wrap, services) are items too, after the products:
+-- `id` and `sku` are the line's slug (the same fee has the same slug in every order), no
+-- categories, and dataFields.customLineItem = true marks them, so that Iterable segments and
+-- templates can tell a gift wrap from a product. Their amounts are in `total` already.
+custom_items as (
+
+    select
+        custom_lines.order_id,
+        1000000 + custom_lines.line_position as item_position,
+        {{ ctsync_json_object([
+            ['id', 'coalesce(' ~ iterable_text('custom_lines.slug') ~ ', custom_lines.order_custom_line_item_id)'],
+            ['sku', iterable_text('custom_lines.slug')],
+            ['name', "coalesce(" ~ iterable_text(ctsync_localized('custom_lines.name_localized', "coalesce(orders.locale, '" ~ var('default_locale') ~ "')", 'markets.store_languages_json')) ~ ", " ~ iterable_text('custom_lines.slug') ~ ", custom_lines.order_custom_line_item_id)"],
+            ['categories', ctsync_json("'[]'")],
+            ['price', iterable_number(('coalesce(custom_lines.line_total_amount * fx_rates.rate, custom_lines.line_total_amount)' if in_base else 'custom_lines.line_total_amount') ~ ' / nullif(custom_lines.quantity, 0)')],
+            ['quantity', 'custom_lines.quantity'],
+            ['dataFields', ctsync_json_object([
+                ['customLineItem', 'true'],
+                ['orderCurrencyPrice', iterable_number('custom_lines.line_total_amount / nullif(custom_lines.quantity, 0)')],
+                ['lineTotal', iterable_number('custom_lines.line_total_amount')],
+            ])],
+        ]) }} as item
+
+    from custom_lines
+    inner join orders_to_build as orders
+        on custom_lines.order_id = orders.order_id
+    left join markets
+        on orders.store_key = markets.store_key
+    left join fx_rates
+        on custom_lines.currency_code = fx_rates.currency_code
+
+),
+
+all_items as (
+
+    select * from product_items
+    union all
+    select * from custom_items
+
+),
+
+-- an order without any line item (neither product nor custom) is no purchase: Iterable
+-- requires items, and audit__record_outcomes says `order_without_line_items`
 items as (
 
     select
         order_id,
-        {{ ctsync_json_array_agg(
-            ctsync_json_object([
-                ['id', 'product_id'],
-                ['sku', 'sku'],
-                ['name', 'product_name'],
-                ['categories', "case when category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array(['category_path']) ~ " end"],
-                ['price', iterable_number(('coalesce(line_total_base_amount, line_total_amount)' if in_base else 'line_total_amount') ~ ' / nullif(quantity, 0)')],
-                ['quantity', 'quantity'],
-                ['imageUrl', 'image_url'],
-                ['dataFields', ctsync_json_object([
-                    ['variantId', 'variant_id'],
-                    ['orderCurrencyPrice', iterable_number('line_total_amount / nullif(quantity, 0)')],
-                    ['unitListPrice', iterable_number('unit_price_amount')],
-                    ['discountAmount', iterable_number('discount_amount')],
-                    ['lineTotal', iterable_number('line_total_amount')],
-                ])],
-            ]),
-            'line_position'
-        ) }} as items
+        {{ ctsync_json_array_agg('item', 'item_position') }} as items
 
-    from order_lines
-    where order_id in (select order_id from orders_to_build)
+    from all_items
     group by order_id
 
 ),
@@ -110,7 +182,7 @@ final as (
             ['total', iterable_number('case when orders.has_fx_rate then orders.total_base_amount else orders.total_amount end' if in_base else 'orders.total_amount')],
             ['createdAt', ctsync_epoch_seconds('orders.created_at')],
             ['dataFields', ctsync_json_object([
-                ['orderNumber', 'orders.order_number'],
+                ['orderNumber', iterable_text('orders.order_number')],
                 ['currency', ("case when orders.has_fx_rate then '" ~ var('base_currency') ~ "' else orders.currency_code end") if in_base else 'orders.currency_code'],
                 ['orderCurrency', 'orders.currency_code'],
                 ['orderTotal', iterable_number('orders.total_amount')],

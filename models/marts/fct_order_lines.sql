@@ -6,6 +6,8 @@
         on_schema_change='append_new_columns',
     )
 }}
+-- A line's product name: the order's locale, then the order's store's languages, then the
+-- project's, then any locale with text (ctsync_localized), and only then the SKU.
 -- Incremental by order: a changed order has all its lines replaced (unique_key order_id), so
 -- lines removed by an order edit disappear too. Product, category and FX changes reach old
 -- lines only with `ctsync build --full-refresh`.
@@ -26,6 +28,12 @@ orders as (
 category_paths as (
 
     select * from {{ ref('int_products__category_paths') }}
+
+),
+
+markets as (
+
+    select * from {{ ref('int_stores__markets') }}
 
 ),
 
@@ -56,7 +64,7 @@ joined as (
         order_line_items.variant_id,
         order_line_items.sku,
         coalesce(
-            {{ ctsync_localized('order_line_items.product_name_localized', "coalesce(orders.locale, '" ~ var('default_locale') ~ "')") }},
+            {{ ctsync_localized('order_line_items.product_name_localized', "coalesce(orders.locale, '" ~ var('default_locale') ~ "')", 'markets.store_languages_json') }},
             order_line_items.sku,
             order_line_items.product_id
         ) as product_name,
@@ -79,6 +87,8 @@ joined as (
         on order_line_items.order_id = orders.order_id
     left join category_paths
         on order_line_items.product_id = category_paths.product_id
+    left join markets
+        on orders.store_key = markets.store_key
     left join fx_rates
         on order_line_items.currency_code = fx_rates.currency_code
     {%- if is_incremental() %}

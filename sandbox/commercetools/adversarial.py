@@ -123,6 +123,8 @@ class Shop:
         at: str | None = None,
         number: str | None = None,
         name: dict[str, str] | None = None,
+        store: str | None = None,
+        custom_names: dict[str, str] | None = None,
     ) -> str:
         money = {"currencyCode": currency, "centAmount": cents, "fractionDigits": digits}
         draft: dict[str, Any] = {
@@ -142,7 +144,7 @@ class Shop:
             ],
             "customLineItems": [
                 {
-                    "name": {"en": label},
+                    "name": custom_names if custom_names is not None else {"en": label},
                     "slug": label.lower().replace(" ", "-"),
                     "money": {**money, "centAmount": amount},
                     "quantity": 1,
@@ -158,6 +160,8 @@ class Shop:
             draft["customerId"] = customer_id
         if email:
             draft["customerEmail"] = email
+        if store:
+            draft["store"] = {"typeId": "store", "key": store}
         order = self.post("/orders/import", draft, at=at)
         if locale and order.get("locale") != locale:
             self.post(
@@ -202,6 +206,11 @@ class Shop:
             },
         )
         return str(order["id"])
+
+    def store(self, languages: list[str]) -> str:
+        key = self.unique("adv-store")
+        self.post("/stores", {"key": key, "name": {"en": key}, "languages": languages})
+        return key
 
     def product_with(self, name: dict[str, str], *, variants: int = 1, sku: bool = True) -> str:
         key = self.unique("adv-product")
@@ -324,10 +333,22 @@ def _ordered_cart(shop: Shop) -> list[str]:
     return [cart]
 
 
-def _product_order(name: dict[str, str], locale: str | None) -> Callable[[Shop], list[str]]:
+def _product_order(
+    name: dict[str, str], locale: str | None, store_languages: list[str] | None = None
+) -> Callable[[Shop], list[str]]:
     def write(shop: Shop) -> list[str]:
         customer = shop.customer()
-        return [shop.order(customer, name=name, locale=locale)]
+        store = shop.store(store_languages) if store_languages is not None else None
+        return [shop.order(customer, name=name, locale=locale, store=store)]
+
+    return write
+
+
+def _customer_with_number(number: str) -> Callable[[Shop], list[str]]:
+    # the customerRegistered event's record key is the event id: name and source id
+    def write(shop: Shop) -> list[str]:
+        customer = shop.customer(customerNumber=number)
+        return [customer, f"customerRegistered-{customer}"]
 
     return write
 
@@ -527,12 +548,70 @@ CASES: list[Case] = [
         "order with a custom line item (gift wrap)",
         "orders",
         _customer_and_order(cents=5499, custom_lines=[("Gift wrap", 500)]),
-        [_purchase(0, "delivered", total=54.99)],
+        # custom line items are items after the products, marked customLineItem
+        [
+            _purchase(
+                0,
+                "delivered",
+                total=54.99,
+                **{
+                    "items.0.dataFields.customLineItem": ABSENT,
+                    "items.1.id": "gift-wrap",
+                    "items.1.sku": "gift-wrap",
+                    "items.1.name": "Gift wrap",
+                    "items.1.price": 5.0,
+                    "items.1.quantity": 1,
+                    "items.1.dataFields.customLineItem": True,
+                },
+            )
+        ],
     ),
     Case(
         "order with only custom line items (a service)",
         "orders",
         _customer_and_order(cents=2500, lines=0, custom_lines=[("Installation service", 2500)]),
+        [
+            _purchase(
+                0,
+                "delivered",
+                total=25.0,
+                **{
+                    "items.0.name": "Installation service",
+                    "items.0.dataFields.customLineItem": True,
+                    "items.1": ABSENT,
+                },
+            )
+        ],
+    ),
+    Case(
+        "order with a shipping fee as a custom line item in a three-decimal currency",
+        "orders",
+        _customer_and_order(
+            currency="KWD", digits=3, cents=12345, custom_lines=[("Shipping fee", 1250)]
+        ),
+        [
+            Expect(
+                0,
+                "purchases",
+                "delivered",
+                fields={"items.1.price": 1.25, "items.1.name": "Shipping fee"},
+            )
+        ],
+    ),
+    Case(
+        "custom line item with a very long name and control characters",
+        "strings",
+        _customer_and_order(
+            cents=1500,
+            custom_lines=[("Gift wrap", 500)],
+            custom_names={"en": "Wrap\tit\u0007 " + LONG},
+        ),
+        [_purchase(0, "delivered", **{"items.1.name": ("Wrap it  " + LONG)[:1000]})],
+    ),
+    Case(
+        "order without any line item",
+        "orders",
+        _customer_and_order(cents=0, lines=0),
         [_purchase(0, "not_sent", "order_without_line_items")],
     ),
     Case(
@@ -685,10 +764,68 @@ CASES: list[Case] = [
         [_purchase(0, "delivered", **{"items.0.name": "Québec"})],
     ),
     Case(
+        "order line named only in the store's language, order locale en",
+        "locales",
+        # the project's languages (en, de) would pick "Hallo": the store's language comes first
+        _product_order({"de": "Hallo", "it": "Ciao"}, "en", ["it-IT"]),
+        [_purchase(0, "delivered", **{"items.0.name": "Ciao"})],
+    ),
+    Case(
+        "order line in none of the store's languages falls back to the project's",
+        "locales",
+        _product_order({"es": "Hola", "de": "Hallo"}, "en", ["it-IT", "fr"]),
+        [_purchase(0, "delivered", **{"items.0.name": "Hallo"})],
+    ),
+    Case(
         "order line in the order's regional locale",
         "locales",
         _product_order({"en": "English", "de-AT": "Österreichisch"}, "de-AT"),
         [_purchase(0, "delivered", **{"items.0.name": "Österreichisch"})],
+    ),
+    # long strings and control characters in every text field ------------------------------
+    Case(
+        "product with a very long name",
+        "strings",
+        lambda shop: [shop.product_with({"en": LONG})],
+        [Expect(0, "catalog_items", "delivered", fields={"value.name": "x" * 1000})],
+    ),
+    Case(
+        "product name with control characters",
+        "strings",
+        lambda shop: [shop.product_with({"en": "Bell\u0007Tab\tNew\nLine\u009f"})],
+        [Expect(0, "catalog_items", "delivered", fields={"value.name": "Bell Tab New Line"})],
+    ),
+    Case(
+        "product name of control characters only",
+        "strings",
+        lambda shop: [shop.product_with({"en": "\u0007\u0008"})],
+        # nothing is left of the name: no name rather than an unreadable one
+        [Expect(0, "catalog_items", "delivered", fields={"value.name": ABSENT})],
+    ),
+    Case(
+        "order line name with control characters and a very long tail",
+        "strings",
+        _product_order({"en": "Line\u0001Name " + LONG}, "en"),
+        [_purchase(0, "delivered", **{"items.0.name": ("Line Name " + LONG)[:1000]})],
+    ),
+    Case(
+        "order line name of control characters only",
+        "strings",
+        _product_order({"en": "\u0001\u0002"}, "en"),
+        # Iterable requires an item name: the SKU stands in, as for a line without any name
+        # (delivered proves it: the sync rejects an item without a name, invalid_item)
+        [_purchase(0, "delivered")],
+    ),
+    Case(
+        "customer number with control characters (event and profile)",
+        "strings",
+        _customer_with_number("NUM\tBER\u0007"),
+        [
+            Expect(
+                1, "events", "delivered", fields={"dataFields.details.customerNumber": "NUM BER"}
+            ),
+            Expect(0, "users", "delivered", fields={"dataFields.customerNumber": "NUM BER"}),
+        ],
     ),
     # deletions and re-registrations ----------------------------------------------------------
     Case(

@@ -1,6 +1,9 @@
 -- Every source record that could become something in Iterable ends in exactly one state per
 -- object (delivered, rejected, not_sent or pending): a record missing from
--- audit__record_outcomes, or present with no outcome, is returned (and fails the build).
+-- audit__record_outcomes, present with no outcome, or present twice for one object, is
+-- returned (and fails the build). The objects: customers → users, consent decisions →
+-- subscriptions, orders → purchases, carts → carts, events → events, products → catalog
+-- items, deleted customers → user_deletions.
 with
 
 outcomes as (
@@ -18,6 +21,12 @@ expected as (
     select 'carts' as object, cart_id as source_id from {{ ref('fct_carts') }}
     union all
     select 'catalog_items' as object, product_id as source_id from {{ ref('dim_products') }}
+    union all
+    select 'subscriptions' as object, record_key as source_id from {{ ref('int_consent__decisions') }}
+    union all
+    select 'events' as object, record_key as source_id from {{ ref('int_iterable__events') }}
+    union all
+    select 'user_deletions' as object, customer_id as source_id from {{ ref('int_customers__deleted') }}
 
 )
 
@@ -33,3 +42,10 @@ union all
 select object, source_id, 'outcome is null: no rule accounts for this record' as problem
 from outcomes
 where outcome is null
+
+union all
+
+select object, source_id, 'more than one outcome for one object' as problem
+from outcomes
+group by object, source_id
+having count(*) > 1

@@ -1,6 +1,8 @@
 """A commercetools project with Messages disabled (the default for new projects): ingest,
 build and sync still work; `doctor` warns; a customer deleted without any message is found
-by `ctsync ingest --reconcile-deletions` and then removed from Iterable by `ctsync run`."""
+by `ctsync ingest --reconcile-deletions` and then removed from Iterable by `ctsync run`, and
+so is a deleted cart (commercetools has no message for that at all): its user's Iterable
+cart is emptied."""
 
 from __future__ import annotations
 
@@ -84,6 +86,23 @@ def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
         with duckdb.connect(str(warehouse), read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 
+    # a customer with one open cart, which Iterable will hold as their cart
+    with ct.client() as client:
+        [product] = client.get("/product-projections", params={"limit": 1}).json()["results"]
+        cart_user_id = client.post(
+            "/customers",
+            json={"email": "cart-owner@example.com", "password": "not-a-real-password"},
+        ).json()["customer"]["id"]
+        cart_id = client.post(
+            "/carts",
+            json={
+                "currency": "EUR",
+                "country": "DE",
+                "customerId": cart_user_id,
+                "lineItems": [{"sku": product["masterVariant"]["sku"], "quantity": 1}],
+            },
+        ).json()["id"]
+
     first = ctsync("run", "--no-progress")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     doctor = ctsync("doctor")
@@ -106,9 +125,13 @@ def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
     customer_id = next(
         key
         for key, user in sorted(held.items())
-        if key in unshared and PLAIN_EMAIL.match(user.get("email") or "")
+        if key in unshared and key != cart_user_id and PLAIN_EMAIL.match(user.get("email") or "")
     )
+    assert held[cart_user_id]["dataFields"]["shoppingCartItems"]
     with ct.client() as client:
+        cart_version = client.get(f"/carts/{cart_id}").json()["version"]
+        gone = client.delete(f"/carts/{cart_id}", params={"version": cart_version})
+        assert gone.status_code == 200, gone.text
         version = client.get(f"/customers/{customer_id}").json()["version"]
         deleted = client.delete(f"/customers/{customer_id}", params={"version": version})
         assert deleted.status_code == 200, deleted.text
@@ -119,7 +142,7 @@ def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
         ).json()["results"]
         assert announced == []
 
-    reconcile = ctsync("ingest", "--reconcile-deletions", "--resources", "customers")
+    reconcile = ctsync("ingest", "--reconcile-deletions", "--resources", "customers,carts")
     assert reconcile.returncode == 0, reconcile.stdout[-3000:] + reconcile.stderr[-3000:]
     assert query(
         "select count(*) from raw_commercetools.customers where id = ?", [customer_id]
@@ -128,10 +151,17 @@ def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
         "select resource_type_id from raw_commercetools.reconciled_deletions where resource_id = ?",
         [customer_id],
     ) == [("customer",)]
+    assert query("select count(*) from raw_commercetools.carts where id = ?", [cart_id]) == [(0,)]
+    assert query(
+        "select resource_type_id from raw_commercetools.reconciled_deletions where resource_id = ?",
+        [cart_id],
+    ) == [("cart",)]
 
     second = ctsync("run", "--no-progress")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert iterable_emulator.user(user_id=customer_id) is None
+    emptied = iterable_emulator.user(user_id=cart_user_id)
+    assert emptied is not None and emptied["dataFields"]["shoppingCartItems"] == []
     # the other customers are untouched
     assert all(
         iterable_emulator.user(user_id=key) is not None for key in held if key != customer_id

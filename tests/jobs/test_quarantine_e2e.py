@@ -263,12 +263,29 @@ def test_a_record_without_an_outcome_fails_the_reconciliation_test(
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(shop.warehouse, copy)
     with duckdb.connect(str(copy)) as con:
-        [(order_id,)] = con.execute(
-            "select source_id from audit.audit__record_outcomes where object = 'purchases' "
-            "and outcome = 'delivered' order by source_id limit 1"
-        ).fetchall()
-        # a model that silently drops a healthy order: it is neither sent nor explained
-        con.execute("delete from iterable.iterable__purchases where record_key = ?", [order_id])
+        # a model that silently drops a healthy record of any object: it is neither sent nor
+        # explained
+        dropped = set()
+        for obj in ("purchases", "subscriptions", "events", "user_deletions"):
+            found = con.execute(
+                "select record_key from audit.audit__record_outcomes where object = ? "
+                "and outcome = 'delivered' and record_key in "
+                f"(select record_key from iterable.iterable__{obj}) order by record_key limit 1",
+                [obj],
+            ).fetchall()
+            if found:
+                con.execute(
+                    f"delete from iterable.iterable__{obj} where record_key = ?", [found[0][0]]
+                )
+                dropped.add(obj)
+        assert {"purchases", "subscriptions", "events"} <= dropped
+        unaccounted = {
+            obj
+            for (obj,) in con.execute(
+                "select distinct object from audit.audit__record_outcomes where outcome is null"
+            ).fetchall()
+        }
+        assert unaccounted == dropped
     result = run_dbt_build(
         warehouse=copy,
         select=["assert_every_record_has_an_outcome"],

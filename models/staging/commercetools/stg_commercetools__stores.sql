@@ -25,6 +25,7 @@ renamed as (
         "key" as store_key,
         {{ ctsync_localized('name', "'" ~ var('default_locale') ~ "'") }} as store_name,
         {{ ctsync_json_text('languages', '$[0]') }} as primary_language,
+        cast(languages as {{ dbt.type_string() }}) as languages_json,
         upper({{ ctsync_json_text('countries', '$[0].code') }}) as primary_country_code,
         {{ ctsync_json_text('distribution_channels', '$[0].id') }} as primary_distribution_channel_id,
         upper(custom__fields__currency) as currency_code_custom,

@@ -1,0 +1,45 @@
+-- Custom line items of orders: lines that are no product (shipping fees, gift wrap,
+-- services), named by the shop, identified by a slug.
+with
+
+custom_line_items as (
+
+    {{ ctsync_source('commercetools', 'orders__custom_line_items', [
+        ['id', 'varchar'],
+        ['name', 'json'],
+        ['slug', 'json'],
+        ['quantity', 'bigint'],
+        ['total_price__currency_code', 'varchar'],
+        ['total_price__cent_amount', 'bigint'],
+        ['total_price__fraction_digits', 'bigint'],
+        ['_dlt_root_id', 'varchar'],
+        ['_dlt_list_idx', 'bigint'],
+    ]) }}
+
+),
+
+parents as (
+
+    {{ ctsync_source('commercetools', 'orders', [['id', 'varchar'], ['_dlt_id', 'varchar']]) }}
+
+),
+
+renamed as (
+
+    select
+        custom_line_items.id as order_custom_line_item_id,
+        parents.id as order_id,
+        custom_line_items._dlt_list_idx as line_position,
+        {{ ctsync_json_text('custom_line_items.slug', '$') }} as slug,
+        cast(custom_line_items.name as varchar) as name_localized,
+        custom_line_items.quantity,
+        custom_line_items.total_price__currency_code as currency_code,
+        {{ ctsync_money('custom_line_items.total_price__cent_amount', 'custom_line_items.total_price__fraction_digits') }} as line_total_amount
+
+    from custom_line_items
+    inner join parents
+        on custom_line_items._dlt_root_id = parents._dlt_id
+
+)
+
+select * from renamed
