@@ -1,10 +1,9 @@
 """Shared pytest fixtures: each sandbox ships its own plugin module with its fixtures.
 
-The suite runs on pytest-xdist workers (`-n auto --dist loadgroup` in pyproject.toml): every
-worker starts its own sandboxes (session fixtures, free loopback ports), and every test writes
-only below its own tmp_path. A test that uses a module- (or class-) scoped fixture, such as a
-shop seeded once per module, is put in its module's xdist group, so that fixture is set up
-once, on one worker, and the module's tests run there in order.
+The suite runs on pytest-xdist workers (`-n auto --dist loadfile` in pyproject.toml): all
+tests of one module run on one worker, in order, so a module may seed a shop once
+(module-scoped fixture) and reset the worker's own sandboxes (session fixtures, each worker
+has its own on free loopback ports). Every test writes only below its own tmp_path.
 """
 
 import os
@@ -19,14 +18,8 @@ pytest_plugins = [
     "sandbox.iterable.pytest_plugin",
 ]
 
-SHARED_SCOPES = {"module", "class", "package"}
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        scopes = {d.scope for defs in info.name2fixturedefs.values() for d in defs}
-        if scopes & SHARED_SCOPES:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    """The slow end-to-end modules first (otherwise in collection order): the workers start
+    on the long ones, and the many short tests even out the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
