@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sandbox.iterable.emulator import IterableEmulator  # noqa: E402
 from sync.config import IterableSettings  # noqa: E402
 from sync.engine import run_sync  # noqa: E402
+from sync.planner import changes_sql  # noqa: E402
 from sync.warehouse import connect  # noqa: E402
 
 BULK_UPDATE_RATE = 5.0
@@ -35,13 +36,14 @@ RECORDS_PER_REQUEST = 1000
 
 
 def build_warehouse(path: Path, n: int) -> None:
-    """Desired users generated in SQL, and the users changes view per docs/CONTRACTS.md §4."""
+    """Desired users generated in SQL, and the users changes view dbt would build."""
     with connect(path) as con:
         con.execute("create schema if not exists iterable")
         con.execute(
             "create or replace table iterable.iterable__users as "
             "select record_key, payload, md5(payload) as payload_hash, "
-            "timestamp '2026-01-01' as source_updated_at from ("
+            "timestamp '2026-01-01' as source_updated_at, "
+            "null::varchar as email_hash, null::varchar as customer_id from ("
             "select 'cust-' || lpad(i::varchar, 7, '0') as record_key, json_object("
             "'email', 'user' || i || '@example.com', 'userId', 'cust-' || i, "
             "'dataFields', json_object("
@@ -51,15 +53,13 @@ def build_warehouse(path: Path, n: int) -> None:
             "'signupDate', '2024-0' || (1 + i % 9) || '-15'))::varchar as payload "
             f"from range({n}) as t(i))"
         )
+        # the users changes view as dbt builds it; no user deletions
+        con.execute(
+            "create or replace table iterable.iterable__user_deletions (record_key varchar)"
+        )
         con.execute(
             "create or replace view iterable.iterable__users_changes as "
-            "select d.record_key, 'upsert' as operation, d.payload, d.payload_hash, "
-            "'users:' || d.record_key || ':' || d.payload_hash as idempotency_key, "
-            "d.source_updated_at from iterable.iterable__users as d "
-            "left join ctsync.sync_ledger as l on l.object = 'users' "
-            "and l.record_key = d.record_key "
-            "where l.record_key is null or l.payload_hash is distinct from d.payload_hash "
-            "or l.operation = 'delete'"
+            + changes_sql("users", project_type="hybrid")
         )
 
 

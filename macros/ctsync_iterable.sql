@@ -59,6 +59,8 @@
     `removal_needs_live_user`: no `delete` for a key whose Iterable user this project
     deleted or moved away (users ledger row not an upsert): removing a cart sends updateCart,
     which would re-create the profile.
+    Var `ctsync_full_resync` (never set in a dbt build): every desired row is an upsert, as
+    `ctsync sync --full` sends them; the sync renders this macro with it (sync/planner.py).
 -#}
 {% macro iterable_changes(object_name, supports_removal=false, idempotency='hash', removal_handled_by=none, removal_needs_live_user=false) -%}
 with
@@ -102,10 +104,12 @@ upserts as (
     from desired
     left join ledger
         on desired.record_key = ledger.record_key
+    {%- if not var('ctsync_full_resync', false) %}
     where ledger.record_key is null
         or ledger.operation = 'delete'
         or ledger.payload_hash is null
         or ledger.payload_hash <> desired.payload_hash
+    {%- endif %}
 
 ),
 {%- if supports_removal %}

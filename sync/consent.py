@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync.dbt_sql import PROJECT_ROOT
 from sync.iterable_client import IterableClient
-from sync.warehouse import PROJECT_ROOT
 
 RULES_PATH = PROJECT_ROOT / "seeds" / "iterable_consent_rules.csv"
 # The medium a consent attribute's channels must have (other attributes are not checked).

@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sync.dbt_sql import PROJECT_ROOT
 from sync.redact import redact, register_secret
-from sync.warehouse import AUDIT_SCHEMA, PROJECT_ROOT
+from sync.warehouse import AUDIT_SCHEMA
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 

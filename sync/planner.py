@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import duckdb
 
+from sync.dbt_sql import MODELS_DIR, render
 from sync.warehouse import AUDIT_SCHEMA
 
 OBJECTS: tuple[str, ...] = (
@@ -48,6 +49,20 @@ class ChangeRow(NamedTuple):
     payload_hash: str | None
     idempotency_key: str | None
     source_updated_at: datetime | None
+
+
+def changes_sql(obj: str, *, project_type: str, full: bool = False) -> str:
+    """The query of ``iterable.iterable__<obj>_changes`` exactly as dbt builds it (the model
+    and ``macros/ctsync_iterable.sql``); ``full``: the same rule without the ledger
+    comparison, so every desired row is an upsert and removals and moves stay as they are
+    (a full resync)."""
+    model = MODELS_DIR / "iterable" / f"iterable__{obj}_changes.sql"
+    variables = {
+        "iterable_project_type": project_type,
+        "ctsync_audit_schema": AUDIT_SCHEMA,
+        "ctsync_full_resync": full,
+    }
+    return render(model.read_text(), variables)
 
 
 def changes_relation(obj: str) -> str:
@@ -170,9 +185,3 @@ def iter_pages(
             yield [ChangeRow(obj, str(r[0]), str(r[1]), r[2] or "", r[3], r[4], r[5]) for r in rows]
     finally:
         cursor.close()
-
-
-def sample_payloads(
-    con: duckdb.DuckDBPyConnection, obj: str, full: bool = False, limit: int = 3
-) -> list[ChangeRow]:
-    return next(iter_pages(con, obj, full, page_size=limit), [])

@@ -1,7 +1,7 @@
 """The warehouse, seen from the sync: one small interface over the DuckDB file.
 
 The audit/state tables are defined once, in ``macros/ctsync_audit_tables.sql``; this module
-renders that dbt macro with plain Jinja2 so dbt and the sync can never disagree on a column.
+renders that dbt macro (``sync.dbt_sql``) so dbt and the sync can never disagree on a column.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import jinja2
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-AUDIT_MACRO = PROJECT_ROOT / "macros" / "ctsync_audit_tables.sql"
+from sync.dbt_sql import render
+
 AUDIT_SCHEMA = "ctsync"
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
 
@@ -28,10 +27,8 @@ def warehouse_path() -> Path:
 
 @functools.cache
 def audit_ddl(schema: str = AUDIT_SCHEMA) -> tuple[str, ...]:
-    """The audit DDL statements, rendered from the dbt macro file (once per process)."""
-    source = AUDIT_MACRO.read_text()
-    template = jinja2.Environment().from_string(source + "{{ ctsync_audit_ddl(schema) }}")
-    sql = template.render(schema=schema)
+    """The audit DDL statements, rendered from the dbt macro (once per process)."""
+    sql = render("{{ ctsync_audit_ddl(schema) }}", schema=schema)
     return tuple(statement.strip() for statement in sql.split(";") if statement.strip())
 
 

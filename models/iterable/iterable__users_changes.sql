@@ -57,10 +57,12 @@ upserts as (
         on desired.record_key = ledger.record_key
     left join profiles
         on desired.record_key = profiles.record_key
+    {%- if not var('ctsync_full_resync', false) %}
     where ledger.record_key is null
         or ledger.operation <> 'upsert'
         or ledger.payload_hash is null
         or ledger.payload_hash <> desired.payload_hash
+    {%- endif %}
 
 ),
 

@@ -1,6 +1,6 @@
-"""Fixtures for the sync tests: a real DuckDB warehouse whose ``iterable.*_changes``
-inputs follow docs/CONTRACTS.md §4 exactly, built without dbt from a small desired-state
-table per object and a diff against ``ctsync.sync_ledger``."""
+"""Fixtures for the sync tests: a real DuckDB warehouse with a small desired-state table per
+object and, over it, the ``iterable.*_changes`` views dbt would build: the same models and
+diff macro, rendered without dbt (``sync.planner.changes_sql``)."""
 
 from __future__ import annotations
 
@@ -14,34 +14,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from sync.planner import OBJECTS
+from sync.planner import OBJECTS, changes_sql
 from sync.warehouse import connect
-
-REMOVABLE = ("users", "catalog_items", "carts")
-
-
-def _view_sql(obj: str) -> str:
-    idem = "d.event_id" if obj == "events" else f"'{obj}:' || d.record_key || ':' || d.payload_hash"
-    sql = (
-        f"create or replace view iterable.iterable__{obj}_changes as "
-        f"select d.record_key, 'upsert' as operation, d.payload, d.payload_hash, "
-        f"{idem} as idempotency_key, d.source_updated_at "
-        f"from iterable.iterable__{obj} as d left join ctsync.sync_ledger as l "
-        f"on l.object = '{obj}' and l.record_key = d.record_key "
-        "where l.record_key is null or l.payload_hash is distinct from d.payload_hash "
-        "or l.operation = 'delete'"
-    )
-    if obj in REMOVABLE:
-        sql += (
-            " union all "
-            "select l.record_key, 'delete' as operation, l.payload, null as payload_hash, "
-            f"'{obj}:' || l.record_key || ':delete' as idempotency_key, "
-            "null as source_updated_at "
-            f"from ctsync.sync_ledger as l left join iterable.iterable__{obj} as d "
-            f"on d.record_key = l.record_key where l.object = '{obj}' "
-            "and l.operation = 'upsert' and d.record_key is null"
-        )
-    return sql
 
 
 class Warehouse:
@@ -55,9 +29,17 @@ class Warehouse:
                 con.execute(
                     f"create table if not exists iterable.iterable__{obj} (record_key varchar "
                     "primary key, payload varchar not null, payload_hash varchar not null, "
-                    "source_updated_at timestamp, event_id varchar)"
+                    "source_updated_at timestamp, event_id varchar, "
+                    # users: what the changes view compares to tell an email change
+                    "email_hash varchar, customer_id varchar)"
                 )
-                con.execute(_view_sql(obj))
+            for obj in OBJECTS:
+                # hybrid: no desired row carries an email_hash, so users are plain upserts
+                # and deletes in every project type (moves: tests/sync/test_identity_moves.py)
+                con.execute(
+                    f"create or replace view iterable.iterable__{obj}_changes as "
+                    + changes_sql(obj, project_type="hybrid")
+                )
 
     def set_desired(
         self,
@@ -83,7 +65,8 @@ class Warehouse:
             con.execute(f"delete from iterable.iterable__{obj}")
             if rows:
                 con.execute(
-                    f"insert into iterable.iterable__{obj} select * from (select "
+                    f"insert into iterable.iterable__{obj} (record_key, payload, payload_hash, "
+                    "source_updated_at, event_id) select * from (select "
                     "unnest($1), unnest($2), unnest($3), unnest($4::timestamp[]), unnest($5))",
                     [[r[i] for r in rows] for i in range(5)],
                 )
