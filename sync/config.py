@@ -9,7 +9,7 @@ limit get a conservative one, overridable like the rest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sync.redact import mask, register_secret
@@ -181,9 +181,6 @@ class IterableSettings:
             self.mass_delete_min_records if minimum is None else minimum,
         )
 
-    def with_overrides(self, **changes: Any) -> IterableSettings:
-        return replace(self, **changes)
-
 
 _SCALARS: dict[str, type] = {
     "timeout_seconds": float,
@@ -289,7 +286,6 @@ DBT_VARS: dict[str, str] = {
     "iterable_project_type": "project_type",
     "user_deletion_method": "user_deletion_method",
     "iterable_user_id_field": "user_id_field",
-    "iterable_catalog_name": "catalog_name",
     "base_currency": "base_currency",
     "purchase_currency": "purchase_currency",
     "event_backfill_days": "event_backfill_days",

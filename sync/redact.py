@@ -40,14 +40,6 @@ def mask(value: str | None) -> str:
     return MASK if value else "<unset>"
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that rewrites the record's message with secrets masked."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _scrub(record)
-        return True
-
-
 def _scrub(record: logging.LogRecord) -> None:
     if not _secrets:
         return

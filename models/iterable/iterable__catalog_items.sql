@@ -1,4 +1,4 @@
--- Desired state of the Iterable catalog (var `iterable_catalog_name`): one item per published
+-- Desired state of the Iterable catalog (`sync.iterable.catalog_name`): one item per published
 -- product, item id = product id. Field names carry no periods (Iterable catalog rule). Text
 -- fields go through iterable_text (control characters, length), like every text we send.
 with

@@ -60,7 +60,7 @@ def test_build_passes_the_configured_settings(
     assert passed["iterable_project_type"] == "email"
     assert passed["user_deletion_method"] == "forget"
     assert passed["iterable_user_id_field"] == "external_id"
-    assert passed["iterable_catalog_name"] == "shop"
+    assert "iterable_catalog_name" not in passed  # the catalog is the sync's alone
     assert passed["base_currency"] == "GBP"
     assert passed["event_backfill_days"] == 30
     assert passed["ctsync_audit_schema"] == AUDIT_SCHEMA
