@@ -11,7 +11,7 @@ field's type with the first value it sees.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,6 +256,16 @@ class Validator:
         self.settings = settings
         locked = {name: kind.lower() for name, kind in (user_field_types or {}).items()}
         self.types = TypeRegistry(locked={"user": locked})
+        # object -> its payload check; an object missing here is a programming error
+        self.checks: dict[str, Callable[[dict[str, Any], str], None]] = {
+            "users": self._check_users,
+            "subscriptions": self._check_subscriptions,
+            "purchases": self._check_purchases,
+            "carts": self._check_carts,
+            "events": self._check_events,
+            "catalog_items": self._check_catalog_items,
+            "user_deletions": self._check_user_deletions,
+        }
 
     def validate(self, row: ChangeRow) -> tuple[dict[str, Any] | None, Rejection | None]:
         """The parsed payload, or the reason the row must not be sent."""
@@ -279,8 +289,7 @@ class Validator:
                 row.object == "users" and row.operation in ("move", "update")
             ):
                 raise Invalid("invalid_operation", f"unknown operation {row.operation!r}")
-            check = getattr(self, f"_check_{row.object}")
-            check(payload, row.operation)
+            self.checks[row.object](payload, row.operation)
             return payload, None
         except Invalid as exc:
             return None, exc.rejection
