@@ -55,6 +55,23 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "get_messageTypes": 100.0,
 }
 
+# Seconds to wait for an answer on single-record endpoints (capped by `timeout_seconds`;
+# `sync.iterable.timeouts.<endpoint>` sets any endpoint's own). Single-record
+# endpoints answer in well under a second, so a request that has not answered in a few
+# seconds is stalled: it is abandoned and retried (each of them is idempotent: purchases
+# carry their id, a cart write replaces the cart, profile writes and deletions set a state)
+# rather than holding a worker for the full bulk timeout.
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    "track_purchase": 10.0,
+    "update_cart": 10.0,
+    "user_update": 10.0,
+    "update_email": 10.0,
+    "user_delete": 10.0,
+    "forget": 10.0,
+    "subscription_user_subscribe": 10.0,
+    "subscription_user_unsubscribe": 10.0,
+}
+
 # Records per request for the bulk endpoints (Iterable: no count cap for bulkUpdate, only
 # 4 MB; catalog bulk allows 1000 items; 1000 is the practice everywhere else).
 DEFAULT_BATCH_SIZES: dict[str, int] = {
@@ -75,6 +92,8 @@ class IterableSettings:
     api_url: str = US_API_URL
     project_type: str = "hybrid"
     timeout_seconds: float = 30.0
+    # Per-endpoint timeouts set by the operator (`sync.iterable.timeouts.<endpoint>`).
+    timeouts: dict[str, float] = field(default_factory=dict)
     rate_limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     rate_scale: float = 1.0
     batch_sizes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BATCH_SIZES))
@@ -84,6 +103,10 @@ class IterableSettings:
     backoff_max_seconds: float = 30.0
     max_rate_limit_wait_seconds: float = 600.0
     concurrency: int = 4
+    # Single-record endpoints (trackPurchase, updateCart, ...): requests in flight are sized
+    # to the endpoint's rate and observed latency (Little's law), never above this cap;
+    # requests stalled past a few typical latencies do not count against it.
+    max_inflight: int = 64
     user_deletion_method: str = "delete"
     catalog_name: str = "products"
     max_user_id_length: int = 52
@@ -145,12 +168,22 @@ class IterableSettings:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"sync.iterable.{name} must be zero or more (or unset)")
-        for name in ("timeout_seconds", "rate_scale", "max_attempts", "concurrency", "page_size"):
+        for name in (
+            "timeout_seconds",
+            "rate_scale",
+            "max_attempts",
+            "concurrency",
+            "page_size",
+            "max_inflight",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"sync.iterable.{name} must be positive")
         for endpoint, rate in self.rate_limits.items():
             if rate <= 0:
                 raise ConfigError(f"sync.iterable.rate_limits.{endpoint} must be positive")
+        for endpoint, seconds in self.timeouts.items():
+            if seconds <= 0:
+                raise ConfigError(f"sync.iterable.timeouts.{endpoint} must be positive")
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -162,6 +195,15 @@ class IterableSettings:
     def rate_for(self, endpoint: str) -> float:
         """Requests per second allowed on `endpoint`, scaled by `rate_scale`."""
         return self.rate_limits.get(endpoint, 10.0) * self.rate_scale
+
+    def timeout_for(self, endpoint: str) -> float:
+        """Seconds to wait for an answer on `endpoint`: its own setting, else the
+        single-record default (at most `timeout_seconds`), else `timeout_seconds`."""
+        if endpoint in self.timeouts:
+            return self.timeouts[endpoint]
+        if endpoint in DEFAULT_TIMEOUTS:
+            return min(DEFAULT_TIMEOUTS[endpoint], self.timeout_seconds)
+        return self.timeout_seconds
 
     def batch_size_for(self, obj: str) -> int:
         return self.batch_sizes.get(obj, 1000)
@@ -191,6 +233,7 @@ _SCALARS: dict[str, type] = {
     "backoff_max_seconds": float,
     "max_rate_limit_wait_seconds": float,
     "concurrency": int,
+    "max_inflight": int,
     "max_user_id_length": int,
     "page_size": int,
     "max_delete_fraction": float,
@@ -259,6 +302,12 @@ def load_settings(**overrides: Any) -> IterableSettings:
         if value is not None:
             rates[endpoint] = float(value)
     values["rate_limits"] = rates
+    timeouts: dict[str, float] = {}
+    for endpoint in DEFAULT_RATE_LIMITS:
+        value = get(f"timeouts.{endpoint}", float)
+        if value is not None:
+            timeouts[endpoint] = float(value)
+    values["timeouts"] = timeouts
     sizes = dict(DEFAULT_BATCH_SIZES)
     for obj in DEFAULT_BATCH_SIZES:
         value = get(f"batch_sizes.{obj}", int)

@@ -1,14 +1,23 @@
 """`run_sync`: plan, validate, deliver and acknowledge, object by object.
 
-One thread owns the DuckDB connection (reads pages, writes acknowledgements); a pool of
-worker threads owns the HTTP requests. Request groups are submitted as pages are read, with
+One thread owns the DuckDB connection (reads pages, writes acknowledgements); pools of
+worker threads own the HTTP requests. Request groups are submitted as pages are read, with
 a bounded number in flight, so memory stays flat and the per-endpoint limiters, not the
 warehouse, set the pace.
+
+Bulk requests (a few per second, up to 1000 records each) use `concurrency` workers.
+Single-record requests (trackPurchase, updateCart, users/update, updateEmail, deletions)
+go one record per task, as many in flight as the endpoint's rate times its observed
+latency needs (Little's law, capped by `max_inflight`); a request stalled well past the
+typical latency stops counting against that window, so the others keep flowing until its
+own timeout retries it. Records of one person are sent in the order they were read, one
+after the other; records of different people never wait for each other.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import uuid
@@ -57,8 +66,22 @@ not build, records that hit transient errors) waits for the next run, which `ser
 USER_FIELD_OBJECTS = frozenset({"users", "purchases", "carts"})
 # Events before the first sync's backfill window (dbt view): counted by `plan`, never sent.
 SKIPPED_EVENTS = "iterable.iterable__events_skipped"
-# Single-record endpoints: this many records share one worker task (and one transaction).
-SINGLES_PER_TASK = 25
+# Single-record endpoints: the window of requests in flight is at least `concurrency` and
+# at most `max_inflight`; a request on the wire longer than STALL_FACTOR typical latencies
+# (and at least STALL_MIN_SECONDS) is stalled and leaves the window.
+STALL_FACTOR = 5.0
+STALL_MIN_SECONDS = 0.5
+# Latency assumed for an endpoint before its first answer.
+INITIAL_LATENCY_SECONDS = 0.2
+# Per-object endpoint of single-record requests, for the window's rate and latency.
+SINGLE_ENDPOINTS = {
+    ("purchases", "upsert"): "track_purchase",
+    ("carts", "upsert"): "update_cart",
+    ("carts", "delete"): "update_cart",
+    ("users", "move"): "update_email",
+    ("users", "update"): "user_update",
+    ("users", "delete"): "user_delete",
+}
 
 
 @dataclass
@@ -284,6 +307,11 @@ class _Run:
         self._current: tuple[ObjectCounts, deque[Future[list[Outcome]]]] | None = None
         # users: new email -> why the profile could not move there (held until it can)
         self._failed_moves: dict[str, Outcome] = {}
+        self.singles: ThreadPoolExecutor | None = None
+        # Single-record tasks in flight, and per person the last one (sent in order).
+        self._single_futures: set[Future[list[Outcome]]] = set()
+        self._person_tail: dict[str, Future[list[Outcome]]] = {}
+        self._future_person: dict[Future[list[Outcome]], str] = {}
 
     def execute(self) -> SyncResult:
         result = self.result
@@ -310,7 +338,11 @@ class _Run:
                 ThreadPoolExecutor(
                     max_workers=self.settings.concurrency, thread_name_prefix="ctsync-send"
                 ) as pool,
+                ThreadPoolExecutor(
+                    max_workers=self.settings.max_inflight, thread_name_prefix="ctsync-single"
+                ) as singles,
             ):
+                self.singles = singles
                 self._guard_mass_deletion()
                 try:
                     for obj in self.objects:
@@ -514,6 +546,7 @@ class _Run:
         )
         inflight.clear()
         inflight.extend(running)
+        self._single_futures.intersection_update(running)
         wait(running)
         self._collect(counts, inflight, block=False)
         self.writer.drain()
@@ -528,50 +561,120 @@ class _Run:
         counts: ObjectCounts,
         final: bool,
     ) -> list[Prepared]:
-        """Submit request groups for `items`; unless `final`, hold back a last group that
-        is not full yet and return it, to be topped up by the next page."""
-        groups = list(self._groups(obj, operation, items))
-        held: list[Prepared] = []
-        full_size = (
-            self.settings.batch_size_for(obj)
-            if self.delivery.is_bulk(obj, operation)
-            else SINGLES_PER_TASK
+        """Submit request groups for `items`; unless `final`, hold back a last bulk group
+        that is not full yet and return it, to be topped up by the next page."""
+        if not items:
+            return []
+        if not self.delivery.is_bulk(obj, operation):
+            self._submit_singles(obj, operation, items, inflight, counts)
+            return []
+        groups = list(
+            batches(items, self.settings.batch_size_for(obj), self.settings.max_body_bytes)
         )
-        if not final and groups and len(groups[-1]) < full_size:
+        held: list[Prepared] = []
+        if not final and groups and len(groups[-1]) < self.settings.batch_size_for(obj):
             held = groups.pop()
         for group in groups:
             counts.sent += len(group)
             inflight.append(pool.submit(self.delivery.send, obj, operation, group))
-            while len(inflight) >= self.settings.concurrency * 2:
+            while len(inflight) - len(self._single_futures) >= self.settings.concurrency * 2:
                 self._collect(counts, inflight, block=True)
         return held
 
-    def _groups(self, obj: str, operation: str, items: list[Prepared]) -> Iterator[list[Prepared]]:
-        if not items:
-            return iter(())
-        if self.delivery.is_bulk(obj, operation):
-            return batches(items, self.settings.batch_size_for(obj), self.settings.max_body_bytes)
-        return (items[i : i + SINGLES_PER_TASK] for i in range(0, len(items), SINGLES_PER_TASK))
+    def _submit_singles(
+        self,
+        obj: str,
+        operation: str,
+        items: list[Prepared],
+        inflight: deque[Future[list[Outcome]]],
+        counts: ObjectCounts,
+    ) -> None:
+        """One task per person (usually one record): a stalled request holds up only the
+        records of its own person, never the rest."""
+        assert self.singles is not None
+        chains: dict[str, list[Prepared]] = {}
+        for item in items:
+            chains.setdefault(_person_key(item), []).append(item)
+        endpoint = SINGLE_ENDPOINTS.get((obj, operation), "")
+        for person, chain in chains.items():
+            while len(self._single_futures) - self._stalled() >= self._single_window(endpoint):
+                self._collect(counts, inflight, block=True, timeout=0.1)
+            before = self._person_tail.get(person)
+            if before is not None and before.done():
+                before = None
+            counts.sent += len(chain)
+            future = self.singles.submit(self._send_after, before, obj, operation, chain)
+            self._person_tail[person] = future
+            self._future_person[future] = person
+            self._single_futures.add(future)
+            inflight.append(future)
+
+    def _send_after(
+        self,
+        before: Future[list[Outcome]] | None,
+        obj: str,
+        operation: str,
+        chain: list[Prepared],
+    ) -> list[Outcome]:
+        """Send `chain` once the person's previous task has finished (in read order).
+
+        The previous task was submitted earlier to the same FIFO pool, so it is running or
+        ahead in the queue: waiting on it cannot deadlock."""
+        if before is not None:
+            wait([before])
+        return self.delivery.send(obj, operation, chain)
+
+    def _single_window(self, endpoint: str) -> int:
+        """Requests to keep in flight on a single-record endpoint: its rate times its
+        typical latency, doubled for headroom (Little's law), within [concurrency,
+        max_inflight]."""
+        latency = self.client.latency(endpoint) or INITIAL_LATENCY_SECONDS
+        rate = self.client.limiters.get(endpoint).current_rate if endpoint else 10.0
+        wanted = math.ceil(rate * latency * 2) + 1
+        return max(self.settings.concurrency, min(self.settings.max_inflight, wanted))
+
+    def _stalled(self) -> int:
+        """Single-record requests stalled on the wire (they leave the window), bounded so
+        that the tasks in flight never exceed `max_inflight`."""
+        stalled = self.client.stalled(STALL_FACTOR, STALL_MIN_SECONDS)
+        room = self.settings.max_inflight - self.settings.concurrency
+        return max(0, min(stalled, room))
 
     def _collect(
-        self, counts: ObjectCounts, inflight: deque[Future[list[Outcome]]], block: bool
+        self,
+        counts: ObjectCounts,
+        inflight: deque[Future[list[Outcome]]],
+        block: bool,
+        timeout: float | None = None,
     ) -> None:
         if not inflight:
             return
         if block:
-            wait(list(inflight), return_when=FIRST_COMPLETED)
+            wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+        answered: list[Outcome] = []
         for future in [f for f in inflight if f.done()]:
             inflight.remove(future)
+            self._single_futures.discard(future)
+            person = self._future_person.pop(future, None)
+            if person is not None and self._person_tail.get(person) is future:
+                del self._person_tail[person]
             try:
                 outcomes = future.result()
             except IterableAuthError:
-                # Stop now: acknowledge nothing more, let queued work fall through.
+                # Stop now: acknowledge what was answered, nothing more; let queued work
+                # fall through.
+                self._record(counts, answered)
                 self.delivery.stopped.set()
                 for pending in inflight:
                     pending.cancel()
                 inflight.clear()
+                self._single_futures.clear()
+                self._person_tail.clear()
+                self._future_person.clear()
                 raise
-            self._record(counts, outcomes)
+            answered += outcomes
+        # Everything answered since the last look is acknowledged together (one transaction).
+        self._record(counts, answered)
         learned = self.delivery.take_learned_types()
         if learned and self.validator is not None:
             for category, name, kind in learned:
@@ -628,6 +731,18 @@ class _Run:
                 f"({outcome.reason_code}: {outcome.detail}); sent once the move succeeds"
             ),
         )
+
+
+def _person_key(item: Prepared) -> str:
+    """Who a single-record request is about: its records go out in order, one at a time."""
+    payload = item.payload
+    user = payload.get("user")
+    who: dict[str, Any] = user if isinstance(user, dict) else payload
+    for name in ("userId", "email", "currentEmail"):
+        value = who.get(name)
+        if value:
+            return f"{name}:{str(value).lower() if 'mail' in name else value}"
+    return f"record:{item.row.record_key}"
 
 
 @contextmanager

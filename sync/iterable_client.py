@@ -1,7 +1,8 @@
 """A thin, thread-safe Iterable REST client on httpx.
 
-It paces each endpoint with its own limiter, waits out 429s without spending an attempt,
-retries 5xx, timeouts and dropped connections with jittered exponential backoff, and
+It paces each endpoint with its own limiter, waits out 429s without spending an attempt
+(and slows that endpoint down adaptively), gives each endpoint its own timeout, retries
+5xx, timeouts and dropped connections with jittered exponential backoff, and
 hands every other answer (2xx and 4xx) back to the caller to interpret. A 401 raises
 `IterableAuthError` at once: no point retrying a key Iterable refuses.
 """
@@ -87,7 +88,11 @@ class IterableClient:
             headers={"Api-Key": settings.api_key, "Content-Type": "application/json"},
             timeout=httpx.Timeout(settings.timeout_seconds),
             transport=transport,
-            limits=httpx.Limits(max_connections=max(4, settings.concurrency * 2)),
+            # bulk workers plus the single-record window (docs: sync/engine.py)
+            limits=httpx.Limits(
+                max_connections=max(4, settings.concurrency * 2) + settings.max_inflight,
+                max_keepalive_connections=max(4, settings.concurrency * 2) + settings.max_inflight,
+            ),
         )
         self._counts_lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
@@ -96,6 +101,11 @@ class IterableClient:
         self.retry_count = 0
         # Endpoints whose daily quota (forget: 1000 a day) is spent: waiting seconds won't help.
         self._exhausted: set[str] = set()
+        # Per endpoint: a moving average of answer latency (seconds), and the start times
+        # of the requests on the wire now (to tell a stalled request from a busy endpoint).
+        self._latency: dict[str, float] = {}
+        self._on_wire: dict[int, tuple[str, float]] = {}
+        self._wire_ids = iter(range(1 << 62))
 
     def close(self) -> None:
         self._http.close()
@@ -135,7 +145,7 @@ class IterableClient:
             limiter.acquire()
             self._count(endpoint)
             try:
-                response = self._http.request(method, path, content=content)
+                response = self._send(endpoint, method, path, content)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 failures += 1
                 reason = f"{type(exc).__name__} on {method} {path}"
@@ -162,6 +172,7 @@ class IterableClient:
                 if wait is None:
                     wait = self.backoff.delay(rate_limited_streak)
                     wait = max(wait, limiter.interval)
+                limiter.throttle()
                 limiter.pause(wait)
                 rate_limited_wait += wait
                 with self._counts_lock:
@@ -173,6 +184,7 @@ class IterableClient:
                     )
                 continue
             rate_limited_streak = 0
+            limiter.succeeded()
             if status == 401:
                 raise IterableAuthError(
                     "Iterable refused the API key (401) on "
@@ -189,6 +201,42 @@ class IterableClient:
                 self._note_retry(reason, failures, retry_after_seconds(response.headers))
                 continue
             return ApiResponse(status=status, body=_json_or_none(response), text=response.text)
+
+    def _send(self, endpoint: str, method: str, path: str, content: bytes | None) -> httpx.Response:
+        started = time.monotonic()
+        with self._counts_lock:
+            wire_id = next(self._wire_ids)
+            self._on_wire[wire_id] = (endpoint, started)
+        try:
+            response = self._http.request(
+                method, path, content=content, timeout=self.settings.timeout_for(endpoint)
+            )
+        finally:
+            with self._counts_lock:
+                del self._on_wire[wire_id]
+        elapsed = time.monotonic() - started
+        with self._counts_lock:
+            previous = self._latency.get(endpoint)
+            self._latency[endpoint] = (
+                elapsed if previous is None else 0.8 * previous + 0.2 * min(elapsed, 4 * previous)
+            )
+        return response
+
+    def latency(self, endpoint: str) -> float | None:
+        """Typical seconds to an answer on `endpoint` (moving average), None before one."""
+        with self._counts_lock:
+            return self._latency.get(endpoint)
+
+    def stalled(self, factor: float, min_seconds: float) -> int:
+        """Requests on the wire for longer than `factor` times their endpoint's typical
+        latency (and at least `min_seconds`): stalled, not merely busy."""
+        now = time.monotonic()
+        with self._counts_lock:
+            return sum(
+                1
+                for endpoint, started in self._on_wire.values()
+                if now - started > max(min_seconds, factor * self._latency.get(endpoint, 0.0))
+            )
 
     def _count(self, endpoint: str) -> None:
         with self._counts_lock:

@@ -2,7 +2,10 @@
 
 Iterable meters with a leaky bucket, so the safe schedule is evenly spaced requests:
 each limiter hands out start times ``1/rate`` apart (burst 1 by default). A 429 pushes the
-schedule back for every thread at once, instead of each thread hammering on its own.
+schedule back for every thread at once, instead of each thread hammering on its own, and
+halves that endpoint's pace (down to 1/16 of its rate); every answer that is not a 429
+gives back a little of it (additive increase), so an endpoint that Iterable meters
+tighter than configured settles just under its real limit while the others keep theirs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class RateLimiter:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
+        self.current_rate = rate
         self.interval = 1.0 / rate
         self.burst = max(1, burst)
         self._clock = clock
@@ -48,6 +52,20 @@ class RateLimiter:
                 self.waited_seconds += wait
             return wait
         return 0.0
+
+    def throttle(self) -> None:
+        """Iterable answered 429: halve the pace (multiplicative decrease)."""
+        with self._lock:
+            self.current_rate = max(self.rate / 16, self.current_rate / 2)
+            self.interval = 1.0 / self.current_rate
+
+    def succeeded(self) -> None:
+        """An answer that was not a 429: recover toward the configured rate."""
+        if self.current_rate >= self.rate:
+            return
+        with self._lock:
+            self.current_rate = min(self.rate, self.current_rate + self.rate / 32)
+            self.interval = 1.0 / self.current_rate
 
     def pause(self, seconds: float) -> None:
         """Delay every future slot by at least `seconds` from now (after a 429)."""
