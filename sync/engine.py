@@ -251,15 +251,48 @@ class _AckWriter:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:
-                    audit.record_outcomes(self._con, self._run_id, item[0], resolve=item[1])
-            except BaseException as exc:  # surfaced on the main thread by put/drain
-                self._error = exc
-            finally:
+            if item is None:
                 self._queue.task_done()
+                return
+            # Groups that queued up meanwhile (many small answers of single-record
+            # endpoints) are committed together: one transaction, same atomicity per record.
+            outcomes, resolve = list(item[0]), item[1]
+            taken, stop = 1, False
+            keys = {o.row.record_key for o in outcomes}
+            while True:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                taken += 1
+                if following is None:
+                    stop = True
+                    break
+                if (
+                    outcomes
+                    and following[0]
+                    and (
+                        following[0][0].row.object != outcomes[0].row.object
+                        or keys.intersection(o.row.record_key for o in following[0])
+                    )
+                ):
+                    self._write(outcomes, resolve)
+                    outcomes, resolve, keys = [], False, set()
+                outcomes += following[0]
+                resolve = resolve or following[1]
+                keys.update(o.row.record_key for o in following[0])
+            self._write(outcomes, resolve)
+            for _ in range(taken):
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _write(self, outcomes: list[Outcome], resolve: bool) -> None:
+        try:
+            if self._error is None and outcomes:
+                audit.record_outcomes(self._con, self._run_id, outcomes, resolve=resolve)
+        except BaseException as exc:  # surfaced on the main thread by put/drain
+            self._error = exc
 
     def put(self, outcomes: list[Outcome], resolve: bool) -> None:
         self._check()

@@ -85,6 +85,10 @@ class RateLimiters:
         with self._lock:
             limiter = self._limiters.get(endpoint)
             if limiter is None:
-                limiter = RateLimiter(self._rate_for(endpoint))
+                rate = self._rate_for(endpoint)
+                # A tenth of a second's worth may go back to back (at least 1): a sender
+                # that fell behind (a busy CPU, a slow answer) catches up on the slots it
+                # missed, and no one-second leaky bucket at `rate` is ever overfilled.
+                limiter = RateLimiter(rate, burst=max(1, int(rate / 10)))
                 self._limiters[endpoint] = limiter
             return limiter
