@@ -81,6 +81,7 @@ SINGLE_ENDPOINTS = {
     ("users", "move"): "update_email",
     ("users", "update"): "user_update",
     ("users", "delete"): "user_delete",
+    ("user_deletions", "upsert"): "user_delete",
 }
 
 
