@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 
 from sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
+from sync import privacy  # noqa: E402
 from sync.cli.build import run_dbt_build  # noqa: E402
 from sync.warehouse import ensure_audit_tables  # noqa: E402
 
@@ -140,8 +141,19 @@ def change_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
 
 
 def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
-    """What a sync that delivered every change would leave in the ledger."""
+    """What a sync that delivered every change would leave: per record a changelog row and a
+    ledger row with the payload reduced as the sync reduces it (`sync.privacy`)."""
     for name in OBJECTS:
+        con.execute(
+            f"""
+            insert into ctsync.sync_changelog
+            select 'bench:{name}:' || record_key, 'bench', '{name}', record_key, operation,
+                idempotency_key, payload_hash, 'bench', 200, 'succeeded', null,
+                source_updated_at, now()
+            from iterable.iterable__{name}_changes
+            where operation = 'upsert'
+            """
+        )
         con.execute(
             f"""
             insert or replace into ctsync.sync_ledger
@@ -150,6 +162,7 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
             where operation = 'upsert'
             """
         )
+        privacy.minimize_ledger_rows(con, name, "bench")
 
 
 def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, int]:

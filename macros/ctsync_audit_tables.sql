@@ -117,6 +117,13 @@ create table if not exists {{ schema }}.sync_deletion_guards (
     released_at timestamp
 );
 
+-- One-off data migrations of these tables already applied to this warehouse
+-- (`sync.privacy.minimize_legacy_ledger`: `ledger_payloads_minimized`).
+create table if not exists {{ schema }}.sync_migrations (
+    name varchar not null primary key,
+    applied_at timestamp not null
+);
+
 create table if not exists {{ schema }}.sync_purges (
     key_hash varchar not null,
     purged_at timestamp not null,

@@ -100,6 +100,68 @@ def minimize_ledger_rows(con: duckdb.DuckDBPyConnection, obj: str, run_id: str) 
     )
 
 
+LEDGER_MIGRATION = "ledger_payloads_minimized"
+
+
+def minimize_legacy_ledger(con: duckdb.DuckDBPyConnection) -> int:
+    """Once per warehouse: minimize the ledger payloads written before the ledger kept only
+    identity and field names (full request payloads of earlier versions). Recorded in
+    `ctsync.sync_migrations`, so later runs cost one lookup. Returns rows rewritten.
+
+    Only rows that are not minimal yet are rewritten: a users payload that has
+    `dataFieldNames` is already minimal (minimizing it again would lose the names); for the
+    other objects `ledger_payload` returns a minimal payload unchanged. DuckDB reuses the
+    freed blocks for later writes; the file itself does not shrink.
+    """
+    done = con.execute(
+        f"select count(*) from {S}.sync_migrations where name = ?", [LEDGER_MIGRATION]
+    ).fetchone()
+    if done and done[0]:
+        return 0
+    rows = con.execute(
+        f"select object, record_key, payload from {S}.sync_ledger "
+        "where payload is not null and object <> 'subscriptions'"
+    ).fetchall()
+    changed: dict[str, tuple[list[str], list[str | None]]] = {}
+    for obj, key, payload in rows:
+        if obj == "users" and '"dataFieldNames"' in payload and _has_field_names(payload):
+            continue
+        kept = ledger_payload(str(obj), payload)
+        if kept != payload:
+            keys, payloads = changed.setdefault(str(obj), ([], []))
+            keys.append(str(key))
+            payloads.append(kept)
+    con.execute("begin transaction")
+    try:
+        for obj, (keys, payloads) in changed.items():
+            con.execute(
+                f"update {S}.sync_ledger as l set payload = m.payload from (select unnest(?) "
+                "as record_key, unnest(?) as payload) as m "
+                "where l.object = ? and l.record_key = m.record_key",
+                [keys, payloads, obj],
+            )
+        con.execute(
+            f"insert into {S}.sync_migrations (name, applied_at) values (?, ?)",
+            [LEDGER_MIGRATION, datetime.now(UTC).replace(tzinfo=None)],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    rewritten = sum(len(keys) for keys, _ in changed.values())
+    if rewritten:
+        log.info("ledger: %d payload(s) of earlier versions reduced to identity", rewritten)
+    return rewritten
+
+
+def _has_field_names(payload: str) -> bool:
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "dataFieldNames" in document
+
+
 def upkeep(con: duckdb.DuckDBPyConnection) -> None:
     """After a sync: purge people whose deletion was acknowledged, then apply the retention.
     A failure here never fails the sync; what is left is done by the next run."""
@@ -107,6 +169,7 @@ def upkeep(con: duckdb.DuckDBPyConnection) -> None:
 
     try:
         settings = load_retention_settings()
+        minimize_legacy_ledger(con)
         purge_deleted_people(con, after_hours=settings.purge_after_hours)
         apply_retention(con, settings)
     except Exception as exc:

@@ -1,0 +1,81 @@
+"""Warehouses written before the ledger kept only identity: their full payloads are reduced
+once, by the first sync's upkeep, and never again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sync import privacy
+from sync.warehouse import connect
+
+USER = {
+    "email": "ann@example.com",
+    "userId": "c-1",
+    "dataFields": {"customerId": "c-1", "firstName": "Ann", "phone": "+4930123", "vip": None},
+}
+PURCHASE = {
+    "id": "o-1",
+    "user": {"email": "ann@example.com", "userId": "c-1"},
+    "items": [{"id": "sku-1", "name": "Mug", "price": 9.5, "quantity": 1}],
+    "total": 9.5,
+    "createdAt": 1_700_000_000,
+}
+CART = {"user": {"email": "ann@example.com", "dataFields": {"firstName": "Ann"}}, "items": [{}]}
+SUBSCRIPTION = {
+    "email": "ann@example.com",
+    "subscriptionGroup": "emailList",
+    "subscriptionGroupId": 31,
+    "action": "subscribe",
+}
+ALREADY_MINIMAL = {"email": "bob@example.com", "dataFieldNames": ["customerId", "firstName"]}
+
+
+def test_legacy_payloads_are_reduced_once(tmp_path: Path) -> None:
+    legacy = {
+        ("users", "customer:c-1"): USER,
+        ("users", "customer:c-2"): ALREADY_MINIMAL,
+        ("purchases", "o-1"): PURCHASE,
+        ("carts", "ann@example.com"): CART,
+        ("subscriptions", "ann@example.com:emailList:31"): SUBSCRIPTION,
+    }
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path) as con:
+        for (obj, key), payload in legacy.items():
+            con.execute(
+                "insert into ctsync.sync_ledger values (?, ?, 'upsert', 'h', ?, 'old', now())",
+                [obj, key, json.dumps(payload)],
+            )
+        assert privacy.minimize_legacy_ledger(con) == 3
+        kept = {
+            (obj, key): json.loads(payload)
+            for obj, key, payload in con.execute(
+                "select object, record_key, payload from ctsync.sync_ledger"
+            ).fetchall()
+        }
+        # a second run finds the migration recorded and touches nothing
+        con.execute(
+            "update ctsync.sync_ledger set payload = ? where record_key = 'o-1'",
+            [json.dumps(PURCHASE)],
+        )
+        assert privacy.minimize_legacy_ledger(con) == 0
+        assert con.execute("select name from ctsync.sync_migrations").fetchall() == [
+            (privacy.LEDGER_MIGRATION,)
+        ]
+    assert kept[("users", "customer:c-1")] == {
+        "email": "ann@example.com",
+        "userId": "c-1",
+        "dataFields": {"customerId": "c-1"},
+        "dataFieldNames": ["customerId", "firstName", "phone"],
+    }
+    assert kept[("users", "customer:c-2")] == ALREADY_MINIMAL  # not minimized twice
+    assert kept[("purchases", "o-1")] == {
+        "id": "o-1",
+        "user": {"email": "ann@example.com", "userId": "c-1"},
+    }
+    assert kept[("carts", "ann@example.com")] == {
+        "user": {"email": "ann@example.com"},
+        "items": [],
+    }
+    assert kept[("subscriptions", "ann@example.com:emailList:31")] == SUBSCRIPTION
+    assert "Ann" not in str(kept) and "+4930123" not in str(kept)
