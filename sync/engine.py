@@ -631,7 +631,9 @@ class _Run:
             chains.setdefault(_person_key(item), []).append(item)
         endpoint = SINGLE_ENDPOINTS.get((obj, operation), "")
         for person, chain in chains.items():
-            while len(self._single_futures) - self._stalled() >= self._single_window(endpoint):
+            while len(self._single_futures) >= self.settings.max_inflight or (
+                len(self._single_futures) - self._stalled() >= self._single_window(endpoint)
+            ):
                 self._collect(counts, inflight, block=True, timeout=0.1)
             before = self._person_tail.get(person)
             if before is not None and before.done():
@@ -668,11 +670,9 @@ class _Run:
         return max(self.settings.concurrency, min(self.settings.max_inflight, wanted))
 
     def _stalled(self) -> int:
-        """Single-record requests stalled on the wire (they leave the window), bounded so
-        that the tasks in flight never exceed `max_inflight`."""
-        stalled = self.client.stalled(STALL_FACTOR, STALL_MIN_SECONDS)
-        room = self.settings.max_inflight - self.settings.concurrency
-        return max(0, min(stalled, room))
+        """Requests stalled on the wire: they leave the window (the tasks in flight stay
+        at most `max_inflight`)."""
+        return self.client.stalled(STALL_FACTOR, STALL_MIN_SECONDS)
 
     def _collect(
         self,
