@@ -245,3 +245,42 @@ def test_single_record_endpoints_have_their_own_timeout() -> None:
     assert settings.timeout_for("update_cart") == 4.0
     assert settings.timeout_for("bulk_update") == 30.0
     assert IterableSettings(timeout_seconds=5.0).timeout_for("track_purchase") == 5.0
+
+
+def test_a_stalled_purchase_is_abandoned_at_its_endpoints_timeout(
+    fresh_iterable: IterableEmulator, warehouse
+) -> None:
+    """trackPurchase's own timeout (not the 120 s one of every other endpoint) abandons a
+    request that never answers; it is sent again and the run completes."""
+    emu = fresh_iterable
+    emu.reset(project_type="hybrid", rate_scale=20.0)
+    n = 10
+    warehouse.set_desired("purchases", {f"order-{i:03d}": purchase(i) for i in range(n)})
+    # the first trackPurchase is applied, then never answered (held 90 s, then dropped)
+    emu.set_faults("commerce/trackPurchase:times=1,hang=1,hang_s=90")
+    settings = IterableSettings(
+        api_key=emu.api_key,
+        api_url=emu.api_url,
+        timeout_seconds=120.0,
+        timeouts={"track_purchase": 1.0},
+        backoff_base_seconds=0.01,
+    )
+    results: list[SyncResult] = []
+    runner = threading.Thread(
+        target=lambda: results.append(
+            run_sync(settings, warehouse.path, objects=["purchases"], progress=False)
+        )
+    )
+    runner.start()
+    # bounds a broken run only: with the 120 s timeout the run would still be waiting
+    runner.join(timeout=60)
+    try:
+        assert not runner.is_alive(), "the stalled purchase was not abandoned at 1 s"
+    finally:
+        emu.set_faults("")
+        runner.join(timeout=300)
+    [result] = results
+    assert result.status == "succeeded", result.error_message
+    assert result.retries >= 1
+    assert sorted(p["id"] for p in emu.purchases()) == [f"order-{i:03d}" for i in range(n)]
+    assert warehouse.scalar("select count(*) from ctsync.sync_ledger") == n
