@@ -97,7 +97,7 @@ upserts as (
         {%- if idempotency == 'event_id' %}
         desired.event_id as idempotency_key,
         {%- else %}
-        '{{ object_name }}:' || desired.record_key || ':' || desired.payload_hash as idempotency_key,
+        '{{ object_name }}:' || desired.record_key || ':' || coalesce(desired.payload_hash, 'no-payload') as idempotency_key,
         {%- endif %}
         desired.source_updated_at
 
@@ -109,6 +109,9 @@ upserts as (
         or ledger.operation = 'delete'
         or ledger.payload_hash is null
         or ledger.payload_hash <> desired.payload_hash
+        -- a row the models could not build a payload for goes to the sync, whose validator
+        -- rejects it (invalid_payload) instead of the whole object being held back
+        or desired.payload_hash is null
     {%- endif %}
 
 ),

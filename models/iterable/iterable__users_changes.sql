@@ -49,7 +49,7 @@ upserts as (
         {%- endif %}
         desired.payload,
         desired.payload_hash,
-        'users:' || desired.record_key || ':' || desired.payload_hash as idempotency_key,
+        'users:' || desired.record_key || ':' || coalesce(desired.payload_hash, 'no-payload') as idempotency_key,
         desired.source_updated_at
 
     from desired
@@ -62,6 +62,7 @@ upserts as (
         or ledger.operation <> 'upsert'
         or ledger.payload_hash is null
         or ledger.payload_hash <> desired.payload_hash
+        or desired.payload_hash is null
     {%- endif %}
 
 ),

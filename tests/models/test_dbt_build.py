@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -260,3 +261,69 @@ def test_changes_views_follow_the_ledger_without_a_rebuild(built) -> None:
         ).fetchall()
         assert rows == [(changed_key, "upsert", False), ("left@example.com", "delete", True)]
         con.execute("delete from ctsync.sync_ledger")
+
+
+def test_a_malformed_payload_blocks_its_rows_and_not_its_object(built, tmp_path: Path) -> None:
+    """The payload checks on the desired state warn instead of failing: a run syncs the
+    object, and the sync's validator rejects just the malformed rows (invalid_payload)."""
+    from sync.config import IterableSettings
+    from sync.planner import ChangeRow
+    from sync.validation import Validator
+
+    warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("delete from ctsync.sync_ledger where object = 'catalog_items'")
+        broken, missing, healthy = (
+            key
+            for (key,) in con.execute(
+                "select record_key from iterable.iterable__catalog_items order by record_key "
+                "limit 3"
+            ).fetchall()
+        )
+        con.execute(
+            "update iterable.iterable__catalog_items set payload = '{\"itemId\": ' "
+            "where record_key = ?",
+            [broken],
+        )
+        con.execute(
+            "update iterable.iterable__catalog_items set payload = null, payload_hash = null "
+            "where record_key = ?",
+            [missing],
+        )
+    result = run_dbt_build(
+        warehouse=copy,
+        # the tests of the (corrupted) desired state, and the changes view over it
+        select=["iterable__catalog_items,resource_type:test", "iterable__catalog_items_changes"],
+        target_path=tmp_path / "dbt",
+    )
+    assert result.success, [p.message for p in result.problems]
+    # not_null and is_json on the payload said so, as warnings: no failing test, so a run
+    # would not leave catalog_items out (sync.jobs.runner.objects_blocked_by)
+    assert result.total("warn") >= 2
+    assert not [
+        name
+        for name, node in result.nodes.items()
+        if node.resource_type == "test" and node.outcome == "error"
+    ]
+    with duckdb.connect(str(copy), read_only=True) as con:
+        rows = {
+            row[0]: ChangeRow("catalog_items", str(row[0]), str(row[1]), row[2] or "", *row[3:])
+            for row in con.execute(
+                "select record_key, operation, payload, payload_hash, idempotency_key, "
+                "source_updated_at from iterable.iterable__catalog_items_changes "
+                "where record_key in (?, ?, ?)",
+                [broken, missing, healthy],
+            ).fetchall()
+        }
+    # both malformed rows reach the sync, each with an idempotency key; the validator
+    # rejects them one by one, and the healthy row goes on
+    assert set(rows) == {broken, missing, healthy}
+    assert all(row.idempotency_key for row in rows.values())
+    validator = Validator(IterableSettings(api_key="k" * 10, project_type="hybrid"))
+    reasons = {
+        key: rejection.reason_code if rejection else None
+        for key, (_, rejection) in ((k, validator.validate(r)) for k, r in rows.items())
+    }
+    assert reasons == {broken: "invalid_payload", missing: "invalid_payload", healthy: None}
