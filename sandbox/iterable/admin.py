@@ -13,7 +13,7 @@ import orjson
 
 from sandbox.iterable import consent
 from sandbox.iterable.errors import ApiError
-from sandbox.iterable.faults import FaultSpecError
+from sandbox.iterable.faults import FORGET_DAILY_CAP, FaultSpecError
 from sandbox.iterable.project import public
 from sandbox.iterable.query import Query, value
 
@@ -73,6 +73,11 @@ def _faults(app: EmulatorApp, query: Query, options: dict[str, Any]) -> tuple[in
 
 def _rate_scale(app: EmulatorApp, query: Query, options: dict[str, Any]) -> tuple[int, Any]:
     app.limiter.set_scale(scale(options.get("scale", 1.0)))
+    return 200, app.config()
+
+
+def _forget_quota(app: EmulatorApp, query: Query, options: dict[str, Any]) -> tuple[int, Any]:
+    app.limiter.set_forget_daily_cap(int(options.get("daily_cap", FORGET_DAILY_CAP)))
     return 200, app.config()
 
 
@@ -203,6 +208,7 @@ _ROUTES: dict[str, tuple[str | None, AdminHandler]] = {
     "reset": ("POST", _reset),
     "faults": ("POST", _faults),
     "rate_scale": ("POST", _rate_scale),
+    "forget_quota": ("POST", _forget_quota),
     "flush": ("POST", _flush),
     "users": (None, _users),
     "user": (None, _user),

@@ -25,7 +25,13 @@ from sandbox.iterable import admin, spec
 from sandbox.iterable.deferred import precheck, provisional
 from sandbox.iterable.errors import ApiError
 from sandbox.iterable.exports import RawBody
-from sandbox.iterable.faults import Decision, FaultPlan, RateLimiter, parse_faults
+from sandbox.iterable.faults import (
+    FORGET_DAILY_CAP,
+    Decision,
+    FaultPlan,
+    RateLimiter,
+    parse_faults,
+)
 from sandbox.iterable.project import PROJECT_TYPES, Project
 from sandbox.iterable.query import Query, value
 from sandbox.iterable.routes import ENDPOINTS, Route, body_definition, match
@@ -315,6 +321,7 @@ class EmulatorApp:
         self.project = Project(project_type, bool(options.get("allow_new_fields", True)))
         self.project.disallowed_event_names = set(options.get("disallowed_event_names", []))
         self.limiter.set_scale(admin.scale(options.get("rate_scale", 1.0)))
+        self.limiter.set_forget_daily_cap(int(options.get("forget_daily_cap", FORGET_DAILY_CAP)))
         self.set_faults(options.get("faults", ""))
         self.capture = bool(options.get("capture", self.capture))
         self.captured.clear()
@@ -327,6 +334,7 @@ class EmulatorApp:
             "project_type": self.project.project_type,
             "rate_scale": None if math.isinf(self.limiter.scale) else self.limiter.scale,
             "limits": self.limiter.describe(),
+            "forget_daily_cap": self.limiter.forget_daily_cap,
             "faults": self.fault_spec,
             "held": self.held,
             "pending": len(self.pending),

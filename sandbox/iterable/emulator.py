@@ -210,6 +210,11 @@ class IterableEmulator:
             self._call("POST", "rate_scale", {"scale": "inf" if math.isinf(scale) else scale})
         )
 
+    def set_forget_quota(self, daily_cap: int) -> dict[str, Any]:
+        """A test knob: ``users/forget`` allows ``daily_cap`` requests a day (Iterable: 1000)
+        and a new day starts now; ``reset`` restores 1000."""
+        return dict(self._call("POST", "forget_quota", {"daily_cap": daily_cap}))
+
     def flush(self) -> int:
         """Apply every accepted-but-not-yet-applied write now."""
         return int(self._call("POST", "flush")["applied"])

@@ -227,6 +227,7 @@ class RateLimiter:
     def __init__(self, scale: float = 1.0) -> None:
         self.buckets: dict[str, LeakyBucket] = {}
         self.forget_day: list[float] = []
+        self.forget_daily_cap = FORGET_DAILY_CAP
         self.set_scale(scale)
 
     def set_scale(self, scale: float) -> None:
@@ -234,6 +235,13 @@ class RateLimiter:
             raise ValueError(f"rate scale must be ≥ 0 (0 or inf lifts limits), got {scale}")
         self.scale = scale
         self.buckets = {}
+        self.forget_day = []
+
+    def set_forget_daily_cap(self, cap: int) -> None:
+        """A test knob: the daily cap of ``users/forget``; a new "day" starts now."""
+        if cap < 0:
+            raise ValueError(f"the forget daily cap must be ≥ 0, got {cap}")
+        self.forget_daily_cap = cap
         self.forget_day = []
 
     @property
@@ -258,8 +266,8 @@ class RateLimiter:
             now = time.monotonic()
             window = 86400 / self.scale
             self.forget_day = [t for t in self.forget_day if now - t < window]
-            if len(self.forget_day) >= FORGET_DAILY_CAP:
-                return False, f"{FORGET_DAILY_CAP} requests per day"
+            if len(self.forget_day) >= self.forget_daily_cap:
+                return False, f"{self.forget_daily_cap} requests per day"
             self.forget_day.append(now)
         return True, ""
 

@@ -402,6 +402,20 @@ def test_forget_has_a_daily_cap(
     assert "1000 requests per day" in refused.json()["msg"]
 
 
+def test_the_forget_cap_is_a_test_knob_and_a_new_day_restores_the_quota(
+    iterable_api: CheckedClient, fresh_iterable: IterableEmulator
+) -> None:
+    fresh_iterable.set_rate_scale(1000)  # the 3/s bucket never refuses here
+    assert fresh_iterable.set_forget_quota(2)["forget_daily_cap"] == 2
+    statuses = [
+        iterable_api.post("/api/users/forget", {"userId": f"u{n}"}).status_code for n in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    fresh_iterable.set_forget_quota(2)  # tomorrow
+    assert iterable_api.post("/api/users/forget", {"userId": "u3"}).status_code == 200
+    assert fresh_iterable.reset()["forget_daily_cap"] == 1000
+
+
 def test_api_key_is_not_on_the_server_command_line(fresh_iterable: IterableEmulator) -> None:
     proc = fresh_iterable._proc
     assert proc is not None
