@@ -20,14 +20,18 @@ import duckdb
 from sync.dbt_sql import MODELS_DIR, render
 from sync.warehouse import AUDIT_SCHEMA
 
+# Deletions go first: they free the identities they held (hybrid projects: an email stays
+# on the deleted userId's profile until it is gone, so a live customer who shares that email
+# could not be created in the same run), and nothing after them may name the deleted people
+# (the changes views leave them out), so nothing re-creates a profile.
 OBJECTS: tuple[str, ...] = (
+    "user_deletions",
     "users",
     "subscriptions",
     "purchases",
     "carts",
     "events",
     "catalog_items",
-    "user_deletions",
 )
 # Reason codes that say "try again later" rather than "this payload is wrong": rows with an
 # open rejection of these kinds are re-sent on the next run automatically.

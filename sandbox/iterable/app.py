@@ -127,6 +127,7 @@ class EmulatorApp:
         if isinstance(payload, RawBody):
             out = payload.data
             await respond(send, status, out, payload.content_type.encode())
+            payload = out.decode("utf-8", "replace")  # captured as text: /captured is JSON
         else:
             out = orjson.dumps(payload)
             await respond(send, status, out)

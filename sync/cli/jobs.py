@@ -29,8 +29,8 @@ ObjectsOption = Annotated[
     typer.Option(
         "--objects",
         "-o",
-        help="Iterable objects to sync (repeat or comma-separate): users, subscriptions, "
-        "purchases, carts, events, catalog_items, user_deletions. Default: all.",
+        help="Iterable objects to sync (repeat or comma-separate): user_deletions, users, "
+        "subscriptions, purchases, carts, events, catalog_items. Default: all.",
     ),
 ]
 ResourcesOption = Annotated[

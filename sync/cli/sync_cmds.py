@@ -25,8 +25,8 @@ ObjectsOption = Annotated[
     typer.Option(
         "--objects",
         "-o",
-        help="Objects to sync (repeat or comma-separate): users, subscriptions, purchases, "
-        "carts, events, catalog_items, user_deletions. Default: all, in that order.",
+        help="Objects to sync (repeat or comma-separate): user_deletions, users, subscriptions, "
+        "purchases, carts, events, catalog_items. Default: all, in that order.",
     ),
 ]
 WarehouseOption = Annotated[

@@ -230,3 +230,14 @@ def test_export_parameters_and_rate_limit(fresh_iterable: IterableEmulator) -> N
             for _ in range(3)
         ]
     assert statuses == [200, 200, 429]
+
+
+def test_an_export_is_captured_as_text(
+    fresh_iterable: IterableEmulator, iterable_api: CheckedClient
+) -> None:
+    fresh_iterable.reset(capture=True)
+    _user(iterable_api, "a@example.com", "a")
+    lines = _export(fresh_iterable, "user", range="All")
+    [captured] = [c for c in fresh_iterable.captured() if c["endpoint"] == "export/data.json"]
+    assert [orjson.loads(line) for line in captured["response"].splitlines()] == lines
+    fresh_iterable.reset(capture=False)

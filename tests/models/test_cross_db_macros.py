@@ -1,0 +1,53 @@
+"""The DuckDB-only JSON macros fail clearly on any other adapter.
+
+`ctsync_json_add_nulls` and `ctsync_json_without_keys` have no ANSI form (SQL:2016 cannot
+add or remove members of a JSON object): their `default__` stops the compile with an error
+naming the macro and what to add, instead of emitting SQL another warehouse would reject
+somewhere downstream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dbt.cli.main import dbtRunner
+
+from sync.cli.build import PROJECT_DIR
+
+
+@pytest.mark.parametrize(
+    ("macro", "call"),
+    [
+        (
+            "ctsync_json_add_nulls",
+            "default__ctsync_json_add_nulls(\"'{}'\", [\"'a'\"], \"'[\\\"a\\\"]'\")",
+        ),
+        ("ctsync_json_without_keys", "default__ctsync_json_without_keys(\"'{}'\", ['a'])"),
+    ],
+)
+def test_the_default_of_a_duckdb_only_macro_names_itself(
+    macro: str, call: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTSYNC_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    result = dbtRunner().invoke(
+        [
+            "compile",
+            "--inline",
+            f"select {{{{ ctsync.{call} }}}} as compiled",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--log-level",
+            "none",
+        ]
+    )
+    assert not result.success
+    message = str(result.exception)
+    assert f"{macro} has no implementation for this adapter" in message, message
+    assert f"duckdb__{macro}" in message
