@@ -12,7 +12,8 @@ from sync.warehouse import connect
 
 def test_objects_keep_delivery_order_and_unknown_names_fail() -> None:
     assert validate_objects(["events", "users"]) == ["users", "events"]
-    assert validate_objects(None)[0] == "users"
+    assert validate_objects(["users", "user_deletions"]) == ["user_deletions", "users"]
+    assert validate_objects(None)[:2] == ["user_deletions", "users"]
     with pytest.raises(ValueError, match="orders"):
         validate_objects(["orders"])
 
