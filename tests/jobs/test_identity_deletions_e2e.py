@@ -33,6 +33,7 @@ from sandbox.commercetools.seed_catalog import MARKET_BY_STORE
 from sandbox.commercetools.seed_client import TIMESTAMP_HEADER, iso
 from sandbox.commercetools.seeder import seed
 from sandbox.iterable.emulator import IterableEmulator
+from sync.engine import EXIT_PARTIAL
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
@@ -378,7 +379,7 @@ def test_a_forget_over_the_daily_quota_waits_for_a_later_run(forget_shop: Shop) 
         delete_customer(shop.sandbox, customer)
     shop.emulator.set_forget_quota(1)
 
-    spent = shop.run(expect_exit=1)  # partial: one deletion waits for tomorrow's quota
+    spent = shop.run(expect_exit=EXIT_PARTIAL)  # one deletion waits for tomorrow's quota
     [(status,)] = shop.query("select status from ctsync.sync_runs where run_id = ?", [spent])
     assert status == "partial"
     keys = {shop.key(customer) for customer in gone}
