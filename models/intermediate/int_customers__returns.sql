@@ -2,7 +2,7 @@ with
 
 returns as (
 
-    select * from {{ ref('fct_returns') }}
+    select * from {{ ref('int_returns__valued') }}
 
 ),
 
