@@ -4,6 +4,12 @@
     Every macro has a `default__` written in ANSI SQL (SQL:2016 JSON functions where JSON is
     involved) and a `duckdb__` implementation. A warehouse that needs something else adds a
     `<adapter>__<macro>` beside them; no model changes.
+
+    Where dbt has a cross-database macro, models call it directly instead: `dbt.hash`
+    (payload hashes; its md5 of the text is exactly what this project hashed before, so the
+    hashes the ledger compares did not change), `dbt.listagg`, `dbt.datediff`,
+    `dbt.dateadd`. This file holds only what dbt has no macro for (JSON, localized text,
+    epoch seconds, UTC conversion, `as_of`-pinned now, money).
 -#}
 
 {#- JSON object from an ordered list of [key, sql expression] pairs. Key order is kept,
@@ -196,20 +202,6 @@
 {%- endmacro %}
 
 
-{#- md5 hex digest of a text expression. -#}
-{% macro ctsync_md5(expression) -%}
-    {{ return(adapter.dispatch('ctsync_md5', 'ctsync')(expression)) }}
-{%- endmacro %}
-
-{% macro default__ctsync_md5(expression) -%}
-    md5(cast({{ expression }} as {{ dbt.type_string() }}))
-{%- endmacro %}
-
-{% macro duckdb__ctsync_md5(expression) -%}
-    md5(cast({{ expression }} as varchar))
-{%- endmacro %}
-
-
 {#- Whole seconds since 1970-01-01 UTC of a UTC timestamp. -#}
 {% macro ctsync_epoch_seconds(expression) -%}
     {{ return(adapter.dispatch('ctsync_epoch_seconds', 'ctsync')(expression)) }}
@@ -249,48 +241,6 @@
 
 {% macro duckdb__ctsync_iso8601(expression) -%}
     strftime({{ expression }}, '%Y-%m-%dT%H:%M:%S.%gZ')
-{%- endmacro %}
-
-
-{#- Ordered string aggregation. -#}
-{% macro ctsync_string_agg(expression, delimiter, order_by) -%}
-    {{ return(adapter.dispatch('ctsync_string_agg', 'ctsync')(expression, delimiter, order_by)) }}
-{%- endmacro %}
-
-{% macro default__ctsync_string_agg(expression, delimiter, order_by) -%}
-    listagg({{ expression }}, '{{ delimiter }}') within group (order by {{ order_by }})
-{%- endmacro %}
-
-{% macro duckdb__ctsync_string_agg(expression, delimiter, order_by) -%}
-    string_agg({{ expression }}, '{{ delimiter }}' order by {{ order_by }})
-{%- endmacro %}
-
-
-{#- Hours (fractional) from `start` to `end`. -#}
-{% macro ctsync_hours_between(start, end) -%}
-    {{ return(adapter.dispatch('ctsync_hours_between', 'ctsync')(start, end)) }}
-{%- endmacro %}
-
-{% macro default__ctsync_hours_between(start, end) -%}
-    (extract(epoch from ({{ end }}) - ({{ start }})) / 3600.0)
-{%- endmacro %}
-
-{% macro duckdb__ctsync_hours_between(start, end) -%}
-    (date_diff('second', {{ start }}, {{ end }}) / 3600.0)
-{%- endmacro %}
-
-
-{#- Whole days from `start` to `end` (dates or timestamps). -#}
-{% macro ctsync_days_between(start, end) -%}
-    {{ return(adapter.dispatch('ctsync_days_between', 'ctsync')(start, end)) }}
-{%- endmacro %}
-
-{% macro default__ctsync_days_between(start, end) -%}
-    (cast({{ end }} as date) - cast({{ start }} as date))
-{%- endmacro %}
-
-{% macro duckdb__ctsync_days_between(start, end) -%}
-    date_diff('day', cast({{ start }} as date), cast({{ end }} as date))
 {%- endmacro %}
 
 

@@ -26,7 +26,7 @@ windowed_lines as (
 
     select *
     from customer_lines
-    where {{ ctsync_days_between('ordered_at', 'last_ordered_at') }} <= {{ var('affinity_window_days') }}
+    where {{ dbt.datediff('ordered_at', 'last_ordered_at', 'day') }} <= {{ var('affinity_window_days') }}
 
 ),
 

@@ -75,7 +75,7 @@ final as (
     select
         product_id,
         category_id as primary_category_id,
-        {{ ctsync_string_agg('category_name', ' > ', 'node_depth') }} as category_path,
+        {{ dbt.listagg('category_name', "' > '", 'order by node_depth') }} as category_path,
         cast({{ ctsync_json_array_agg('category_name', 'node_depth') }} as varchar) as category_path_json,
         count(*) as category_depth
 

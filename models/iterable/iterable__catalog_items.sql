@@ -41,6 +41,6 @@ final as (
 select
     cast(record_key as varchar) as record_key,
     payload,
-    cast({{ ctsync_md5('payload') }} as varchar) as payload_hash,
+    cast({{ dbt.hash('payload') }} as varchar) as payload_hash,
     cast(source_updated_at as timestamp) as source_updated_at
 from final

@@ -222,6 +222,6 @@ select
     payload,
     -- the buyer's identity is not part of the hash: an email change moves the profile (and
     -- the purchases on it) in Iterable, it is no reason to send the purchase again
-    cast({{ ctsync_md5(ctsync_json_without_keys('payload', ['user'])) }} as varchar) as payload_hash,
+    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['user'])) }} as varchar) as payload_hash,
     cast(source_updated_at as timestamp) as source_updated_at
 from final

@@ -81,6 +81,6 @@ payloads as (
 select
     cast(record_key as varchar) as record_key,
     payload,
-    cast({{ ctsync_md5("payload || '|' || decision_basis") }} as varchar) as payload_hash,
+    cast({{ dbt.hash("payload || '|' || decision_basis") }} as varchar) as payload_hash,
     source_updated_at
 from payloads

@@ -14,10 +14,10 @@ final as (
     select
         cast(record_key as varchar) as record_key,
         cast(payload as varchar) as payload,
-        cast({{ ctsync_md5('hash_payload') }} as varchar) as payload_hash,
+        cast({{ dbt.hash('hash_payload') }} as varchar) as payload_hash,
         cast(source_updated_at as timestamp) as source_updated_at,
         cast(customer_id as varchar) as customer_id,
-        cast({{ ctsync_md5('email') }} as varchar) as email_hash
+        cast({{ dbt.hash('email') }} as varchar) as email_hash
 
     from user_payloads
     where is_resolved

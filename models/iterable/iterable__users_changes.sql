@@ -129,8 +129,8 @@ move_rows as (
         record_key,
         operation,
         payload,
-        {{ ctsync_md5('payload') }} as payload_hash,
-        'users:' || record_key || ':move:' || {{ ctsync_md5('new_record_key') }} as idempotency_key,
+        {{ dbt.hash('payload') }} as payload_hash,
+        'users:' || record_key || ':move:' || {{ dbt.hash('new_record_key') }} as idempotency_key,
         source_updated_at
 
     from moves

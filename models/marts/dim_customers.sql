@@ -70,7 +70,7 @@ store_lists as (
 
     select
         customer_id,
-        {{ ctsync_string_agg('store_key', ',', 'store_position') }} as store_keys
+        {{ dbt.listagg('store_key', "','", 'order by store_position') }} as store_keys
 
     from customer_stores
     group by customer_id
@@ -151,7 +151,7 @@ final as (
         order_facts.first_order_at,
         order_facts.last_order_at,
         -- clock-relative: for analysts only, never in an Iterable payload
-        {{ ctsync_days_between('order_facts.last_order_at', ctsync_now()) }} as days_since_last_order,
+        {{ dbt.datediff('order_facts.last_order_at', ctsync_now(), 'day') }} as days_since_last_order,
         coalesce(returns.returned_item_count, 0) as returned_item_count,
         coalesce(returns.returned_units, 0) as returned_units,
         case when returns.customer_id is null then 0 else returns.returned_base_amount end as returned_base_amount,

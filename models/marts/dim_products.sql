@@ -56,7 +56,7 @@ variant_counts as (
     select
         product_id,
         count(*) as variant_count,
-        {{ ctsync_string_agg('sku', ',', 'variant_id') }} as skus
+        {{ dbt.listagg('sku', "','", 'order by variant_id') }} as skus
 
     from variants
     group by product_id

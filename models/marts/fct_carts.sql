@@ -53,7 +53,7 @@ measured as (
         coalesce(line_totals.line_count, 0) as line_count,
         coalesce(line_totals.unit_count, 0) as unit_count,
         ordered_carts.cart_id is not null or carts.cart_state = 'Ordered' as is_ordered,
-        {{ ctsync_hours_between('carts.last_modified_at', ctsync_now()) }} as idle_hours,
+        ({{ dbt.datediff('carts.last_modified_at', ctsync_now(), 'second') }} / 3600.0) as idle_hours,
         markets.language_code as store_language_code,
         markets.channel_id
 

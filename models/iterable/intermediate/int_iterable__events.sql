@@ -296,7 +296,7 @@ select
     payload,
     -- the person's identity is not part of the hash: an email change moves the profile (and
     -- its events) in Iterable, it is no reason to send the event again
-    cast({{ ctsync_md5(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as varchar) as payload_hash,
+    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as varchar) as payload_hash,
     cast(source_updated_at as timestamp) as source_updated_at,
     cast(occurred_at as timestamp) as occurred_at
 from final

@@ -124,7 +124,7 @@ held_by_live as (
 select
     cast(deduplicated.record_key as varchar) as record_key,
     cast(deduplicated.payload as varchar) as payload,
-    cast({{ ctsync_md5("cast(deduplicated.payload as varchar) || '@' || cast(" ~ ctsync_epoch_seconds('deduplicated.source_updated_at') ~ " as varchar)") }} as varchar) as payload_hash,
+    cast({{ dbt.hash("cast(deduplicated.payload as varchar) || '@' || cast(" ~ ctsync_epoch_seconds('deduplicated.source_updated_at') ~ " as varchar)") }} as varchar) as payload_hash,
     cast(deduplicated.source_updated_at as timestamp) as source_updated_at,
     held_by_live.record_key is not null as is_held_by_live_customer,
     -- the deleted customer whose deletion this is (the latest, when several shared it)
