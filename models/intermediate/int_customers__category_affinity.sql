@@ -61,7 +61,7 @@ final as (
     select
         customer_id,
         max(case when category_rank = 1 then category_path end) as top_category,
-        cast({{ ctsync_json_array_agg_where('category_path', 'category_rank', 'category_rank <= 3') }} as varchar) as top_categories_json
+        cast({{ ctsync_json_array_agg_where('category_path', 'category_rank', 'category_rank <= 3') }} as {{ dbt.type_string() }}) as top_categories_json
 
     from ranked
     group by customer_id

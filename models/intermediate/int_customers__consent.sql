@@ -67,7 +67,7 @@ joined as (
 final as (
 
     select
-        customer_id || ':' || iterable_kind || ':' || cast(iterable_id as varchar) as customer_consent_id,
+        customer_id || ':' || iterable_kind || ':' || cast(iterable_id as {{ dbt.type_string() }}) as customer_consent_id,
         customer_id,
         consent_attribute,
         iterable_kind,

@@ -35,7 +35,7 @@ currency_maps as (
                 ['orders', 'order_count'],
             ]),
             'currency_code'
-        ) }} as varchar) as lifetime_value_by_currency_json
+        ) }} as {{ dbt.type_string() }}) as lifetime_value_by_currency_json
 
     from by_currency
     group by customer_id

@@ -76,7 +76,7 @@ final as (
         product_id,
         category_id as primary_category_id,
         {{ dbt.listagg('category_name', "' > '", 'order by node_depth') }} as category_path,
-        cast({{ ctsync_json_array_agg('category_name', 'node_depth') }} as varchar) as category_path_json,
+        cast({{ ctsync_json_array_agg('category_name', 'node_depth') }} as {{ dbt.type_string() }}) as category_path_json,
         count(*) as category_depth
 
     from named_nodes

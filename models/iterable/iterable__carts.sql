@@ -112,7 +112,7 @@ final as (
         cast({{ ctsync_json_object([
             ['user', iterable_user_object('open_carts.email', 'open_carts.user_id')],
             ['items', 'items.items'],
-        ]) }} as varchar) as payload
+        ]) }} as {{ dbt.type_string() }}) as payload
 
     from open_carts
     inner join items
@@ -122,8 +122,8 @@ final as (
 )
 
 select
-    cast(record_key as varchar) as record_key,
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
     payload,
-    cast({{ dbt.hash('payload') }} as varchar) as payload_hash,
-    cast(source_updated_at as timestamp) as source_updated_at
+    cast({{ dbt.hash('payload') }} as {{ dbt.type_string() }}) as payload_hash,
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
 from final

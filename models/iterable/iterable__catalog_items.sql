@@ -31,7 +31,7 @@ final as (
                 ['currency', 'base_currency_code'],
                 ['updatedAt', ctsync_iso8601('last_modified_at')],
             ])],
-        ]) }} as varchar) as payload
+        ]) }} as {{ dbt.type_string() }}) as payload
 
     from products
     where is_published
@@ -39,8 +39,8 @@ final as (
 )
 
 select
-    cast(record_key as varchar) as record_key,
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
     payload,
-    cast({{ dbt.hash('payload') }} as varchar) as payload_hash,
-    cast(source_updated_at as timestamp) as source_updated_at
+    cast({{ dbt.hash('payload') }} as {{ dbt.type_string() }}) as payload_hash,
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
 from final

@@ -198,7 +198,7 @@ final as (
                 ['totalInBaseCurrency', iterable_number('orders.total_base_amount')],
                 ['isGuestOrder', 'orders.is_guest_order'],
             ])],
-        ]) }} as varchar) as payload
+        ]) }} as {{ dbt.type_string() }}) as payload
 
     from orders_to_build as orders
     inner join contacts
@@ -209,7 +209,7 @@ final as (
     cross join backfill_window
     where orders.is_counted_in_lifetime_value
         -- older orders are implausible dates: iterable__rejections says so
-        and orders.created_at >= cast('{{ var("min_plausible_date") }}' as timestamp)
+        and orders.created_at >= cast('{{ var("min_plausible_date") }}' as {{ dbt.type_timestamp() }})
 
         -- var purchase_backfill_days (default: none, the whole history is sent)
         and (backfill_window.purchase_window_start_at is null
@@ -218,10 +218,10 @@ final as (
 )
 
 select
-    cast(record_key as varchar) as record_key,
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
     payload,
     -- the buyer's identity is not part of the hash: an email change moves the profile (and
     -- the purchases on it) in Iterable, it is no reason to send the purchase again
-    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['user'])) }} as varchar) as payload_hash,
-    cast(source_updated_at as timestamp) as source_updated_at
+    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['user'])) }} as {{ dbt.type_string() }}) as payload_hash,
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
 from final

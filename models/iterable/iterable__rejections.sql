@@ -59,9 +59,9 @@ purchase_rejections as (
         end as reason_code,
         'order ' || coalesce(orders.order_number, orders.order_id) || ': ' || case
             when not contacts.is_identifiable then contacts.rejection_detail
-            else 'created at ' || cast(orders.created_at as varchar) || ', before {{ var("min_plausible_date") }}'
+            else 'created at ' || cast(orders.created_at as {{ dbt.type_string() }}) || ', before {{ var("min_plausible_date") }}'
         end as reason_detail,
-        cast(null as varchar) as payload
+        cast(null as {{ dbt.type_string() }}) as payload
 
     from orders
     inner join contacts
@@ -70,7 +70,7 @@ purchase_rejections as (
     where orders.is_counted_in_lifetime_value
         and (
             (not contacts.is_identifiable and contacts.rejection_reason_code not in ('customer_deleted', 'identity_deleted'))
-            or (contacts.is_identifiable and orders.created_at < cast('{{ var("min_plausible_date") }}' as timestamp))
+            or (contacts.is_identifiable and orders.created_at < cast('{{ var("min_plausible_date") }}' as {{ dbt.type_timestamp() }}))
         )
 
 ),
@@ -83,7 +83,7 @@ cart_rejections as (
         'cart:' || carts.cart_id as record_key,
         contacts.rejection_reason_code as reason_code,
         'cart ' || carts.cart_id || ': ' || contacts.rejection_detail as reason_detail,
-        cast(null as varchar) as payload
+        cast(null as {{ dbt.type_string() }}) as payload
 
     from carts
     inner join contacts
@@ -125,9 +125,9 @@ final as (
 )
 
 select
-    cast(object as varchar) as object,
-    cast(record_key as varchar) as record_key,
-    cast(reason_code as varchar) as reason_code,
-    cast(reason_detail as varchar) as reason_detail,
-    cast(payload as varchar) as payload
+    cast(object as {{ dbt.type_string() }}) as object,
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
+    cast(reason_code as {{ dbt.type_string() }}) as reason_code,
+    cast(reason_detail as {{ dbt.type_string() }}) as reason_detail,
+    cast(payload as {{ dbt.type_string() }}) as payload
 from final

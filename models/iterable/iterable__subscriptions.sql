@@ -59,18 +59,18 @@ payloads as (
                 ['unsubscribedMessageTypeIds', "case when cast(creations.unsubscribed_message_type_ids as varchar) <> '[]' then creations.unsubscribed_message_type_ids end"],
                 ['subscribedMessageTypeIds', "case when cast(creations.subscribed_message_type_ids as varchar) <> '[]' then creations.subscribed_message_type_ids end"],
             ]) ~ ' end'],
-        ]) }} as varchar) as payload,
+        ]) }} as {{ dbt.type_string() }}) as payload,
         -- the deciding choice, and the read-back when Iterable was read after ctsync's last
         -- write of this group and still differs (someone changed it back): write it again
-        coalesce(cast(writes.decided_by_choice_at as varchar), writes.decision_reason)
+        coalesce(cast(writes.decided_by_choice_at as {{ dbt.type_string() }}), writes.decision_reason)
         || coalesce(
             case
                 when writes.read_back_at > writes.acknowledged_at
-                    then '|' || cast(writes.read_back_at as varchar)
+                    then '|' || cast(writes.read_back_at as {{ dbt.type_string() }})
             end,
             ''
         ) as decision_basis,
-        cast(writes.source_updated_at as timestamp) as source_updated_at
+        cast(writes.source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
 
     from writes
     left join creations
@@ -79,8 +79,8 @@ payloads as (
 )
 
 select
-    cast(record_key as varchar) as record_key,
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
     payload,
-    cast({{ dbt.hash("payload || '|' || decision_basis") }} as varchar) as payload_hash,
+    cast({{ dbt.hash("payload || '|' || decision_basis") }} as {{ dbt.type_string() }}) as payload_hash,
     source_updated_at
 from payloads

@@ -114,7 +114,7 @@ moves as (
     select
         previous_record_key as record_key,
         'move' as operation,
-        cast({{ ctsync_json_object([['currentEmail', 'previous_record_key'], ['newEmail', 'new_record_key']]) }} as varchar) as payload,
+        cast({{ ctsync_json_object([['currentEmail', 'previous_record_key'], ['newEmail', 'new_record_key']]) }} as {{ dbt.type_string() }}) as payload,
         source_updated_at,
         new_record_key
 
@@ -143,9 +143,9 @@ deletes as (
         orphaned.record_key,
         'delete' as operation,
         orphaned.payload,
-        cast(null as varchar) as payload_hash,
+        cast(null as {{ dbt.type_string() }}) as payload_hash,
         'users:' || orphaned.record_key || ':delete:' || coalesce(orphaned.payload_hash, '') as idempotency_key,
-        cast(null as timestamp) as source_updated_at
+        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
 
     from orphaned
     left join moves
@@ -171,9 +171,9 @@ deletes as (
         record_key,
         'delete' as operation,
         payload,
-        cast(null as varchar) as payload_hash,
+        cast(null as {{ dbt.type_string() }}) as payload_hash,
         'users:' || record_key || ':delete:' || coalesce(payload_hash, '') as idempotency_key,
-        cast(null as timestamp) as source_updated_at
+        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
 
     from orphaned
 
@@ -189,10 +189,10 @@ final as (
 {%- endif %}
 
 select
-    cast(record_key as varchar) as record_key,
-    cast(operation as varchar) as operation,
-    cast(payload as varchar) as payload,
-    cast(payload_hash as varchar) as payload_hash,
-    cast(idempotency_key as varchar) as idempotency_key,
-    cast(source_updated_at as timestamp) as source_updated_at
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
+    cast(operation as {{ dbt.type_string() }}) as operation,
+    cast(payload as {{ dbt.type_string() }}) as payload,
+    cast(payload_hash as {{ dbt.type_string() }}) as payload_hash,
+    cast(idempotency_key as {{ dbt.type_string() }}) as idempotency_key,
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
 from final

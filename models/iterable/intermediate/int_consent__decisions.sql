@@ -105,10 +105,10 @@ guests as (
     select distinct
         contacts.email as person_key,
         contacts.email,
-        cast(null as varchar) as user_id,
-        cast(null as varchar) as customer_id,
+        cast(null as {{ dbt.type_string() }}) as user_id,
+        cast(null as {{ dbt.type_string() }}) as customer_id,
         true as is_guest,
-        cast(null as timestamp) as source_updated_at
+        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
 
     from contacts
     where contacts.is_identifiable
@@ -248,7 +248,7 @@ person_groups as (
         groups.subscription_group,
         groups.subscription_policy,
         groups.source_of_truth,
-        people.person_key || ':' || groups.iterable_kind || ':' || cast(groups.iterable_id as varchar) as record_key
+        people.person_key || ':' || groups.iterable_kind || ':' || cast(groups.iterable_id as {{ dbt.type_string() }}) as record_key
 
     from people
     cross join groups
@@ -550,19 +550,19 @@ decided as (
             when source_of_truth = 'opt_out_wins'
                 and iterable_opt_in_at is not null
                 and (commercetools_opt_in_at is null or iterable_opt_in_at > commercetools_opt_in_at)
-                and iterable_opt_in_at > coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as timestamp))
-                and iterable_opt_in_at > coalesce(iterable_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                and iterable_opt_in_at > coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
+                and iterable_opt_in_at > coalesce(iterable_out_at, cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
                 then 'iterable_opt_in'
             when commercetools_opt_in_at is not null
-                and commercetools_opt_in_at > coalesce(iterable_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                and commercetools_opt_in_at > coalesce(iterable_out_at, cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
                 and (
                     source_of_truth <> 'opt_out_wins'
-                    or commercetools_opt_in_at > coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                    or commercetools_opt_in_at > coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
                 )
                 then 'commercetools_opt_in'
             when iterable_out_at is not null
-                and iterable_out_at >= coalesce(commercetools_opt_in_at, cast('1900-01-01 00:00:00' as timestamp))
-                and iterable_out_at >= coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as timestamp))
+                and iterable_out_at >= coalesce(commercetools_opt_in_at, cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
+                and iterable_out_at >= coalesce(commercetools_opt_out_at, cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
                 then 'iterable_opt_out'
             when commercetools_opt_out_at is not null then 'commercetools_opt_out'
             when is_pending_double_opt_in then 'pending_double_opt_in'

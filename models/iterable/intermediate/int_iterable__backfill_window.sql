@@ -26,14 +26,14 @@ final as (
     select
         first_sync_at,
         {%- if event_days is none %}
-        cast(null as timestamp) as event_window_start_at,
+        cast(null as {{ dbt.type_timestamp() }}) as event_window_start_at,
         {%- else %}
-        cast({{ dbt.dateadd('day', -1 * (event_days | int), 'first_sync_at') }} as timestamp) as event_window_start_at,
+        cast({{ dbt.dateadd('day', -1 * (event_days | int), 'first_sync_at') }} as {{ dbt.type_timestamp() }}) as event_window_start_at,
         {%- endif %}
         {%- if purchase_days is none %}
-        cast(null as timestamp) as purchase_window_start_at
+        cast(null as {{ dbt.type_timestamp() }}) as purchase_window_start_at
         {%- else %}
-        cast({{ dbt.dateadd('day', -1 * (purchase_days | int), 'first_sync_at') }} as timestamp) as purchase_window_start_at
+        cast({{ dbt.dateadd('day', -1 * (purchase_days | int), 'first_sync_at') }} as {{ dbt.type_timestamp() }}) as purchase_window_start_at
         {%- endif %}
 
     from first_sync

@@ -213,7 +213,7 @@ cart_abandoned as (
     select
         'cartAbandoned' as event_name,
         -- a cart abandoned again after new activity is a new event
-        carts.cart_id || '-' || cast({{ ctsync_epoch_seconds('carts.last_modified_at') }} as varchar) as source_id,
+        carts.cart_id || '-' || cast({{ ctsync_epoch_seconds('carts.last_modified_at') }} as {{ dbt.type_string() }}) as source_id,
         contacts.email,
         contacts.user_id,
         carts.abandoned_at as occurred_at,
@@ -284,19 +284,19 @@ final as (
                 ['channel', 'channel_id'],
                 ['details', 'detail_fields'],
             ])],
-        ]) }} as varchar) as payload
+        ]) }} as {{ dbt.type_string() }}) as payload
 
     from enabled_events
 
 )
 
 select
-    cast(record_key as varchar) as record_key,
-    cast(event_id as varchar) as event_id,
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
+    cast(event_id as {{ dbt.type_string() }}) as event_id,
     payload,
     -- the person's identity is not part of the hash: an email change moves the profile (and
     -- its events) in Iterable, it is no reason to send the event again
-    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as varchar) as payload_hash,
-    cast(source_updated_at as timestamp) as source_updated_at,
-    cast(occurred_at as timestamp) as occurred_at
+    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as {{ dbt.type_string() }}) as payload_hash,
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at,
+    cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at
 from final

@@ -29,7 +29,7 @@ live_customers as (
     select
         customers.customer_id,
         customers.email_normalized,
-        nullif(trim(cast(customers.{{ user_id_field }} as varchar)), '') as user_id,
+        nullif(trim(cast(customers.{{ user_id_field }} as {{ dbt.type_string() }})), '') as user_id,
         customers.is_email_verified,
         customers.created_at
 
@@ -91,7 +91,7 @@ resolved as (
             when email_normalized is null or email_normalized not like '%_@_%'
                 then 'customer has no usable email address'
             when email_rank > 1
-                then 'email ' || email_normalized || ' belongs to ' || cast(email_claims as varchar)
+                then 'email ' || email_normalized || ' belongs to ' || cast(email_claims as {{ dbt.type_string() }})
                 || ' customers; customer ' || email_winner_customer_id || ' wins (verified email, then oldest account)'
         {%- endif %}
         {%- if project_type in ['userId', 'hybrid'] %}
@@ -113,7 +113,7 @@ final as (
         customer_id,
         email_normalized as email,
         {%- if project_type == 'email' %}
-        cast(null as varchar) as user_id,
+        cast(null as {{ dbt.type_string() }}) as user_id,
         email_normalized as record_key,
         {%- elif project_type == 'userId' %}
         user_id,

@@ -122,13 +122,13 @@ held_by_live as (
 )
 
 select
-    cast(deduplicated.record_key as varchar) as record_key,
-    cast(deduplicated.payload as varchar) as payload,
-    cast({{ dbt.hash("cast(deduplicated.payload as varchar) || '@' || cast(" ~ ctsync_epoch_seconds('deduplicated.source_updated_at') ~ " as varchar)") }} as varchar) as payload_hash,
-    cast(deduplicated.source_updated_at as timestamp) as source_updated_at,
+    cast(deduplicated.record_key as {{ dbt.type_string() }}) as record_key,
+    cast(deduplicated.payload as {{ dbt.type_string() }}) as payload,
+    cast({{ dbt.hash("cast(deduplicated.payload as varchar) || '@' || cast(" ~ ctsync_epoch_seconds('deduplicated.source_updated_at') ~ " as varchar)") }} as {{ dbt.type_string() }}) as payload_hash,
+    cast(deduplicated.source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at,
     held_by_live.record_key is not null as is_held_by_live_customer,
     -- the deleted customer whose deletion this is (the latest, when several shared it)
-    cast(deduplicated.customer_id as varchar) as customer_id
+    cast(deduplicated.customer_id as {{ dbt.type_string() }}) as customer_id
 from deduplicated
 left join held_by_live
     on deduplicated.record_key = held_by_live.record_key

@@ -105,10 +105,10 @@ final as (
         email,
         cast({{ ctsync_json_object(iterable_identity_pairs('email', 'user_id') + [
             ['dataFields', ctsync_json('owned_fields')],
-        ] + ([['preferUserId', 'true']] if var('iterable_project_type') != 'email' else [])) }} as varchar) as payload,
+        ] + ([['preferUserId', 'true']] if var('iterable_project_type') != 'email' else [])) }} as {{ dbt.type_string() }}) as payload,
         cast({{ ctsync_json_object(iterable_identity_pairs('email', 'user_id') + [
             ['dataFields', ctsync_json('present_fields')],
-        ] + ([['preferUserId', 'true']] if var('iterable_project_type') != 'email' else [])) }} as varchar) as hash_payload
+        ] + ([['preferUserId', 'true']] if var('iterable_project_type') != 'email' else [])) }} as {{ dbt.type_string() }}) as hash_payload
 
     from data_fields
 

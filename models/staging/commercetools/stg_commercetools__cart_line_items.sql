@@ -42,7 +42,7 @@ renamed as (
         line_items.product_key,
         line_items.variant__id as variant_id,
         line_items.variant__sku as sku,
-        cast(line_items.name as varchar) as product_name_localized,
+        cast(line_items.name as {{ dbt.type_string() }}) as product_name_localized,
         {{ ctsync_json_text('line_items.variant__images', '$[0].url') }} as image_url,
         line_items.quantity,
         line_items.total_price__currency_code as currency_code,

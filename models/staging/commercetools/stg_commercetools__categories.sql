@@ -24,7 +24,7 @@ renamed as (
         version as category_version,
         "key" as category_key,
         external_id,
-        cast(name as varchar) as name_localized,
+        cast(name as {{ dbt.type_string() }}) as name_localized,
         {{ ctsync_localized('name', "'" ~ var('default_locale') ~ "'") }} as category_name,
         {{ ctsync_localized('slug', "'" ~ var('default_locale') ~ "'") }} as category_slug,
         parent__id as parent_category_id,

@@ -27,7 +27,7 @@ customers as (
 renamed as (
 
     select
-        customers.id || ':' || coalesce(addresses.id, cast(addresses._dlt_list_idx as varchar)) as customer_address_id,
+        customers.id || ':' || coalesce(addresses.id, cast(addresses._dlt_list_idx as {{ dbt.type_string() }})) as customer_address_id,
         customers.id as customer_id,
         addresses.id as address_id,
         addresses."key" as address_key,

@@ -31,7 +31,7 @@ renamed as (
         parents.id as order_id,
         custom_line_items._dlt_list_idx as line_position,
         {{ ctsync_json_text('custom_line_items.slug', '$') }} as slug,
-        cast(custom_line_items.name as varchar) as name_localized,
+        cast(custom_line_items.name as {{ dbt.type_string() }}) as name_localized,
         custom_line_items.quantity,
         custom_line_items.total_price__currency_code as currency_code,
         {{ ctsync_money('custom_line_items.total_price__cent_amount', 'custom_line_items.total_price__fraction_digits') }} as line_total_amount

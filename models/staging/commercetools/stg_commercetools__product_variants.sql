@@ -37,7 +37,7 @@ master_variants as (
         master_variant__sku as sku,
         master_variant__key as variant_key,
         true as is_master_variant,
-        cast(master_variant__prices as varchar) as prices_json,
+        cast(master_variant__prices as {{ dbt.type_string() }}) as prices_json,
         {{ ctsync_json_text('master_variant__images', '$[0].url') }} as image_url
 
     from products
@@ -53,7 +53,7 @@ other_variants as (
         variants.sku,
         variants."key" as variant_key,
         false as is_master_variant,
-        cast(variants.prices as varchar) as prices_json,
+        cast(variants.prices as {{ dbt.type_string() }}) as prices_json,
         {{ ctsync_json_text('variants.images', '$[0].url') }} as image_url
 
     from variants
@@ -73,7 +73,7 @@ unioned as (
 final as (
 
     select
-        product_id || ':' || cast(variant_id as varchar) as product_variant_id,
+        product_id || ':' || cast(variant_id as {{ dbt.type_string() }}) as product_variant_id,
         *
 
     from unioned

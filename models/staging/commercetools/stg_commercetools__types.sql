@@ -19,7 +19,7 @@ renamed as (
         id as type_id,
         "key" as type_key,
         {{ ctsync_localized('name', "'" ~ var('default_locale') ~ "'") }} as type_name,
-        cast(resource_type_ids as varchar) as resource_type_ids_json,
+        cast(resource_type_ids as {{ dbt.type_string() }}) as resource_type_ids_json,
         {{ ctsync_utc('created_at') }} as created_at,
         {{ ctsync_utc('last_modified_at') }} as last_modified_at
 
