@@ -8,7 +8,7 @@
     Where dbt has a cross-database macro, models call it directly instead: `dbt.hash`
     (payload hashes; its md5 of the text is exactly what this project hashed before, so the
     hashes the ledger compares did not change), `dbt.listagg`, `dbt.datediff`,
-    `dbt.dateadd`. This file holds only what dbt has no macro for (JSON, localized text,
+    `dbt.dateadd`, `dbt.type_*` (not `dbt.type_float`: on DuckDB that is a 4-byte FLOAT). This file holds only what dbt has no macro for (JSON, localized text,
     epoch seconds, UTC conversion, `as_of`-pinned now, money).
 -#}
 
