@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from sync.redact import redact, register_secret
-from sync.transport import InsecureTransportError, check_url
+from ctsync.core.redact import redact, register_secret
+from ctsync.core.transport import InsecureTransportError, check_url
 
 log = logging.getLogger("ctsync.alerts")
 

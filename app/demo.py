@@ -27,8 +27,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sync.jobs.runner import JobOptions, JobReport, run_job, summary_tables
-from sync.status import OBJECTS
+from ctsync.app.jobs.runner import JobOptions, JobReport, run_job, summary_tables
+from ctsync.core.names import OBJECTS
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
 ENV_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__")
 
@@ -86,9 +87,9 @@ def run_demo(
     customers: int = 500, folder: Path = Path(".ctsync/demo"), *, console: Console
 ) -> None:
     try:
-        from sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
-        from sandbox.commercetools.seeder import apply_changes, seed
-        from sandbox.iterable.emulator import IterableEmulator
+        from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
+        from ctsync.sandbox.commercetools.seeder import apply_changes, seed
+        from ctsync.sandbox.iterable.emulator import IterableEmulator
     except ImportError as exc:  # pragma: no cover - a broken checkout
         raise DemoError(f"the sandboxes are not importable ({exc}); run ./dev demo") from None
 
@@ -144,7 +145,7 @@ def run_demo(
 
             console.rule("2. First run: ingest → dbt build → sync")
             first = _run(console, warehouse)
-            from sync.config import load_settings
+            from ctsync.core.config import load_settings
 
             catalog = load_settings().catalog_name
             after_first = IterableSnapshot.take(emulator, catalog)
@@ -182,7 +183,7 @@ def run_demo(
             _compare_runs(console, first, second)
             _show_iterable(console, after_second, after_first)
 
-            from sync.report import write_report
+            from ctsync.app.report import write_report
 
             report = folder / "report.html"
             write_report(warehouse, report)
@@ -373,7 +374,7 @@ def _show_rejections(console: Console, warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
             "select 'sync' as stage, object, reason_code, count(*), min(record_key) "
-            "from ctsync.sync_rejections where resolved_at is null "
+            f"from {AUDIT_SCHEMA}.sync_rejections where resolved_at is null "
             "group by object, reason_code "
             "union all "
             "select 'dbt', object, reason_code, count(*), min(record_key) "

@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sync.dbt_sql import PROJECT_ROOT
-from sync.redact import redact, register_secret
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.core.paths import DBT_PROJECT_DIR
+from ctsync.core.redact import redact, register_secret
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -52,8 +52,8 @@ def _guard(name: str, check: Callable[[], list[Check]]) -> list[Check]:
 
 
 def _commercetools(timeout: float) -> list[Check]:
-    from ingest.commercetools.client import CommercetoolsAuthError, CommercetoolsError
-    from ingest.commercetools.source import load_settings
+    from ctsync.ingest.commercetools.client import CommercetoolsAuthError, CommercetoolsError
+    from ctsync.ingest.commercetools.source import load_settings
 
     try:
         settings = load_settings()
@@ -140,7 +140,7 @@ def _commercetools(timeout: float) -> list[Check]:
 def _messages_check(client: Any) -> Check:
     """Messages are off by default in new commercetools projects: deletions then arrive only
     through id reconciliation, which costs a read of every id per resource."""
-    from ingest.commercetools.client import CommercetoolsError
+    from ctsync.ingest.commercetools.client import CommercetoolsError
 
     try:
         project = client.get("", {})
@@ -167,8 +167,8 @@ def _messages_check(client: Any) -> Check:
 
 
 def _iterable(timeout: float) -> list[Check]:
-    from sync.config import ConfigError, load_settings
-    from sync.iterable_client import IterableAuthError, IterableClient, IterableError
+    from ctsync.core.config import ConfigError, load_settings
+    from ctsync.sync.iterable_client import IterableAuthError, IterableClient, IterableError
 
     try:
         settings = load_settings(max_attempts=1, timeout_seconds=timeout)
@@ -226,7 +226,7 @@ def _iterable(timeout: float) -> list[Check]:
 
 
 def _consent_rules(client: Any) -> Check:
-    from sync.consent import ConsentConfigError, check_consent_rules, load_rules
+    from ctsync.sync.consent import ConsentConfigError, check_consent_rules, load_rules
 
     try:
         rules = load_rules()
@@ -249,7 +249,7 @@ def _consent_rules(client: Any) -> Check:
 
 
 def _warehouse(warehouse: Path) -> list[Check]:
-    from sync.status import StatusError, missing_fx_rates, open_read_only, running_pid
+    from ctsync.app.status import StatusError, missing_fx_rates, open_read_only, running_pid
 
     if not warehouse.exists():
         parent = warehouse.parent
@@ -315,15 +315,15 @@ def _warehouse(warehouse: Path) -> list[Check]:
 
 
 def _dbt_project() -> list[Check]:
-    project = PROJECT_ROOT / "dbt_project.yml"
-    profiles = PROJECT_ROOT / "profiles.yml"
+    project = DBT_PROJECT_DIR / "dbt_project.yml"
+    profiles = DBT_PROJECT_DIR / "profiles.yml"
     missing = [p.name for p in (project, profiles) if not p.exists()]
     if missing:
         return [
             Check(
                 "dbt project",
                 FAIL,
-                f"missing {', '.join(missing)} in {PROJECT_ROOT}",
+                f"missing {', '.join(missing)} in {DBT_PROJECT_DIR}",
                 "run ctsync from a full checkout of the project",
             )
         ]
@@ -331,7 +331,7 @@ def _dbt_project() -> list[Check]:
 
 
 def _receiver() -> list[Check]:
-    from sync.jobs.receiver import receiver_token
+    from ctsync.app.jobs.receiver import receiver_token
 
     if receiver_token():
         return [Check("receiver token", OK, "set (ctsync serve authenticates deliveries)")]

@@ -26,8 +26,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sync.status import open_read_only
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.app.status import open_read_only
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
 OBJECT_NOUNS = {
     "users": "user profile",

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sync.status import OBJECTS, open_read_only
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.app.status import open_read_only
+from ctsync.core.names import OBJECTS
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
 COLOURS = {
     "succeeded": "#2e9d5b",

@@ -21,20 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sync.guards import blocked_guards
-from sync.jobs.runner import OK_STATUSES
-from sync.lock import lock_path_for, read_holder
-from sync.warehouse import AUDIT_SCHEMA
-
-OBJECTS = (
-    "users",
-    "subscriptions",
-    "purchases",
-    "carts",
-    "events",
-    "catalog_items",
-    "user_deletions",
-)
+from ctsync.core.lock import lock_path_for, read_holder
+from ctsync.core.names import OBJECTS, OK_STATUSES
+from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.sync.guards import blocked_guards
 
 
 class StatusError(RuntimeError):

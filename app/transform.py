@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typer
+from ctsync.core.config import DBT_VARS, ConfigError, IterableSettings, dbt_vars, load_settings
+from ctsync.core.paths import DBT_PROJECT_DIR
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
-from sync.config import DBT_VARS, ConfigError, IterableSettings, dbt_vars, load_settings
-from sync.warehouse import AUDIT_SCHEMA
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 # dbt statuses folded into what a reader needs: did it work, warn, fail, or not run.
 _OUTCOMES = {
     "success": "ok",
@@ -136,7 +134,7 @@ def run_dbt_build(
         raise BuildConfigError(f"command must be 'build' or 'run', got {command!r}")
     from dbt.cli.main import dbtRunner
 
-    from sync.warehouse import ensure_private, warehouse_path
+    from ctsync.core.warehouse import ensure_private, warehouse_path
 
     path = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
@@ -145,9 +143,9 @@ def run_dbt_build(
     args = [
         command,
         "--project-dir",
-        str(PROJECT_DIR),
+        str(DBT_PROJECT_DIR),
         "--profiles-dir",
-        str(PROJECT_DIR),
+        str(DBT_PROJECT_DIR),
         "--target-path",
         str(target / "target"),
         "--log-path",
@@ -255,7 +253,7 @@ def print_summary(result: BuildResult) -> None:
     """A rich table of outcomes per resource type, then every failure and warning."""
     from rich.table import Table
 
-    from sync.console import make_console
+    from ctsync.core.console import make_console
 
     console = make_console()
     if result.error is not None:
@@ -278,66 +276,3 @@ def print_summary(result: BuildResult) -> None:
         )
     verdict = "[green]build ok[/green]" if result.success else "[red]build failed[/red]"
     console.print(verdict)
-
-
-def register(app: typer.Typer) -> None:
-    """Attach `ctsync build` to `app`."""
-
-    @app.command("build")
-    def build(
-        select: list[str] = typer.Option(  # noqa: B008
-            None, "--select", "-s", help="dbt selector(s), e.g. 'iterable+' or 'marts'."
-        ),
-        exclude: list[str] = typer.Option(None, "--exclude", help="dbt selector(s) to skip."),  # noqa: B008
-        full_refresh: bool = typer.Option(
-            False, "--full-refresh", help="Rebuild incremental models from scratch."
-        ),
-        vars_json: str = typer.Option(
-            None, "--vars", help='dbt vars as JSON, e.g. \'{"base_currency": "USD"}\'.'
-        ),
-    ) -> None:
-        """Run `dbt build` (models, seeds, tests) on the warehouse and summarise the outcome.
-
-        Settings dbt shares with the sync (project type, deletion method, user-id field,
-        catalog name, base and purchase currency, backfill windows) come from
-        sync.iterable.* (environment or .dlt/config.toml), never from --vars.
-        Exit code 0 when everything passed (warnings allowed), 1 when a model, seed or
-        test failed or dbt could not run, 2 for a configuration error, 3 when another run
-        holds the warehouse's run lock.
-        """
-        from sync.cli.lock_cli import locked
-        from sync.console import make_console
-        from sync.warehouse import warehouse_path
-
-        extra: dict[str, Any] = {}
-        if vars_json:
-            try:
-                extra = json.loads(vars_json)
-            except json.JSONDecodeError as error:
-                raise typer.BadParameter(f"--vars is not valid JSON: {error}") from None
-            if not isinstance(extra, dict):
-                raise typer.BadParameter("--vars must be a JSON object")
-        console = make_console()
-        finished = Counter[str]()
-        try:
-            with locked(warehouse_path(), console), console.status("dbt build: starting") as status:
-
-                def progress(name: str, outcome: str) -> None:
-                    finished[outcome] += 1
-                    status.update(
-                        f"dbt build: {sum(finished.values())} nodes done "
-                        f"({finished['error']} failed) - {name}"
-                    )
-
-                result = run_dbt_build(
-                    select=select or None,
-                    exclude=exclude or None,
-                    full_refresh=full_refresh,
-                    vars=extra,
-                    on_node_finished=progress,
-                )
-        except BuildConfigError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
-        print_summary(result)
-        raise typer.Exit(0 if result.success else 1)

@@ -16,16 +16,12 @@ import math
 import multiprocessing
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
 
-from sandbox.iterable import IterableEmulator  # noqa: E402
+from ctsync.sandbox.iterable import IterableEmulator  # noqa: E402
 
 
 def _request(host: str, port: int, key: str, path: str, body: bytes) -> bytes:

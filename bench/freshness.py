@@ -27,7 +27,6 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -35,18 +34,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
-from sandbox.iterable.emulator import IterableEmulator  # noqa: E402
-from sync.jobs.receiver import Receiver, TokenAuth  # noqa: E402
-from sync.jobs.runner import JobOptions, JobReport, run_job  # noqa: E402
-from sync.jobs.state import ReceiverState  # noqa: E402
-from sync.jobs.trigger import DebouncedTrigger  # noqa: E402
+from ctsync.app.jobs.receiver import Receiver, TokenAuth  # noqa: E402
+from ctsync.app.jobs.runner import JobOptions, JobReport, run_job  # noqa: E402
+from ctsync.app.jobs.state import ReceiverState  # noqa: E402
+from ctsync.app.jobs.trigger import DebouncedTrigger  # noqa: E402
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
+from ctsync.sandbox.iterable.emulator import IterableEmulator  # noqa: E402
 
 TOKEN = "bench-token-0123456789"
 ERR = Console(stderr=True)
@@ -77,7 +74,7 @@ def stage_seconds(report: JobReport) -> dict[str, float | None]:
 
 
 def measure_latency(changes: int, interval: float, customers: int, folder: Path) -> dict[str, Any]:
-    from sandbox.commercetools.seeder import seed
+    from ctsync.sandbox.commercetools.seeder import seed
 
     warehouse = folder / "latency.duckdb"
     with (
@@ -211,8 +208,8 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
 
 
 def measure_incremental(big: int, changed: int, folder: Path) -> dict[str, Any]:
-    from sandbox.commercetools import documents
-    from sync.engine import reset_state
+    from ctsync.sandbox.commercetools import documents
+    from ctsync.sync.reset import reset_state
 
     warehouse = folder / "big.duckdb"
     # No deleted customers: their orders would need historic CustomerDeleted messages.

@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest.py [--customers 100000] [--orders-per-customer 1.0]
 
 Starts the commercetools sandbox, stores ``--customers`` customers and their orders
-(deterministic documents from ``sandbox.commercetools.documents``, stored through the
+(deterministic documents from ``ctsync.sandbox.commercetools.documents``, stored through the
 sandbox's bulk endpoint: seeding 100 000 customers through the public API would take hours
 on a small machine), then, over the same server:
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -33,19 +32,17 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from ingest.commercetools import schema  # noqa: E402
-from ingest.commercetools.source import (  # noqa: E402
+from ctsync.ingest.commercetools import schema  # noqa: E402
+from ctsync.ingest.commercetools.source import (  # noqa: E402
     DEFAULT_START,
     load_settings,
     normalize_start_date,
 )
-from ingest.pipeline import run_ingest  # noqa: E402
-from sandbox.commercetools import documents  # noqa: E402
-from sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
+from ctsync.ingest.pipeline import run_ingest  # noqa: E402
+from ctsync.sandbox.commercetools import documents  # noqa: E402
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
 
 
 def bare_keyset_loop(ct: CommercetoolsSandbox, endpoints: list[tuple[str, dict[str, str]]]) -> int:

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dlt  # noqa: E402, F401  (loaded by `ctsync sync` before it sends; not timed here)
 
-from sandbox.iterable.emulator import IterableEmulator  # noqa: E402
-from sync.config import IterableSettings  # noqa: E402
-from sync.engine import run_sync  # noqa: E402
-from sync.warehouse import connect  # noqa: E402
+from ctsync.core.config import IterableSettings  # noqa: E402
+from ctsync.core.warehouse import connect  # noqa: E402
+from ctsync.sandbox.iterable.emulator import IterableEmulator  # noqa: E402
+from ctsync.sync.engine import run_sync  # noqa: E402
 
 
 def build_warehouse(path: Path, n: int) -> None:

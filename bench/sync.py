@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -23,13 +22,11 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from sandbox.iterable.emulator import IterableEmulator  # noqa: E402
-from sync.config import IterableSettings  # noqa: E402
-from sync.engine import run_sync  # noqa: E402
-from sync.planner import changes_sql  # noqa: E402
-from sync.warehouse import connect  # noqa: E402
+from ctsync.core.config import IterableSettings  # noqa: E402
+from ctsync.core.warehouse import connect  # noqa: E402
+from ctsync.sandbox.iterable.emulator import IterableEmulator  # noqa: E402
+from ctsync.sync.engine import run_sync  # noqa: E402
+from ctsync.sync.planner import changes_sql  # noqa: E402
 
 BULK_UPDATE_RATE = 5.0
 RECORDS_PER_REQUEST = 1000

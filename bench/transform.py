@@ -27,14 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import duckdb  # noqa: E402
 
-from sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
-from sync import privacy  # noqa: E402
-from sync.cli.build import run_dbt_build  # noqa: E402
-from sync.warehouse import ensure_audit_tables  # noqa: E402
+from ctsync.app.transform import run_dbt_build  # noqa: E402
+from ctsync.core.names import OBJECTS
+from ctsync.core.warehouse import AUDIT_SCHEMA, ensure_audit_tables  # noqa: E402
+from ctsync.sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
+from ctsync.sync import privacy  # noqa: E402
 
 RAW = "raw_commercetools"
 # Tables copied once per multiple; everything else (products, categories, stores, ...) is
@@ -72,15 +71,6 @@ ID_COLUMNS = {
     "resource_user_provided_identifiers__order_number",
 }
 EMAIL_COLUMNS = {"email", "customer_email", "old_email"}
-OBJECTS = (
-    "users",
-    "subscriptions",
-    "purchases",
-    "carts",
-    "events",
-    "catalog_items",
-    "user_deletions",
-)
 
 
 def log(message: str) -> None:
@@ -142,7 +132,7 @@ def change_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
 
 def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
     """What a sync that delivered every change would leave: per record a changelog row and a
-    ledger row with the payload reduced as the sync reduces it (`sync.privacy`)."""
+    ledger row with the payload reduced as the sync reduces it (`ctsync.sync.privacy`)."""
     for name in OBJECTS:
         con.execute(
             f"""
@@ -156,7 +146,7 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
         )
         con.execute(
             f"""
-            insert or replace into ctsync.sync_ledger
+            insert or replace into {AUDIT_SCHEMA}.sync_ledger
             select '{name}', record_key, operation, payload_hash, payload, 'bench', now()
             from iterable.iterable__{name}_changes
             where operation = 'upsert'

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sync.redact import mask, register_secret
-from sync.transport import InsecureTransportError, check_url
+from ctsync.core.names import PROJECT_TYPES
+from ctsync.core.redact import mask, register_secret
+from ctsync.core.transport import InsecureTransportError, check_url
 
 US_API_URL = "https://api.iterable.com"
 EU_API_URL = "https://api.eu.iterable.com"
-PROJECT_TYPES = ("email", "userId", "hybrid")
 DELETION_METHODS = ("delete", "forget")
 USER_ID_FIELDS = ("customer_id", "customer_number", "external_id")
 PURCHASE_CURRENCIES = ("base", "order")

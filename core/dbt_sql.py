@@ -12,14 +12,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MACROS_DIR = PROJECT_ROOT / "macros"
-MODELS_DIR = PROJECT_ROOT / "models"
+from ctsync.core.paths import MACROS_DIR, MODELS_DIR
+
 _NO_DEFAULT = object()
 
 

@@ -1,7 +1,7 @@
 """The warehouse, seen from the sync: one small interface over the DuckDB file.
 
 The audit/state tables are defined once, in ``macros/ctsync_audit_tables.sql``; this module
-renders that dbt macro (``sync.dbt_sql``) so dbt and the sync can never disagree on a column.
+renders that dbt macro (``ctsync.core.dbt_sql``) so dbt and the sync can never disagree on a column.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from sync.dbt_sql import render
+from ctsync.core.dbt_sql import render
 
 AUDIT_SCHEMA = "ctsync"
 DEFAULT_WAREHOUSE = "warehouse.duckdb"

@@ -18,14 +18,14 @@ from typing import Any
 import dlt
 import duckdb
 
-from ingest.commercetools import schema
-from ingest.commercetools.arrow import has_nested_layout, prune_replaced_children
-from ingest.commercetools.client import (
+from ctsync.ingest.commercetools import schema
+from ctsync.ingest.commercetools.arrow import has_nested_layout, prune_replaced_children
+from ctsync.ingest.commercetools.client import (
     ClientStats,
     CommercetoolsClient,
     CommercetoolsError,
 )
-from ingest.commercetools.source import (
+from ctsync.ingest.commercetools.source import (
     CommercetoolsSettings,
     ProgressCallback,
     build_source,
@@ -390,7 +390,7 @@ def run_ingest(
     then found even when the project's Messages are disabled. Raises :class:`IngestError`
     with a message fit for users (no secrets) when configuration, credentials or the API fail.
     """
-    from sync.warehouse import ensure_private, warehouse_path
+    from ctsync.core.warehouse import ensure_private, warehouse_path
 
     started = time.perf_counter()
     target = ensure_private(

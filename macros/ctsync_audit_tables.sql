@@ -4,7 +4,7 @@
     Used twice:
       * by dbt, through the `on-run-start` hook in dbt_project.yml (`ctsync_create_audit_tables`),
         so the ledger exists before any `iterable__*_changes` model reads it;
-      * by the sync (`sync/warehouse.py`), which renders `ctsync_audit_ddl` with plain Jinja2
+      * by the sync (`core/warehouse.py`), which renders `ctsync_audit_ddl` with plain Jinja2
         and executes the statements before it writes.
 
     Keep the SQL portable (ANSI types, no adapter-only syntax): it must run on DuckDB and on
@@ -118,7 +118,7 @@ create table if not exists {{ schema }}.sync_deletion_guards (
 );
 
 -- One-off data migrations of these tables already applied to this warehouse
--- (`sync.privacy.minimize_legacy_ledger`: `ledger_payloads_minimized`).
+-- (`ctsync.sync.privacy.minimize_legacy_ledger`: `ledger_payloads_minimized`).
 create table if not exists {{ schema }}.sync_migrations (
     name varchar not null primary key,
     applied_at timestamp not null

@@ -13,23 +13,19 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import orjson
 
-from sync.delivery import FAILED, REJECTED, SUCCEEDED, Outcome
-from sync.privacy import ledger_payload
-from sync.redact import redact
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.core.clock import utcnow
+from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, Outcome
+from ctsync.core.redact import redact
+from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.sync.privacy import ledger_payload
 
 S = AUDIT_SCHEMA
-
-
-def utcnow() -> datetime:
-    """Naive UTC, matching the `timestamp` columns of the audit DDL."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync.dbt_sql import PROJECT_ROOT
-from sync.iterable_client import IterableClient
+from ctsync.core.paths import SEEDS_DIR
+from ctsync.sync.iterable_client import IterableClient
 
-RULES_PATH = PROJECT_ROOT / "seeds" / "iterable_consent_rules.csv"
+RULES_PATH = SEEDS_DIR / "iterable_consent_rules.csv"
 # The medium a consent attribute's channels must have (other attributes are not checked).
 ATTRIBUTE_MEDIUM = {"email": "Email", "sms": "SMS"}
 

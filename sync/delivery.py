@@ -10,122 +10,16 @@ so one bad row costs a few extra requests, not the batch. Partial failures insid
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
-import orjson
-
-from sync.config import IterableSettings
-from sync.iterable_client import ApiResponse, IterableClient, IterableTransientError
-from sync.planner import ChangeRow
-from sync.redact import redact
-
-SUCCEEDED = "succeeded"
-REJECTED = "rejected"
-FAILED = "failed"  # transient: not acknowledged, retried on the next run
-BULK_OVERHEAD_BYTES = 256
-
-
-class Prepared(NamedTuple):
-    row: ChangeRow
-    payload: dict[str, Any]
-    size: int
-
-
-class Outcome(NamedTuple):
-    row: ChangeRow
-    outcome: str
-    endpoint: str | None
-    http_status: int | None = None
-    reason_code: str | None = None
-    detail: str | None = None
-
-
-# Bulk responses: (array name, reason code) per identifier kind.
-_USER_FAILURE_KEYS = (
-    ("invalidEmails", "iterable_invalid_email"),
-    ("invalidDataEmails", "iterable_invalid_data"),
-    ("conflictEmails", "iterable_conflict"),
-    ("forgottenEmails", "iterable_forgotten"),
-    ("notFoundEmails", "iterable_not_found"),
-)
-_USER_ID_FAILURE_KEYS = (
-    ("invalidUserIds", "iterable_invalid_user_id"),
-    ("invalidDataUserIds", "iterable_invalid_data"),
-    ("conflictUserIds", "iterable_conflict"),
-    ("forgottenUserIds", "iterable_forgotten"),
-    ("notFoundUserIds", "iterable_not_found"),
-)
-_CODE_REASONS = {
-    "BadJsonBody": "iterable_bad_json",
-    "RequestFieldsTypesMismatched": "iterable_type_mismatch",
-    "InvalidEmailAddressError": "iterable_invalid_email",
-    "InvalidUserIdError": "iterable_invalid_user_id",
-    "ForgottenUserError": "iterable_forgotten",
-    "BatchTooLarge": "payload_too_large",
-    "UniqueFieldsLimitExceeded": "iterable_field_limit",
-    "EmailAlreadyExists": "iterable_conflict",
-    "UserIdAlreadyExists": "iterable_conflict",
-    "ExternalKeyConflict": "iterable_conflict",
-    "UnknownEmailError": "iterable_not_found",
-    "UnknownUserIdError": "iterable_not_found",
-}
-# Answers that refuse a whole bulk request because of some of its rows: halve and retry
-# to find them. Other errors (bad catalog name, bad parameters) would fail every half the
-# same way, so splitting them would only multiply requests.
-_SPLIT_CODES = frozenset({"BadJsonBody", "RequestFieldsTypesMismatched", "BatchTooLarge"})
-_SPLIT_STATUSES = frozenset({409, 413})
-
-
-def should_split(response: ApiResponse) -> bool:
-    return response.status in _SPLIT_STATUSES or (
-        response.status == 400 and (response.code or "") in _SPLIT_CODES
-    )
-
-
-def reason_for(response: ApiResponse) -> str:
-    """The rejection reason code for an error answer."""
-    code = response.code or ""
-    if code in _CODE_REASONS:
-        return _CODE_REASONS[code]
-    if response.status == 409:
-        return (
-            "iterable_forgotten" if "forgotten" in response.message.lower() else "iterable_conflict"
-        )
-    if response.status == 413:
-        return "payload_too_large"
-    if response.status == 404:
-        return "iterable_not_found"
-    return "iterable_rejected"
-
-
-def describe(response: ApiResponse) -> str:
-    """A detail line for the audit tables: status, Iterable's code, message and params."""
-    parts = [f"HTTP {response.status}"]
-    if response.code:
-        parts.append(response.code)
-    if response.message:
-        parts.append(response.message)
-    if isinstance(response.body, dict):
-        params = response.body.get("params") or response.body.get("data")
-        if params:
-            parts.append(orjson.dumps(params).decode())
-    return redact(": ".join(parts))[:2000]
-
-
-def batches(items: list[Prepared], max_records: int, max_bytes: int) -> Iterator[list[Prepared]]:
-    """Split `items` into request batches of at most `max_records` and `max_bytes`."""
-    batch: list[Prepared] = []
-    size = BULK_OVERHEAD_BYTES
-    for item in items:
-        if batch and (len(batch) >= max_records or size + item.size + 1 > max_bytes):
-            yield batch
-            batch, size = [], BULK_OVERHEAD_BYTES
-        batch.append(item)
-        size += item.size + 1
-    if batch:
-        yield batch
+from ctsync.core.config import IterableSettings
+from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, Outcome
+from ctsync.core.redact import redact
+from ctsync.sync.batching import Prepared
+from ctsync.sync.iterable_client import ApiResponse, IterableClient, IterableTransientError
+from ctsync.sync.responses import describe, identity_failures, is_absent, reason_for, should_split
 
 
 class Delivery:
@@ -142,6 +36,21 @@ class Delivery:
         self._learned_lock = threading.Lock()
         self._learned: list[tuple[str, str, str]] = []
         self._bulk_group_action_disabled = threading.Event()
+        # the request for (object, operation); (object, None): for every other operation
+        self._handlers: dict[tuple[str, str | None], Callable[[list[Prepared]], list[Outcome]]]
+        self._handlers = {
+            ("users", "upsert"): self._users_upsert,
+            ("users", "move"): self._users_move,
+            ("users", "update"): self._users_update,
+            ("users", None): self._users_delete,
+            ("subscriptions", None): self._subscriptions,
+            ("purchases", None): self._purchases,
+            ("carts", None): self._carts,
+            ("events", None): self._events,
+            ("catalog_items", "delete"): self._catalog_delete,
+            ("catalog_items", None): self._catalog_items,
+            ("user_deletions", None): self._user_deletions,
+        }
 
     def is_bulk(self, obj: str, operation: str) -> bool:
         if obj == "users":
@@ -156,17 +65,7 @@ class Delivery:
         """
         if self.stopped.is_set():
             return []
-        handler: Callable[[list[Prepared]], list[Outcome]]
-        if obj == "users":
-            handler = {
-                "upsert": self._users_upsert,
-                "move": self._users_move,
-                "update": self._users_update,
-            }.get(operation, self._users_delete)
-        elif obj == "catalog_items" and operation == "delete":
-            handler = self._catalog_delete
-        else:
-            handler = getattr(self, f"_{obj}")
+        handler = self._handlers.get((obj, operation)) or self._handlers[(obj, None)]
         return handler(items)
 
     def _guarded(
@@ -254,7 +153,7 @@ class Delivery:
         if response.ok and code in (None, "Success"):
             return [Outcome(item.row, SUCCEEDED, endpoint, response.status)]
         self._learn_types(item, response)
-        if absent_ok and _is_absent(response):
+        if absent_ok and is_absent(response):
             # The user is already gone: the deletion's effect holds, so acknowledge it.
             return [
                 Outcome(item.row, SUCCEEDED, endpoint, response.status, None, describe(response))
@@ -284,7 +183,7 @@ class Delivery:
 
     def _interpret_user_bulk(self, items: list[Prepared], response: ApiResponse) -> list[Outcome]:
         body = response.body if isinstance(response.body, dict) else {}
-        by_email, by_user_id = _identity_failures(body)
+        by_email, by_user_id = identity_failures(body)
         return self._per_row(items, response, "bulk_update", by_email, by_user_id, {})
 
     def _per_row(
@@ -494,7 +393,7 @@ class Delivery:
 
         def interpret(group: list[Prepared], response: ApiResponse) -> list[Outcome]:
             answer = response.body if isinstance(response.body, dict) else {}
-            by_email, by_user_id = _identity_failures(answer)
+            by_email, by_user_id = identity_failures(answer)
             if not subscribe:
                 # not on Iterable at all: not on the list either, which is what was wanted
                 by_email = {k: v for k, v in by_email.items() if v != "iterable_not_found"}
@@ -585,7 +484,7 @@ class Delivery:
 
     def _interpret_events(self, items: list[Prepared], response: ApiResponse) -> list[Outcome]:
         body = response.body if isinstance(response.body, dict) else {}
-        by_email, by_user_id = _identity_failures(body)
+        by_email, by_user_id = identity_failures(body)
         by_name = {
             str(v): "iterable_disallowed_event" for v in body.get("disallowedEventNames") or []
         }
@@ -678,28 +577,3 @@ class Delivery:
             else o
             for o in outcomes
         ]
-
-
-def _is_absent(response: ApiResponse) -> bool:
-    if response.status == 404:
-        return True
-    text = response.message.lower()
-    return response.status == 400 and ("does not exist" in text or "not found" in text)
-
-
-def _identity_failures(body: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """Per-row failure reasons of a bulk answer, keyed by email and by userId."""
-    failed = body.get("failedUpdates") or {}
-    by_email: dict[str, str] = {}
-    by_user_id: dict[str, str] = {}
-    for key, reason in _USER_FAILURE_KEYS:
-        for value in failed.get(key) or []:
-            by_email.setdefault(str(value).lower(), reason)
-    for key, reason in _USER_ID_FAILURE_KEYS:
-        for value in failed.get(key) or []:
-            by_user_id.setdefault(str(value), reason)
-    for value in body.get("invalidEmails") or []:
-        by_email.setdefault(str(value).lower(), "iterable_invalid_email")
-    for value in body.get("invalidUserIds") or []:
-        by_user_id.setdefault(str(value), "iterable_invalid_user_id")
-    return by_email, by_user_id

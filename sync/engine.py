@@ -18,31 +18,37 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
-import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from datetime import datetime
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import httpx
 import orjson
 
-from sync import audit, guards, privacy
-from sync.audit import ObjectCounts
-from sync.config import IterableSettings
-from sync.consent import ConsentConfigError, check_consent_rules
-from sync.delivery import FAILED, REJECTED, SUCCEEDED, Delivery, Outcome, Prepared, batches
-from sync.iterable_client import IterableAuthError, IterableClient, IterableTransientError
-from sync.lock import run_lock
-from sync.planner import (
-    ChangeRow,
+from ctsync.core.clock import utcnow
+from ctsync.core.config import IterableSettings
+from ctsync.core.lock import run_lock
+from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, ChangeRow, Outcome
+from ctsync.core.redact import install_log_redaction, redact
+from ctsync.core.warehouse import connect, read_back_loaded
+from ctsync.core.warehouse import warehouse_path as default_warehouse_path
+from ctsync.sync import audit, guards, privacy
+from ctsync.sync.acks import AckWriter
+from ctsync.sync.audit import ObjectCounts
+from ctsync.sync.batching import Prepared, batches, person_key
+from ctsync.sync.consent import ConsentConfigError, check_consent_rules
+from ctsync.sync.delivery import Delivery
+from ctsync.sync.iterable_client import (
+    IterableAuthError,
+    IterableClient,
+    fetch_user_field_types,
+)
+from ctsync.sync.plan import plan_dry_run
+from ctsync.sync.planner import (
     changes_relation,
     count_changes,
     iter_pages,
@@ -50,22 +56,14 @@ from sync.planner import (
     relation_exists,
     validate_objects,
 )
-from sync.redact import install_log_redaction, redact
-from sync.validation import Validator
-from sync.warehouse import connect, read_back_loaded
-from sync.warehouse import warehouse_path as default_warehouse_path
+from ctsync.sync.progress import Progress
+from ctsync.sync.result import MassDeletionBlocked, SyncResult
+from ctsync.sync.validation import Validator
 
 log = logging.getLogger("ctsync.sync")
 
-EXIT_PARTIAL = 5
-"""Exit code of a `partial` run: part of it was delivered, the rest (objects whose models did
-not build, records that hit transient errors) waits for the next run, which `serve` and
-`schedule` start with backoff. Distinct from 1 so that a caller can tell "retry soon" from
-"something is broken"."""
 
 USER_FIELD_OBJECTS = frozenset({"users", "purchases", "carts"})
-# Events before the first sync's backfill window (dbt view): counted by `plan`, never sent.
-SKIPPED_EVENTS = "iterable.iterable__events_skipped"
 # Single-record endpoints: the window of requests in flight is at least `concurrency` and
 # at most `max_inflight`; a request on the wire longer than STALL_FACTOR typical latencies
 # (and at least STALL_MIN_SECONDS) is stalled and leaves the window.
@@ -85,107 +83,6 @@ SINGLE_ENDPOINTS = {
 }
 
 
-@dataclass
-class SyncResult:
-    run_id: str
-    mode: str
-    trigger: str
-    status: str
-    objects: dict[str, ObjectCounts] = field(default_factory=dict)
-    error_message: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    requests: int = 0
-    rate_limited: int = 0
-    retries: int = 0
-
-    @property
-    def totals(self) -> ObjectCounts:
-        total = ObjectCounts()
-        for counts in self.objects.values():
-            for name in vars(total):
-                setattr(total, name, getattr(total, name) + getattr(counts, name))
-        return total
-
-    @property
-    def exit_code(self) -> int:
-        """CLI exit code: 0 delivered (rejections are reported, not failures), 1 failed or
-        interrupted, 4 Iterable refused the API key, EXIT_PARTIAL (5) some records hit
-        transient errors and wait for the next run."""
-        if self.status == "auth_error":
-            return 4
-        if self.status == "partial":
-            return EXIT_PARTIAL
-        if self.status in ("failed", "interrupted"):
-            return 1
-        return 0
-
-
-class MassDeletionBlocked(RuntimeError):
-    """A run would delete more users than the mass-deletion guard allows."""
-
-
-class _Progress:
-    """rich progress bars, or nothing (tests, non-interactive callers)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Any = None
-        self._task: Any = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description:<15}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self._progress is not None:
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def start(self, obj: str, total: int) -> None:
-        if self._progress is not None:
-            self._task = self._progress.add_task(obj, total=max(total, 0))
-
-    def advance(self, n: int) -> None:
-        if self._progress is not None and self._task is not None and n:
-            self._progress.advance(self._task, n)
-
-
-def fetch_user_field_types(client: IterableClient) -> dict[str, str]:
-    """Field types Iterable has locked for user profiles (`GET /api/users/getFields`)."""
-    try:
-        response = client.call("get_fields", "GET", "/api/users/getFields")
-    except IterableTransientError as exc:
-        log.warning("getFields unavailable (%s); checking types within the run only", exc)
-        return {}
-    if not response.ok or not isinstance(response.body, dict):
-        log.warning(
-            "getFields answered HTTP %s; checking types within the run only", response.status
-        )
-        return {}
-    fields = response.body.get("fields") or {}
-    if not isinstance(fields, dict):
-        return {}
-    return {str(name): str(kind).lower() for name, kind in fields.items()}
-
-
 def run_sync(
     settings: IterableSettings,
     warehouse_path: Path | str | None = None,
@@ -203,7 +100,7 @@ def run_sync(
 
     `objects` limits the run to some objects (still in delivery order); `full` re-sends
     every desired record; `dry_run` validates and counts without sending or writing.
-    A job runner that already holds `sync.lock.run_lock` passes `lock_held=True` and its
+    A job runner that already holds `ctsync.core.lock.run_lock` passes `lock_held=True` and its
     own `run_id`/`trigger`. Raises `RunLockHeld` if another run holds the lock; every other
     outcome (including a 401) is reported in the returned `SyncResult` and `sync_runs`.
     """
@@ -213,7 +110,7 @@ def run_sync(
     run_id = run_id or uuid.uuid4().hex
     mode = "dry_run" if dry_run else ("full" if full else "incremental")
     if dry_run:
-        return _dry_run(settings, target, chosen, full, run_id, trigger)
+        return plan_dry_run(settings, target, chosen, full, run_id, trigger)
     settings.require_api_key()
     if not target.exists():
         raise FileNotFoundError(
@@ -230,87 +127,6 @@ def run_sync(
         privacy.upkeep(con)
         return result
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-class _AckWriter:
-    """Acknowledgements written on their own thread and DuckDB connection.
-
-    The main thread reads pages and validates (Python work) while this thread commits
-    outcome groups (DuckDB work), so neither waits for the other on large runs. All other
-    writes of a run happen on the main thread only after `drain()`, so the warehouse never
-    sees two writers at once.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        self._con = quiet(con.cursor())
-        self._run_id = run_id
-        self._queue: queue.Queue[tuple[list[Outcome], bool] | None] = queue.Queue(maxsize=16)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="ctsync-ack", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.task_done()
-                return
-            # Groups that queued up meanwhile (many small answers of single-record
-            # endpoints) are committed together: one transaction, same atomicity per record.
-            outcomes, resolve = list(item[0]), item[1]
-            taken, stop = 1, False
-            keys = {o.row.record_key for o in outcomes}
-            while True:
-                try:
-                    following = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                taken += 1
-                if following is None:
-                    stop = True
-                    break
-                if (
-                    outcomes
-                    and following[0]
-                    and (
-                        following[0][0].row.object != outcomes[0].row.object
-                        or keys.intersection(o.row.record_key for o in following[0])
-                    )
-                ):
-                    self._write(outcomes, resolve)
-                    outcomes, resolve, keys = [], False, set()
-                outcomes += following[0]
-                resolve = resolve or following[1]
-                keys.update(o.row.record_key for o in following[0])
-            self._write(outcomes, resolve)
-            for _ in range(taken):
-                self._queue.task_done()
-            if stop:
-                return
-
-    def _write(self, outcomes: list[Outcome], resolve: bool) -> None:
-        try:
-            if self._error is None and outcomes:
-                audit.record_outcomes(self._con, self._run_id, outcomes, resolve=resolve)
-        except BaseException as exc:  # surfaced on the main thread by put/drain
-            self._error = exc
-
-    def put(self, outcomes: list[Outcome], resolve: bool) -> None:
-        self._check()
-        self._queue.put((outcomes, resolve))
-
-    def drain(self) -> None:
-        self._queue.join()
-        self._check()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._con.close()
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"writing acknowledgements failed: {self._error}") from self._error
 
 
 class _Run:
@@ -336,7 +152,7 @@ class _Run:
         self.may_have_rejections = True
         self.result = SyncResult(run_id=run_id, mode=mode, trigger=trigger, status="running")
         self.config_errors: list[str] = []
-        self.progress = _Progress(progress)
+        self.progress = Progress(progress)
         # The object being sent: its counts and its requests in flight (for Ctrl-C).
         self._current: tuple[ObjectCounts, deque[Future[list[Outcome]]]] | None = None
         # users: new email -> why the profile could not move there (held until it can)
@@ -352,7 +168,7 @@ class _Run:
         result.started_at = audit.start_run(
             self.con, result.run_id, result.trigger, result.mode, self.objects
         )
-        self.writer = _AckWriter(self.con, result.run_id)
+        self.writer = AckWriter(self.con, result.run_id)
         try:
             self._deliver_all()
         except KeyboardInterrupt:
@@ -409,7 +225,7 @@ class _Run:
 
     def _guard_mass_deletion(self) -> None:
         """Refuse a run that would delete more of any object than its guard allows: that
-        is a broken source far more often than a real purge (see `sync.guards`)."""
+        is a broken source far more often than a real purge (see `ctsync.sync.guards`)."""
         decisions = guards.evaluate(self.con, self.settings, self.objects, self.full)
         guards.record(self.con, decisions, self.objects, self.result.run_id)
         blocked = [d for d in decisions if d.blocked]
@@ -434,7 +250,7 @@ class _Run:
         result.requests = self.client.total_requests
         result.rate_limited = self.client.rate_limited_count
         result.retries = self.client.retry_count
-        result.finished_at = audit.utcnow()
+        result.finished_at = utcnow()
         totals = result.totals
         totals.requests = result.requests
         audit.finish_run(self.con, result.run_id, result.status, totals, result.error_message)
@@ -480,7 +296,7 @@ class _Run:
             log.warning("%s does not exist yet (dbt not built?); skipping %s", relation, obj)
             audit.write_run_object(self.con, self.result.run_id, obj, counts)
             return
-        planned = count_changes(self.con, obj, self.full)
+        planned = count_changes(self.con, obj, self.full, self.settings.project_type)
         counts.held = planned.pop("held", 0)
         counts.planned = sum(planned.values())
         if obj == "subscriptions" and counts.planned and not self._consent_ready(counts):
@@ -522,7 +338,15 @@ class _Run:
         # Rows carried over from one page to the next so that every request but the
         # last one of an object is full: bulkUpdate's 5 requests/s make each one count.
         accepted: dict[str, list[Prepared]] = {}
-        pages = iter_pages(self.con, obj, self.full, self.settings.page_size, only=only, skip=skip)
+        pages = iter_pages(
+            self.con,
+            obj,
+            self.full,
+            self.settings.page_size,
+            only=only,
+            skip=skip,
+            project_type=self.settings.project_type,
+        )
         for page in pages:
             invalid: list[Outcome] = []
             for row in page:
@@ -628,7 +452,7 @@ class _Run:
         assert self.singles is not None
         chains: dict[str, list[Prepared]] = {}
         for item in items:
-            chains.setdefault(_person_key(item), []).append(item)
+            chains.setdefault(person_key(item), []).append(item)
         endpoint = SINGLE_ENDPOINTS.get((obj, operation), "")
         for person, chain in chains.items():
             while len(self._single_futures) >= self.settings.max_inflight or (
@@ -765,165 +589,3 @@ class _Run:
                 f"({outcome.reason_code}: {outcome.detail}); sent once the move succeeds"
             ),
         )
-
-
-def _person_key(item: Prepared) -> str:
-    """Who a single-record request is about: its records go out in order, one at a time."""
-    payload = item.payload
-    user = payload.get("user")
-    who: dict[str, Any] = user if isinstance(user, dict) else payload
-    for name in ("userId", "email", "currentEmail"):
-        value = who.get(name)
-        if value:
-            return f"{name}:{str(value).lower() if 'mail' in name else value}"
-    return f"record:{item.row.record_key}"
-
-
-@contextmanager
-def _read_only(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    if not target.exists():
-        raise FileNotFoundError(
-            f"warehouse {target} does not exist; build it first (`ctsync build` or `ctsync run`)"
-        )
-    with connect(target, read_only=True) as con:
-        yield quiet(con)
-
-
-@dataclass
-class ObjectPlan:
-    object: str
-    operations: dict[str, int]
-    held: int
-    invalid: int
-    samples: list[ChangeRow]
-    available: bool = True
-    guard: guards.GuardDecision | None = None  # set when this object's deletions would stop
-    skipped: int = 0
-    """Records left out as history before the backfill window (events): never sent."""
-
-
-def build_plan(
-    settings: IterableSettings,
-    target: Path,
-    objects: Sequence[str],
-    full: bool = False,
-    sample: int = 3,
-    validate: bool = True,
-) -> list[ObjectPlan]:
-    """What a sync would send, per object: counts per operation, rows held back as already
-    rejected, rows that would fail validation (local rules only: no API call), samples."""
-    plans = []
-    with _read_only(target) as con:
-        validator = Validator(settings)
-        for obj in validate_objects(list(objects) if objects else None):
-            if not relation_exists(con, changes_relation(obj)):
-                plans.append(ObjectPlan(obj, {}, 0, 0, [], available=False))
-                continue
-            counts = count_changes(con, obj, full)
-            held = counts.pop("held", 0)
-            invalid = 0
-            samples: list[ChangeRow] = []
-            if validate or sample:
-                for page in iter_pages(con, obj, full, settings.page_size):
-                    if len(samples) < sample:
-                        samples.extend(page[: sample - len(samples)])
-                    if not validate:
-                        break
-                    invalid += sum(1 for row in page if validator.validate(row)[1] is not None)
-            skipped = 0
-            if obj == "events" and relation_exists(con, SKIPPED_EVENTS):
-                row = con.execute(f"select count(*) from {SKIPPED_EVENTS}").fetchone()
-                skipped = int(row[0]) if row else 0
-            plans.append(ObjectPlan(obj, counts, held, invalid, samples, skipped=skipped))
-        chosen = [plan.object for plan in plans if plan.available]
-        for decision in guards.evaluate(con, settings, chosen, full):
-            if decision.blocked:
-                next(plan for plan in plans if plan.object == decision.object).guard = decision
-    return plans
-
-
-def _dry_run(
-    settings: IterableSettings,
-    target: Path,
-    objects: list[str],
-    full: bool,
-    run_id: str,
-    trigger: str,
-) -> SyncResult:
-    result = SyncResult(run_id=run_id, mode="dry_run", trigger=trigger, status="dry_run")
-    result.started_at = audit.utcnow()
-    for plan in build_plan(settings, target, objects, full, sample=0):
-        planned = sum(plan.operations.values())
-        result.objects[plan.object] = ObjectCounts(
-            planned=planned, rejected=plan.invalid, held=plan.held
-        )
-    result.finished_at = audit.utcnow()
-    return result
-
-
-def reset_state(
-    target: Path | str | None = None,
-    objects: Sequence[str] | None = None,
-    lock_held: bool = False,
-    run_id: str | None = None,
-) -> dict[str, int]:
-    """Mark everything currently desired as acknowledged, without sending anything.
-
-    For each object: every pending upsert in its changes view becomes a ledger row with its
-    payload hash, every pending delete a ledger row with operation 'delete'. Afterwards the
-    changes views are empty until the source changes. Returns rows marked per object.
-    """
-    chosen = validate_objects(list(objects) if objects else None)
-    path = Path(target) if target is not None else default_warehouse_path()
-    run_id = run_id or uuid.uuid4().hex
-    marked: dict[str, int] = {}
-    lock = nullcontext() if lock_held else run_lock(path)
-    with lock, connect(path) as con:
-        audit.start_run(con, run_id, "manual", "reset_state", chosen)
-        totals = ObjectCounts()
-        for obj in chosen:
-            relation = changes_relation(obj)
-            if not relation_exists(con, relation):
-                continue
-            now = audit.utcnow()
-            con.execute("begin transaction")
-            try:
-                row = con.execute(f"select count(*) from {relation}").fetchone()
-                marked[obj] = int(row[0]) if row else 0
-                con.execute(
-                    "insert into ctsync.sync_ledger (object, record_key, operation, payload_hash, "
-                    "payload, run_id, acknowledged_at) "
-                    # users/update carries the whole profile: marked like an upsert
-                    "select ?, record_key, case when operation = 'update' then 'upsert' "
-                    "else operation end, case when operation in ('upsert', 'update') then "
-                    f"payload_hash end, payload, ?, ? from {relation} "
-                    "on conflict (object, record_key) do update set "
-                    "operation = excluded.operation, payload_hash = excluded.payload_hash, "
-                    "payload = excluded.payload, "
-                    "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
-                    [obj, run_id, now],
-                )
-                privacy.minimize_ledger_rows(con, obj, run_id)
-                con.execute(
-                    "update ctsync.sync_rejections set resolved_at = ? "
-                    "where object = ? and resolved_at is null",
-                    [now, obj],
-                )
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-            totals.planned += marked[obj]
-            audit.write_run_object(con, run_id, obj, ObjectCounts(planned=marked[obj]))
-        audit.finish_run(con, run_id, "succeeded", totals, None)
-    return marked
-
-
-def payload_preview(row: ChangeRow, limit: int = 300) -> str:
-    """A compact, secret-free preview of a payload for the plan output."""
-    try:
-        text = orjson.dumps(orjson.loads(row.payload)).decode()
-    except orjson.JSONDecodeError:
-        text = row.payload
-    text = redact(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

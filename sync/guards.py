@@ -25,9 +25,9 @@ from typing import Any
 
 import duckdb
 
-from sync.config import IterableSettings
-from sync.planner import changes_relation, count_changes, relation_exists
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.core.config import IterableSettings
+from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.sync.planner import changes_relation, count_changes, relation_exists
 
 # object -> (does every pending row delete?, ledger object holding the denominator)
 GUARDED: dict[str, tuple[bool, str]] = {
@@ -103,7 +103,7 @@ def evaluate(
         if obj not in GUARDED or not relation_exists(con, changes_relation(obj)):
             continue
         every_row_deletes, ledger_object = GUARDED[obj]
-        counts = count_changes(con, obj, full)
+        counts = count_changes(con, obj, full, settings.project_type)
         deletions = counts.get("delete", 0)
         if every_row_deletes:
             deletions += counts.get("upsert", 0)

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import orjson
 
-from sync.config import IterableSettings
-from sync.rate_limit import RateLimiters
-from sync.redact import redact
-from sync.retry import RETRYABLE_STATUSES, Backoff, retry_after_seconds
+from ctsync.core.config import IterableSettings
+from ctsync.core.redact import redact
+from ctsync.core.retry import RETRYABLE_STATUSES, Backoff, retry_after_seconds
+from ctsync.sync.rate_limit import RateLimiters
 
 log = logging.getLogger("ctsync.sync.iterable")
 
@@ -255,3 +255,21 @@ def _json_or_none(response: httpx.Response) -> Any:
         return orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
         return None
+
+
+def fetch_user_field_types(client: IterableClient) -> dict[str, str]:
+    """Field types Iterable has locked for user profiles (`GET /api/users/getFields`)."""
+    try:
+        response = client.call("get_fields", "GET", "/api/users/getFields")
+    except IterableTransientError as exc:
+        log.warning("getFields unavailable (%s); checking types within the run only", exc)
+        return {}
+    if not response.ok or not isinstance(response.body, dict):
+        log.warning(
+            "getFields answered HTTP %s; checking types within the run only", response.status
+        )
+        return {}
+    fields = response.body.get("fields") or {}
+    if not isinstance(fields, dict):
+        return {}
+    return {str(name): str(kind).lower() for name, kind in fields.items()}

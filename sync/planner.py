@@ -12,27 +12,14 @@ subscriptions, purchases, carts and events refer to them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from typing import NamedTuple
 
 import duckdb
 
-from sync.dbt_sql import MODELS_DIR, render
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.core.dbt_sql import render
+from ctsync.core.names import OBJECTS, ChangeRow
+from ctsync.core.paths import MODELS_DIR
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
-# Deletions go first: they free the identities they held (hybrid projects: an email stays
-# on the deleted userId's profile until it is gone, so a live customer who shares that email
-# could not be created in the same run), and nothing after them may name the deleted people
-# (the changes views leave them out), so nothing re-creates a profile.
-OBJECTS: tuple[str, ...] = (
-    "user_deletions",
-    "users",
-    "subscriptions",
-    "purchases",
-    "carts",
-    "events",
-    "catalog_items",
-)
 # Reason codes that say "try again later" rather than "this payload is wrong": rows with an
 # open rejection of these kinds are re-sent on the next run automatically.
 # `email_change_pending`: a new email's upsert waits for its profile's move, and goes as
@@ -41,18 +28,6 @@ TRANSIENT_REASONS: frozenset[str] = frozenset(
     {"transient_error", "daily_quota_exhausted", "email_change_pending"}
 )
 ITERABLE_SCHEMA = "iterable"
-
-
-class ChangeRow(NamedTuple):
-    """One row of a changes view (a NamedTuple: cheap to build by the hundred thousand)."""
-
-    object: str
-    record_key: str
-    operation: str
-    payload: str
-    payload_hash: str | None
-    idempotency_key: str | None
-    source_updated_at: datetime | None
 
 
 def changes_sql(obj: str, *, project_type: str, full: bool = False) -> str:
@@ -105,7 +80,9 @@ def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     return bool(row and row[0])
 
 
-def _source_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
+def _source_sql(
+    con: duckdb.DuckDBPyConnection, obj: str, full: bool, project_type: str | None
+) -> str:
     changes = changes_relation(obj)
     if not full:
         return (
@@ -115,25 +92,22 @@ def _source_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
     desired = desired_relation(obj)
     if not relation_exists(con, desired):
         raise LookupError(f"{desired} does not exist: build the dbt models before a full resync")
-    id_expr = "event_id" if obj == "events" else f"'{obj}:' || record_key || ':' || payload_hash"
-    return (
-        f"select record_key, 'upsert' as operation, payload, payload_hash, {id_expr} as "
-        f"idempotency_key, source_updated_at from {desired} "
-        "union all "
-        "select record_key, operation, payload, payload_hash, idempotency_key, "
-        f"source_updated_at from {changes} where operation in ('delete', 'move')"
-    )
+    if project_type is None:
+        raise ValueError("a full resync renders the changes models: pass the project type")
+    return changes_sql(obj, project_type=project_type, full=True)
 
 
-def _pending_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
+def _pending_sql(
+    con: duckdb.DuckDBPyConnection, obj: str, full: bool, project_type: str | None
+) -> str:
     """Change rows minus those whose identical payload already has an open, non-transient
     rejection that nobody asked to replay: resending them would only fail the same way.
     A full resync holds nothing back."""
     if full:
-        return _source_sql(con, obj, full)
+        return _source_sql(con, obj, full, project_type)
     transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_REASONS))
     return (
-        f"select c.* from ({_source_sql(con, obj, full)}) as c "
+        f"select c.* from ({_source_sql(con, obj, full, project_type)}) as c "
         f"where not exists (select 1 from {AUDIT_SCHEMA}.sync_rejections as r "
         f"where r.object = '{obj}' and r.record_key = c.record_key and r.resolved_at is null "
         "and r.replay_requested_at is null "
@@ -143,16 +117,23 @@ def _pending_sql(con: duckdb.DuckDBPyConnection, obj: str, full: bool) -> str:
     )
 
 
-def count_changes(con: duckdb.DuckDBPyConnection, obj: str, full: bool = False) -> dict[str, int]:
+def count_changes(
+    con: duckdb.DuckDBPyConnection,
+    obj: str,
+    full: bool = False,
+    project_type: str | None = None,
+) -> dict[str, int]:
     """Rows to send per operation, plus ``held`` (identical payloads already rejected)."""
-    pending = _pending_sql(con, obj, full)
+    pending = _pending_sql(con, obj, full, project_type)
     counts = {
         str(op): int(n)
         for op, n in con.execute(
             f"select operation, count(*) from ({pending}) as p group by operation"
         ).fetchall()
     }
-    total = con.execute(f"select count(*) from ({_source_sql(con, obj, full)}) as s").fetchone()
+    total = con.execute(
+        f"select count(*) from ({_source_sql(con, obj, full, project_type)}) as s"
+    ).fetchone()
     counts["held"] = int(total[0] if total else 0) - sum(counts.values())
     return counts
 
@@ -164,13 +145,15 @@ def iter_pages(
     page_size: int = 2000,
     only: tuple[str, ...] = (),
     skip: tuple[str, ...] = (),
+    project_type: str | None = None,
 ) -> Iterator[list[ChangeRow]]:
     """Pages of change rows for `obj`, ordered by record_key, `page_size` rows at a time.
 
     One query on a cursor of its own, fetched chunk by chunk: Python holds one page at a
     time, the warehouse scans the view once, and the caller's connection stays free to
     write acknowledgements meanwhile (the read sees the snapshot it started with).
-    ``only`` / ``skip`` restrict the rows to some operations.
+    ``only`` / ``skip`` restrict the rows to some operations; a full resync (``full``)
+    needs the ``project_type`` the changes models are rendered for.
     """
     where = ""
     if only:
@@ -180,7 +163,8 @@ def iter_pages(
     cursor = quiet(con.cursor())
     try:
         cursor.execute(
-            f"select * from ({_pending_sql(con, obj, full)}) as p{where} order by record_key"
+            f"select * from ({_pending_sql(con, obj, full, project_type)}) as p{where} "
+            "order by record_key"
         )
         while True:
             rows = cursor.fetchmany(page_size)

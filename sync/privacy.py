@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
 log = logging.getLogger("ctsync.privacy")
 
@@ -165,7 +165,7 @@ def _has_field_names(payload: str) -> bool:
 def upkeep(con: duckdb.DuckDBPyConnection) -> None:
     """After a sync: purge people whose deletion was acknowledged, then apply the retention.
     A failure here never fails the sync; what is left is done by the next run."""
-    from sync.redact import redact
+    from ctsync.core.redact import redact
 
     try:
         settings = load_retention_settings()
@@ -436,7 +436,7 @@ def _purge_person(
                 [keys],
             )
     run(
-        "ctsync.sync_rejections",
+        f"{AUDIT_SCHEMA}.sync_rejections",
         f"delete from {S}.sync_rejections where record_key in (select unnest(?::varchar[])) "
         + "".join(" or contains(lower(coalesce(payload, '')), ?)" for _ in email_list),
         [keys, *email_list],
@@ -450,7 +450,7 @@ def _purge_person(
         [keys],
     )
     run(
-        "ctsync.sync_ledger",
+        f"{AUDIT_SCHEMA}.sync_ledger",
         f"update {S}.sync_ledger set payload = null where payload is not null "
         "and record_key in (select unnest(?::varchar[]))",
         [keys],
@@ -462,7 +462,7 @@ def _purge_person(
         [record_key],
     )
     run(
-        "ctsync.sync_changelog",
+        f"{AUDIT_SCHEMA}.sync_changelog",
         f"update {S}.sync_changelog set record_key = 'purged:' || md5(record_key), "
         "idempotency_key = null where record_key in (select unnest(?::varchar[]))",
         [keys],

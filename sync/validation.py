@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from sync.config import IterableSettings
-from sync.planner import ChangeRow
+from ctsync.core.config import IterableSettings
+from ctsync.core.names import ChangeRow
 
 # The email grammar Iterable accepts in practice: dot-atom local part, a dotted domain
 # whose labels are alphanumerics and inner hyphens, and a TLD of letters.

@@ -14,8 +14,8 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 pytest_plugins = [
-    "sandbox.commercetools.pytest_plugin",
-    "sandbox.iterable.pytest_plugin",
+    "ctsync.sandbox.commercetools.pytest_plugin",
+    "ctsync.sandbox.iterable.pytest_plugin",
 ]
 
 

@@ -11,14 +11,24 @@ import os
 
 import typer
 
-from sync.cli import (
+from ctsync.app.cli import (
+    allow_deletions,
     build,
+    demo,
+    doctor,
     explain,
     ingest,
-    jobs,
+    plan,
+    replay,
+    report,
+    reset_state,
+    run,
     sandbox_commercetools,
     sandbox_iterable,
-    sync_cmds,
+    schedule,
+    serve,
+    status,
+    sync,
 )
 
 app = typer.Typer(
@@ -27,9 +37,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
 sandbox_app = typer.Typer(
     help="Local stand-ins for commercetools and Iterable.", no_args_is_help=True
 )
+
 app.add_typer(sandbox_app, name="sandbox")
 
 
@@ -44,19 +56,29 @@ def main_options(
 ) -> None:
     """commercetools -> warehouse (dlt, dbt, DuckDB) -> Iterable, validated and audited."""
     if insecure:
-        from sync.transport import INSECURE_ENV
+        from ctsync.core.transport import INSECURE_ENV
 
         # An environment variable, so dlt and dbt work started from here sees it too.
         os.environ[INSECURE_ENV] = "1"
 
 
-sandbox_commercetools.register(sandbox_app)
-sandbox_iterable.register(sandbox_app)
-ingest.register(app)
-build.register(app)
-sync_cmds.register(app)
-jobs.register(app)
-explain.register(app)
+app.command("ingest")(ingest.ingest)
+app.command("build")(build.build)
+app.command("sync")(sync.sync_command)
+app.command("plan")(plan.plan_command)
+app.command("replay")(replay.replay_command)
+app.command("allow-deletions")(allow_deletions.allow_deletions_command)
+app.command("reset-state")(reset_state.reset_state_command)
+app.command("run")(run.run_command)
+app.command("schedule")(schedule.schedule_command)
+app.command("serve")(serve.serve_command)
+app.command("status")(status.status_command)
+app.command("doctor")(doctor.doctor_command)
+app.command("report")(report.report_command)
+app.command("demo")(demo.demo_command)
+app.command("explain")(explain.explain_command)
+sandbox_app.command("commercetools")(sandbox_commercetools.commercetools)
+sandbox_app.command("iterable")(sandbox_iterable.iterable)
 
 
 def main() -> None:

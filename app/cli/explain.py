@@ -1,7 +1,7 @@
 """`ctsync explain <identifier>`: what Iterable holds for one record, and why.
 
-Exit codes (see `sync.cli`): 0 explained; 1 nothing matches or the warehouse cannot be read.
-"""
+Exit codes (see `ctsync.app.cli`): 0 explained; 1 nothing matches or the warehouse cannot be
+read."""
 
 from __future__ import annotations
 
@@ -11,45 +11,40 @@ from typing import Annotated
 
 import typer
 
-from sync.console import make_console
-
-console = make_console()
-err = make_console(stderr=True)
+from ctsync.app.cli.options import console, err
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("explain")
-    def explain_command(
-        identifier: Annotated[
-            str,
-            typer.Argument(
-                help="An email, customer id / number / key / external id, order id or number, "
-                "cart id, SKU, or product id / key."
-            ),
-        ],
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print JSON instead of rich text.")
-        ] = False,
-        warehouse: Annotated[
-            Path | None,
-            typer.Option("--warehouse", envvar="CTSYNC_WAREHOUSE", help="DuckDB warehouse file."),
-        ] = None,
-    ) -> None:
-        """Follow a record from commercetools through the models to Iterable: what Iterable
-        holds, and why (raw, staging, marts, payload, ledger, changelog, rejections)."""
-        from sync.explain import explain, render_explanation
-        from sync.status import StatusError
-        from sync.warehouse import warehouse_path
+def explain_command(
+    identifier: Annotated[
+        str,
+        typer.Argument(
+            help="An email, customer id / number / key / external id, order id or number, "
+            "cart id, SKU, or product id / key."
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of rich text.")
+    ] = False,
+    warehouse: Annotated[
+        Path | None,
+        typer.Option("--warehouse", envvar="CTSYNC_WAREHOUSE", help="DuckDB warehouse file."),
+    ] = None,
+) -> None:
+    """Follow a record from commercetools through the models to Iterable: what Iterable
+    holds, and why (raw, staging, marts, payload, ledger, changelog, rejections)."""
+    from ctsync.app.explain import explain, render_explanation
+    from ctsync.app.status import StatusError
+    from ctsync.core.warehouse import warehouse_path
 
-        target = warehouse.resolve() if warehouse else warehouse_path()
-        try:
-            explanation = explain(target, identifier)
-        except StatusError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from None
-        if as_json:
-            print(json.dumps(explanation.as_dict(), indent=2, ensure_ascii=False))
-        else:
-            render_explanation(explanation, console)
-        if not explanation.subjects:
-            raise typer.Exit(1)
+    target = warehouse.resolve() if warehouse else warehouse_path()
+    try:
+        explanation = explain(target, identifier)
+    except StatusError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(explanation.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        render_explanation(explanation, console)
+    if not explanation.subjects:
+        raise typer.Exit(1)

@@ -13,8 +13,9 @@ from rich.markup import escape
 
 @contextmanager
 def locked(warehouse: Path | str, console: Console) -> Iterator[None]:
-    """Hold `sync.lock.run_lock` for the block; if another run holds it, say who and exit 3."""
-    from sync.lock import RunLockHeld, run_lock
+    """Hold `ctsync.core.lock.run_lock` for the block; if another run holds it, say who and exit
+    3."""
+    from ctsync.core.lock import RunLockHeld, run_lock
 
     try:
         lock = run_lock(warehouse)

@@ -12,108 +12,6 @@ import typer
 DEFAULT_PROJECT_KEY = "ctsync-sandbox"
 
 
-def register(app: typer.Typer) -> None:
-    """Attach this group's commands to `app`."""
-
-    @app.command("commercetools")
-    def commercetools(
-        port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 0,
-        customers: Annotated[
-            int,
-            typer.Option(
-                min=0,
-                help="Registered customers to seed (0 = leave the project "
-                "empty); guests, carts and orders scale with it.",
-            ),
-        ] = 1000,
-        seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 42,
-        project_key: Annotated[
-            str, typer.Option("--project-key", help="commercetools project key.")
-        ] = DEFAULT_PROJECT_KEY,
-        client_id: Annotated[
-            str | None,
-            typer.Option(
-                "--client-id", help="API client id the server accepts (default: generated)."
-            ),
-        ] = None,
-        client_secret: Annotated[
-            str | None,
-            typer.Option(
-                "--client-secret", help="API client secret the server accepts (default: generated)."
-            ),
-        ] = None,
-        concurrency: Annotated[
-            int, typer.Option(min=1, max=64, help="Requests in flight while seeding.")
-        ] = 12,
-    ) -> None:
-        """Start the commercetools sandbox, seed it, print its settings as `export` lines and
-        serve until Ctrl-C or SIGTERM.
-
-        The `export` lines go to stdout; progress and the seed summary go to stderr.
-        """
-        from sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
-        from sandbox.commercetools.seeder import SeedError
-        from sandbox.commercetools.seeder import seed as run_seed
-        from sync.console import make_console
-
-        err = make_console(stderr=True)
-        stop = threading.Event()
-        seeding = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-            if seeding.is_set():
-                # Interrupts asyncio.run() inside seed(); while serving, the loop below
-                # notices the event instead.
-                raise KeyboardInterrupt
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        sandbox = CommercetoolsSandbox(
-            project_key, client_id=client_id, client_secret=client_secret, port=port
-        )
-        try:
-            try:
-                sandbox.start()
-            except SandboxError as exc:
-                err.print(
-                    f"[red]could not start the commercetools sandbox:[/red] {exc}",
-                    markup=True,
-                    highlight=False,
-                )
-                raise typer.Exit(1) from None
-            if customers > 0:
-                seeding.set()
-                try:
-                    summary = _seed_with_progress(
-                        err, sandbox, run_seed, customers, seed, concurrency
-                    )
-                except SeedError as exc:
-                    err.print(f"[red]seeding failed:[/red] {exc}", markup=True, highlight=False)
-                    raise typer.Exit(1) from None
-                except KeyboardInterrupt:
-                    err.print("seeding interrupted; the sandbox is stopped", style="red")
-                    raise typer.Exit(1) from None
-                finally:
-                    seeding.clear()
-                err.print(_summary_table(summary))
-            for name, value in sandbox.env().items():
-                typer.echo(f"export {name}={value}")
-            err.print(
-                f"# commercetools sandbox (project {project_key}) on {sandbox.api_url}; "
-                f"admin under {sandbox.api_url}/_sandbox/ ; Ctrl-C stops it.",
-                markup=False,
-                highlight=False,
-            )
-            while not stop.wait(1.0):
-                if not sandbox.running:
-                    err.print("the commercetools sandbox server exited unexpectedly", style="red")
-                    raise typer.Exit(1)
-        finally:
-            sandbox.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 def _seed_with_progress(
     err: Any, sandbox: Any, run_seed: Any, customers: int, seed: int, concurrency: int
 ) -> Any:
@@ -182,3 +80,97 @@ def _summary_table(summary: Any) -> Any:
     for warning in summary.warnings:
         table.caption += f"\nwarning: {warning}"
     return table
+
+
+def commercetools(
+    port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 0,
+    customers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Registered customers to seed (0 = leave the project "
+            "empty); guests, carts and orders scale with it.",
+        ),
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 42,
+    project_key: Annotated[
+        str, typer.Option("--project-key", help="commercetools project key.")
+    ] = DEFAULT_PROJECT_KEY,
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", help="API client id the server accepts (default: generated)."),
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--client-secret", help="API client secret the server accepts (default: generated)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Requests in flight while seeding.")
+    ] = 12,
+) -> None:
+    """Start the commercetools sandbox, seed it, print its settings as `export` lines and
+    serve until Ctrl-C or SIGTERM.
+
+    The `export` lines go to stdout; progress and the seed summary go to stderr.
+    """
+    from ctsync.core.console import make_console
+    from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
+    from ctsync.sandbox.commercetools.seeder import SeedError
+    from ctsync.sandbox.commercetools.seeder import seed as run_seed
+
+    err = make_console(stderr=True)
+    stop = threading.Event()
+    seeding = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        if seeding.is_set():
+            # Interrupts asyncio.run() inside seed(); while serving, the loop below
+            # notices the event instead.
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sandbox = CommercetoolsSandbox(
+        project_key, client_id=client_id, client_secret=client_secret, port=port
+    )
+    try:
+        try:
+            sandbox.start()
+        except SandboxError as exc:
+            err.print(
+                f"[red]could not start the commercetools sandbox:[/red] {exc}",
+                markup=True,
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+        if customers > 0:
+            seeding.set()
+            try:
+                summary = _seed_with_progress(err, sandbox, run_seed, customers, seed, concurrency)
+            except SeedError as exc:
+                err.print(f"[red]seeding failed:[/red] {exc}", markup=True, highlight=False)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                err.print("seeding interrupted; the sandbox is stopped", style="red")
+                raise typer.Exit(1) from None
+            finally:
+                seeding.clear()
+            err.print(_summary_table(summary))
+        for name, value in sandbox.env().items():
+            typer.echo(f"export {name}={value}")
+        err.print(
+            f"# commercetools sandbox (project {project_key}) on {sandbox.api_url}; "
+            f"admin under {sandbox.api_url}/_sandbox/ ; Ctrl-C stops it.",
+            markup=False,
+            highlight=False,
+        )
+        while not stop.wait(1.0):
+            if not sandbox.running:
+                err.print("the commercetools sandbox server exited unexpectedly", style="red")
+                raise typer.Exit(1)
+    finally:
+        sandbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

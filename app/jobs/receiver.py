@@ -1,7 +1,7 @@
 """`ctsync serve`: an HTTP receiver for commercetools subscription deliveries.
 
 Per request: authenticate (shared token, compared in constant time), parse the delivery
-(`sync.jobs.deliveries`), record new message ids and their resources in the state file,
+(`ctsync.app.jobs.deliveries`), record new message ids and their resources in the state file,
 answer 202 at once, and let the debounced trigger start an incremental run for the
 affected resources. Redelivered messages are acknowledged and ignored.
 
@@ -31,11 +31,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sync.alerts import AlertSettings, send, stale_alert
-from sync.jobs.deliveries import DeliveryError, parse_delivery
-from sync.jobs.sns import SnsSignatureError, SnsVerifier, is_sns_url
-from sync.jobs.state import ReceiverState
-from sync.jobs.trigger import DebouncedTrigger
+from ctsync.app.alerts import AlertSettings, send, stale_alert
+from ctsync.app.jobs.deliveries import DeliveryError, parse_delivery
+from ctsync.app.jobs.sns import SnsSignatureError, SnsVerifier, is_sns_url
+from ctsync.app.jobs.state import ReceiverState
+from ctsync.app.jobs.trigger import DebouncedTrigger
 
 log = logging.getLogger("ctsync.jobs.receiver")
 
@@ -91,7 +91,7 @@ def receiver_token() -> str | None:
     """The shared token: `SYNC__RECEIVER__TOKEN` or `[sync.receiver] token` in secrets.toml."""
     import dlt
 
-    from sync.redact import register_secret
+    from ctsync.core.redact import register_secret
 
     value: Any = dlt.secrets.get("sync.receiver.token")
     token = str(value) if value else None

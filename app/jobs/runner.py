@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sync.alerts import AlertSettings
-from sync.console import make_console
-from sync.engine import EXIT_PARTIAL
-from sync.lock import run_lock
-from sync.planner import OBJECTS
-from sync.redact import redact
-from sync.warehouse import AUDIT_SCHEMA, connect, warehouse_path
+from ctsync.app.alerts import AlertSettings
+from ctsync.core.clock import utcnow
+from ctsync.core.console import make_console
+from ctsync.core.lock import run_lock
+from ctsync.core.names import OBJECTS, OK_STATUSES
+from ctsync.core.redact import redact
+from ctsync.core.warehouse import AUDIT_SCHEMA, connect, warehouse_path
+from ctsync.sync.result import EXIT_PARTIAL
 
 log = logging.getLogger("ctsync.jobs.runner")
 
 STAGES = ("ingest", "dbt", "sync")
-OK_STATUSES = ("succeeded", "succeeded_with_rejections", "dry_run")
 
 
 @dataclass(frozen=True)
@@ -124,24 +124,16 @@ class JobConfigError(RuntimeError):
 
 def check_configuration(*, dry_run: bool = False) -> None:
     """Fail before ingest starts, not minutes later in the sync stage."""
-    from ingest.commercetools.client import CommercetoolsError
-    from ingest.commercetools.source import load_settings as load_commercetools
-    from sync.config import ConfigError
-    from sync.config import load_settings as load_iterable
+    from ctsync.core.config import ConfigError
+    from ctsync.core.config import load_settings as load_iterable
+    from ctsync.ingest.commercetools.client import CommercetoolsError
+    from ctsync.ingest.commercetools.source import load_settings as load_commercetools
 
     problems: list[str] = []
     try:
+        # refuses a missing project key, client id or secret, naming the setting
         commercetools = load_commercetools()
         commercetools.endpoints  # noqa: B018 - resolves region/URLs, raising when unusable
-        if not commercetools.project_key or not commercetools.client_id:
-            problems.append(
-                "commercetools project key / client id missing "
-                "(SOURCES__COMMERCETOOLS__PROJECT_KEY, SOURCES__COMMERCETOOLS__CLIENT_ID)"
-            )
-        if not commercetools.client_secret:
-            problems.append(
-                "commercetools client secret missing (SOURCES__COMMERCETOOLS__CLIENT_SECRET)"
-            )
     except CommercetoolsError as exc:
         problems.append(redact(exc))
     try:
@@ -150,7 +142,7 @@ def check_configuration(*, dry_run: bool = False) -> None:
             iterable.require_api_key()
     except ConfigError as exc:
         problems.append(redact(exc))
-    from sync.alerts import AlertConfigError, load_alert_settings
+    from ctsync.app.alerts import AlertConfigError, load_alert_settings
 
     try:
         load_alert_settings()
@@ -158,10 +150,6 @@ def check_configuration(*, dry_run: bool = False) -> None:
         problems.append(redact(exc))
     if problems:
         raise JobConfigError("; ".join(problems))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def run_job(
@@ -175,7 +163,7 @@ def run_job(
     run_id: str | None = None,
     alerts: AlertSettings | None = None,
 ) -> JobReport:
-    """Run the pipeline once. Raises `sync.lock.RunLockHeld` when another run is active.
+    """Run the pipeline once. Raises `ctsync.core.lock.RunLockHeld` when another run is active.
     `alerts` (default: `sync.alerts.*` from the configuration) says where to report a failed
     run, a rejection spike or stale data."""
     target = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
@@ -243,7 +231,7 @@ def _stale_minutes(target: Path, report: JobReport) -> float | None:
 
 
 def _send_alerts(report: JobReport, stale: float | None, settings: AlertSettings | None) -> None:
-    from sync.alerts import AlertConfigError, load_alert_settings, run_alerts, send
+    from ctsync.app.alerts import AlertConfigError, load_alert_settings, run_alerts, send
 
     try:
         settings = settings or load_alert_settings()
@@ -363,7 +351,7 @@ def default_stages() -> dict[str, StageFunction]:
 
 
 def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
-    from ingest.pipeline import run_ingest
+    from ctsync.ingest.pipeline import run_ingest
 
     summary = run_ingest(
         full_refresh=context.options.full_refresh,
@@ -379,7 +367,7 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
     detail += f"; {', '.join(changed)}" if changed else "; no changes"
     # What Iterable holds (consent), read before anything is sent: the first run loads a
     # full snapshot, later runs what changed.
-    from ingest.iterable.pipeline import run_iterable_ingest
+    from ctsync.ingest.iterable.pipeline import run_iterable_ingest
 
     back = run_iterable_ingest(context.warehouse, full_refresh=context.options.full_refresh)
     if back.skipped:
@@ -398,7 +386,7 @@ JOB_DBT_EXCLUDE = ["resource_type:unit_test"]
 
 
 def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
-    from sync.cli.build import run_dbt_build
+    from ctsync.app.transform import run_dbt_build
 
     finished = 0
     with context.console.status("dbt build", spinner="dots") as status:
@@ -478,8 +466,8 @@ def describe_build(result: Any) -> str:
 
 
 def sync_stage(context: StageContext) -> tuple[str, str, Any]:
-    from sync.config import load_settings
-    from sync.engine import run_sync
+    from ctsync.core.config import load_settings
+    from ctsync.sync.engine import run_sync
 
     objects = list(context.options.objects) if context.options.objects else None
     if context.blocked_objects:
@@ -505,7 +493,7 @@ def sync_stage(context: StageContext) -> tuple[str, str, Any]:
         )
     if result.error_message:
         detail += f" — {result.error_message}"
-    from sync.jobs.write_back import write_back, write_back_enabled
+    from ctsync.app.jobs.write_back import write_back, write_back_enabled
 
     blocked = context.blocked_objects or ()
     if not context.options.dry_run and "subscriptions" not in blocked and write_back_enabled():

@@ -118,7 +118,7 @@ def run_schedule(
     `job` returning False (or raising) marks the run failed: the next attempt comes after
     `retry_delay` (doubling per consecutive failure, at most `max_retry_delay`) or at the
     next slot, whichever is sooner."""
-    from sync.jobs.trigger import backoff_delay
+    from ctsync.app.jobs.trigger import backoff_delay
 
     runs = 0
     failures = 0

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.jobs.state import ReceiverState
-from sync.redact import redact
+from ctsync.app.jobs.state import ReceiverState
+from ctsync.core.redact import redact
 
 log = logging.getLogger("ctsync.jobs.trigger")
 

@@ -23,7 +23,7 @@ import dlt
 import duckdb
 import orjson
 
-from sync.redact import redact
+from ctsync.core.redact import redact
 
 log = logging.getLogger("ctsync.write_back")
 
@@ -82,7 +82,7 @@ def pending(warehouse: Path) -> list[tuple[str, str, datetime, int]]:
 
 def write_back(warehouse: Path, client: Any = None) -> WriteBackSummary:
     """Send the pending opt-outs to commercetools; ``client`` is a ``CommercetoolsClient``."""
-    from ingest.commercetools.source import load_settings
+    from ctsync.ingest.commercetools.source import load_settings
 
     summary = WriteBackSummary()
     rows = pending(warehouse)

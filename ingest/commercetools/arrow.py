@@ -38,7 +38,7 @@ from dlt.common.utils import digest128
 if TYPE_CHECKING:
     import duckdb
 
-    from ingest.commercetools.schema import RawTable
+    from ctsync.ingest.commercetools.schema import RawTable
 
 _NAMING = NamingConvention()
 _EMPTY_KEY = "_empty"

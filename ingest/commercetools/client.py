@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
-from sync.retry import Backoff, retry_after_seconds
+from ctsync.core.retry import Backoff, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class RetryPolicy:
     """How many attempts, and how long between them; a server's ``Retry-After`` wins.
 
     The backoff curve and the ``Retry-After`` parsing are the project's one definition in
-    ``sync.retry``, shared with the Iterable client and the sandbox seeder.
+    ``ctsync.core.retry``, shared with the Iterable client and the sandbox seeder.
     """
 
     max_attempts: int = 6

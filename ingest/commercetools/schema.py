@@ -1,6 +1,6 @@
 """The one definition of the raw commercetools tables in ``raw_commercetools``.
 
-Both the API source (``ingest.commercetools.source``) and any raw-data generator (tests,
+Both the API source (``ctsync.ingest.commercetools.source``) and any raw-data generator (tests,
 ``bench/transform.py``) load through :func:`make_resource`, so the column names are exactly
 what dlt's normalizer makes of commercetools JSON with these hints:
 
@@ -30,7 +30,7 @@ variant columns.
 customer and from the customer a message embeds (``CustomerCreated`` carries the whole
 customer).
 
-Documents reach dlt as Arrow tables (:mod:`ingest.commercetools.arrow` applies the rules
+Documents reach dlt as Arrow tables (:mod:`ctsync.ingest.commercetools.arrow` applies the rules
 above page by page) and DuckDB as Parquet files (``LOADER_FILE_FORMAT``): dlt's row-by-row
 JSON normalizer took longer than fetching the data.
 """
@@ -50,7 +50,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract.items_transform import ItemTransform, YieldMapItem
 from dlt.extract.resource import DltResource
 
-from ingest.commercetools.arrow import PageConverter, prune_replaced_children
+from ctsync.ingest.commercetools.arrow import PageConverter, prune_replaced_children
 
 DATASET_NAME = "raw_commercetools"
 MAX_TABLE_NESTING = 2
@@ -254,14 +254,14 @@ DELETION_MESSAGES: dict[str, tuple[str, str]] = {
 """Raw table → (message ``resource.typeId``, message ``type``) that announces a deletion.
 
 Polling ``lastModifiedAt`` never sees a deleted resource; these messages do, and the ingest
-removes the rows they name (see ``ingest.pipeline.apply_deletions``)."""
+removes the rows they name (see ``ctsync.ingest.pipeline.apply_deletions``)."""
 
 RECONCILED_RESOURCES: dict[str, str] = {
     **{name: type_id for name, (type_id, _) in DELETION_MESSAGES.items()},
     "carts": "cart",
 }
 """Raw table → ``resource.typeId`` of what id reconciliation checks for deletions
-(``ingest.pipeline.reconcile_deletions``): every resource with a deletion message, plus
+(``ctsync.ingest.pipeline.reconcile_deletions``): every resource with a deletion message, plus
 carts, which commercetools deletes (by hand or after ``deleteDaysAfterLastModification``)
 without any message, so comparing ids is the only way to notice."""
 
@@ -351,7 +351,7 @@ def arrow_items(
     """A dlt step: a list of prepared documents → one Arrow table per raw table.
 
     The root table merges on ``id`` with the resource's hints; each child table is a table
-    variant that is appended to (see :mod:`ingest.commercetools.arrow`), declared with its
+    variant that is appended to (see :mod:`ctsync.ingest.commercetools.arrow`), declared with its
     JSON columns as they appear. Add it after the incremental step, if any
     (``resource.add_step(arrow_items(name))``). ``known``: the column types the warehouse
     already has (table → column → dlt data type), so a column keeps its type.

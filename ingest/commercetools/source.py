@@ -32,16 +32,16 @@ import dlt
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
-from ingest.commercetools import schema
-from ingest.commercetools.client import (
+from ctsync.core.redact import register_secret
+from ctsync.core.transport import InsecureTransportError, check_url
+from ctsync.ingest.commercetools import schema
+from ctsync.ingest.commercetools.client import (
     ClientCredentials,
     CommercetoolsClient,
     CommercetoolsConfigError,
     Endpoints,
     RetryPolicy,
 )
-from sync.redact import register_secret
-from sync.transport import InsecureTransportError, check_url
 
 SECTION = "sources.commercetools"
 DEFAULT_START = "1970-01-01T00:00:00.000Z"

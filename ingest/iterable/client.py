@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import orjson
 
-from sync.config import IterableSettings
-from sync.redact import redact
-from sync.retry import RETRYABLE_STATUSES, Backoff, retry_after_seconds
+from ctsync.core.config import IterableSettings
+from ctsync.core.redact import redact
+from ctsync.core.retry import RETRYABLE_STATUSES, Backoff, retry_after_seconds
 
 log = logging.getLogger("ctsync.ingest.iterable")
 

@@ -2,7 +2,7 @@
 
 ``run_iterable_ingest()`` is what ``ctsync ingest`` and ``ctsync run`` call after the
 commercetools load. It needs the sync's Iterable key; without one it is skipped (and the
-sync then holds back subscriptions, see ``sync.engine``).
+sync then holds back subscriptions, see ``ctsync.sync.engine``).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import dlt
 import duckdb
 import httpx
 
-from ingest.commercetools import schema as commercetools_schema
-from ingest.iterable.client import IterableReadClient, IterableSourceError
-from ingest.iterable.source import DATASET_NAME, EVENT_TYPES, iterable_source
-from sync.config import ConfigError, IterableSettings, load_settings
-from sync.warehouse import read_back_loaded
+from ctsync.core.config import ConfigError, IterableSettings, load_settings
+from ctsync.core.warehouse import read_back_loaded
+from ctsync.ingest.commercetools import schema as commercetools_schema
+from ctsync.ingest.iterable.client import IterableReadClient, IterableSourceError
+from ctsync.ingest.iterable.source import DATASET_NAME, EVENT_TYPES, iterable_source
 
 log = logging.getLogger("ctsync.ingest.iterable")
 

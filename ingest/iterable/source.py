@@ -34,7 +34,7 @@ import orjson
 from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.source import DltSource
 
-from ingest.iterable.client import ExportDeferred, IterableReadClient
+from ctsync.ingest.iterable.client import ExportDeferred, IterableReadClient
 
 DATASET_NAME = "raw_iterable"
 EVENT_TYPES = ("emailSubscribe", "emailUnSubscribe", "emailComplaint", "emailBounce")

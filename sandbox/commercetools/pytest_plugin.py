@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.commercetools.seed_catalog import (
+from ctsync.sandbox.commercetools.seed_catalog import (
     CUSTOMER_TYPE_KEY,
 )
-from sandbox.commercetools.seed_client import CommercetoolsWriteError, CommercetoolsWriter, iso
-from sandbox.commercetools.seed_common import ChangeSummary, SeedError, bind, run_pool
+from ctsync.sandbox.commercetools.seed_client import (
+    CommercetoolsWriteError,
+    CommercetoolsWriter,
+    iso,
+)
+from ctsync.sandbox.commercetools.seed_common import ChangeSummary, SeedError, bind, run_pool
 
 Resource = dict[str, Any]
 

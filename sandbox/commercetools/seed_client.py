@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from sync.retry import Backoff, retry_after_seconds
+from ctsync.core.retry import Backoff, retry_after_seconds
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses that say the server did not act on the request: safe to resend even a write

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.commercetools.seed_catalog import (
+from ctsync.sandbox.commercetools.seed_catalog import (
     LOYALTY_TIERS,
     MARKET_BY_STORE,
     MARKETS,

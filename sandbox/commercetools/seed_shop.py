@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.commercetools.seed_catalog import (
+from ctsync.sandbox.commercetools.seed_catalog import (
     COUNTRIES,
     CURRENCIES,
     CUSTOMER_GROUPS,
@@ -23,9 +23,13 @@ from sandbox.commercetools.seed_catalog import (
     store_drafts,
     store_type_draft,
 )
-from sandbox.commercetools.seed_client import CommercetoolsWriteError, CommercetoolsWriter, iso
-from sandbox.commercetools.seed_common import ProgressCallback, SeedError, SeedSummary
-from sandbox.commercetools.seed_people import (
+from ctsync.sandbox.commercetools.seed_client import (
+    CommercetoolsWriteError,
+    CommercetoolsWriter,
+    iso,
+)
+from ctsync.sandbox.commercetools.seed_common import ProgressCallback, SeedError, SeedSummary
+from ctsync.sandbox.commercetools.seed_people import (
     HISTORY_DAYS,
     CartPlan,
     CustomerPlan,

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from sandbox.commercetools.seed_catalog import (
+from ctsync.sandbox.commercetools.seed_catalog import (
     CUSTOMER_GROUPS,
     ProductPlan,
     category_drafts,
@@ -30,21 +30,25 @@ from sandbox.commercetools.seed_catalog import (
     product_type_drafts,
     store_drafts,
 )
-from sandbox.commercetools.seed_changes import apply_changes, apply_changes_async
-from sandbox.commercetools.seed_client import CommercetoolsWriteError, CommercetoolsWriter, iso
-from sandbox.commercetools.seed_common import (
+from ctsync.sandbox.commercetools.seed_changes import apply_changes, apply_changes_async
+from ctsync.sandbox.commercetools.seed_client import (
+    CommercetoolsWriteError,
+    CommercetoolsWriter,
+    iso,
+)
+from ctsync.sandbox.commercetools.seed_common import (
     ChangeSummary,
     ProgressCallback,
     SeedError,
     SeedSummary,
     run_pool,
 )
-from sandbox.commercetools.seed_people import (
+from ctsync.sandbox.commercetools.seed_people import (
     CustomerPlan,
     GuestPlan,
     plan_shoppers,
 )
-from sandbox.commercetools.seed_shop import ShopSeeder
+from ctsync.sandbox.commercetools.seed_shop import ShopSeeder
 
 __all__ = [
     "ChangeSummary",

@@ -1,5 +1,5 @@
 """A faithful local stand-in for Iterable's API (see ``emulator.IterableEmulator``)."""
 
-from sandbox.iterable.emulator import EmulatorError, IterableEmulator
+from ctsync.sandbox.iterable.emulator import EmulatorError, IterableEmulator
 
 __all__ = ["EmulatorError", "IterableEmulator"]

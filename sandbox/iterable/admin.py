@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sandbox.iterable import consent
-from sandbox.iterable.errors import ApiError
-from sandbox.iterable.faults import FORGET_DAILY_CAP, FaultSpecError
-from sandbox.iterable.project import public
-from sandbox.iterable.query import Query, value
+from ctsync.sandbox.iterable import consent
+from ctsync.sandbox.iterable.errors import ApiError
+from ctsync.sandbox.iterable.faults import FORGET_DAILY_CAP, FaultSpecError
+from ctsync.sandbox.iterable.project import public
+from ctsync.sandbox.iterable.query import Query, value
 
 if TYPE_CHECKING:
-    from sandbox.iterable.app import EmulatorApp
+    from ctsync.sandbox.iterable.app import EmulatorApp
 
 AdminHandler = Callable[["EmulatorApp", Query, dict[str, Any]], tuple[int, Any]]
 

@@ -21,21 +21,22 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from sandbox.iterable import admin, spec
-from sandbox.iterable.deferred import precheck, provisional
-from sandbox.iterable.errors import ApiError
-from sandbox.iterable.exports import RawBody
-from sandbox.iterable.faults import (
+from ctsync.core.names import PROJECT_TYPES
+from ctsync.sandbox.iterable import admin, spec
+from ctsync.sandbox.iterable.deferred import precheck, provisional
+from ctsync.sandbox.iterable.errors import ApiError
+from ctsync.sandbox.iterable.exports import RawBody
+from ctsync.sandbox.iterable.faults import (
     FORGET_DAILY_CAP,
     Decision,
     FaultPlan,
     RateLimiter,
     parse_faults,
 )
-from sandbox.iterable.project import PROJECT_TYPES, Project
-from sandbox.iterable.query import Query, value
-from sandbox.iterable.routes import ENDPOINTS, Route, body_definition, match
-from sandbox.iterable.wire import drop, read_all, respond
+from ctsync.sandbox.iterable.project import Project
+from ctsync.sandbox.iterable.query import Query, value
+from ctsync.sandbox.iterable.routes import ENDPOINTS, Route, body_definition, match
+from ctsync.sandbox.iterable.wire import drop, read_all, respond
 
 # The emulator subprocess reads its API key from here (argv would show it in `ps`).
 API_KEY_ENV = "ITERABLE_EMULATOR_API_KEY"
@@ -43,7 +44,7 @@ BODY_CAP_BYTES = 4_000_000
 REQUEST_LOG_MAX = 200_000
 CAPTURE_MAX = 20_000
 
-log = logging.getLogger("sandbox.iterable")
+log = logging.getLogger("ctsync.sandbox.iterable")
 
 
 class _Unanswered(Exception):

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from sandbox.iterable.errors import ApiError, CatalogNotFound, check_or_fail, commit
-from sandbox.iterable.fields import SchemaCheck
-from sandbox.iterable.project import Project
+from ctsync.sandbox.iterable.errors import ApiError, CatalogNotFound, check_or_fail, commit
+from ctsync.sandbox.iterable.fields import SchemaCheck
+from ctsync.sandbox.iterable.project import Project
 
 CATALOG_ITEM_MAX_BYTES = 30_000
 CATALOG_BULK_MAX_ITEMS = 1000

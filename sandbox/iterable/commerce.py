@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from sandbox.iterable.errors import (
+from ctsync.sandbox.iterable.errors import (
     ApiError,
     IdentityFailure,
     check_or_fail,
@@ -15,10 +15,10 @@ from sandbox.iterable.errors import (
     single_failure,
     success,
 )
-from sandbox.iterable.events import event_id
-from sandbox.iterable.fields import SchemaCheck
-from sandbox.iterable.identity import apply_user_fields, check_identifiers, resolve
-from sandbox.iterable.project import Project, User
+from ctsync.sandbox.iterable.events import event_id
+from ctsync.sandbox.iterable.fields import SchemaCheck
+from ctsync.sandbox.iterable.identity import apply_user_fields, check_identifiers, resolve
+from ctsync.sandbox.iterable.project import Project, User
 
 
 def _resolve_single(project: Project, user_req: dict[str, Any], check: SchemaCheck) -> User:

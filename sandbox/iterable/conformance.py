@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.iterable import spec
+from ctsync.sandbox.iterable import spec
 
 UNDECLARED_OK = {413, 429, 500, 502, 503}
 _CATALOG_404_KEYS = {"error", "message", "code", "data"}

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.iterable import subscriptions
-from sandbox.iterable.errors import ApiError, IdentityFailure
-from sandbox.iterable.identity import resolve
-from sandbox.iterable.project import Project, User, now_text
-from sandbox.iterable.query import Query
+from ctsync.sandbox.iterable import subscriptions
+from ctsync.sandbox.iterable.errors import ApiError, IdentityFailure
+from ctsync.sandbox.iterable.identity import resolve
+from ctsync.sandbox.iterable.project import Project, User, now_text
+from ctsync.sandbox.iterable.query import Query
 
 GROUPS = {
     "emaillist": "emailList",

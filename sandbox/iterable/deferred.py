@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.iterable.errors import (
+from ctsync.sandbox.iterable.errors import (
     EVENT_FAILED,
     USER_FAILED,
     ApiError,
@@ -16,10 +16,10 @@ from sandbox.iterable.errors import (
     record_failure,
     single_failure,
 )
-from sandbox.iterable.events import event_id
-from sandbox.iterable.fields import SchemaCheck
-from sandbox.iterable.identity import check_identifiers
-from sandbox.iterable.project import Project
+from ctsync.sandbox.iterable.events import event_id
+from ctsync.sandbox.iterable.fields import SchemaCheck
+from ctsync.sandbox.iterable.identity import check_identifiers
+from ctsync.sandbox.iterable.project import Project
 
 # endpoint -> (the body's array of records, or None for a single record; field category)
 _PRECHECK = {

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.iterable.app import API_KEY_ENV
-from sandbox.iterable.faults import parse_faults
-from sandbox.iterable.routes import ENDPOINTS
+from ctsync.sandbox.iterable.app import API_KEY_ENV
+from ctsync.sandbox.iterable.faults import parse_faults
+from ctsync.sandbox.iterable.routes import ENDPOINTS
 
 _START_TIMEOUT_S = 30.0
 
@@ -64,7 +64,7 @@ class IterableEmulator:
         cmd = [
             sys.executable,
             "-m",
-            "sandbox.iterable.server",
+            "ctsync.sandbox.iterable.server",
             "--port",
             str(self._port),
             "--project-type",
@@ -200,7 +200,7 @@ class IterableEmulator:
         return dict(self._call("POST", "reset", body))
 
     def set_faults(self, spec: str) -> dict[str, Any]:
-        """Replace the fault rules (SPEC syntax in ``sandbox.iterable.faults``)."""
+        """Replace the fault rules (SPEC syntax in ``ctsync.sandbox.iterable.faults``)."""
         parse_faults(spec, ENDPOINTS)
         return dict(self._call("POST", "faults", {"spec": spec}))
 

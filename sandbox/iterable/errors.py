@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.iterable.fields import FieldLimitError, FieldTypeError, SchemaCheck
+from ctsync.sandbox.iterable.fields import FieldLimitError, FieldTypeError, SchemaCheck
 
 # The names under a bulk answer's ``failedUpdates``, per kind of bulk endpoint.
 USER_FAILED = (

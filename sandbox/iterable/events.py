@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from sandbox.iterable.errors import (
+from ctsync.sandbox.iterable.errors import (
     EVENT_FAILED,
     ApiError,
     BulkOutcome,
@@ -18,10 +18,10 @@ from sandbox.iterable.errors import (
     record_failure,
     single_failure,
 )
-from sandbox.iterable.fields import SchemaCheck
-from sandbox.iterable.identity import check_identifiers, resolve, valid_email
-from sandbox.iterable.project import Project, User
-from sandbox.iterable.query import Query, integer
+from ctsync.sandbox.iterable.fields import SchemaCheck
+from ctsync.sandbox.iterable.identity import check_identifiers, resolve, valid_email
+from ctsync.sandbox.iterable.project import Project, User
+from ctsync.sandbox.iterable.query import Query, integer
 
 EVENT_ID_MAX_BYTES = 512
 _EVENT_ID_RE = re.compile(r"^[A-Za-z0-9-]+$")

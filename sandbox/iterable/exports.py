@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from sandbox.iterable import consent
-from sandbox.iterable.errors import ApiError
-from sandbox.iterable.project import Project, User
-from sandbox.iterable.query import Query, value
+from ctsync.sandbox.iterable import consent
+from ctsync.sandbox.iterable.errors import ApiError
+from ctsync.sandbox.iterable.project import Project, User
+from ctsync.sandbox.iterable.query import Query, value
 
 EXPORT_TYPES = ("user", *consent.CONSENT_EVENT_TYPES)
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S")

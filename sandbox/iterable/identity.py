@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.iterable.errors import IdentityFailure
-from sandbox.iterable.project import Project, User, now_text
+from ctsync.sandbox.iterable.errors import IdentityFailure
+from ctsync.sandbox.iterable.project import Project, User, now_text
 
 USER_ID_MAX_LEN = 52
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.iterable.fields import SchemaRegistry
+from ctsync.core.names import PROJECT_TYPES
+from ctsync.sandbox.iterable.fields import SchemaRegistry
 
-PROJECT_TYPES = ("email", "userId", "hybrid")
 PROJECT_ID = 10216
 
 SUBSCRIPTION_FIELDS = (

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.iterable.conformance import CheckedClient
-from sandbox.iterable.emulator import IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient
+from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.iterable.errors import ApiError
+from ctsync.sandbox.iterable.errors import ApiError
 
 Query = dict[str, list[str]]
 

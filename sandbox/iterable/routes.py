@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.iterable import (
+from ctsync.sandbox.iterable import (
     catalogs,
     commerce,
     consent,
@@ -17,8 +17,8 @@ from sandbox.iterable import (
     subscriptions,
     users,
 )
-from sandbox.iterable.project import Project
-from sandbox.iterable.query import Query, integer, required, value
+from ctsync.sandbox.iterable.project import Project
+from ctsync.sandbox.iterable.query import Query, integer, required, value
 
 Handler = Callable[[Project, Any, dict[str, str], Query], tuple[int, Any]]
 

@@ -1,6 +1,6 @@
 """Run the emulator under uvicorn (uvloop + httptools) on a loopback socket.
 
-``python -m sandbox.iterable.server --port 0 --ready-file F`` is what ``IterableEmulator``
+``python -m ctsync.sandbox.iterable.server --port 0 --ready-file F`` is what ``IterableEmulator``
 starts in a subprocess: a separate process keeps the server off the test's GIL. It binds
 the socket itself, writes ``{"port": N}`` as one JSON line on stdout once listening, and
 exits when its stdin closes (the parent died or stopped it).
@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import uvicorn
 
-from sandbox.iterable.app import API_KEY_ENV, EmulatorApp
-from sandbox.iterable.wire import install_log_filter
+from ctsync.sandbox.iterable.app import API_KEY_ENV, EmulatorApp
+from ctsync.sandbox.iterable.wire import install_log_filter
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

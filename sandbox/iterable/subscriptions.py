@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sandbox.iterable.errors import (
+from ctsync.sandbox.iterable.errors import (
     ApiError,
     BulkOutcome,
     IdentityFailure,
@@ -20,10 +20,10 @@ from sandbox.iterable.errors import (
     success,
     user_bulk_body,
 )
-from sandbox.iterable.fields import SchemaCheck
-from sandbox.iterable.identity import resolve
-from sandbox.iterable.project import SUBSCRIPTION_FIELDS, Project, User, now_text
-from sandbox.iterable.users import bulk_users
+from ctsync.sandbox.iterable.fields import SchemaCheck
+from ctsync.sandbox.iterable.identity import resolve
+from ctsync.sandbox.iterable.project import SUBSCRIPTION_FIELDS, Project, User, now_text
+from ctsync.sandbox.iterable.users import bulk_users
 
 # ---------------------------------------------------------------------- profile arrays
 

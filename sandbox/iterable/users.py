@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.iterable.errors import (
+from ctsync.sandbox.iterable.errors import (
     ApiError,
     BulkOutcome,
     IdentityFailure,
@@ -17,15 +17,15 @@ from sandbox.iterable.errors import (
     success,
     user_bulk_body,
 )
-from sandbox.iterable.fields import SchemaCheck
-from sandbox.iterable.identity import (
+from ctsync.sandbox.iterable.fields import SchemaCheck
+from ctsync.sandbox.iterable.identity import (
     apply_user_fields,
     check_identifiers,
     resolve,
     valid_email,
     valid_user_id,
 )
-from sandbox.iterable.project import Project, User, now_text
+from ctsync.sandbox.iterable.project import Project, User, now_text
 
 
 def op_update(project: Project, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

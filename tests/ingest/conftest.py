@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 import pytest
 
-from ingest.commercetools.client import (
+from ctsync.ingest.commercetools.client import (
     ClientCredentials,
     CommercetoolsClient,
     Endpoints,

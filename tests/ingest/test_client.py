@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from ingest.commercetools.client import (
+from ctsync.ingest.commercetools.client import (
     CommercetoolsAuthError,
     CommercetoolsConfigError,
     CommercetoolsError,

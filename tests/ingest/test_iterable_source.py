@@ -7,10 +7,13 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import pytest
 
-from ingest.iterable.pipeline import has_loaded, run_iterable_ingest
-from sandbox.iterable import IterableEmulator
-from sync.config import IterableSettings
+from ctsync.core.config import IterableSettings
+from ctsync.ingest.iterable.pipeline import has_loaded, run_iterable_ingest
+from ctsync.sandbox.iterable import IterableEmulator
+
+pytestmark = pytest.mark.slow
 
 
 def _settings(emu: IterableEmulator, rate_scale: float = 1000.0) -> IterableSettings:

@@ -10,9 +10,11 @@ import dlt
 import duckdb
 import pytest
 
-from ingest.commercetools.client import CommercetoolsConfigError
-from ingest.commercetools.source import CommercetoolsSettings, load_settings
-from ingest.pipeline import IngestError, make_pipeline, parse_resources, run_ingest
+from ctsync.ingest.commercetools.client import CommercetoolsConfigError
+from ctsync.ingest.commercetools.source import CommercetoolsSettings, load_settings
+from ctsync.ingest.pipeline import IngestError, make_pipeline, parse_resources, run_ingest
+
+pytestmark = pytest.mark.slow
 
 
 def _customer(i: int, modified: str) -> dict:

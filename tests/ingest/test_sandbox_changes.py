@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
-from ingest.commercetools.source import load_settings
-from ingest.pipeline import run_ingest
-from sandbox.commercetools.seeder import apply_changes, seed
+from ctsync.ingest.commercetools.source import load_settings
+from ctsync.ingest.pipeline import run_ingest
+from ctsync.sandbox.commercetools.seeder import apply_changes, seed
+
+pytestmark = pytest.mark.slow
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[tuple]:

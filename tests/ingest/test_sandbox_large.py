@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.commercetools.source import load_settings
-from ingest.pipeline import run_ingest
+from ctsync.ingest.commercetools.source import load_settings
+from ctsync.ingest.pipeline import run_ingest
 
 ROWS = 10_050
 

@@ -17,11 +17,13 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from ingest.commercetools import schema
-from ingest.commercetools.source import CommercetoolsSettings, load_settings
-from ingest.pipeline import IngestError, make_pipeline, run_ingest
-from sandbox.commercetools.seeder import SeedSummary, seed
-from sync.cli import app
+from ctsync.app.cli import app
+from ctsync.ingest.commercetools import schema
+from ctsync.ingest.commercetools.source import CommercetoolsSettings, load_settings
+from ctsync.ingest.pipeline import IngestError, make_pipeline, run_ingest
+from ctsync.sandbox.commercetools.seeder import SeedSummary, seed
+
+pytestmark = pytest.mark.slow
 
 CUSTOMERS = 40
 

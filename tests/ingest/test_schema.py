@@ -8,7 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.commercetools import schema
+from ctsync.ingest.commercetools import schema
+
+pytestmark = pytest.mark.slow
 
 
 def _customer(i: int, **extra: object) -> dict:

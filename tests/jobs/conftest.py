@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sync.warehouse import ensure_audit_tables
+from ctsync.core.warehouse import ensure_audit_tables
 
 BASE = datetime(2026, 11, 20, 8, 0, 0)
 HOSTILE_REASON = "<script>document.title='pwned'</script>"

@@ -1,4 +1,5 @@
-"""The adversarial suite: every unusual record of `sandbox.commercetools.adversarial`, written
+"""The adversarial suite: every unusual record of `ctsync.sandbox.commercetools.adversarial`,
+written
 through the commercetools API, scored after one `ctsync run` against the Iterable emulator.
 
 Every case must score: its outcome (delivered / rejected / not_sent) and reason in
@@ -19,10 +20,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from sandbox.commercetools.adversarial import ABSENT, CASES, Case, Expect, Shop
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.commercetools.seeder import seed
-from sandbox.iterable.emulator import IterableEmulator
+from ctsync.sandbox.commercetools.adversarial import ABSENT, Case, Expect, Shop
+from ctsync.sandbox.commercetools.adversarial_cases import CASES
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.seeder import seed
+from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")

@@ -15,11 +15,14 @@ import duckdb
 import pytest
 from rich.console import Console
 
-from sync.alerts import AlertConfigError, AlertSettings, load_alert_settings
-from sync.jobs.receiver import StalenessWatch
-from sync.jobs.runner import JobOptions, StageContext, run_job, utcnow
-from sync.jobs.trigger import DebouncedTrigger
-from sync.redact import register_secret
+from ctsync.app.alerts import AlertConfigError, AlertSettings, load_alert_settings
+from ctsync.app.jobs.receiver import StalenessWatch
+from ctsync.app.jobs.runner import JobOptions, StageContext, run_job
+from ctsync.app.jobs.trigger import DebouncedTrigger
+from ctsync.core.clock import utcnow
+from ctsync.core.redact import register_secret
+
+pytestmark = pytest.mark.slow
 
 
 class Webhook:

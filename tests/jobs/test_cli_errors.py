@@ -15,7 +15,9 @@ import duckdb
 import httpx
 import pytest
 
-from sync.lock import run_lock
+from ctsync.core.lock import run_lock
+
+pytestmark = pytest.mark.slow
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
@@ -103,7 +105,7 @@ def test_a_dry_run_needs_no_iterable_key(tmp_path: Path) -> None:
 def test_bad_options_are_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from sync.cli import app
+    from ctsync.app.cli import app
 
     for key in [k for k in os.environ if k.startswith(CONFIG_PREFIXES)]:
         monkeypatch.delenv(key)

@@ -33,14 +33,14 @@ import duckdb
 import httpx
 import pytest
 
-from ingest.iterable.pipeline import run_iterable_ingest
-from ingest.pipeline import run_ingest
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.commercetools.seed_catalog import customer_type_draft
-from sandbox.iterable.emulator import IterableEmulator
-from sync.cli.build import run_dbt_build
-from sync.config import IterableSettings
-from sync.engine import run_sync
+from ctsync.app.transform import run_dbt_build
+from ctsync.core.config import IterableSettings
+from ctsync.ingest.iterable.pipeline import run_iterable_ingest
+from ctsync.ingest.pipeline import run_ingest
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.seed_catalog import customer_type_draft
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.engine import run_sync
 
 pytestmark = pytest.mark.slow
 

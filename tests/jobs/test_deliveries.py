@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sync.jobs.deliveries import DeliveryError, parse_delivery
+from ctsync.app.jobs.deliveries import DeliveryError, parse_delivery
 
 MESSAGE = {
     "notificationType": "Message",

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from rich.console import Console
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.audit import ObjectCounts
-from sync.demo import IterableSnapshot, _compare_runs, _environment
-from sync.jobs.runner import JobOptions, JobReport, StageReport
+from ctsync.app.demo import IterableSnapshot, _compare_runs, _environment
+from ctsync.app.jobs.runner import JobOptions, JobReport, StageReport
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.audit import ObjectCounts
 
 
 def test_environment_points_at_the_sandboxes_and_restores_everything(

@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.iterable.emulator import IterableEmulator
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+
+pytestmark = pytest.mark.slow
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__")
@@ -119,9 +122,10 @@ def test_doctor_checks_every_consent_rule_against_the_iterable_project(
     fresh_iterable: IterableEmulator, tmp_path: Path
 ) -> None:
     """Each seed row's list / channel / message type must exist, with the right medium."""
-    from sync import consent, doctor
-    from sync.config import IterableSettings
-    from sync.iterable_client import IterableClient
+    from ctsync.app import doctor
+    from ctsync.core.config import IterableSettings
+    from ctsync.sync import consent
+    from ctsync.sync.iterable_client import IterableClient
 
     settings = IterableSettings(
         api_key=fresh_iterable.api_key, api_url=fresh_iterable.api_url, rate_scale=100.0

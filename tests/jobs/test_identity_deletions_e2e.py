@@ -28,12 +28,12 @@ import duckdb
 import httpx
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.commercetools.seed_catalog import MARKET_BY_STORE
-from sandbox.commercetools.seed_client import TIMESTAMP_HEADER, iso
-from sandbox.commercetools.seeder import seed
-from sandbox.iterable.emulator import IterableEmulator
-from sync.engine import EXIT_PARTIAL
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.seed_catalog import MARKET_BY_STORE
+from ctsync.sandbox.commercetools.seed_client import TIMESTAMP_HEADER, iso
+from ctsync.sandbox.commercetools.seeder import seed
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.result import EXIT_PARTIAL
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")

@@ -18,9 +18,9 @@ import duckdb
 import httpx
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.commercetools.seeder import seed
-from sandbox.iterable.emulator import IterableEmulator
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.seeder import seed
+from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")

@@ -23,10 +23,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.commercetools.seeder import seed
-from sandbox.iterable.emulator import IterableEmulator
-from sync.engine import EXIT_PARTIAL
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.seeder import seed
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.result import EXIT_PARTIAL
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
@@ -258,7 +258,7 @@ def test_every_source_record_has_exactly_one_outcome_after_the_run(shop: Shop) -
 def test_a_record_without_an_outcome_fails_the_reconciliation_test(
     shop: Shop, tmp_path: Path
 ) -> None:
-    from sync.cli.build import run_dbt_build
+    from ctsync.app.transform import run_dbt_build
 
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(shop.warehouse, copy)

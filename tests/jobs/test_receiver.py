@@ -17,11 +17,13 @@ import httpx
 import pytest
 import uvicorn
 
-from sync.jobs.receiver import MAX_BODY_BYTES, Receiver, TokenAuth, sns_confirmation_allowed
-from sync.jobs.sns import SnsVerifier, string_to_sign
-from sync.jobs.state import ReceiverState
-from sync.jobs.trigger import DebouncedTrigger, RunFailed
-from sync.redact import register_secret
+from ctsync.app.jobs.receiver import MAX_BODY_BYTES, Receiver, TokenAuth, sns_confirmation_allowed
+from ctsync.app.jobs.sns import SnsVerifier, string_to_sign
+from ctsync.app.jobs.state import ReceiverState
+from ctsync.app.jobs.trigger import DebouncedTrigger, RunFailed
+from ctsync.core.redact import register_secret
+
+pytestmark = pytest.mark.slow
 
 TOKEN = "s3cret-token-for-tests"
 

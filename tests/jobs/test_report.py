@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sync.report import collect, latency_histogram, write_report
+import pytest
+
+from ctsync.app.report import collect, latency_histogram, write_report
+
+pytestmark = pytest.mark.slow
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 

@@ -11,9 +11,11 @@ import duckdb
 import pytest
 from rich.console import Console
 
-from sync.engine import EXIT_PARTIAL
-from sync.jobs.runner import JobOptions, StageContext, run_job, summary_tables
-from sync.lock import RunLockHeld, run_lock
+from ctsync.app.jobs.runner import JobOptions, StageContext, run_job, summary_tables
+from ctsync.core.lock import RunLockHeld, run_lock
+from ctsync.sync.result import EXIT_PARTIAL
+
+pytestmark = pytest.mark.slow
 
 
 class FakeSyncResult:
@@ -172,7 +174,7 @@ def test_a_held_lock_refuses_the_run_and_records_nothing(tmp_path: Path) -> None
 
 
 def test_secrets_in_a_stage_error_do_not_reach_the_audit_tables(tmp_path: Path) -> None:
-    from sync.redact import register_secret
+    from ctsync.core.redact import register_secret
 
     secret = "sk-live-0123456789abcdef"
     register_secret(secret)
@@ -208,9 +210,9 @@ def test_summary_shows_every_stage(tmp_path: Path) -> None:
 
 
 def test_objects_blocked_by_a_build_are_those_whose_models_or_tests_failed() -> None:
-    from sync.cli.build import BuildResult, NodeOutcome
-    from sync.jobs.runner import objects_blocked_by
-    from sync.planner import OBJECTS
+    from ctsync.app.jobs.runner import objects_blocked_by
+    from ctsync.app.transform import BuildResult, NodeOutcome
+    from ctsync.core.names import OBJECTS
 
     result = BuildResult(success=False, elapsed_seconds=1.0)
     for obj in OBJECTS:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sync.jobs.scheduler import (
+from ctsync.app.jobs.scheduler import (
     CronSchedule,
     IntervalSchedule,
     ScheduleError,
@@ -68,6 +68,7 @@ def test_interval_skips_the_slots_a_long_run_missed() -> None:
     )
 
 
+@pytest.mark.slow
 def test_runs_follow_the_interval_and_never_overlap() -> None:
     spans: list[tuple[float, float]] = []
     active = threading.Lock()
@@ -87,6 +88,7 @@ def test_runs_follow_the_interval_and_never_overlap() -> None:
     assert all(b - a >= 0.24 for a, b in zip(starts, starts[1:], strict=False))
 
 
+@pytest.mark.slow
 def test_a_run_longer_than_the_interval_delays_the_next_instead_of_overlapping() -> None:
     spans: list[tuple[float, float]] = []
 
@@ -112,6 +114,7 @@ def test_a_failed_run_does_not_end_the_schedule() -> None:
     assert len(calls) == 3
 
 
+@pytest.mark.slow
 def test_a_failed_or_partial_run_is_retried_with_backoff_before_the_next_slot() -> None:
     starts: list[float] = []
     outcomes = [False, False, True]  # False: the run ended failed or partial
@@ -145,8 +148,8 @@ SCHEDULE_SCRIPT = textwrap.dedent(
     import io, sys, threading, time
     from pathlib import Path
     from rich.console import Console
-    from sync.jobs.runner import JobOptions, run_job
-    from sync.jobs.scheduler import IntervalSchedule, install_stop_handlers, run_schedule
+    from ctsync.app.jobs.runner import JobOptions, run_job
+    from ctsync.app.jobs.scheduler import IntervalSchedule, install_stop_handlers, run_schedule
 
     warehouse = Path(sys.argv[1])
     marker = Path(sys.argv[2])
@@ -175,6 +178,7 @@ SCHEDULE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigterm_stops_after_the_current_stage(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     marker = tmp_path / "in-ingest"

@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
-from sync.status import collect_status, render_status
+from ctsync.app.status import collect_status, render_status
+
+pytestmark = pytest.mark.slow
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 
@@ -89,7 +92,7 @@ def test_status_while_a_run_writes_the_warehouse(audit_warehouse: Path) -> None:
             sys.executable,
             "-c",
             "import sys, time, duckdb\n"
-            "from sync.lock import run_lock\n"
+            "from ctsync.core.lock import run_lock\n"
             "with run_lock(sys.argv[1]):\n"
             "    con = duckdb.connect(sys.argv[1])\n"
             "    print('held', flush=True)\n"

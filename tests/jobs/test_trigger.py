@@ -6,8 +6,12 @@ import threading
 import time
 from pathlib import Path
 
-from sync.jobs.state import ReceiverState
-from sync.jobs.trigger import DebouncedTrigger, RetryLater, RunFailed, backoff_delay
+import pytest
+
+from ctsync.app.jobs.state import ReceiverState
+from ctsync.app.jobs.trigger import DebouncedTrigger, RetryLater, RunFailed, backoff_delay
+
+pytestmark = pytest.mark.slow
 
 
 class RecordingJob:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
-from sync.cli import app
+from ctsync.app.cli import app
+
+pytestmark = pytest.mark.slow
 
 runner = CliRunner()
 

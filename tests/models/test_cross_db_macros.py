@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from dbt.cli.main import dbtRunner
 
-from sync.cli.build import PROJECT_DIR
+from ctsync.core.paths import DBT_PROJECT_DIR as PROJECT_DIR
+
+pytestmark = pytest.mark.slow
 
 CALLS = {
     "ctsync_json_add_nulls": "default__ctsync_json_add_nulls(\"'{}'\", [\"'a'\"], \"'[]'\")",

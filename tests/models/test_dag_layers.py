@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from sync.cli.build import PROJECT_DIR
+from ctsync.core.paths import DBT_PROJECT_DIR as PROJECT_DIR
+
+pytestmark = pytest.mark.slow
 
 LAYERS = ("staging", "intermediate", "marts", "iterable", "audit")
 

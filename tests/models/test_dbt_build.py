@@ -19,20 +19,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.commercetools.source import load_settings
-from ingest.pipeline import run_ingest
-from sandbox.commercetools.seeder import seed
-from sync.cli.build import BuildResult, run_dbt_build
+from ctsync.app.transform import BuildResult, run_dbt_build
+from ctsync.core.names import OBJECTS
+from ctsync.ingest.commercetools.source import load_settings
+from ctsync.ingest.pipeline import run_ingest
+from ctsync.sandbox.commercetools.seeder import seed
 
-OBJECTS = (
-    "users",
-    "subscriptions",
-    "purchases",
-    "carts",
-    "events",
-    "catalog_items",
-    "user_deletions",
-)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -266,9 +259,9 @@ def test_changes_views_follow_the_ledger_without_a_rebuild(built) -> None:
 def test_a_malformed_payload_blocks_its_rows_and_not_its_object(built, tmp_path: Path) -> None:
     """The payload checks on the desired state warn instead of failing: a run syncs the
     object, and the sync's validator rejects just the malformed rows (invalid_payload)."""
-    from sync.config import IterableSettings
-    from sync.planner import ChangeRow
-    from sync.validation import Validator
+    from ctsync.core.config import IterableSettings
+    from ctsync.core.names import ChangeRow
+    from ctsync.sync.validation import Validator
 
     warehouse, _ = built
     copy = tmp_path / "warehouse.duckdb"

@@ -8,9 +8,10 @@ from itertools import islice
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from ingest.commercetools import schema
-from sandbox.commercetools.documents import (
+from ctsync.ingest.commercetools import schema
+from ctsync.sandbox.commercetools.documents import (
     Scale,
     customer_document,
     documents,
@@ -18,6 +19,8 @@ from sandbox.commercetools.documents import (
     order_document,
     stable_id,
 )
+
+pytestmark = pytest.mark.slow
 
 SMALL = Scale(customers=60, orders=150, carts=30, products=12, seed=5)
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox.commercetools.documents import Scale, load_raw
-from sync.cli.build import run_dbt_build
+from ctsync.app.transform import run_dbt_build
+from ctsync.sandbox.commercetools.documents import Scale, load_raw
+
+pytestmark = pytest.mark.slow
 
 SELECTION = [
     "fct_order_lines",

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+
+pytestmark = pytest.mark.slow
 
 Json = dict[str, Any]
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
 
 
 def api(sandbox: CommercetoolsSandbox, token: str) -> httpx.Client:
@@ -20,6 +20,7 @@ def api(sandbox: CommercetoolsSandbox, token: str) -> httpx.Client:
     )
 
 
+@pytest.mark.slow
 def test_429_faults_happen_at_the_configured_rate(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -47,6 +48,7 @@ def test_429_faults_happen_at_the_configured_rate(
     }
 
 
+@pytest.mark.slow
 def test_503_faults_have_overcapacity_body_and_mix_with_429(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -67,6 +69,7 @@ def test_503_faults_have_overcapacity_body_and_mix_with_429(
     assert statuses[200] == 400 - statuses[503] - statuses[429]
 
 
+@pytest.mark.slow
 def test_seeded_faults_are_reproducible(fresh_commercetools: CommercetoolsSandbox) -> None:
     sandbox = fresh_commercetools
     token = sandbox.token()
@@ -81,6 +84,7 @@ def test_seeded_faults_are_reproducible(fresh_commercetools: CommercetoolsSandbo
     assert 503 in first and 200 in first
 
 
+@pytest.mark.slow
 def test_fault_paths_regex_limits_where_faults_happen(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -125,6 +129,7 @@ def test_invalid_fault_settings_are_rejected_with_a_reason(
     assert fresh_commercetools.faults()["status_429"] == 0
 
 
+@pytest.mark.slow
 def test_tokens_expire_after_the_configured_ttl(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -153,6 +158,7 @@ def test_tokens_expire_after_the_configured_ttl(
     assert sandbox.stats()["expired_token_rejections"] == 1
 
 
+@pytest.mark.slow
 def test_clearing_the_ttl_makes_old_tokens_valid_again(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -189,6 +195,7 @@ def test_stats_record_paths_statuses_and_paging_extremes(
     assert sandbox.stats()["requests_total"] == 0
 
 
+@pytest.mark.slow
 def test_reset_clears_data_messages_faults_and_stats(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -235,6 +242,7 @@ def test_fault_sequence_answers_the_next_requests_in_order(
     assert sandbox.stats()["faults_injected"] == {"429": 1, "503": 1, "502": 1, "401": 1, "500": 1}
 
 
+@pytest.mark.slow
 def test_latency_delays_matching_requests(fresh_commercetools: CommercetoolsSandbox) -> None:
     sandbox = fresh_commercetools
     token = sandbox.token()

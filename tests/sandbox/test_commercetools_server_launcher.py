@@ -14,8 +14,8 @@ import httpx
 import psutil
 import pytest
 
-from sandbox.commercetools import launcher
-from sandbox.commercetools.launcher import (
+from ctsync.sandbox.commercetools import launcher
+from ctsync.sandbox.commercetools.launcher import (
     CommercetoolsSandbox,
     SandboxError,
     SandboxNotInstalledError,
@@ -54,6 +54,7 @@ def test_repr_never_shows_the_secret(commercetools_sandbox: CommercetoolsSandbox
     assert "ctsync-test" in text
 
 
+@pytest.mark.slow
 def test_start_and_stop_a_second_sandbox_with_initial_faults_and_own_credentials() -> None:
     sandbox = CommercetoolsSandbox(
         project_key="other-shop",
@@ -90,20 +91,23 @@ def test_missing_node_gives_a_clear_error() -> None:
         CommercetoolsSandbox(node="/nonexistent/bin/node").start()
 
 
+@pytest.mark.slow
 def test_server_start_failure_reports_the_reason() -> None:
     with pytest.raises(SandboxError, match="project-key"):
         CommercetoolsSandbox(project_key="Not A Valid Key!").start()
 
 
+@pytest.mark.slow
 def test_invalid_initial_faults_fail_at_start() -> None:
     with pytest.raises(SandboxError, match="status_429"):
         CommercetoolsSandbox(faults={"status_429": 2}).start()
 
 
+@pytest.mark.slow
 def test_server_exits_when_its_launcher_process_dies() -> None:
     script = (
         "import sys, time\n"
-        "from sandbox.commercetools.launcher import CommercetoolsSandbox\n"
+        "from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox\n"
         "ct = CommercetoolsSandbox().start()\n"
         "print(ct.pid, flush=True)\n"
         "time.sleep(120)\n"
@@ -135,6 +139,7 @@ def test_server_exits_when_its_launcher_process_dies() -> None:
             parent.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_bulk_load_stores_resources_as_given_with_created_messages(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -166,6 +171,7 @@ def test_bulk_load_stores_resources_as_given_with_created_messages(
         assert duplicate.json()["errors"][0]["code"] == "DuplicateField"
 
 
+@pytest.mark.slow
 def test_bulk_load_rejects_bad_input_with_the_record_index(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
@@ -177,6 +183,7 @@ def test_bulk_load_rejects_bad_input_with_the_record_index(
         assert client.get("/customers").json()["results"] == []
 
 
+@pytest.mark.slow
 def test_factory_sandboxes_are_isolated_from_the_shared_one(
     fresh_commercetools: CommercetoolsSandbox,
     commercetools_sandbox_factory: Callable[..., CommercetoolsSandbox],

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sandbox.iterable import IterableEmulator
-from sandbox.iterable.conformance import CheckedClient
+import pytest
+
+from ctsync.sandbox.iterable import IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient
 
 
+@pytest.mark.slow
 def test_default_channels_message_types_and_lists(iterable_api: CheckedClient) -> None:
     channels = iterable_api.get("/api/channels").json()["channels"]
     assert {c["id"]: (c["name"], c["channelType"], c["messageMedium"]) for c in channels} == {
@@ -24,6 +27,7 @@ def test_default_channels_message_types_and_lists(iterable_api: CheckedClient) -
     assert [(x["id"], x["name"], x["listType"]) for x in lists] == [(31, "Newsletter", "Standard")]
 
 
+@pytest.mark.slow
 def test_create_list_then_subscribe_and_unsubscribe(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -79,6 +83,7 @@ def test_subscribe_to_unknown_list_and_update_existing_only(
     assert fresh_iterable.users() == []
 
 
+@pytest.mark.slow
 def test_catalog_lifecycle(iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
     created = iterable_api.post("/api/catalogs/products")
     assert created.status_code == 201
@@ -116,6 +121,7 @@ def test_catalog_not_found_has_error_http_response_shape(iterable_api: CheckedCl
     }
 
 
+@pytest.mark.slow
 def test_catalog_bulk_upload_replace_modes(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -145,6 +151,7 @@ def test_catalog_bulk_upload_replace_modes(
     assert set(fresh_iterable.catalog_items("products")) == {"b"}
 
 
+@pytest.mark.slow
 def test_catalog_limits_and_rules(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:

@@ -10,11 +10,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from sandbox.iterable.conformance import CheckedClient
+from ctsync.sandbox.iterable.conformance import CheckedClient
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CTSYNC = [sys.executable, "-c", "from sync.cli import main; main()"]
+CTSYNC = [sys.executable, "-c", "from ctsync.app.cli import main; main()"]
 
 
 def _read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
@@ -86,7 +89,7 @@ def test_cli_prints_exports_and_serves_until_interrupted() -> None:
 def test_cli_rejects_bad_options_with_usage_exit_code() -> None:
     from typer.testing import CliRunner
 
-    from sync.cli import app
+    from ctsync.app.cli import app
 
     runner = CliRunner()
     for args, message in [

@@ -3,8 +3,12 @@ against Iterable's Swagger file — request and response — exchange by exchang
 
 from __future__ import annotations
 
-from sandbox.iterable import IterableEmulator, spec
-from sandbox.iterable.conformance import CheckedClient, check_exchange, find_operation
+import pytest
+
+from ctsync.sandbox.iterable import IterableEmulator, spec
+from ctsync.sandbox.iterable.conformance import CheckedClient, check_exchange, find_operation
+
+pytestmark = pytest.mark.slow
 
 EXPECTED_OPERATIONS = {
     ("POST", "/api/users/update"),

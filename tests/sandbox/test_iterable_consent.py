@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
+import pytest
 
-from sandbox.iterable import IterableEmulator
-from sandbox.iterable.conformance import CheckedClient
+from ctsync.sandbox.iterable import IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient
 
 
 def _user(api: CheckedClient, email: str, user_id: str) -> None:
@@ -172,6 +173,7 @@ def test_list_routes_log_subscribe_and_unsubscribe_events(
     ]
 
 
+@pytest.mark.slow
 def test_recipient_actions_and_the_export(
     fresh_iterable: IterableEmulator, iterable_api: CheckedClient
 ) -> None:

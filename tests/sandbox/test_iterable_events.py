@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sandbox.iterable import IterableEmulator
-from sandbox.iterable.conformance import CheckedClient
+import pytest
+
+from ctsync.sandbox.iterable import IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient
 
 
 def test_track_with_id_upserts_and_without_id_generates_one(
@@ -170,6 +172,7 @@ def test_disallowed_event_names(
     assert [e["eventName"] for e in fresh_iterable.events()] == ["fine"]
 
 
+@pytest.mark.slow
 def test_created_at_in_milliseconds_is_flagged(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -254,6 +257,7 @@ def test_update_cart_replaces_items(
     assert fresh_iterable.user(user_id="c-1")["dataFields"]["shoppingCartItems"] == [second]
 
 
+@pytest.mark.slow
 def test_commerce_validation(iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
     missing_total = iterable_api.post(
         "/api/commerce/trackPurchase", {"user": {"email": "p@example.com"}, "items": []}
@@ -326,6 +330,7 @@ def test_create_new_fields_is_per_event(
     assert events == {"one": {"kept": 1}, "two": {}}
 
 
+@pytest.mark.slow
 def test_event_id_moved_to_another_user_leaves_the_first_history(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:

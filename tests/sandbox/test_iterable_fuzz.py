@@ -7,8 +7,12 @@ import copy
 import random
 from typing import Any
 
-from sandbox.iterable import IterableEmulator
-from sandbox.iterable.conformance import CheckedClient
+import pytest
+
+from ctsync.sandbox.iterable import IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient
+
+pytestmark = pytest.mark.slow
 
 _ITEM = {
     "id": "sku-1",

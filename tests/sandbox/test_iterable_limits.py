@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from sandbox.iterable import EmulatorError, IterableEmulator
-from sandbox.iterable.conformance import CheckedClient
-from sandbox.iterable.faults import FaultSpecError, LeakyBucket, parse_faults
+from ctsync.sandbox.iterable import EmulatorError, IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient
+from ctsync.sandbox.iterable.faults import FaultSpecError, LeakyBucket, parse_faults
 
 # ---------------------------------------------------------------- rate limits
 
@@ -23,6 +23,7 @@ def _burst(api: CheckedClient, count: int) -> list[int]:
     ]
 
 
+@pytest.mark.slow
 def test_bulk_update_is_limited_to_five_per_second(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -36,6 +37,7 @@ def test_bulk_update_is_limited_to_five_per_second(
     assert iterable_api.post("/api/users/bulkUpdate", {"users": []}).status_code == 200
 
 
+@pytest.mark.slow
 def test_refused_request_applies_nothing(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -104,6 +106,7 @@ def test_published_rates_per_endpoint(
     assert max(1, allowed) <= successes <= max(1, allowed) + elapsed * allowed + 1
 
 
+@pytest.mark.slow
 def test_limits_are_per_endpoint(iterable_api: CheckedClient) -> None:
     assert _until_429(iterable_api, "POST", "/api/users/bulkUpdate", {"users": []})[2]
     # users/getFields has its own 3/s bucket; updateSubscriptions has no published limit.
@@ -129,6 +132,7 @@ def test_leaky_bucket_drains_at_rate() -> None:
 # ---------------------------------------------------------------- body cap
 
 
+@pytest.mark.slow
 def test_body_over_four_megabytes_is_413_batch_too_large(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -190,6 +194,7 @@ def test_injected_5xx_for_the_next_n_requests_apply_nothing(
     assert fresh_iterable.counters()["users/update"] == {503: 2, 200: 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
 def test_fraction_of_5xx_is_roughly_respected(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator, status: int
@@ -206,6 +211,7 @@ def test_fraction_of_5xx_is_roughly_respected(
     assert len(fresh_iterable.events()) == statuses.count(200)
 
 
+@pytest.mark.slow
 def test_seeded_faults_repeat(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -227,6 +233,7 @@ def test_dropped_connection_applies_nothing(fresh_iterable: IterableEmulator) ->
     assert [u["email"] for u in fresh_iterable.users()] == ["e@example.com"]
 
 
+@pytest.mark.slow
 def test_hold_after_n_keeps_a_request_unapplied_until_released(
     fresh_iterable: IterableEmulator,
 ) -> None:
@@ -255,6 +262,7 @@ def test_hold_after_n_keeps_a_request_unapplied_until_released(
     assert fresh_iterable.user(email="b@example.com") is not None
 
 
+@pytest.mark.slow
 def test_hang_applies_but_never_answers_within_client_timeout(
     fresh_iterable: IterableEmulator,
 ) -> None:
@@ -267,6 +275,7 @@ def test_hang_applies_but_never_answers_within_client_timeout(
     assert fresh_iterable.user(email="h@example.com") is not None
 
 
+@pytest.mark.slow
 def test_latency_is_added(iterable_api: CheckedClient, fresh_iterable: IterableEmulator) -> None:
     fresh_iterable.set_faults("*:latency_ms=150")
     started = time.perf_counter()
@@ -274,6 +283,7 @@ def test_latency_is_added(iterable_api: CheckedClient, fresh_iterable: IterableE
     assert time.perf_counter() - started >= 0.15
 
 
+@pytest.mark.slow
 def test_accepted_then_applied_later(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -290,6 +300,7 @@ def test_accepted_then_applied_later(
     assert fresh_iterable.user(email="late@example.com")["dataFields"]["n"] == 1
 
 
+@pytest.mark.slow
 def test_async_track_returns_id_and_flush_applies_now(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -301,6 +312,7 @@ def test_async_track_returns_id_and_flush_applies_now(
     assert [e["id"] for e in fresh_iterable.events()] == [event_id]
 
 
+@pytest.mark.slow
 def test_late_failure_is_recorded_not_answered(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -326,6 +338,7 @@ def test_late_failure_is_recorded_not_answered(
 # ---------------------------------------------------------------- inspection
 
 
+@pytest.mark.slow
 def test_request_log_and_counters(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -370,6 +383,7 @@ def test_unknown_path_and_wrong_method(fresh_iterable: IterableEmulator) -> None
     assert wrong.json()["code"] == "BadParams"
 
 
+@pytest.mark.slow
 def test_emulator_with_own_settings_starts_and_stops() -> None:
     with IterableEmulator(
         project_type="userId", rate_scale=math.inf, faults="channels:500=1", api_key="k-test"
@@ -388,6 +402,7 @@ def test_emulator_with_own_settings_starts_and_stops() -> None:
         emu.users()
 
 
+@pytest.mark.slow
 def test_forget_has_a_daily_cap(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:
@@ -451,6 +466,7 @@ def test_async_accept_still_checks_types_and_identifiers_at_once(
     assert fresh_iterable.user(email="nope") is None
 
 
+@pytest.mark.slow
 def test_cli_style_shutdown_is_not_held_by_a_hung_request() -> None:
     with IterableEmulator(faults="users/update:hang=1,hang_s=120") as other:
         with httpx.Client(
@@ -466,6 +482,7 @@ def test_cli_style_shutdown_is_not_held_by_a_hung_request() -> None:
         assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_start_failure_reports_the_reason() -> None:
     import socket
 
@@ -476,6 +493,7 @@ def test_start_failure_reports_the_reason() -> None:
             IterableEmulator(port=busy.getsockname()[1]).start()
 
 
+@pytest.mark.slow
 def test_refusals_of_large_bodies_keep_the_connection_usable(
     iterable_api: CheckedClient, fresh_iterable: IterableEmulator
 ) -> None:

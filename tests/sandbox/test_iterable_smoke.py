@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from sandbox.iterable import IterableEmulator
+from ctsync.sandbox.iterable import IterableEmulator
 
 
 def test_fixture_serves_bulk_update_and_inspection(fresh_iterable: IterableEmulator) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
-from sandbox.iterable import IterableEmulator
-from sandbox.iterable.conformance import CheckedClient, check_exchange
+from ctsync.sandbox.iterable import IterableEmulator
+from ctsync.sandbox.iterable.conformance import CheckedClient, check_exchange
+
+pytestmark = pytest.mark.slow
 
 
 def _bulk(api: CheckedClient, users: list[dict], **extra: object) -> dict:
@@ -603,7 +606,7 @@ def test_iso_timestamps_in_date_fields_read_back_in_iterable_format(
 
 
 def test_date_recognition_follows_iterable_formats() -> None:
-    from sandbox.iterable.fields import is_date
+    from ctsync.sandbox.iterable.fields import is_date
 
     dates = [
         "2000-01-01",

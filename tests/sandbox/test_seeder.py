@@ -17,10 +17,10 @@ import httpx
 import psutil
 import pytest
 
-from sandbox.commercetools.launcher import CommercetoolsSandbox
-from sandbox.commercetools.seed_catalog import product_plans
-from sandbox.commercetools.seed_people import ShopperPlan, plan_shoppers
-from sandbox.commercetools.seeder import (
+from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+from ctsync.sandbox.commercetools.seed_catalog import product_plans
+from ctsync.sandbox.commercetools.seed_people import ShopperPlan, plan_shoppers
+from ctsync.sandbox.commercetools.seeder import (
     ChangeSummary,
     SeedError,
     SeedSummary,
@@ -28,6 +28,8 @@ from sandbox.commercetools.seeder import (
     default_now,
     seed,
 )
+
+pytestmark = pytest.mark.slow
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 RESOURCES = [
@@ -589,7 +591,7 @@ def test_cli_seeds_prints_exports_and_stops_cleanly_on_sigterm() -> None:
         [
             sys.executable,
             "-c",
-            "from sync.cli import main; main()",
+            "from ctsync.app.cli import main; main()",
             "sandbox",
             "commercetools",
             "--customers",

@@ -1,6 +1,6 @@
 """Fixtures for the sync tests: a real DuckDB warehouse with a small desired-state table per
 object and, over it, the ``iterable.*_changes`` views dbt would build: the same models and
-diff macro, rendered without dbt (``sync.planner.changes_sql``)."""
+diff macro, rendered without dbt (``ctsync.sync.planner.changes_sql``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from sync.planner import OBJECTS, changes_sql
-from sync.warehouse import connect
+from ctsync.core.names import OBJECTS
+from ctsync.core.warehouse import connect
+from ctsync.sync.planner import changes_sql
 
 
 class Warehouse:

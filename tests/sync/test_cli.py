@@ -7,9 +7,11 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.cli import app
-from sync.lock import run_lock
+from ctsync.app.cli import app
+from ctsync.core.lock import run_lock
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+
+pytestmark = pytest.mark.slow
 
 runner = CliRunner()
 

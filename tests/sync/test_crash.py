@@ -14,9 +14,11 @@ from typing import IO, Any
 
 import pytest
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.config import IterableSettings
-from sync.engine import run_sync
+from ctsync.core.config import IterableSettings
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.engine import run_sync
+
+pytestmark = pytest.mark.slow
 
 RATE_SCALE = 4.0  # bulkUpdate 20/s, trackBulk 40/s: slow enough to kill mid-run
 N_USERS = 300

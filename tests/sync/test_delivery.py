@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 
-from sync.config import IterableSettings
-from sync.delivery import FAILED, REJECTED, SUCCEEDED, Delivery, Prepared, batches
-from sync.iterable_client import IterableClient
-from sync.planner import ChangeRow
+from ctsync.core.config import IterableSettings
+from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, ChangeRow
+from ctsync.sync.batching import Prepared, batches
+from ctsync.sync.delivery import Delivery
+from ctsync.sync.iterable_client import IterableClient
 
 
 def prepared(obj: str, key: str, payload: dict[str, Any], operation: str = "upsert") -> Prepared:

@@ -8,12 +8,17 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.audit import request_replay
-from sync.config import IterableSettings
-from sync.engine import EXIT_PARTIAL, SyncResult, build_plan, reset_state, run_sync
-from sync.lock import RunLockHeld, run_lock
-from sync.warehouse import connect
+from ctsync.core.config import IterableSettings
+from ctsync.core.lock import RunLockHeld, run_lock
+from ctsync.core.warehouse import connect
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.audit import request_replay
+from ctsync.sync.engine import run_sync
+from ctsync.sync.plan import build_plan
+from ctsync.sync.reset import reset_state
+from ctsync.sync.result import EXIT_PARTIAL, SyncResult
+
+pytestmark = pytest.mark.slow
 
 SCALE = 40.0  # emulator and client both run at 40x Iterable's published rates
 ITEM = {"id": "sku-1", "name": "Mug", "price": 9.5, "quantity": 1}
@@ -383,7 +388,7 @@ def test_subscriptions_wait_for_the_read_back(emu: IterableEmulator, warehouse) 
 def test_a_wrong_id_in_the_consent_seed_stops_subscriptions_with_one_clear_error(
     emu: IterableEmulator, warehouse, tmp_path, monkeypatch
 ) -> None:
-    from sync import consent
+    from ctsync.sync import consent
 
     seed = tmp_path / "rules.csv"
     seed.write_text(
@@ -705,9 +710,9 @@ def test_type_mismatches_teach_the_validator(emu: IterableEmulator, warehouse) -
 def test_a_failing_warehouse_write_fails_the_run_and_loses_nothing(
     emu: IterableEmulator, warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync.audit
+    import ctsync.sync.audit
 
-    real = sync.audit.record_outcomes
+    real = ctsync.sync.audit.record_outcomes
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> None:
@@ -718,7 +723,7 @@ def test_a_failing_warehouse_write_fails_the_run_and_loses_nothing(
 
     warehouse.set_desired("users", users(50))
     settings = settings_for(emu, batch_sizes={"users": 10}, concurrency=1)
-    monkeypatch.setattr(sync.audit, "record_outcomes", flaky)
+    monkeypatch.setattr(ctsync.sync.audit, "record_outcomes", flaky)
     failed = run_sync(settings, warehouse.path, objects=["users"], progress=False)
     assert failed.status == "failed"
     assert "disk full" in (failed.error_message or "")
@@ -726,7 +731,7 @@ def test_a_failing_warehouse_write_fails_the_run_and_loses_nothing(
     acknowledged = warehouse.scalar("select count(*) from ctsync.sync_ledger")
     assert acknowledged == 10
 
-    monkeypatch.setattr(sync.audit, "record_outcomes", real)
+    monkeypatch.setattr(ctsync.sync.audit, "record_outcomes", real)
     rerun = run_sync(settings, warehouse.path, objects=["users"], progress=False)
     assert (rerun.status, rerun.objects["users"].sent) == ("succeeded", 40)
     emu.flush()

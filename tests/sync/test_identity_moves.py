@@ -9,11 +9,14 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.config import IterableSettings
-from sync.engine import run_sync
-from sync.warehouse import connect
+from ctsync.core.config import IterableSettings
+from ctsync.core.warehouse import connect
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.engine import run_sync
+
+pytestmark = pytest.mark.slow
 
 SCALE = 40.0
 

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from sync.config import IterableSettings
-from sync.iterable_client import IterableAuthError, IterableClient, IterableTransientError
+from ctsync.core.config import IterableSettings
+from ctsync.sync.iterable_client import IterableAuthError, IterableClient, IterableTransientError
 
 KEY = "test-key-5f1e9a7c0d2b"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sync import privacy
-from sync.warehouse import connect
+from ctsync.core.warehouse import connect
+from ctsync.sync import privacy
 
 USER = {
     "email": "ann@example.com",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sync.config import EU_API_URL, US_API_URL, ConfigError, IterableSettings, load_settings
-from sync.lock import RunLockHeld, lock_path_for, run_lock
-from sync.redact import install_log_redaction, redact, register_secret
-from sync.transport import INSECURE_ENV
+from ctsync.core.config import EU_API_URL, US_API_URL, ConfigError, IterableSettings, load_settings
+from ctsync.core.lock import RunLockHeld, lock_path_for, run_lock
+from ctsync.core.redact import install_log_redaction, redact, register_secret
+from ctsync.core.transport import INSECURE_ENV
 
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
 def test_lock_of_a_killed_holder_is_released(tmp_path: Path) -> None:
     target = tmp_path / "w.duckdb"
     code = (
-        "import sys, time; from sync.lock import run_lock\n"
+        "import sys, time; from ctsync.core.lock import run_lock\n"
         f"with run_lock({str(target)!r}):\n"
         "    print('held', flush=True); time.sleep(60)\n"
     )
@@ -152,7 +152,7 @@ def test_insecure_allows_plain_http_elsewhere(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_secrets_are_registered_when_settings_load(caplog: pytest.LogCaptureFixture) -> None:
-    from ingest.commercetools.source import CommercetoolsSettings
+    from ctsync.ingest.commercetools.source import CommercetoolsSettings
 
     install_log_redaction()
     secret = "ct-secret-registered-at-load-7f3a9"
@@ -160,6 +160,7 @@ def test_secrets_are_registered_when_settings_load(caplog: pytest.LogCaptureFixt
     assert redact(f"oauth failed for {secret}") == "oauth failed for ***"
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_http_to_other_hosts_unless_insecure(tmp_path: Path) -> None:
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "SYNC__", "CTSYNC_"))

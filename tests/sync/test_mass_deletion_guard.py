@@ -8,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.engine import run_sync
-from sync.guards import held_count
-from sync.warehouse import connect
+import pytest
+
+from ctsync.core.warehouse import connect
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.engine import run_sync
+from ctsync.sync.guards import held_count
 
 from .test_engine import ITEM as CART_ITEM
 from .test_engine import emu, settings_for, users  # noqa: F401  (fixture re-exported)
+
+pytestmark = pytest.mark.slow
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
 

@@ -15,18 +15,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.engine import run_sync
-from sync.privacy import (
+from ctsync.core.warehouse import connect
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.engine import run_sync
+from ctsync.sync.privacy import (
     RetentionSettings,
     apply_retention,
     ledger_payload,
     pending_purges,
     purge_deleted_people,
 )
-from sync.warehouse import connect
 
 from .test_engine import ITEM, emu, settings_for, users  # noqa: F401  (fixture re-exported)
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,8 +218,8 @@ def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
 PURGE_SCRIPT = textwrap.dedent(
     """
     import sys
-    from sync.privacy import purge_deleted_people
-    from sync.warehouse import connect
+    from ctsync.sync.privacy import purge_deleted_people
+    from ctsync.core.warehouse import connect
 
     with connect(sys.argv[1]) as con:
         purge_deleted_people(con, on_person=lambda n: print(f"purged {n}", flush=True))

@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from sync.rate_limit import RateLimiter
-from sync.retry import Backoff, retry_after_seconds
+from ctsync.core.retry import Backoff, retry_after_seconds
+from ctsync.sync.rate_limit import RateLimiter
 
 
 class FakeClock:

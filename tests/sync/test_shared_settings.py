@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sync.cli.build import BuildConfigError, build_vars
-from sync.config import DBT_VARS, IterableSettings, dbt_vars
-from sync.warehouse import AUDIT_SCHEMA
+from ctsync.app.transform import BuildConfigError, build_vars
+from ctsync.core.config import DBT_VARS, IterableSettings, dbt_vars
+from ctsync.core.warehouse import AUDIT_SCHEMA
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -17,11 +17,15 @@ from typing import Any
 import duckdb
 import httpx
 import orjson
+import pytest
 
-from sandbox.iterable.emulator import IterableEmulator
-from sync.config import IterableSettings
-from sync.engine import SyncResult, run_sync
-from sync.iterable_client import IterableClient
+from ctsync.core.config import IterableSettings
+from ctsync.sandbox.iterable.emulator import IterableEmulator
+from ctsync.sync.engine import run_sync
+from ctsync.sync.iterable_client import IterableClient
+from ctsync.sync.result import SyncResult
+
+pytestmark = pytest.mark.slow
 
 ITEM = {"id": "sku-1", "name": "Mug", "price": 9.5, "quantity": 1}
 

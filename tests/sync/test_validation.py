@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sync.config import IterableSettings
-from sync.planner import ChangeRow
-from sync.validation import Validator, is_valid_email, user_id_problem
+from ctsync.core.config import IterableSettings
+from ctsync.core.names import ChangeRow
+from ctsync.sync.validation import Validator, is_valid_email, user_id_problem
 
 
 def row(obj: str, payload: Any, key: str = "k1", operation: str = "upsert") -> ChangeRow:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sandbox.commercetools.documents.base import (
+from ctsync.sandbox.commercetools.documents.base import (
     CATEGORIES,
     CUSTOMER_GROUPS,
     CUSTOMER_TYPE_KEY,
@@ -36,11 +36,21 @@ from sandbox.commercetools.documents.base import (
     Scale,
     stable_id,
 )
-from sandbox.commercetools.documents.customers import customer_document, customers
-from sandbox.commercetools.documents.messages import messages
-from sandbox.commercetools.documents.orders import cart_document, carts, order_document, orders
-from sandbox.commercetools.documents.products import products
-from sandbox.commercetools.documents.reference import categories, customer_groups, stores, types
+from ctsync.sandbox.commercetools.documents.customers import customer_document, customers
+from ctsync.sandbox.commercetools.documents.messages import messages
+from ctsync.sandbox.commercetools.documents.orders import (
+    cart_document,
+    carts,
+    order_document,
+    orders,
+)
+from ctsync.sandbox.commercetools.documents.products import products
+from ctsync.sandbox.commercetools.documents.reference import (
+    categories,
+    customer_groups,
+    stores,
+    types,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -92,7 +102,7 @@ def documents(scale: Scale) -> dict[str, Iterator[Document]]:
 
 def load_raw(warehouse: str | Path, scale: Scale) -> None:
     """Generate every resource at ``scale`` and load it into ``raw_commercetools`` via dlt."""
-    from ingest.commercetools.schema import load_resources
+    from ctsync.ingest.commercetools.schema import load_resources
 
     load_resources(warehouse, {name: _pages(stream) for name, stream in documents(scale).items()})
 

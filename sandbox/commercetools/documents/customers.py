@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.commercetools.documents.base import (
+from ctsync.sandbox.commercetools.documents.base import (
     CUSTOMER_GROUPS,
     CUSTOMER_TYPE_KEY,
     FIRST_NAMES,

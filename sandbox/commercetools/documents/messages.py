@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from sandbox.commercetools.documents.base import (
+from ctsync.sandbox.commercetools.documents.base import (
     Document,
     Scale,
     client,
     iso,
     stable_id,
 )
-from sandbox.commercetools.documents.customers import (
+from ctsync.sandbox.commercetools.documents.customers import (
     customer_document,
     customer_facts,
 )
-from sandbox.commercetools.documents.orders import order_document
+from ctsync.sandbox.commercetools.documents.orders import order_document
 
 
 def _message(

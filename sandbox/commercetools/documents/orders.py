@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from sandbox.commercetools.documents.base import (
+from ctsync.sandbox.commercetools.documents.base import (
     CUSTOMER_GROUPS,
     ORDER_STATES,
     STORES,
@@ -19,11 +19,11 @@ from sandbox.commercetools.documents.base import (
     seeded_rng,
     stable_id,
 )
-from sandbox.commercetools.documents.customers import (
+from ctsync.sandbox.commercetools.documents.customers import (
     CustomerFacts,
     customer_facts,
 )
-from sandbox.commercetools.documents.products import product_facts, variant_document
+from ctsync.sandbox.commercetools.documents.products import product_facts, variant_document
 
 
 def _discounted(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sandbox.commercetools.documents.base import (
+from ctsync.sandbox.commercetools.documents.base import (
     LEAF_CATEGORIES,
     PRODUCT_NOUNS,
     PRODUCT_WORDS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sandbox.commercetools.documents.base import (
+from ctsync.sandbox.commercetools.documents.base import (
     CATEGORIES,
     CUSTOMER_GROUPS,
     CUSTOMER_TYPE_KEY,

@@ -1,0 +1,79 @@
+"""`ctsync reset-state`: mark everything desired as acknowledged without sending it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+from ctsync.core.clock import utcnow
+from ctsync.core.lock import run_lock
+from ctsync.core.warehouse import AUDIT_SCHEMA, connect
+from ctsync.core.warehouse import warehouse_path as default_warehouse_path
+from ctsync.sync import audit, privacy
+from ctsync.sync.audit import ObjectCounts
+from ctsync.sync.planner import (
+    changes_relation,
+    relation_exists,
+    validate_objects,
+)
+
+
+def reset_state(
+    target: Path | str | None = None,
+    objects: Sequence[str] | None = None,
+    lock_held: bool = False,
+    run_id: str | None = None,
+) -> dict[str, int]:
+    """Mark everything currently desired as acknowledged, without sending anything.
+
+    For each object: every pending upsert in its changes view becomes a ledger row with its
+    payload hash, every pending delete a ledger row with operation 'delete'. Afterwards the
+    changes views are empty until the source changes. Returns rows marked per object.
+    """
+    chosen = validate_objects(list(objects) if objects else None)
+    path = Path(target) if target is not None else default_warehouse_path()
+    run_id = run_id or uuid.uuid4().hex
+    marked: dict[str, int] = {}
+    lock = nullcontext() if lock_held else run_lock(path)
+    with lock, connect(path) as con:
+        audit.start_run(con, run_id, "manual", "reset_state", chosen)
+        totals = ObjectCounts()
+        for obj in chosen:
+            relation = changes_relation(obj)
+            if not relation_exists(con, relation):
+                continue
+            now = utcnow()
+            con.execute("begin transaction")
+            try:
+                row = con.execute(f"select count(*) from {relation}").fetchone()
+                marked[obj] = int(row[0]) if row else 0
+                con.execute(
+                    f"insert into {AUDIT_SCHEMA}.sync_ledger "
+                    "(object, record_key, operation, payload_hash, "
+                    "payload, run_id, acknowledged_at) "
+                    # users/update carries the whole profile: marked like an upsert
+                    "select ?, record_key, case when operation = 'update' then 'upsert' "
+                    "else operation end, case when operation in ('upsert', 'update') then "
+                    f"payload_hash end, payload, ?, ? from {relation} "
+                    "on conflict (object, record_key) do update set "
+                    "operation = excluded.operation, payload_hash = excluded.payload_hash, "
+                    "payload = excluded.payload, "
+                    "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
+                    [obj, run_id, now],
+                )
+                privacy.minimize_ledger_rows(con, obj, run_id)
+                con.execute(
+                    f"update {AUDIT_SCHEMA}.sync_rejections set resolved_at = ? "
+                    "where object = ? and resolved_at is null",
+                    [now, obj],
+                )
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            totals.planned += marked[obj]
+            audit.write_run_object(con, run_id, obj, ObjectCounts(planned=marked[obj]))
+        audit.finish_run(con, run_id, "succeeded", totals, None)
+    return marked
