@@ -42,6 +42,18 @@ class _Dbt:
     def type_string() -> str:
         return "varchar"
 
+    @staticmethod
+    def type_timestamp() -> str:
+        return "timestamp"
+
+    @staticmethod
+    def type_bigint() -> str:
+        return "bigint"
+
+    @staticmethod
+    def hash(field: str) -> str:
+        return f"md5(cast({field} as varchar))"
+
 
 @functools.cache
 def _environment() -> jinja2.Environment:

@@ -60,3 +60,19 @@ def test_transient_failures_are_never_held(warehouse) -> None:
         failed = Outcome(row, "failed", "bulk_update", 503, "transient_error", "HTTP 503")
         record_outcomes(con, "run-1", [failed])
         assert count_changes(con, "users") == {"upsert": 1, "held": 0}
+
+
+def test_every_changes_model_renders_for_every_project_type(warehouse) -> None:
+    """The sync renders dbt's changes models itself (a full resync; the test warehouse):
+    every dbt function they use must be one it knows, in every branch, and DuckDB must
+    run the result."""
+    from ctsync.core.names import OBJECTS, PROJECT_TYPES
+    from ctsync.sync.planner import changes_sql
+
+    for obj in OBJECTS:
+        for project_type in PROJECT_TYPES:
+            for full in (False, True):
+                sql = changes_sql(obj, project_type=project_type, full=full)
+                assert warehouse.query(f"select count(*) from ({sql}) as c") == [(0,)], (
+                    obj, project_type, full,
+                )  # fmt: skip
