@@ -42,14 +42,15 @@ def test_status_collects_runs_rejections_and_freshness(audit_warehouse: Path) ->
         ("events", "<script>document.title='pwned'</script>", 1),
     ]
     fresh = {f.object: f for f in status.freshness}
+    # every object, in sending order (deletions go first)
     assert list(fresh) == [
+        "user_deletions",
         "users",
         "subscriptions",
         "purchases",
         "carts",
         "events",
         "catalog_items",
-        "user_deletions",
     ]
     assert fresh["users"].acknowledged == 3
     assert fresh["users"].open_rejections == 2
