@@ -135,6 +135,12 @@ class DebouncedTrigger:
             since = self._pending_since
         return max(0.0, time.time() - since) if since is not None else 0.0
 
+    def retry_now(self) -> None:
+        """Run what waits without waiting out the backoff (an operator's "retry now")."""
+        with self._cond:
+            self._not_before = 0.0
+            self._cond.notify_all()
+
     def idle(self) -> bool:
         with self._cond:
             return not self._pending and not self._running

@@ -544,9 +544,16 @@ def test_a_failed_run_is_retried_and_healthz_shows_it_redacted(tmp_path: Path) -
     secret = "client-secret-in-an-error-0123456789"
     register_secret(secret)
     job = FailingCalls(failures=2, secret=secret)
-    with receiver_server(tmp_path, job, retry_delay=0.2) as (receiver, url):
+    waiting = {"customers", "messages"}
+
+    def failed_and_queued(runs: int) -> bool:
+        # the failure is counted before its resources are queued again: wait for both
+        return receiver.trigger.stats.failed_runs == runs and receiver.trigger.pending() == waiting
+
+    # the backoff is long, so nothing retries until the test says so (`retry_now`)
+    with receiver_server(tmp_path, job, retry_delay=3600) as (receiver, url):
         assert httpx.post(url, json=message("m-1"), headers=bearer()).status_code == 202
-        assert wait_for(lambda: receiver.trigger.stats.failed_runs == 1)
+        assert wait_for(lambda: failed_and_queued(1))
         public = httpx.get(url + "/healthz")
         assert public.json() == {"status": "retrying", "last_error_class": "run failed"}
         assert "secrets.toml" not in public.text and secret not in public.text
@@ -556,6 +563,9 @@ def test_a_failed_run_is_retried_and_healthz_shows_it_redacted(tmp_path: Path) -
         assert detailed["pending_resources"] == ["customers", "messages"]
         assert detailed["stale_seconds"] > 0
         # the same resources come back until a run succeeds; nothing else needed to arrive
+        receiver.trigger.retry_now()
+        assert wait_for(lambda: failed_and_queued(2))
+        receiver.trigger.retry_now()
         assert wait_for(lambda: len(job.resources) == 3, timeout=10)
         assert wait_for(lambda: receiver.trigger.idle())
         assert set(job.resources) == {frozenset({"customers", "messages"})}
