@@ -16,7 +16,10 @@ import pytest
 
 from ctsync.core.names import OBJECTS
 from ctsync.core.warehouse import connect
+from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.planner import changes_sql
+
+from ._support import SCALE
 
 
 class Warehouse:
@@ -110,3 +113,11 @@ class Warehouse:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
     yield Warehouse(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def emu(fresh_iterable: IterableEmulator) -> IterableEmulator:
+    """The worker's Iterable emulator, reset to an empty hybrid project at the tests' rate
+    scale."""
+    fresh_iterable.reset(project_type="hybrid", rate_scale=SCALE)
+    return fresh_iterable

@@ -11,26 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from ctsync.core.config import IterableSettings
 from ctsync.core.warehouse import connect
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.engine import run_sync
 
+from ._support import SCALE, settings_for
+
 pytestmark = pytest.mark.slow
-
-SCALE = 40.0
-
-
-def settings_for(emu: IterableEmulator) -> IterableSettings:
-    return IterableSettings(
-        api_key=emu.api_key,
-        api_url=emu.api_url,
-        project_type=emu.project_type,
-        rate_scale=SCALE,
-        timeout_seconds=5.0,
-        backoff_base_seconds=0.02,
-        backoff_max_seconds=0.3,
-    )
 
 
 def api(emu: IterableEmulator, path: str, body: Any) -> None:

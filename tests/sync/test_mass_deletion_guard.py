@@ -15,8 +15,8 @@ from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.engine import run_sync
 from ctsync.sync.guards import held_count
 
-from .test_engine import ITEM as CART_ITEM
-from .test_engine import emu, settings_for, users  # noqa: F401  (fixture re-exported)
+from ._support import ITEM as CART_ITEM
+from ._support import settings_for, users
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from ctsync.sync.privacy import (
     purge_deleted_people,
 )
 
-from .test_engine import ITEM, emu, settings_for, users  # noqa: F401  (fixture re-exported)
+from ._support import ITEM, settings_for, users
 
 pytestmark = pytest.mark.slow
 
