@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from ctsync.core.config import audit_schema
 from ctsync.core.redact import redact, register_secret
 from ctsync.core.transport import InsecureTransportError, check_url
 
@@ -149,7 +150,7 @@ def run_alerts(
                 [
                     f"run `{run_id}` rejected {rejected} records "
                     f"(alert threshold {settings.max_rejections})",
-                    "What and why: `ctsync status`, `ctsync.sync_rejections`.",
+                    f"What and why: `ctsync status`, `{audit_schema()}.sync_rejections`.",
                 ],
                 {**facts, "kind": "rejection_spike", "threshold": settings.max_rejections},
             )

@@ -28,8 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ctsync.app.jobs.runner import JobOptions, JobReport, run_job, summary_tables
+from ctsync.core.config import audit_schema
 from ctsync.core.names import OBJECTS
-from ctsync.core.warehouse import AUDIT_SCHEMA
 
 ENV_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__")
 
@@ -374,7 +374,7 @@ def _show_rejections(console: Console, warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
             "select 'sync' as stage, object, reason_code, count(*), min(record_key) "
-            f"from {AUDIT_SCHEMA}.sync_rejections where resolved_at is null "
+            f"from {audit_schema()}.sync_rejections where resolved_at is null "
             "group by object, reason_code "
             "union all "
             "select 'dbt', object, reason_code, count(*), min(record_key) "
@@ -400,6 +400,6 @@ def _show_rejections(console: Console, warehouse: Path) -> None:
         )
     console.print(table)
     console.print(
-        "[dim]ctsync.sync_rejections and iterable.iterable__rejections hold the details; "
-        "`ctsync replay` re-queues the first kind once the source is fixed.[/]"
+        f"[dim]{audit_schema()}.sync_rejections and iterable.iterable__rejections hold the "
+        "details; `ctsync replay` re-queues the first kind once the source is fixed.[/]"
     )

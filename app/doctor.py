@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ctsync.core.config import audit_schema
 from ctsync.core.paths import DBT_PROJECT_DIR
 from ctsync.core.redact import redact, register_secret
-from ctsync.core.warehouse import AUDIT_SCHEMA
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -293,7 +293,7 @@ def _warehouse(warehouse: Path) -> list[Check]:
     expected = {
         "raw_commercetools": "run `ctsync ingest` (or `ctsync run`) to load commercetools",
         "iterable": "run `ctsync build` (or `ctsync run`) to build the dbt models",
-        AUDIT_SCHEMA: "created by the first `ctsync build`, `ctsync sync` or `ctsync run`",
+        audit_schema(): "created by the first `ctsync build`, `ctsync sync` or `ctsync run`",
     }
     for schema, fix in expected.items():
         if schema in schemas:

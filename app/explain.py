@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ctsync.app.status import open_read_only
-from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.core.config import audit_schema
 
 OBJECT_NOUNS = {
     "users": "user profile",
@@ -133,7 +133,7 @@ def explain(warehouse: Path, identifier: str) -> Explanation:
             _lineage(reader, subject)
             _outcomes(reader, subject)
         last_run = reader.one(
-            f"{AUDIT_SCHEMA}.sync_runs",
+            f"{audit_schema()}.sync_runs",
             "select run_id, status, trigger, started_at, finished_at from {relation} "
             "order by started_at desc limit 1",
             [],
@@ -314,7 +314,7 @@ def _lineage(reader: _Reader, subject: Subject) -> None:
             [subject.id],
         )
         subject.related["deletions_acknowledged"] = reader.rows(
-            f"{AUDIT_SCHEMA}.sync_ledger",
+            f"{audit_schema()}.sync_ledger",
             "select record_key, operation, acknowledged_at, run_id from {relation} "
             "where object = 'user_deletions' and (record_key = ? or record_key = ? "
             "or record_key = ?)",
@@ -360,7 +360,7 @@ def _outcomes(reader: _Reader, subject: Subject) -> None:
         )
         acknowledged = (
             reader.one(
-                f"{AUDIT_SCHEMA}.sync_ledger",
+                f"{audit_schema()}.sync_ledger",
                 "select operation, payload_hash, run_id, acknowledged_at from {relation} "
                 "where object = ? and record_key = ?",
                 [obj, key],
@@ -370,7 +370,7 @@ def _outcomes(reader: _Reader, subject: Subject) -> None:
         )
         attempts = (
             reader.rows(
-                f"{AUDIT_SCHEMA}.sync_changelog",
+                f"{audit_schema()}.sync_changelog",
                 "select attempted_at, run_id, operation, endpoint, http_status, outcome, "
                 "reason_code from {relation} where object = ? and record_key = ? "
                 f"order by attempted_at desc limit {ATTEMPTS_SHOWN}",
@@ -381,7 +381,7 @@ def _outcomes(reader: _Reader, subject: Subject) -> None:
         )
         rejection = (
             reader.one(
-                f"{AUDIT_SCHEMA}.sync_rejections",
+                f"{audit_schema()}.sync_rejections",
                 "select reason_code, reason_detail, attempts, first_seen_at, last_seen_at, "
                 "last_run_id, replay_requested_at from {relation} where object = ? "
                 "and record_key = ? and resolved_at is null order by last_seen_at desc limit 1",

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ctsync.app.status import open_read_only
+from ctsync.core.config import audit_schema
 from ctsync.core.names import OBJECTS
-from ctsync.core.warehouse import AUDIT_SCHEMA
 
 COLOURS = {
     "succeeded": "#2e9d5b",
@@ -54,11 +54,11 @@ def collect(warehouse: Path, max_runs: int = 60, max_latencies: int = 200_000) -
         present = con.execute(
             "select count(*) from information_schema.tables where table_schema = ? "
             "and table_name = 'sync_runs'",
-            [AUDIT_SCHEMA],
+            [audit_schema()],
         ).fetchone()
         if not present or not present[0]:
             return data
-        s = AUDIT_SCHEMA
+        s = audit_schema()
         rows = con.execute(
             f"select run_id, trigger, status, started_at, "
             f"date_diff('millisecond', started_at, finished_at) / 1000.0, "

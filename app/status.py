@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ctsync.core.config import audit_schema
 from ctsync.core.lock import lock_path_for, read_holder
 from ctsync.core.names import OBJECTS, OK_STATUSES
-from ctsync.core.warehouse import AUDIT_SCHEMA
 from ctsync.sync.guards import blocked_guards
 
 
@@ -216,7 +216,7 @@ def _has_audit_tables(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? "
         "and table_name = 'sync_runs'",
-        [AUDIT_SCHEMA],
+        [audit_schema()],
     ).fetchone()
     return bool(row and row[0])
 
@@ -228,7 +228,7 @@ def collect_status(warehouse: Path, limit: int = 10) -> Status:
         now = datetime.now(UTC).replace(tzinfo=None)
         if not _has_audit_tables(con):
             return Status(warehouse, [], [], [Freshness(o, None, 0, 0) for o in OBJECTS], pid, now)
-        s = AUDIT_SCHEMA
+        s = audit_schema()
         runs = [
             RunRow(*row[:11])
             for row in con.execute(

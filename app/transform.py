@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctsync.core.config import DBT_VARS, ConfigError, IterableSettings, dbt_vars, load_settings
+from ctsync.core.config import (
+    AUDIT_SCHEMA_ENV,
+    AUDIT_SCHEMA_VAR,
+    DBT_VARS,
+    ConfigError,
+    IterableSettings,
+    dbt_vars,
+    load_settings,
+)
 from ctsync.core.paths import DBT_PROJECT_DIR
-from ctsync.core.warehouse import AUDIT_SCHEMA
 
 # dbt statuses folded into what a reader needs: did it work, warn, fail, or not run.
 _OUTCOMES = {
@@ -97,7 +104,7 @@ def build_vars(
             settings = load_settings()
         except ConfigError as error:
             raise BuildConfigError(str(error)) from None
-    shared = {**dbt_vars(settings), "ctsync_audit_schema": AUDIT_SCHEMA}
+    shared = dbt_vars(settings)
     for name in extra or {}:
         if name in DBT_VARS:
             raise BuildConfigError(
@@ -105,8 +112,11 @@ def build_vars(
                 f"(SYNC__ITERABLE__{DBT_VARS[name].upper()} or .dlt/config.toml) instead of "
                 "--vars, so dbt and the sync read the same value"
             )
-        if name == "ctsync_audit_schema":
-            raise BuildConfigError("dbt var ctsync_audit_schema is fixed by the sync; leave it out")
+        if name == AUDIT_SCHEMA_VAR:
+            raise BuildConfigError(
+                f"dbt var {AUDIT_SCHEMA_VAR} is the sync's audit schema: set {AUDIT_SCHEMA_ENV} "
+                "instead of --vars, so dbt and the sync read the same value"
+            )
     return {**shared, **(extra or {})}
 
 

@@ -30,8 +30,9 @@ from typing import Any
 import duckdb  # noqa: E402
 
 from ctsync.app.transform import run_dbt_build  # noqa: E402
+from ctsync.core.config import audit_schema
 from ctsync.core.names import OBJECTS
-from ctsync.core.warehouse import AUDIT_SCHEMA, ensure_audit_tables  # noqa: E402
+from ctsync.core.warehouse import ensure_audit_tables  # noqa: E402
 from ctsync.sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
 from ctsync.sync import privacy  # noqa: E402
 
@@ -136,7 +137,7 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
     for name in OBJECTS:
         con.execute(
             f"""
-            insert into ctsync.sync_changelog
+            insert into {audit_schema()}.sync_changelog
             select 'bench:{name}:' || record_key, 'bench', '{name}', record_key, operation,
                 idempotency_key, payload_hash, 'bench', 200, 'succeeded', null,
                 source_updated_at, now()
@@ -146,7 +147,7 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
         )
         con.execute(
             f"""
-            insert or replace into {AUDIT_SCHEMA}.sync_ledger
+            insert or replace into {audit_schema()}.sync_ledger
             select '{name}', record_key, operation, payload_hash, payload, 'bench', now()
             from iterable.iterable__{name}_changes
             where operation = 'upsert'

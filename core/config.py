@@ -9,6 +9,8 @@ limit get a conservative one, overridable like the rest.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -84,6 +86,27 @@ DEFAULT_BATCH_SIZES: dict[str, int] = {
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it and says how to set it."""
+
+
+# The schema of the sync's state and audit tables (ledger, runs, changelog, rejections):
+# one setting, read by every Python reader through `audit_schema()` and passed to dbt as
+# the var `ctsync_audit_schema` (`dbt_vars`), whose default in dbt_project.yml is the same.
+AUDIT_SCHEMA_ENV = "CTSYNC_AUDIT_SCHEMA"
+DEFAULT_AUDIT_SCHEMA = "ctsync"
+AUDIT_SCHEMA_VAR = "ctsync_audit_schema"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def audit_schema() -> str:
+    """The audit schema: ``CTSYNC_AUDIT_SCHEMA``, else ``ctsync``. It goes into SQL as an
+    identifier, so only lowercase letters, digits and underscores are accepted."""
+    value = os.environ.get(AUDIT_SCHEMA_ENV, "").strip() or DEFAULT_AUDIT_SCHEMA
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigError(
+            f"{AUDIT_SCHEMA_ENV} must be a lowercase SQL identifier (letters, digits, "
+            f"underscores, not starting with a digit), got {value!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -343,5 +366,7 @@ DBT_VARS: dict[str, str] = {
 
 
 def dbt_vars(settings: IterableSettings) -> dict[str, Any]:
-    """The dbt vars that must agree with the sync's settings, from `settings`."""
-    return {var: getattr(settings, attribute) for var, attribute in DBT_VARS.items()}
+    """The dbt vars that must agree with the sync's settings, from `settings`, and the
+    audit schema."""
+    shared = {var: getattr(settings, attribute) for var, attribute in DBT_VARS.items()}
+    return {**shared, AUDIT_SCHEMA_VAR: audit_schema()}

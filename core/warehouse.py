@@ -14,9 +14,9 @@ from pathlib import Path
 
 import duckdb
 
+from ctsync.core.config import audit_schema
 from ctsync.core.dbt_sql import render
 
-AUDIT_SCHEMA = "ctsync"
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
 
 
@@ -25,15 +25,20 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("CTSYNC_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
 
 
+def audit_ddl() -> tuple[str, ...]:
+    """The audit DDL statements, in the configured audit schema."""
+    return _audit_ddl(audit_schema())
+
+
 @functools.cache
-def audit_ddl(schema: str = AUDIT_SCHEMA) -> tuple[str, ...]:
-    """The audit DDL statements, rendered from the dbt macro (once per process)."""
+def _audit_ddl(schema: str) -> tuple[str, ...]:
+    """Rendered from the dbt macro once per process and schema."""
     sql = render("{{ ctsync_audit_ddl(schema) }}", schema=schema)
     return tuple(statement.strip() for statement in sql.split(";") if statement.strip())
 
 
-def ensure_audit_tables(con: duckdb.DuckDBPyConnection, schema: str = AUDIT_SCHEMA) -> None:
-    for statement in audit_ddl(schema):
+def ensure_audit_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in audit_ddl():
         con.execute(statement)
 
 

@@ -20,12 +20,10 @@ import duckdb
 import orjson
 
 from ctsync.core.clock import utcnow
+from ctsync.core.config import audit_schema
 from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, Outcome
 from ctsync.core.redact import redact
-from ctsync.core.warehouse import AUDIT_SCHEMA
 from ctsync.sync.privacy import ledger_payload
-
-S = AUDIT_SCHEMA
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -55,6 +53,7 @@ def record_outcomes(
     `resolve=False` skips closing open rejections of the accepted records, for callers
     that know the object has none (it saves a join per batch on large backfills).
     """
+    s = audit_schema()
     if not outcomes:
         return
     obj = outcomes[0].row.object
@@ -81,7 +80,7 @@ def record_outcomes(
     con.execute("begin transaction")
     try:
         con.execute(
-            f"insert into {S}.sync_changelog (changelog_id, run_id, object, record_key, "
+            f"insert into {s}.sync_changelog (changelog_id, run_id, object, record_key, "
             "operation, idempotency_key, payload_hash, endpoint, http_status, outcome, "
             "reason_code, source_updated_at, attempted_at) "
             "select $1 || s.record_key, $2, $3, s.record_key, s.operation, s.idempotency_key, "
@@ -111,9 +110,10 @@ def _acknowledge(
     now: datetime,
     resolve: bool,
 ) -> None:
+    s = audit_schema()
     keys = [o.row.record_key for o in accepted]
     con.execute(
-        f"insert into {S}.sync_ledger (object, record_key, operation, payload_hash, payload, "
+        f"insert into {s}.sync_ledger (object, record_key, operation, payload_hash, payload, "
         "run_id, acknowledged_at) "
         "select $1, s.record_key, "
         # users/update carries the whole profile: acknowledged like an upsert
@@ -141,7 +141,7 @@ def _acknowledge(
     if not resolve:
         return
     con.execute(
-        f"update {S}.sync_rejections as r set resolved_at = $1 "
+        f"update {s}.sync_rejections as r set resolved_at = $1 "
         "from (select unnest($3) as record_key) as s "
         "where r.object = $2 and r.record_key = s.record_key and r.resolved_at is null",
         [now, obj, keys],
@@ -152,6 +152,7 @@ def _remember_profiles(
     con: duckdb.DuckDBPyConnection, accepted: Sequence[Outcome], now: datetime
 ) -> None:
     """What this project wrote on each profile: customer, email hash, field names."""
+    s = audit_schema()
     rows: list[tuple[str, str | None, str | None, str]] = []
     moved: list[str] = []
     for outcome in accepted:
@@ -177,30 +178,31 @@ def _remember_profiles(
         )
     if moved:
         con.execute(
-            f"delete from {S}.sync_user_profiles where record_key in (select unnest($1))", [moved]
+            f"delete from {s}.sync_user_profiles where record_key in (select unnest($1))",
+            [moved],
         )
         # What was acknowledged for the profile under its old email (its subscriptions, its
         # cart) now lives under the new one: nothing to resend because the email changed.
         pairs = _moves(accepted)
         con.execute(
-            f"insert into {S}.sync_ledger (object, record_key, operation, payload_hash, payload, "
+            f"insert into {s}.sync_ledger (object, record_key, operation, payload_hash, payload, "
             "run_id, acknowledged_at) "
             "select l.object, m.new_key, l.operation, l.payload_hash, l.payload, l.run_id, "
-            f"l.acknowledged_at from {S}.sync_ledger as l "
+            f"l.acknowledged_at from {s}.sync_ledger as l "
             "inner join (select unnest($1) as old_key, unnest($2) as new_key) as m "
             "on l.record_key = m.old_key "
             "where l.object in ('subscriptions', 'carts') and not exists (select 1 from "
-            f"{S}.sync_ledger as n where n.object = l.object and n.record_key = m.new_key)",
+            f"{s}.sync_ledger as n where n.object = l.object and n.record_key = m.new_key)",
             [[old for old, _ in pairs], [new for _, new in pairs]],
         )
         con.execute(
-            f"delete from {S}.sync_ledger where object in ('subscriptions', 'carts') "
+            f"delete from {s}.sync_ledger where object in ('subscriptions', 'carts') "
             "and record_key in (select unnest($1))",
             [moved],
         )
     if rows:
         con.execute(
-            f"insert into {S}.sync_user_profiles (record_key, customer_id, email_hash, "
+            f"insert into {s}.sync_user_profiles (record_key, customer_id, email_hash, "
             "field_names, acknowledged_at) "
             "select s.record_key, s.customer_id, s.email_hash, s.field_names, $5 from ("
             "select unnest($1) as record_key, unnest($2) as customer_id, "
@@ -230,20 +232,23 @@ def _forget_profiles(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
     """A deleted (or forgotten) user no longer exists in Iterable: its users and carts
     ledger rows say so, so a re-registration is sent afresh and nothing is 'removed' from
     a profile that is gone (a cart removal would re-create it)."""
+    s = audit_schema()
     con.execute(
-        f"update {S}.sync_ledger set operation = 'delete', payload_hash = null "
+        f"update {s}.sync_ledger set operation = 'delete', payload_hash = null "
         "where object in ('users', 'carts') and operation = 'upsert' "
         "and record_key in (select unnest($1))",
         [keys],
     )
     con.execute(
-        f"delete from {S}.sync_user_profiles where record_key in (select unnest($1))", [keys]
+        f"delete from {s}.sync_user_profiles where record_key in (select unnest($1))",
+        [keys],
     )
 
 
 def _reject(
     con: duckdb.DuckDBPyConnection, run_id: str, problems: Sequence[Outcome], now: datetime
 ) -> None:
+    s = audit_schema()
     cols = ("object", "record_key", "reason_code", "reason_detail", "payload", "payload_hash")
     rows = [
         (
@@ -258,7 +263,7 @@ def _reject(
     ]
     params = [now, run_id, *_columns(rows, len(cols))]
     con.execute(
-        f"update {S}.sync_rejections as r set reason_code = s.reason_code, "
+        f"update {s}.sync_rejections as r set reason_code = s.reason_code, "
         "reason_detail = s.reason_detail, payload = s.payload, payload_hash = s.payload_hash, "
         "attempts = r.attempts + 1, last_seen_at = $1, last_run_id = $2, "
         "replay_requested_at = null "
@@ -267,12 +272,12 @@ def _reject(
         params,
     )
     con.execute(
-        f"insert into {S}.sync_rejections (object, record_key, reason_code, reason_detail, "
+        f"insert into {s}.sync_rejections (object, record_key, reason_code, reason_detail, "
         "payload, payload_hash, attempts, first_seen_at, last_seen_at, last_run_id) "
         "select s.object, s.record_key, s.reason_code, s.reason_detail, s.payload, "
         "s.payload_hash, 1, $1, $1, $2 "
         f"from (select {', '.join(f'unnest(${i + 3}) as {c}' for i, c in enumerate(cols))}) as s "
-        f"where not exists (select 1 from {S}.sync_rejections as r where r.object = s.object "
+        f"where not exists (select 1 from {s}.sync_rejections as r where r.object = s.object "
         "and r.record_key = s.record_key and r.resolved_at is null)",
         params,
     )
@@ -281,12 +286,13 @@ def _reject(
 def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: str) -> int:
     """Close open rejections of records that no longer need sending (in sync, or no longer
     desired): they are absent from the object's changes view."""
+    s = audit_schema()
     now = utcnow()
     before = open_rejection_count(con, obj)
     if not before:
         return 0
     con.execute(
-        f"update {S}.sync_rejections set resolved_at = ? where object = ? and resolved_at is null "
+        f"update {s}.sync_rejections set resolved_at = ? where object = ? and resolved_at is null "
         f"and record_key not in (select record_key from {changes_relation})",
         [now, obj],
     )
@@ -294,8 +300,10 @@ def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: 
 
 
 def open_rejection_count(con: duckdb.DuckDBPyConnection, obj: str) -> int:
+    s = audit_schema()
     row = con.execute(
-        f"select count(*) from {S}.sync_rejections where object = ? and resolved_at is null", [obj]
+        f"select count(*) from {s}.sync_rejections where object = ? and resolved_at is null",
+        [obj],
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -310,14 +318,15 @@ def start_run(
     """Insert the run's row (or take over the row a job runner created for this run_id),
     and mark runs left 'running' by a crashed process as abandoned: we hold the lock, so
     nobody else is running."""
+    s = audit_schema()
     now = utcnow()
     con.execute(
-        f"update {S}.sync_runs set status = 'abandoned', finished_at = coalesce(finished_at, ?) "
+        f"update {s}.sync_runs set status = 'abandoned', finished_at = coalesce(finished_at, ?) "
         "where status = 'running' and run_id <> ?",
         [now, run_id],
     )
     con.execute(
-        f"insert into {S}.sync_runs (run_id, trigger, mode, objects, status, started_at) "
+        f"insert into {s}.sync_runs (run_id, trigger, mode, objects, status, started_at) "
         "values (?, ?, ?, ?, 'running', ?) on conflict (run_id) do update set "
         "trigger = excluded.trigger, mode = excluded.mode, objects = excluded.objects, "
         "status = 'running'",
@@ -329,8 +338,9 @@ def start_run(
 def write_run_object(
     con: duckdb.DuckDBPyConnection, run_id: str, obj: str, counts: ObjectCounts
 ) -> None:
+    s = audit_schema()
     con.execute(
-        f"insert into {S}.sync_run_objects (run_id, object, planned_count, sent_count, "
+        f"insert into {s}.sync_run_objects (run_id, object, planned_count, sent_count, "
         "succeeded_count, rejected_count, request_count) values (?, ?, ?, ?, ?, ?, ?) "
         "on conflict (run_id, object) do update set planned_count = excluded.planned_count, "
         "sent_count = excluded.sent_count, succeeded_count = excluded.succeeded_count, "
@@ -354,8 +364,9 @@ def finish_run(
     totals: ObjectCounts,
     error_message: str | None,
 ) -> None:
+    s = audit_schema()
     con.execute(
-        f"update {S}.sync_runs set status = ?, finished_at = ?, planned_count = ?, sent_count = ?, "
+        f"update {s}.sync_runs set status = ?, finished_at = ?, planned_count = ?, sent_count = ?, "
         "succeeded_count = ?, rejected_count = ?, request_count = ?, error_message = ? "
         "where run_id = ?",
         [
@@ -382,6 +393,7 @@ def request_replay(
     rejected (e.g. after `reset-state`), its ledger row is removed too, so the changes view
     offers the record again.
     """
+    s = audit_schema()
     where = ["r.resolved_at is null"]
     params: list[Any] = []
     if reason:
@@ -394,18 +406,18 @@ def request_replay(
     con.execute("begin transaction")
     try:
         row = con.execute(
-            f"select count(*) from {S}.sync_rejections as r where {condition}", params
+            f"select count(*) from {s}.sync_rejections as r where {condition}", params
         ).fetchone()
         count = int(row[0]) if row else 0
         con.execute(
-            f"delete from {S}.sync_ledger as l where exists (select 1 from {S}.sync_rejections "
+            f"delete from {s}.sync_ledger as l where exists (select 1 from {s}.sync_rejections "
             f"as r where {condition} "
             "and r.object = l.object and r.record_key = l.record_key "
             "and r.payload_hash is not distinct from l.payload_hash)",
             params,
         )
         con.execute(
-            f"update {S}.sync_rejections as r set replay_requested_at = ? where {condition}",
+            f"update {s}.sync_rejections as r set replay_requested_at = ? where {condition}",
             [utcnow(), *params],
         )
         con.execute("commit")

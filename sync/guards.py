@@ -25,8 +25,7 @@ from typing import Any
 
 import duckdb
 
-from ctsync.core.config import IterableSettings
-from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.core.config import IterableSettings, audit_schema
 from ctsync.sync.planner import changes_relation, count_changes, relation_exists
 
 # object -> (does every pending row delete?, ledger object holding the denominator)
@@ -75,7 +74,7 @@ def held_count(con: duckdb.DuckDBPyConnection, ledger_object: str) -> int:
     """What Iterable holds of an object, from the ledger. Users deleted through
     `user_deletions` keep their `users` row, so they are subtracted: otherwise the
     denominator grows with every deletion and the guard loosens over time."""
-    s = AUDIT_SCHEMA
+    s = audit_schema()
     sql = (
         f"select count(*) from {s}.sync_ledger ledger where ledger.object = ? "
         "and ledger.operation = 'upsert'"
@@ -129,10 +128,12 @@ def record(
             continue
         decision = blocked.get(obj)
         if decision is None:
-            con.execute(f"delete from {AUDIT_SCHEMA}.sync_deletion_guards where object = ?", [obj])
+            con.execute(
+                f"delete from {audit_schema()}.sync_deletion_guards where object = ?", [obj]
+            )
             continue
         con.execute(
-            f"insert into {AUDIT_SCHEMA}.sync_deletion_guards (object, deletions, held, "
+            f"insert into {audit_schema()}.sync_deletion_guards (object, deletions, held, "
             "max_delete_fraction, min_records, blocked_at, run_id) values (?, ?, ?, ?, ?, ?, ?) "
             "on conflict (object) do update set deletions = excluded.deletions, "
             "held = excluded.held, max_delete_fraction = excluded.max_delete_fraction, "
@@ -155,7 +156,7 @@ def allow(con: duckdb.DuckDBPyConnection, obj: str, count: int | None) -> int:
     if obj not in GUARDED:
         raise ValueError(f"{obj} has no deletion guard; guarded: {', '.join(GUARDED)}")
     row = con.execute(
-        f"select deletions from {AUDIT_SCHEMA}.sync_deletion_guards where object = ?", [obj]
+        f"select deletions from {audit_schema()}.sync_deletion_guards where object = ?", [obj]
     ).fetchone()
     if count is None:
         if row is None:
@@ -163,7 +164,7 @@ def allow(con: duckdb.DuckDBPyConnection, obj: str, count: int | None) -> int:
         count = int(row[0])
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute(
-        f"insert into {AUDIT_SCHEMA}.sync_deletion_guards (object, released_count, released_at) "
+        f"insert into {audit_schema()}.sync_deletion_guards (object, released_count, released_at) "
         "values (?, ?, ?) on conflict (object) do update set "
         "released_count = excluded.released_count, released_at = excluded.released_at",
         [obj, count, now],
@@ -177,7 +178,7 @@ def blocked_guards(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         return []
     rows = con.execute(
         f"select object, deletions, held, max_delete_fraction, blocked_at, run_id, "
-        f"released_count from {AUDIT_SCHEMA}.sync_deletion_guards where blocked_at is not null "
+        f"released_count from {audit_schema()}.sync_deletion_guards where blocked_at is not null "
         "order by object"
     ).fetchall()
     return [
@@ -199,7 +200,7 @@ def _released(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     if not _table_exists(con):
         return {}
     rows = con.execute(
-        f"select object, released_count from {AUDIT_SCHEMA}.sync_deletion_guards "
+        f"select object, released_count from {audit_schema()}.sync_deletion_guards "
         "where released_count is not null"
     ).fetchall()
     return {obj: int(count) for obj, count in rows}
@@ -210,6 +211,6 @@ def _table_exists(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? "
         "and table_name = 'sync_deletion_guards'",
-        [AUDIT_SCHEMA],
+        [audit_schema()],
     ).fetchone()
     return bool(row and row[0])

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 import duckdb
 
+from ctsync.core.config import audit_schema
 from ctsync.core.dbt_sql import render
 from ctsync.core.names import OBJECTS, ChangeRow
 from ctsync.core.paths import MODELS_DIR
-from ctsync.core.warehouse import AUDIT_SCHEMA
 
 # Reason codes that say "try again later" rather than "this payload is wrong": rows with an
 # open rejection of these kinds are re-sent on the next run automatically.
@@ -38,7 +38,7 @@ def changes_sql(obj: str, *, project_type: str, full: bool = False) -> str:
     model = MODELS_DIR / "iterable" / f"iterable__{obj}_changes.sql"
     variables = {
         "iterable_project_type": project_type,
-        "ctsync_audit_schema": AUDIT_SCHEMA,
+        "ctsync_audit_schema": audit_schema(),
         "ctsync_full_resync": full,
     }
     return render(model.read_text(), variables)
@@ -108,7 +108,7 @@ def _pending_sql(
     transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_REASONS))
     return (
         f"select c.* from ({_source_sql(con, obj, full, project_type)}) as c "
-        f"where not exists (select 1 from {AUDIT_SCHEMA}.sync_rejections as r "
+        f"where not exists (select 1 from {audit_schema()}.sync_rejections as r "
         f"where r.object = '{obj}' and r.record_key = c.record_key and r.resolved_at is null "
         "and r.replay_requested_at is null "
         f"and r.reason_code not in ({transient}) "

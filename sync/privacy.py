@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.core.config import audit_schema
 
 log = logging.getLogger("ctsync.privacy")
 
@@ -36,7 +36,6 @@ DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PURGE_AFTER_HOURS = 0.0
 RAW_SCHEMA = "raw_commercetools"
 DBT_SCHEMAS = ("intermediate", "marts")
-S = AUDIT_SCHEMA
 
 
 # -- the ledger keeps identity, hashes and field names ---------------------------------------
@@ -86,15 +85,16 @@ def ledger_payload(obj: str, payload: str | None) -> str | None:
 
 def minimize_ledger_rows(con: duckdb.DuckDBPyConnection, obj: str, run_id: str) -> None:
     """Apply `ledger_payload` to the rows `run_id` wrote for `obj` with plain SQL (reset-state)."""
+    s = audit_schema()
     rows = con.execute(
-        f"select record_key, payload from {S}.sync_ledger where object = ? and run_id = ? "
+        f"select record_key, payload from {s}.sync_ledger where object = ? and run_id = ? "
         "and payload is not null",
         [obj, run_id],
     ).fetchall()
     if not rows:
         return
     con.execute(
-        f"update {S}.sync_ledger as l set payload = m.payload from (select unnest(?) as "
+        f"update {s}.sync_ledger as l set payload = m.payload from (select unnest(?) as "
         "record_key, unnest(?) as payload) as m where l.object = ? and l.record_key = m.record_key",
         [[r[0] for r in rows], [ledger_payload(obj, r[1]) for r in rows], obj],
     )
@@ -113,13 +113,14 @@ def minimize_legacy_ledger(con: duckdb.DuckDBPyConnection) -> int:
     other objects `ledger_payload` returns a minimal payload unchanged. DuckDB reuses the
     freed blocks for later writes; the file itself does not shrink.
     """
+    s = audit_schema()
     done = con.execute(
-        f"select count(*) from {S}.sync_migrations where name = ?", [LEDGER_MIGRATION]
+        f"select count(*) from {s}.sync_migrations where name = ?", [LEDGER_MIGRATION]
     ).fetchone()
     if done and done[0]:
         return 0
     rows = con.execute(
-        f"select object, record_key, payload from {S}.sync_ledger "
+        f"select object, record_key, payload from {s}.sync_ledger "
         "where payload is not null and object <> 'subscriptions'"
     ).fetchall()
     changed: dict[str, tuple[list[str], list[str | None]]] = {}
@@ -135,13 +136,13 @@ def minimize_legacy_ledger(con: duckdb.DuckDBPyConnection) -> int:
     try:
         for obj, (keys, payloads) in changed.items():
             con.execute(
-                f"update {S}.sync_ledger as l set payload = m.payload from (select unnest(?) "
+                f"update {s}.sync_ledger as l set payload = m.payload from (select unnest(?) "
                 "as record_key, unnest(?) as payload) as m "
                 "where l.object = ? and l.record_key = m.record_key",
                 [keys, payloads, obj],
             )
         con.execute(
-            f"insert into {S}.sync_migrations (name, applied_at) values (?, ?)",
+            f"insert into {s}.sync_migrations (name, applied_at) values (?, ?)",
             [LEDGER_MIGRATION, datetime.now(UTC).replace(tzinfo=None)],
         )
         con.execute("commit")
@@ -217,14 +218,15 @@ def apply_retention(
 ) -> dict[str, int]:
     """Delete changelog rows and settled (resolved, or not seen again) rejections older than
     the retention. Returns rows deleted per table."""
+    s = audit_schema()
     now = now or datetime.now(UTC).replace(tzinfo=None)
     changelog_cutoff = now - timedelta(days=settings.changelog_days)
     rejections_cutoff = now - timedelta(days=settings.rejections_days)
     changelog = con.execute(
-        f"delete from {S}.sync_changelog where attempted_at < ?", [changelog_cutoff]
+        f"delete from {s}.sync_changelog where attempted_at < ?", [changelog_cutoff]
     ).fetchone()
     rejections = con.execute(
-        f"delete from {S}.sync_rejections where coalesce(resolved_at, last_seen_at) < ?",
+        f"delete from {s}.sync_rejections where coalesce(resolved_at, last_seen_at) < ?",
         [rejections_cutoff],
     ).fetchone()
     deleted = {
@@ -250,11 +252,12 @@ def pending_purges(
 ) -> list[tuple[str, str]]:
     """(record_key, payload) of user deletions Iterable acknowledged at least `after_hours`
     ago and not purged yet."""
+    s = audit_schema()
     cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=after_hours)
     return [
         (str(key), str(payload))
         for key, payload in con.execute(
-            f"select record_key, payload from {S}.sync_ledger where object = 'user_deletions' "
+            f"select record_key, payload from {s}.sync_ledger where object = 'user_deletions' "
             "and payload is not null and acknowledged_at <= ? order by acknowledged_at, record_key",
             [cutoff],
         ).fetchall()
@@ -295,6 +298,7 @@ def _purge_person(
     raw_tables: set[str],
     dbt_tables: list[tuple[str, str]],
 ) -> dict[str, int]:
+    s = audit_schema()
     counts: dict[str, int] = {}
 
     def run(table: str, sql: str, params: list[Any]) -> None:
@@ -307,7 +311,7 @@ def _purge_person(
     ids: set[str] = set()
     _collect(deletion, emails, ids)
     for (user_payload,) in con.execute(
-        f"select payload from {S}.sync_ledger where object = 'users' and record_key = ? "
+        f"select payload from {s}.sync_ledger where object = 'users' and record_key = ? "
         "and payload is not null",
         [record_key],
     ).fetchall():
@@ -415,7 +419,7 @@ def _purge_person(
     # ledger rows of this person: their keys, for rejections and changelog
     person_keys = {record_key}
     for (key,) in con.execute(
-        f"select record_key from {S}.sync_ledger where payload is not null "
+        f"select record_key from {s}.sync_ledger where payload is not null "
         "and object in ('purchases', 'events', 'carts', 'subscriptions') and ("
         "lower(coalesce(json_extract_string(payload, '$.email'), "
         "json_extract_string(payload, '$.user.email'))) in (select unnest($emails::varchar[])) "
@@ -436,39 +440,39 @@ def _purge_person(
                 [keys],
             )
     run(
-        f"{AUDIT_SCHEMA}.sync_rejections",
-        f"delete from {S}.sync_rejections where record_key in (select unnest(?::varchar[])) "
+        f"{s}.sync_rejections",
+        f"delete from {s}.sync_rejections where record_key in (select unnest(?::varchar[])) "
         + "".join(" or contains(lower(coalesce(payload, '')), ?)" for _ in email_list),
         [keys, *email_list],
     )
     # Iterable no longer holds this person: profile, cart and consent rows are settled
     # deletions, so no later run re-sends or deletes them again.
     con.execute(
-        f"update {S}.sync_ledger set operation = 'delete', payload_hash = null, payload = null "
+        f"update {s}.sync_ledger set operation = 'delete', payload_hash = null, payload = null "
         "where object in ('users', 'carts', 'subscriptions') "
         "and record_key in (select unnest(?::varchar[]))",
         [keys],
     )
     run(
-        f"{AUDIT_SCHEMA}.sync_ledger",
-        f"update {S}.sync_ledger set payload = null where payload is not null "
+        f"{s}.sync_ledger",
+        f"update {s}.sync_ledger set payload = null where payload is not null "
         "and record_key in (select unnest(?::varchar[]))",
         [keys],
     )
     # the purge marker: this deletion is done, whoever holds its key now
     con.execute(
-        f"update {S}.sync_ledger set payload = null where object = 'user_deletions' "
+        f"update {s}.sync_ledger set payload = null where object = 'user_deletions' "
         "and record_key = ?",
         [record_key],
     )
     run(
-        f"{AUDIT_SCHEMA}.sync_changelog",
-        f"update {S}.sync_changelog set record_key = 'purged:' || md5(record_key), "
+        f"{s}.sync_changelog",
+        f"update {s}.sync_changelog set record_key = 'purged:' || md5(record_key), "
         "idempotency_key = null where record_key in (select unnest(?::varchar[]))",
         [keys],
     )
     con.execute(
-        f"insert into {S}.sync_purges (key_hash, purged_at, rows_removed, detail) "
+        f"insert into {s}.sync_purges (key_hash, purged_at, rows_removed, detail) "
         "values (?, ?, ?, ?)",
         [
             hashlib.md5(record_key.encode()).hexdigest(),

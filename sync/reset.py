@@ -8,8 +8,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ctsync.core.clock import utcnow
+from ctsync.core.config import audit_schema
 from ctsync.core.lock import run_lock
-from ctsync.core.warehouse import AUDIT_SCHEMA, connect
+from ctsync.core.warehouse import connect
 from ctsync.core.warehouse import warehouse_path as default_warehouse_path
 from ctsync.sync import audit, privacy
 from ctsync.sync.audit import ObjectCounts
@@ -50,7 +51,7 @@ def reset_state(
                 row = con.execute(f"select count(*) from {relation}").fetchone()
                 marked[obj] = int(row[0]) if row else 0
                 con.execute(
-                    f"insert into {AUDIT_SCHEMA}.sync_ledger "
+                    f"insert into {audit_schema()}.sync_ledger "
                     "(object, record_key, operation, payload_hash, "
                     "payload, run_id, acknowledged_at) "
                     # users/update carries the whole profile: marked like an upsert
@@ -65,7 +66,7 @@ def reset_state(
                 )
                 privacy.minimize_ledger_rows(con, obj, run_id)
                 con.execute(
-                    f"update {AUDIT_SCHEMA}.sync_rejections set resolved_at = ? "
+                    f"update {audit_schema()}.sync_rejections set resolved_at = ? "
                     "where object = ? and resolved_at is null",
                     [now, obj],
                 )

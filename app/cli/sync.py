@@ -17,7 +17,7 @@ from ctsync.app.cli.options import (
     console,
     err,
 )
-from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.core.config import audit_schema
 
 
 def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
@@ -60,7 +60,7 @@ def _reason_table(target: Path, run_id: str) -> Table | None:
         return None
     try:
         rows = con.execute(
-            f"select object, reason_code, count(*) from {AUDIT_SCHEMA}.sync_changelog "
+            f"select object, reason_code, count(*) from {audit_schema()}.sync_changelog "
             "where run_id = ? and outcome in ('rejected', 'failed') "
             "group by 1, 2 order by 3 desc limit 20",
             [run_id],
@@ -69,7 +69,7 @@ def _reason_table(target: Path, run_id: str) -> Table | None:
         con.close()
     if not rows:
         return None
-    table = Table(title="rejections this run (details: ctsync.sync_rejections)")
+    table = Table(title=f"rejections this run (details: {audit_schema()}.sync_rejections)")
     for name in ("object", "reason", "rows"):
         table.add_column(name)
     for obj, reason, count in rows:

@@ -28,11 +28,12 @@ from rich.table import Table
 
 from ctsync.app.alerts import AlertSettings
 from ctsync.core.clock import utcnow
+from ctsync.core.config import audit_schema
 from ctsync.core.console import make_console
 from ctsync.core.lock import run_lock
 from ctsync.core.names import OBJECTS, OK_STATUSES
 from ctsync.core.redact import redact
-from ctsync.core.warehouse import AUDIT_SCHEMA, connect, warehouse_path
+from ctsync.core.warehouse import connect, warehouse_path
 from ctsync.sync.result import EXIT_PARTIAL
 
 log = logging.getLogger("ctsync.jobs.runner")
@@ -223,7 +224,7 @@ def _stale_minutes(target: Path, report: JobReport) -> float | None:
         ok = ", ".join(f"'{status}'" for status in OK_STATUSES)
         row = con.execute(
             f"select coalesce(max(finished_at) filter (where status in ({ok}) "
-            f"and mode <> 'dry_run'), min(started_at)) from {AUDIT_SCHEMA}.sync_runs"
+            f"and mode <> 'dry_run'), min(started_at)) from {audit_schema()}.sync_runs"
         ).fetchone()
     if not row or row[0] is None or report.finished_at is None:
         return None
@@ -290,7 +291,7 @@ def _record_run_start(target: Path, report: JobReport) -> None:
     objects = ",".join(report.options.objects) if report.options.objects else None
     with connect(target) as con:
         con.execute(
-            f"insert into {AUDIT_SCHEMA}.sync_runs (run_id, trigger, mode, objects, status, "
+            f"insert into {audit_schema()}.sync_runs (run_id, trigger, mode, objects, status, "
             "started_at) values (?, ?, ?, ?, 'running', ?)",
             [
                 report.run_id,
@@ -305,7 +306,7 @@ def _record_run_start(target: Path, report: JobReport) -> None:
 def _record_stage(target: Path, run_id: str, stage: StageReport) -> None:
     with connect(target) as con:
         con.execute(
-            f"insert into {AUDIT_SCHEMA}.sync_run_stages (run_id, stage, status, started_at, "
+            f"insert into {audit_schema()}.sync_run_stages (run_id, stage, status, started_at, "
             "finished_at, detail) values (?, ?, ?, ?, ?, ?) on conflict (run_id, stage) do update "
             "set status = excluded.status, finished_at = excluded.finished_at, "
             "detail = excluded.detail",
@@ -327,7 +328,7 @@ def _record_run_finish(target: Path, report: JobReport) -> None:
     totals = getattr(sync_result, "totals", None)
     with connect(target) as con:
         con.execute(
-            f"update {AUDIT_SCHEMA}.sync_runs set status = ?, mode = ?, "
+            f"update {audit_schema()}.sync_runs set status = ?, mode = ?, "
             "finished_at = ?, error_message = coalesce(?, error_message), "
             "planned_count = coalesce(planned_count, ?), "
             "rejected_count = coalesce(rejected_count, ?) where run_id = ?",

@@ -10,8 +10,14 @@ import pytest
 import yaml
 
 from ctsync.app.transform import BuildConfigError, build_vars
-from ctsync.core.config import DBT_VARS, IterableSettings, dbt_vars
-from ctsync.core.warehouse import AUDIT_SCHEMA
+from ctsync.core.config import (
+    AUDIT_SCHEMA_VAR,
+    DEFAULT_AUDIT_SCHEMA,
+    ConfigError,
+    IterableSettings,
+    audit_schema,
+    dbt_vars,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -37,9 +43,9 @@ def _fresh_providers() -> Iterator[None]:
 def test_dbt_var_defaults_equal_the_sync_defaults() -> None:
     defaults = dbt_defaults()
     sync_side = dbt_vars(IterableSettings())
-    assert set(DBT_VARS) <= set(defaults), "a shared setting has no dbt default"
-    assert {name: defaults[name] for name in DBT_VARS} == sync_side
-    assert defaults["ctsync_audit_schema"] == AUDIT_SCHEMA
+    assert set(sync_side) <= set(defaults), "a shared setting has no dbt default"
+    assert {name: defaults[name] for name in sync_side} == sync_side
+    assert defaults[AUDIT_SCHEMA_VAR] == DEFAULT_AUDIT_SCHEMA
 
 
 def test_build_passes_the_configured_settings(
@@ -63,7 +69,7 @@ def test_build_passes_the_configured_settings(
     assert "iterable_catalog_name" not in passed  # the catalog is the sync's alone
     assert passed["base_currency"] == "GBP"
     assert passed["event_backfill_days"] == 30
-    assert passed["ctsync_audit_schema"] == AUDIT_SCHEMA
+    assert passed[AUDIT_SCHEMA_VAR] == DEFAULT_AUDIT_SCHEMA
     # the environment wins over the file, as everywhere in dlt
     monkeypatch.setenv("SYNC__ITERABLE__USER_DELETION_METHOD", "delete")
     assert build_vars()["user_deletion_method"] == "delete"
@@ -74,3 +80,17 @@ def test_a_shared_var_cannot_be_overridden_on_the_dbt_side_alone() -> None:
     with pytest.raises(BuildConfigError, match="sync.iterable.user_deletion_method"):
         build_vars({"user_deletion_method": "forget"}, settings)
     assert build_vars({"abandoned_cart_idle_hours": 2}, settings)["abandoned_cart_idle_hours"] == 2
+
+
+def test_the_audit_schema_is_one_setting_for_dbt_and_the_sync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CTSYNC_AUDIT_SCHEMA", "ops_audit")
+    assert audit_schema() == "ops_audit"
+    assert build_vars(settings=IterableSettings())[AUDIT_SCHEMA_VAR] == "ops_audit"
+    with pytest.raises(BuildConfigError, match="CTSYNC_AUDIT_SCHEMA"):
+        build_vars({AUDIT_SCHEMA_VAR: "elsewhere"}, IterableSettings())
+    # it goes into SQL as an identifier
+    monkeypatch.setenv("CTSYNC_AUDIT_SCHEMA", "audit; drop table x")
+    with pytest.raises(ConfigError, match="CTSYNC_AUDIT_SCHEMA"):
+        audit_schema()
