@@ -3,14 +3,31 @@
 The job runner calls :func:`run_dbt_build` directly; the command wraps it with a progress
 spinner and a summary table. dbt runs in-process (``dbtRunner``), with the repository root
 as project and profiles directory, so a fresh clone needs no ``~/.dbt``.
+
+Parsing the project costs seconds of CPU, so it is done as seldom as correctness allows:
+
+- in one process, the parsed manifest is kept and handed to the next build
+  (``dbtRunner(manifest=...)``) while the project's files, the vars and the warehouse's
+  database name (the file's stem) are the same; any change to one of them parses again;
+- across processes and warehouses, dbt's partial-parse file is shared through a cache folder
+  (``$XDG_CACHE_HOME/ctsync/dbt-parse``, else ``~/.cache/ctsync/dbt-parse``): a new warehouse
+  starts from the last parse of the same project instead of parsing from scratch. dbt's own
+  check then re-parses exactly the files that changed. That check hashes the profile, whose
+  DuckDB ``path`` differs per warehouse although nothing parsed depends on it (the database
+  name, which does, stays in the hash): :func:`_path_neutral_profile_hash` leaves it out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import pprint
+import shutil
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +43,8 @@ from ctsync.core.config import (
     load_settings,
 )
 from ctsync.core.paths import DBT_PROJECT_DIR
+
+log = logging.getLogger("ctsync.transform")
 
 # dbt statuses folded into what a reader needs: did it work, warn, fail, or not run.
 _OUTCOMES = {
@@ -197,7 +216,8 @@ def run_dbt_build(
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     started = time.monotonic()
     try:
-        outcome = dbtRunner(callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
+        manifest = _parsed_manifest(args, merged_vars, path, target / "target")
+        outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
     finally:
         _release_duckdb()
         for name, value in previous.items():
@@ -206,6 +226,148 @@ def run_dbt_build(
             else:
                 os.environ[name] = value
     return _result(outcome, time.monotonic() - started)
+
+
+# -- parsing once ---------------------------------------------------------------------------
+
+_PARSED_KEEP = 4
+"""Manifests kept per process (one per project state, vars and database name): tests and
+benchmarks alternate a few configurations; a long-running `serve` needs one."""
+_parsed: OrderedDict[str, Any] = OrderedDict()
+_parsed_lock = threading.Lock()
+_PARSE_FILE = "partial_parse.msgpack"
+
+
+def forget_parsed_manifests() -> None:
+    """Drop the manifests this process kept (the next build parses, partially at best)."""
+    with _parsed_lock:
+        _parsed.clear()
+
+
+def _project_fingerprint() -> str:
+    """A hash of every file dbt parses (models, macros, seeds, data tests, project, profile)."""
+    import yaml  # type: ignore[import-untyped]
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    folders: list[str] = []
+    for key, default in (
+        ("model-paths", ["models"]),
+        ("macro-paths", ["macros"]),
+        ("seed-paths", ["seeds"]),
+        ("test-paths", ["tests"]),
+        ("snapshot-paths", ["snapshots"]),
+        ("analysis-paths", ["analyses"]),
+    ):
+        folders += project.get(key) or default
+    digest = hashlib.sha256()
+    for name in ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml"):
+        file = DBT_PROJECT_DIR / name
+        if file.is_file():
+            digest.update(f"{name}\0".encode() + file.read_bytes() + b"\0")
+    for folder in sorted(set(folders)):
+        root = DBT_PROJECT_DIR / folder
+        if not root.is_dir():
+            continue
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            if "__pycache__" in file.parts or file.suffix in (".pyc", ".py"):
+                continue
+            relative = file.relative_to(DBT_PROJECT_DIR).as_posix()
+            digest.update(f"{relative}\0".encode() + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _parse_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ctsync" / "dbt-parse"
+
+
+def _parsed_manifest(
+    args: list[str], merged_vars: Mapping[str, Any], warehouse: Path, target: Path
+) -> Any:
+    """The parsed manifest for this build: kept from an earlier build in this process when
+    nothing dbt parses changed, else parsed now (partially, from the shared cache when the
+    warehouse's own target folder has no parse yet). None when parsing fails: the build then
+    parses itself and reports the error as usual."""
+    from dbt.cli.main import dbtRunner
+    from dbt.version import __version__ as dbt_version
+
+    key = hashlib.sha256(
+        "\0".join(
+            [
+                dbt_version,
+                str(DBT_PROJECT_DIR),
+                warehouse.stem,
+                json.dumps(merged_vars, sort_keys=True, default=str),
+                _project_fingerprint(),
+            ]
+        ).encode()
+    ).hexdigest()
+    with _parsed_lock:
+        manifest = _parsed.get(key)
+        if manifest is not None:
+            _parsed.move_to_end(key)
+            return manifest
+    _path_neutral_profile_hash()
+    shared = _parse_cache_dir() / f"{key}.msgpack"
+    own = target / _PARSE_FILE
+    if not own.exists() and shared.exists():
+        _copy_atomically(shared, own)
+    parse_args = ["parse", *args[1:]]
+    for flag in ("--select", "--exclude", "--indirect-selection"):
+        while flag in parse_args:
+            at = parse_args.index(flag)
+            del parse_args[at : at + 2]
+    if "--full-refresh" in parse_args:
+        parse_args.remove("--full-refresh")
+    result = dbtRunner().invoke(parse_args)
+    if not result.success or result.result is None:
+        return None
+    if own.exists():
+        _copy_atomically(own, shared)
+    with _parsed_lock:
+        _parsed[key] = result.result
+        while len(_parsed) > _PARSED_KEEP:
+            _parsed.popitem(last=False)
+    return result.result
+
+
+def _copy_atomically(source: Path, destination: Path) -> None:
+    """Copy through a temporary file and a rename: a concurrent reader (another process
+    building another warehouse) sees the old file or the new one, never half of one."""
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+    except OSError as error:  # an unwritable cache only costs a parse
+        log.debug("could not copy %s to %s: %s", source, destination, error)
+
+
+def _path_neutral_profile_hash() -> None:
+    """Make dbt's partial-parse check ignore the DuckDB file's path.
+
+    dbt re-parses the whole project when the profile's connection settings change, and the
+    path changes with every warehouse. What parsing produces depends on the database name
+    (the file's stem, still hashed) but not on the folder, so a parse made for one warehouse
+    is valid for another; dbt compares every project file's checksum on its own."""
+    from dbt.contracts.files import FileHash
+    from dbt.parser.manifest import ManifestLoader
+
+    original = ManifestLoader.build_manifest_state_check
+    if getattr(original, "ctsync_path_neutral", False):
+        return
+
+    def build_manifest_state_check(self: Any) -> Any:
+        state = original(self)
+        connection = sorted(
+            (key, None if key == "path" else value)
+            for key, value in self.root_project.credentials.connection_info()
+        )
+        state.profile_hash = FileHash.from_contents(pprint.pformat(connection))
+        return state
+
+    build_manifest_state_check.ctsync_path_neutral = True  # type: ignore[attr-defined]
+    ManifestLoader.build_manifest_state_check = build_manifest_state_check  # type: ignore[method-assign]
 
 
 def _release_duckdb() -> None:
