@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from ctsync.core.config import audit_schema
+from ctsync.core.names import FAILED_STATUSES
 from ctsync.core.redact import redact, register_secret
 from ctsync.core.transport import InsecureTransportError, check_url
 
@@ -131,7 +132,7 @@ def run_alerts(
     """The alerts one finished run calls for (title, lines, facts); empty when all is well."""
     alerts: list[tuple[str, list[str], dict[str, Any]]] = []
     facts = {"run_id": run_id, "status": status, "trigger": trigger, "rejected": rejected}
-    if status in ("failed", "partial", "auth_error", "interrupted"):
+    if status in FAILED_STATUSES:
         alerts.append(
             (
                 f"run {status}",

@@ -16,20 +16,24 @@ from pathlib import Path
 
 from ctsync.app.status import open_read_only
 from ctsync.core.config import audit_schema
-from ctsync.core.names import OBJECTS
+from ctsync.core.names import OBJECTS, RecordOutcome, RunStatus
 
-COLOURS = {
-    "succeeded": "#2e9d5b",
-    "succeeded_with_rejections": "#8bbf3f",
-    "dry_run": "#7aa6d8",
-    "partial": "#e0a526",
-    "interrupted": "#b0b0b0",
-    "running": "#5b8def",
-    "failed": "#d9534f",
-    "auth_error": "#a8322d",
-    "abandoned": "#8a8a8a",
+COLOURS: dict[str, str] = {
+    RunStatus.SUCCEEDED: "#2e9d5b",
+    RunStatus.SUCCEEDED_WITH_REJECTIONS: "#8bbf3f",
+    RunStatus.DRY_RUN: "#7aa6d8",
+    RunStatus.PARTIAL: "#e0a526",
+    RunStatus.INTERRUPTED: "#b0b0b0",
+    RunStatus.RUNNING: "#5b8def",
+    RunStatus.FAILED: "#d9534f",
+    RunStatus.AUTH_ERROR: "#a8322d",
+    RunStatus.ABANDONED: "#8a8a8a",
 }
-OUTCOME_COLOURS = {"succeeded": "#2e9d5b", "rejected": "#d9534f", "failed": "#e0a526"}
+OUTCOME_COLOURS: dict[str, str] = {
+    RecordOutcome.SUCCEEDED: "#2e9d5b",
+    RecordOutcome.REJECTED: "#d9534f",
+    RecordOutcome.FAILED: "#e0a526",
+}
 LATENCY_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 4 * 3600, 24 * 3600]
 
 
@@ -120,8 +124,9 @@ def e(value: object) -> str:
 
 
 def render(data: ReportData) -> str:
-    ok = sum(1 for r in data.runs if r[2] in ("succeeded", "succeeded_with_rejections"))
-    sent = sum(r[3] for r in data.records if r[2] == "succeeded")
+    delivered = (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED_WITH_REJECTIONS)
+    ok = sum(1 for r in data.runs if r[2] in delivered)
+    sent = sum(r[3] for r in data.records if r[2] == RecordOutcome.SUCCEEDED)
     open_rejections = sum(r[2] for r in data.rejections)
     p50, p95 = _quantile(data.latencies, 0.5), _quantile(data.latencies, 0.95)
     tiles = [
@@ -230,7 +235,7 @@ def records_chart(data: ReportData) -> str:
         y = 10 + i * row_h
         parts.append(_text(pad_l - 8, y + 15, f"{key[0]} · {key[1]}", "end"))
         x = float(pad_l)
-        for outcome in ("succeeded", "rejected", "failed"):
+        for outcome in RecordOutcome:
             count = groups[key].get(outcome, 0)
             if not count:
                 continue

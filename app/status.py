@@ -23,7 +23,7 @@ from rich.table import Table
 
 from ctsync.core.config import audit_schema
 from ctsync.core.lock import lock_path_for, read_holder
-from ctsync.core.names import OBJECTS, OK_STATUSES
+from ctsync.core.names import OBJECTS, OK_STATUSES, RunStatus
 from ctsync.sync.guards import blocked_guards
 
 
@@ -383,13 +383,13 @@ def render_status(status: Status, console: Console) -> None:
             )
         console.print(runs)
         for run in status.runs:
-            if run.error_message and run.status not in ("succeeded", "succeeded_with_rejections"):
-                failed = [k for k, v in run.stages.items() if v == "failed"]
+            if run.error_message and run.status not in OK_STATUSES:
+                failed = [k for k, v in run.stages.items() if v == RunStatus.FAILED]
                 where = f" in {', '.join(failed)}" if failed else ""
                 console.print(f"  run {run.run_id[:8]}{where}: {escape(run.error_message)}")
     if status.last_failure is not None:
         failure = status.last_failure
-        failed_stages = [k for k, v in failure.stages.items() if v == "failed"]
+        failed_stages = [k for k, v in failure.stages.items() if v == RunStatus.FAILED]
         where = f" in {', '.join(failed_stages)}" if failed_stages else ""
         console.print(
             f"[red]Last failure:[/] run {failure.run_id[:8]} ({failure.status}{where}) at "
@@ -468,8 +468,8 @@ def _age(now: datetime, then: datetime | None) -> str:
 
 
 def _styled(status: str) -> str:
-    if status in ("succeeded", "succeeded_with_rejections", "dry_run"):
+    if status in OK_STATUSES:
         return f"[green]{status}[/]"
-    if status == "running":
+    if status == RunStatus.RUNNING:
         return f"[yellow]{status}[/]"
     return f"[red]{status}[/]"

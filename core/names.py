@@ -46,11 +46,6 @@ class RecordOutcome(StrEnum):
     FAILED = "failed"  # transient: not acknowledged, sent again on the next run
 
 
-SUCCEEDED: str = RecordOutcome.SUCCEEDED.value
-REJECTED: str = RecordOutcome.REJECTED.value
-FAILED: str = RecordOutcome.FAILED.value
-
-
 class RunStatus(StrEnum):
     """A run's or a stage's status (``sync_runs.status``, ``sync_run_stages.status``)."""
 
@@ -63,14 +58,32 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
     AUTH_ERROR = "auth_error"
     SKIPPED = "skipped"
+    ABANDONED = "abandoned"  # left `running` by a process that died; set by the next run
 
 
-OK_STATUSES: tuple[str, ...] = (
-    RunStatus.SUCCEEDED.value,
-    RunStatus.SUCCEEDED_WITH_REJECTIONS.value,
-    RunStatus.DRY_RUN.value,
+OK_STATUSES: tuple[RunStatus, ...] = (
+    RunStatus.SUCCEEDED,
+    RunStatus.SUCCEEDED_WITH_REJECTIONS,
+    RunStatus.DRY_RUN,
 )
 """Statuses of a run that did its job (exit code 0)."""
+
+FAILED_STATUSES: tuple[RunStatus, ...] = (
+    RunStatus.FAILED,
+    RunStatus.PARTIAL,
+    RunStatus.AUTH_ERROR,
+    RunStatus.INTERRUPTED,
+)
+"""Statuses of a finished run that did not do all of its job (non-zero exit code)."""
+
+
+class RunMode(StrEnum):
+    """What kind of run it was (``sync_runs.mode``)."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+    DRY_RUN = "dry_run"
+    RESET_STATE = "reset_state"
 
 
 class ProjectType(StrEnum):
@@ -100,7 +113,7 @@ class Outcome(NamedTuple):
     """What Iterable made of one change row."""
 
     row: ChangeRow
-    outcome: str
+    outcome: RecordOutcome
     endpoint: str | None
     http_status: int | None = None
     reason_code: str | None = None

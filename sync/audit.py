@@ -21,7 +21,7 @@ import orjson
 
 from ctsync.core.clock import utcnow
 from ctsync.core.config import audit_schema
-from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, Outcome
+from ctsync.core.names import Operation, Outcome, RecordOutcome, RunMode, RunStatus
 from ctsync.core.redact import redact
 from ctsync.sync.privacy import ledger_payload
 
@@ -75,8 +75,8 @@ def record_outcomes(
         [o.reason_code for o in outcomes],
         [o.row.source_updated_at for o in outcomes],
     ]
-    accepted = [o for o in outcomes if o.outcome == SUCCEEDED]
-    problems = [o for o in outcomes if o.outcome in (REJECTED, FAILED)]
+    accepted = [o for o in outcomes if o.outcome == RecordOutcome.SUCCEEDED]
+    problems = [o for o in outcomes if o.outcome in (RecordOutcome.REJECTED, RecordOutcome.FAILED)]
     con.execute("begin transaction")
     try:
         con.execute(
@@ -157,10 +157,10 @@ def _remember_profiles(
     moved: list[str] = []
     for outcome in accepted:
         row = outcome.row
-        if row.operation == "move":
+        if row.operation == Operation.MOVE:
             moved.append(row.record_key)
             continue
-        if row.operation not in ("upsert", "update"):
+        if row.operation not in (Operation.UPSERT, Operation.UPDATE):
             continue
         try:
             payload = orjson.loads(row.payload)
@@ -218,7 +218,7 @@ def _moves(accepted: Sequence[Outcome]) -> list[tuple[str, str]]:
     """(old email, new email) of the accepted profile moves."""
     pairs = []
     for outcome in accepted:
-        if outcome.row.operation != "move":
+        if outcome.row.operation != Operation.MOVE:
             continue
         try:
             body = orjson.loads(outcome.row.payload)
@@ -254,7 +254,8 @@ def _reject(
         (
             o.row.object,
             o.row.record_key,
-            o.reason_code or ("transient_error" if o.outcome == FAILED else "rejected"),
+            o.reason_code
+            or ("transient_error" if o.outcome == RecordOutcome.FAILED else "rejected"),
             redact(o.detail or "")[:4000],
             o.row.payload,
             o.row.payload_hash,
@@ -312,7 +313,7 @@ def start_run(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
     trigger: str,
-    mode: str,
+    mode: RunMode,
     objects: Sequence[str],
 ) -> datetime:
     """Insert the run's row (or take over the row a job runner created for this run_id),
@@ -360,7 +361,7 @@ def write_run_object(
 def finish_run(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
-    status: str,
+    status: RunStatus,
     totals: ObjectCounts,
     error_message: str | None,
 ) -> None:

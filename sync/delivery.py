@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ctsync.core.config import IterableSettings
-from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, Outcome
+from ctsync.core.names import IterableObject, Operation, Outcome, RecordOutcome
 from ctsync.core.redact import redact
 from ctsync.sync.batching import Prepared
 from ctsync.sync.iterable_client import ApiResponse, IterableClient, IterableTransientError
@@ -25,7 +25,14 @@ from ctsync.sync.responses import describe, identity_failures, is_absent, reason
 class Delivery:
     """Sends groups of prepared rows of one object to Iterable; thread-safe."""
 
-    BULK_OBJECTS = frozenset({"users", "subscriptions", "events", "catalog_items"})
+    BULK_OBJECTS = frozenset(
+        {
+            IterableObject.USERS,
+            IterableObject.SUBSCRIPTIONS,
+            IterableObject.EVENTS,
+            IterableObject.CATALOG_ITEMS,
+        }
+    )
 
     def __init__(self, client: IterableClient, settings: IterableSettings) -> None:
         self.client = client
@@ -39,29 +46,29 @@ class Delivery:
         # the request for (object, operation); (object, None): for every other operation
         self._handlers: dict[tuple[str, str | None], Callable[[list[Prepared]], list[Outcome]]]
         self._handlers = {
-            ("users", "upsert"): self._users_upsert,
-            ("users", "move"): self._users_move,
-            ("users", "update"): self._users_update,
-            ("users", None): self._users_delete,
-            ("subscriptions", None): self._subscriptions,
-            ("purchases", None): self._purchases,
-            ("carts", None): self._carts,
-            ("events", None): self._events,
-            ("catalog_items", "delete"): self._catalog_delete,
-            ("catalog_items", None): self._catalog_items,
-            ("user_deletions", None): self._user_deletions,
+            (IterableObject.USERS, Operation.UPSERT): self._users_upsert,
+            (IterableObject.USERS, Operation.MOVE): self._users_move,
+            (IterableObject.USERS, Operation.UPDATE): self._users_update,
+            (IterableObject.USERS, None): self._users_delete,
+            (IterableObject.SUBSCRIPTIONS, None): self._subscriptions,
+            (IterableObject.PURCHASES, None): self._purchases,
+            (IterableObject.CARTS, None): self._carts,
+            (IterableObject.EVENTS, None): self._events,
+            (IterableObject.CATALOG_ITEMS, Operation.DELETE): self._catalog_delete,
+            (IterableObject.CATALOG_ITEMS, None): self._catalog_items,
+            (IterableObject.USER_DELETIONS, None): self._user_deletions,
         }
 
     def is_bulk(self, obj: str, operation: str) -> bool:
-        if obj == "users":
-            return operation == "upsert"
+        if obj == IterableObject.USERS:
+            return operation == Operation.UPSERT
         return obj in self.BULK_OBJECTS
 
     def send(self, obj: str, operation: str, items: list[Prepared]) -> list[Outcome]:
         """Deliver `items` (one request group) and return one outcome per row.
 
         Raises `IterableAuthError` (the run must stop); never raises for transient
-        trouble, which comes back as FAILED outcomes.
+        trouble, which comes back as RecordOutcome.FAILED outcomes.
         """
         if self.stopped.is_set():
             return []
@@ -75,7 +82,8 @@ class Delivery:
             return call()
         except IterableTransientError as exc:
             return [
-                Outcome(p.row, FAILED, endpoint, exc.status, exc.reason, redact(exc)) for p in items
+                Outcome(p.row, RecordOutcome.FAILED, endpoint, exc.status, exc.reason, redact(exc))
+                for p in items
             ]
 
     def _bulk(
@@ -104,7 +112,10 @@ class Delivery:
         if len(items) == 1:
             self._learn_types(items[0], response)
         reason, detail = reason_for(response), describe(response)
-        return [Outcome(p.row, REJECTED, endpoint, response.status, reason, detail) for p in items]
+        return [
+            Outcome(p.row, RecordOutcome.REJECTED, endpoint, response.status, reason, detail)
+            for p in items
+        ]
 
     def _learn_types(self, item: Prepared, response: ApiResponse) -> None:
         """Remember the field types a type-mismatch answer reveals, so the validator can
@@ -151,17 +162,24 @@ class Delivery:
             return response
         code = response.code
         if response.ok and code in (None, "Success"):
-            return [Outcome(item.row, SUCCEEDED, endpoint, response.status)]
+            return [Outcome(item.row, RecordOutcome.SUCCEEDED, endpoint, response.status)]
         self._learn_types(item, response)
         if absent_ok and is_absent(response):
             # The user is already gone: the deletion's effect holds, so acknowledge it.
             return [
-                Outcome(item.row, SUCCEEDED, endpoint, response.status, None, describe(response))
+                Outcome(
+                    item.row,
+                    RecordOutcome.SUCCEEDED,
+                    endpoint,
+                    response.status,
+                    None,
+                    describe(response),
+                )
             ]
         return [
             Outcome(
                 item.row,
-                REJECTED,
+                RecordOutcome.REJECTED,
                 endpoint,
                 response.status,
                 reason_for(response),
@@ -209,7 +227,9 @@ class Delivery:
             elif item.payload.get("eventName") in by_event_name:
                 reason = by_event_name[item.payload["eventName"]]
             if reason is None:
-                outcomes.append(Outcome(item.row, SUCCEEDED, endpoint, response.status))
+                outcomes.append(
+                    Outcome(item.row, RecordOutcome.SUCCEEDED, endpoint, response.status)
+                )
             else:
                 subject = f"email {email}" if email else f"userId {user_id}"
                 if reason == "iterable_disallowed_event":
@@ -217,7 +237,9 @@ class Delivery:
                 outcomes.append(
                     Outcome(
                         item.row,
-                        FAILED if reason == "transient_error" else REJECTED,
+                        RecordOutcome.FAILED
+                        if reason == "transient_error"
+                        else RecordOutcome.REJECTED,
                         endpoint,
                         response.status,
                         reason,
@@ -238,11 +260,17 @@ class Delivery:
             for outcome in self._single(
                 item, "update_email", "POST", "/api/users/updateEmail", body
             ):
-                if outcome.outcome == REJECTED and outcome.reason_code == "iterable_not_found":
+                if (
+                    outcome.outcome == RecordOutcome.REJECTED
+                    and outcome.reason_code == "iterable_not_found"
+                ):
                     # No profile under the old email (deleted in Iterable): nothing to move;
                     # the upsert that follows creates the profile under the new email.
-                    outcome = outcome._replace(outcome=SUCCEEDED)
-                elif outcome.outcome == REJECTED and outcome.reason_code == "iterable_conflict":
+                    outcome = outcome._replace(outcome=RecordOutcome.SUCCEEDED)
+                elif (
+                    outcome.outcome == RecordOutcome.REJECTED
+                    and outcome.reason_code == "iterable_conflict"
+                ):
                     outcome = outcome._replace(
                         reason_code="email_change_target_exists",
                         detail=redact(
@@ -267,7 +295,10 @@ class Delivery:
                 "preferUserId": True,
             }
             for outcome in self._single(item, "user_update", "POST", "/api/users/update", body):
-                if outcome.outcome == REJECTED and outcome.reason_code == "iterable_conflict":
+                if (
+                    outcome.outcome == RecordOutcome.REJECTED
+                    and outcome.reason_code == "iterable_conflict"
+                ):
                     outcome = outcome._replace(
                         reason_code="email_change_target_exists",
                         detail=redact(
@@ -420,7 +451,10 @@ class Delivery:
                 return {"users": users, "usersByUserId": by_user_id}
 
             def interpret(members: list[Prepared], response: ApiResponse) -> list[Outcome]:
-                return [Outcome(p.row, SUCCEEDED, endpoint, response.status) for p in members]
+                return [
+                    Outcome(p.row, RecordOutcome.SUCCEEDED, endpoint, response.status)
+                    for p in members
+                ]
 
             path = f"/api/subscriptions/{group}/{group_id}?action={action}"
             outcomes = self._bulk(items, endpoint, "PUT", path, body, interpret)
@@ -461,7 +495,7 @@ class Delivery:
         outcomes: list[Outcome] = []
         for item in items:
             body = item.payload
-            if item.row.operation == "delete":
+            if item.row.operation == Operation.DELETE:
                 # A removed cart is an empty cart; send only the identity so a stale
                 # profile snapshot from the last payload is not written back.
                 user = body.get("user") or {}
@@ -503,11 +537,16 @@ class Delivery:
             }
 
         def interpret(group: list[Prepared], response: ApiResponse) -> list[Outcome]:
-            return [Outcome(p.row, SUCCEEDED, "catalog_bulk", response.status) for p in group]
+            return [
+                Outcome(p.row, RecordOutcome.SUCCEEDED, "catalog_bulk", response.status)
+                for p in group
+            ]
 
         path = f"{self._catalog_path()}/items"
         outcomes = self._bulk(items, "catalog_bulk", "POST", path, body, interpret)
-        missing = [o for o in outcomes if o.http_status == 404 and o.outcome == REJECTED]
+        missing = [
+            o for o in outcomes if o.http_status == 404 and o.outcome == RecordOutcome.REJECTED
+        ]
         if missing and self._ensure_catalog():
             missing_keys = {o.row.record_key for o in missing}
             retry = [p for p in items if p.row.record_key in missing_keys]
@@ -531,7 +570,8 @@ class Delivery:
     def _catalog_delete(self, items: list[Prepared]) -> list[Outcome]:
         def interpret(group: list[Prepared], response: ApiResponse) -> list[Outcome]:
             return [
-                Outcome(p.row, SUCCEEDED, "catalog_bulk_delete", response.status) for p in group
+                Outcome(p.row, RecordOutcome.SUCCEEDED, "catalog_bulk_delete", response.status)
+                for p in group
             ]
 
         outcomes = self._bulk(
@@ -544,8 +584,8 @@ class Delivery:
         )
         # Deleting from a catalog that does not exist leaves nothing behind: done.
         return [
-            Outcome(o.row, SUCCEEDED, o.endpoint, o.http_status, None, o.detail)
-            if o.outcome == REJECTED and o.http_status == 404
+            Outcome(o.row, RecordOutcome.SUCCEEDED, o.endpoint, o.http_status, None, o.detail)
+            if o.outcome == RecordOutcome.REJECTED and o.http_status == 404
             else o
             for o in outcomes
         ]
@@ -572,7 +612,7 @@ class Delivery:
         outcomes = self._single(item, "forget", "POST", "/api/users/forget", body)
         # Forgetting someone already forgotten has the desired effect.
         return [
-            Outcome(o.row, SUCCEEDED, o.endpoint, o.http_status, None, o.detail)
+            Outcome(o.row, RecordOutcome.SUCCEEDED, o.endpoint, o.http_status, None, o.detail)
             if o.reason_code == "iterable_forgotten"
             else o
             for o in outcomes

@@ -32,7 +32,15 @@ import orjson
 from ctsync.core.clock import utcnow
 from ctsync.core.config import IterableSettings
 from ctsync.core.lock import run_lock
-from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, ChangeRow, Outcome
+from ctsync.core.names import (
+    ChangeRow,
+    IterableObject,
+    Operation,
+    Outcome,
+    RecordOutcome,
+    RunMode,
+    RunStatus,
+)
 from ctsync.core.redact import install_log_redaction, redact
 from ctsync.core.warehouse import connect, read_back_loaded
 from ctsync.core.warehouse import warehouse_path as default_warehouse_path
@@ -72,14 +80,14 @@ STALL_MIN_SECONDS = 0.5
 # Latency assumed for an endpoint before its first answer.
 INITIAL_LATENCY_SECONDS = 0.2
 # Per-object endpoint of single-record requests, for the window's rate and latency.
-SINGLE_ENDPOINTS = {
-    ("purchases", "upsert"): "track_purchase",
-    ("carts", "upsert"): "update_cart",
-    ("carts", "delete"): "update_cart",
-    ("users", "move"): "update_email",
-    ("users", "update"): "user_update",
-    ("users", "delete"): "user_delete",
-    ("user_deletions", "upsert"): "user_delete",
+SINGLE_ENDPOINTS: dict[tuple[str, str], str] = {
+    (IterableObject.PURCHASES, Operation.UPSERT): "track_purchase",
+    (IterableObject.CARTS, Operation.UPSERT): "update_cart",
+    (IterableObject.CARTS, Operation.DELETE): "update_cart",
+    (IterableObject.USERS, Operation.MOVE): "update_email",
+    (IterableObject.USERS, Operation.UPDATE): "user_update",
+    (IterableObject.USERS, Operation.DELETE): "user_delete",
+    (IterableObject.USER_DELETIONS, Operation.UPSERT): "user_delete",
 }
 
 
@@ -108,7 +116,7 @@ def run_sync(
     chosen = validate_objects(list(objects) if objects else None)
     target = Path(warehouse_path) if warehouse_path is not None else default_warehouse_path()
     run_id = run_id or uuid.uuid4().hex
-    mode = "dry_run" if dry_run else ("full" if full else "incremental")
+    mode = RunMode.DRY_RUN if dry_run else (RunMode.FULL if full else RunMode.INCREMENTAL)
     if dry_run:
         return plan_dry_run(settings, target, chosen, full, run_id, trigger)
     settings.require_api_key()
@@ -139,7 +147,7 @@ class _Run:
         full: bool,
         run_id: str,
         trigger: str,
-        mode: str,
+        mode: RunMode,
         progress: bool,
     ) -> None:
         self.settings = settings
@@ -150,7 +158,9 @@ class _Run:
         self.delivery = Delivery(client, settings)
         self.validator: Validator | None = None
         self.may_have_rejections = True
-        self.result = SyncResult(run_id=run_id, mode=mode, trigger=trigger, status="running")
+        self.result = SyncResult(
+            run_id=run_id, mode=mode, trigger=trigger, status=RunStatus.RUNNING
+        )
         self.config_errors: list[str] = []
         self.progress = Progress(progress)
         # The object being sent: its counts and its requests in flight (for Ctrl-C).
@@ -172,7 +182,7 @@ class _Run:
         try:
             self._deliver_all()
         except KeyboardInterrupt:
-            result.status = "interrupted"
+            result.status = RunStatus.INTERRUPTED
             result.error_message = "interrupted; unacknowledged records are sent on the next run"
             self._finish()
             raise
@@ -202,23 +212,23 @@ class _Run:
                     raise
             totals = result.totals
             if self.config_errors:
-                result.status = "failed"
+                result.status = RunStatus.FAILED
                 result.error_message = "; ".join(self.config_errors)
             elif totals.failed:
-                result.status = "partial"
+                result.status = RunStatus.PARTIAL
                 result.error_message = (
                     f"{totals.failed} record(s) hit transient errors; "
                     "they are retried on the next run"
                 )
             elif totals.rejected:
-                result.status = "succeeded_with_rejections"
+                result.status = RunStatus.SUCCEEDED_WITH_REJECTIONS
             else:
-                result.status = "succeeded"
+                result.status = RunStatus.SUCCEEDED
         except IterableAuthError as exc:
-            result.status = "auth_error"
+            result.status = RunStatus.AUTH_ERROR
             result.error_message = redact(exc)
         except Exception as exc:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.error_message = redact(f"{type(exc).__name__}: {exc}")
             log.exception("sync run %s failed", result.run_id)
         self._finish()
@@ -245,7 +255,7 @@ class _Run:
         try:
             self.writer.drain()
         except RuntimeError as exc:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.error_message = redact(exc)
         result.requests = self.client.total_requests
         result.rate_limited = self.client.rate_limited_count
@@ -310,10 +320,10 @@ class _Run:
             if obj == "users":
                 # Email moves first, and to the end: the upsert of a moved profile's new
                 # email must find the profile there, not create a second one.
-                self._send_pages(obj, pool, counts, validator, only=("move",))
+                self._send_pages(obj, pool, counts, validator, only=(Operation.MOVE,))
                 self.writer.drain()
                 self._hold_unmoved_profiles()
-                self._send_pages(obj, pool, counts, validator, skip=("move",))
+                self._send_pages(obj, pool, counts, validator, skip=(Operation.MOVE,))
             else:
                 self._send_pages(obj, pool, counts, validator)
         self.writer.drain()
@@ -356,7 +366,7 @@ class _Run:
                     invalid.append(
                         Outcome(
                             row,
-                            REJECTED,
+                            RecordOutcome.REJECTED,
                             None,
                             None,
                             "duplicate_record_key",
@@ -373,7 +383,14 @@ class _Run:
                 payload, rejection = validator.validate(row)
                 if rejection is not None:
                     invalid.append(
-                        Outcome(row, REJECTED, None, None, rejection.reason_code, rejection.detail)
+                        Outcome(
+                            row,
+                            RecordOutcome.REJECTED,
+                            None,
+                            None,
+                            rejection.reason_code,
+                            rejection.detail,
+                        )
                     )
                 elif payload is not None:
                     accepted.setdefault(row.operation, []).append(
@@ -542,17 +559,20 @@ class _Run:
         if not outcomes:
             return
         for outcome in outcomes:
-            if outcome.row.operation == "move" and outcome.outcome != SUCCEEDED:
+            if (
+                outcome.row.operation == Operation.MOVE
+                and outcome.outcome != RecordOutcome.SUCCEEDED
+            ):
                 self._hold_moved_profile(outcome)
         self.writer.put(outcomes, self.may_have_rejections)
-        if any(o.outcome != SUCCEEDED for o in outcomes):
+        if any(o.outcome != RecordOutcome.SUCCEEDED for o in outcomes):
             self.may_have_rejections = True
         for outcome in outcomes:
-            if outcome.outcome == SUCCEEDED:
+            if outcome.outcome == RecordOutcome.SUCCEEDED:
                 counts.succeeded += 1
-            elif outcome.outcome == REJECTED:
+            elif outcome.outcome == RecordOutcome.REJECTED:
                 counts.rejected += 1
-            elif outcome.outcome == FAILED:
+            elif outcome.outcome == RecordOutcome.FAILED:
                 counts.failed += 1
         self.progress.advance(len(outcomes))
 
@@ -564,9 +584,24 @@ class _Run:
             f"source_updated_at from {changes_relation('users')} where operation = 'move'"
         ).fetchall()
         for row in rows:
-            change = ChangeRow("users", str(row[0]), "move", row[2] or "", row[3], row[4], row[5])
+            change = ChangeRow(
+                IterableObject.USERS,
+                str(row[0]),
+                Operation.MOVE,
+                row[2] or "",
+                row[3],
+                row[4],
+                row[5],
+            )
             self._hold_moved_profile(
-                Outcome(change, REJECTED, None, None, "email_change_pending", "move not done")
+                Outcome(
+                    change,
+                    RecordOutcome.REJECTED,
+                    None,
+                    None,
+                    "email_change_pending",
+                    "move not done",
+                )
             )
 
     def _hold_moved_profile(self, outcome: Outcome) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from ctsync.core.config import IterableSettings, audit_schema
+from ctsync.core.names import Operation
 from ctsync.sync.planner import changes_relation, count_changes, relation_exists
 
 # object -> (does every pending row delete?, ledger object holding the denominator)
@@ -103,9 +104,9 @@ def evaluate(
             continue
         every_row_deletes, ledger_object = GUARDED[obj]
         counts = count_changes(con, obj, full, settings.project_type)
-        deletions = counts.get("delete", 0)
+        deletions = counts.get(Operation.DELETE, 0)
         if every_row_deletes:
-            deletions += counts.get("upsert", 0)
+            deletions += counts.get(Operation.UPSERT, 0)
         if not deletions:
             continue
         fraction, minimum = settings.delete_guard(obj)

@@ -13,7 +13,7 @@ import orjson
 
 from ctsync.core.clock import utcnow
 from ctsync.core.config import IterableSettings
-from ctsync.core.names import ChangeRow
+from ctsync.core.names import ChangeRow, RunMode, RunStatus
 from ctsync.core.redact import redact
 from ctsync.core.warehouse import connect
 from ctsync.sync import guards
@@ -106,7 +106,9 @@ def plan_dry_run(
     run_id: str,
     trigger: str,
 ) -> SyncResult:
-    result = SyncResult(run_id=run_id, mode="dry_run", trigger=trigger, status="dry_run")
+    result = SyncResult(
+        run_id=run_id, mode=RunMode.DRY_RUN, trigger=trigger, status=RunStatus.DRY_RUN
+    )
     result.started_at = utcnow()
     for plan in build_plan(settings, target, objects, full, sample=0):
         planned = sum(plan.operations.values())

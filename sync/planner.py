@@ -11,7 +11,7 @@ subscriptions, purchases, carts and events refer to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import duckdb
 
@@ -42,6 +42,11 @@ def changes_sql(obj: str, *, project_type: str, full: bool = False) -> str:
         "ctsync_full_resync": full,
     }
     return render(model.read_text(), variables)
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    """SQL literals of known names (operations): `'move', 'update'`."""
+    return ", ".join(f"'{value}'" for value in values)
 
 
 def changes_relation(obj: str) -> str:
@@ -157,9 +162,9 @@ def iter_pages(
     """
     where = ""
     if only:
-        where = f" where p.operation in ({', '.join(repr(op) for op in only)})"
+        where = f" where p.operation in ({_sql_list(only)})"
     elif skip:
-        where = f" where p.operation not in ({', '.join(repr(op) for op in skip)})"
+        where = f" where p.operation not in ({_sql_list(skip)})"
     cursor = quiet(con.cursor())
     try:
         cursor.execute(

@@ -10,6 +10,7 @@ from pathlib import Path
 from ctsync.core.clock import utcnow
 from ctsync.core.config import audit_schema
 from ctsync.core.lock import run_lock
+from ctsync.core.names import RunMode, RunStatus
 from ctsync.core.warehouse import connect
 from ctsync.core.warehouse import warehouse_path as default_warehouse_path
 from ctsync.sync import audit, privacy
@@ -39,7 +40,7 @@ def reset_state(
     marked: dict[str, int] = {}
     lock = nullcontext() if lock_held else run_lock(path)
     with lock, connect(path) as con:
-        audit.start_run(con, run_id, "manual", "reset_state", chosen)
+        audit.start_run(con, run_id, "manual", RunMode.RESET_STATE, chosen)
         totals = ObjectCounts()
         for obj in chosen:
             relation = changes_relation(obj)
@@ -76,5 +77,5 @@ def reset_state(
                 raise
             totals.planned += marked[obj]
             audit.write_run_object(con, run_id, obj, ObjectCounts(planned=marked[obj]))
-        audit.finish_run(con, run_id, "succeeded", totals, None)
+        audit.finish_run(con, run_id, RunStatus.SUCCEEDED, totals, None)
     return marked

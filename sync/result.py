@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ctsync.core.names import RunMode, RunStatus
 from ctsync.sync.audit import ObjectCounts
 
 EXIT_PARTIAL = 5
@@ -17,9 +18,9 @@ not build, records that hit transient errors) waits for the next run, which `ser
 @dataclass
 class SyncResult:
     run_id: str
-    mode: str
+    mode: RunMode
     trigger: str
-    status: str
+    status: RunStatus
     objects: dict[str, ObjectCounts] = field(default_factory=dict)
     error_message: str | None = None
     started_at: datetime | None = None
@@ -41,11 +42,11 @@ class SyncResult:
         """CLI exit code: 0 delivered (rejections are reported, not failures), 1 failed or
         interrupted, 4 Iterable refused the API key, EXIT_PARTIAL (5) some records hit
         transient errors and wait for the next run."""
-        if self.status == "auth_error":
+        if self.status == RunStatus.AUTH_ERROR:
             return 4
-        if self.status == "partial":
+        if self.status == RunStatus.PARTIAL:
             return EXIT_PARTIAL
-        if self.status in ("failed", "interrupted"):
+        if self.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
             return 1
         return 0
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from ctsync.core.config import IterableSettings
-from ctsync.core.names import ChangeRow
+from ctsync.core.config import DELETION_METHODS, IterableSettings
+from ctsync.core.names import ChangeRow, IterableObject, Operation, ProjectType
 
 # The email grammar Iterable accepts in practice: dot-atom local part, a dotted domain
 # whose labels are alphanumerics and inner hyphens, and a TLD of letters.
@@ -285,8 +285,9 @@ class Validator:
                 raise Invalid("invalid_payload", f"payload is not valid JSON: {exc}") from None
             if not isinstance(payload, dict):
                 raise Invalid("invalid_payload", "payload must be a JSON object")
-            if row.operation not in ("upsert", "delete") and not (
-                row.object == "users" and row.operation in ("move", "update")
+            if row.operation not in (Operation.UPSERT, Operation.DELETE) and not (
+                row.object == IterableObject.USERS
+                and row.operation in (Operation.MOVE, Operation.UPDATE)
             ):
                 raise Invalid("invalid_operation", f"unknown operation {row.operation!r}")
             self.checks[row.object](payload, row.operation)
@@ -341,7 +342,7 @@ class Validator:
         self.types.check("user", data, f"{where}.dataFields")
 
     def _check_users(self, payload: dict[str, Any], operation: str) -> None:
-        if operation == "move":
+        if operation == Operation.MOVE:
             for key in ("currentEmail", "newEmail"):
                 if not is_valid_email(payload.get(key)):
                     raise Invalid(
@@ -349,9 +350,9 @@ class Validator:
                     )
             return
         self._identity(payload, "user", prefer_ok=True)
-        if operation == "update" and payload.get("userId") in (None, ""):
+        if operation == Operation.UPDATE and payload.get("userId") in (None, ""):
             raise Invalid("missing_identifier", "an email change by users/update needs a userId")
-        if operation in ("upsert", "update"):
+        if operation in (Operation.UPSERT, Operation.UPDATE):
             self._user_fields(payload, "user")
 
     def _check_subscriptions(self, payload: dict[str, Any], operation: str) -> None:
@@ -471,7 +472,7 @@ class Validator:
                 "invalid_item_id",
                 f"catalog itemId {_preview(item_id)} must be 1-255 letters, digits or dashes",
             )
-        if operation == "delete":
+        if operation == Operation.DELETE:
             return
         value = payload.get("value")
         if not isinstance(value, dict):
@@ -494,12 +495,15 @@ class Validator:
     def _check_user_deletions(self, payload: dict[str, Any], operation: str) -> None:
         self._identity(payload, "user deletion")
         method = payload.get("method", self.settings.user_deletion_method)
-        if method not in ("delete", "forget"):
-            raise Invalid("invalid_field_type", "user deletion.method must be 'delete' or 'forget'")
+        if method not in DELETION_METHODS:
+            raise Invalid(
+                "invalid_field_type",
+                f"user deletion.method must be one of {', '.join(DELETION_METHODS)}",
+            )
         project = self.settings.project_type
-        if method == "forget" and project == "email" and not payload.get("email"):
+        if method == "forget" and project == ProjectType.EMAIL and not payload.get("email"):
             raise Invalid("missing_identifier", "forget needs an email in an email-based project")
-        if method == "delete" and project == "userId" and not payload.get("userId"):
+        if method == "delete" and project == ProjectType.USER_ID and not payload.get("userId"):
             raise Invalid("missing_identifier", "delete needs a userId in a userId-based project")
 
 

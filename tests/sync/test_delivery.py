@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ctsync.core.config import IterableSettings
-from ctsync.core.names import FAILED, REJECTED, SUCCEEDED, ChangeRow
+from ctsync.core.names import ChangeRow, RecordOutcome
 from ctsync.sync.batching import Prepared, batches
 from ctsync.sync.delivery import Delivery
 from ctsync.sync.iterable_client import IterableClient
@@ -88,9 +88,9 @@ def test_bulk_update_partial_failures_become_row_rejections() -> None:
     outcomes = {o.row.record_key: o for o in delivery.send("users", "upsert", items)}
     assert len(seen) == 1
     assert json.loads(seen[0].content)["users"][0] == {"email": "ok@example.com"}
-    assert outcomes["1"].outcome == SUCCEEDED
+    assert outcomes["1"].outcome == RecordOutcome.SUCCEEDED
     assert (outcomes["2"].outcome, outcomes["2"].reason_code) == (
-        REJECTED,
+        RecordOutcome.REJECTED,
         "iterable_invalid_email",
     )
     assert outcomes["3"].reason_code == "iterable_conflict"
@@ -122,7 +122,7 @@ def test_whole_batch_type_mismatch_is_split_to_isolate_bad_rows() -> None:
     items[12] = prepared("users", "12", {"email": "u12@example.com", "dataFields": {"age": "x"}})
     outcomes = {o.row.record_key: o for o in delivery.send("users", "upsert", items)}
     assert len(outcomes) == 16
-    rejected = {k for k, o in outcomes.items() if o.outcome == REJECTED}
+    rejected = {k for k, o in outcomes.items() if o.outcome == RecordOutcome.REJECTED}
     assert rejected == {"5", "12"}
     assert outcomes["5"].reason_code == "iterable_type_mismatch"
     assert "expectedType" in (outcomes["5"].detail or "")
@@ -145,7 +145,7 @@ def test_bad_json_body_on_a_single_row_is_a_rejection() -> None:
     item = prepared("events", "e1", {"email": "a@example.com", "eventName": "x", "id": "e1"})
     [outcome] = delivery.send("events", "upsert", [item])
     assert (outcome.outcome, outcome.reason_code, outcome.http_status) == (
-        REJECTED,
+        RecordOutcome.REJECTED,
         "iterable_bad_json",
         400,
     )
@@ -156,7 +156,7 @@ def test_transient_exhaustion_marks_rows_failed_not_rejected() -> None:
     delivery, seen = make(lambda request: httpx.Response(503, text="down"))
     items = [prepared("users", "1", {"email": "a@example.com"})]
     [outcome] = delivery.send("users", "upsert", items)
-    assert (outcome.outcome, outcome.reason_code) == (FAILED, "transient_error")
+    assert (outcome.outcome, outcome.reason_code) == (RecordOutcome.FAILED, "transient_error")
     assert len(seen) == 2
 
 
@@ -187,7 +187,7 @@ def test_single_call_409_forgotten_and_conflict() -> None:
         for k in ("ok", "gone", "dup")
     ]
     outcomes = {o.row.record_key: o for o in delivery.send("purchases", "upsert", rows)}
-    assert outcomes["ok"].outcome == SUCCEEDED
+    assert outcomes["ok"].outcome == RecordOutcome.SUCCEEDED
     assert outcomes["gone"].reason_code == "iterable_forgotten"
     assert outcomes["dup"].reason_code == "iterable_conflict"
 
@@ -215,7 +215,7 @@ def test_missing_catalog_is_created_then_items_sent() -> None:
     delivery, seen = make(handler)
     item = prepared("catalog_items", "sku-1", {"itemId": "sku-1", "value": {"name": "Mug"}})
     [outcome] = delivery.send("catalog_items", "upsert", [item])
-    assert outcome.outcome == SUCCEEDED
+    assert outcome.outcome == RecordOutcome.SUCCEEDED
     assert [r.method for r in seen] == ["POST", "POST", "POST"]
 
 
@@ -232,7 +232,7 @@ def test_cart_delete_sends_an_empty_cart_with_identity_only() -> None:
         "items": [{"id": "1", "name": "n", "price": 1, "quantity": 1}],
     }
     [outcome] = delivery.send("carts", "delete", [prepared("carts", "c1", last, "delete")])
-    assert outcome.outcome == SUCCEEDED
+    assert outcome.outcome == RecordOutcome.SUCCEEDED
     assert bodies == [{"user": {"email": "a@example.com"}, "items": []}]
 
 
@@ -251,7 +251,7 @@ def test_user_deletion_already_absent_counts_as_done() -> None:
     delivery, seen = make(handler, project_type="userId")
     item = prepared("user_deletions", "u9", {"userId": "u9", "method": "delete"})
     [outcome] = delivery.send("user_deletions", "upsert", [item])
-    assert outcome.outcome == SUCCEEDED
+    assert outcome.outcome == RecordOutcome.SUCCEEDED
     assert seen[0].url.path == "/api/users/byUserId/u9"
 
 
@@ -312,7 +312,7 @@ def test_bulk_409_is_split_to_the_conflicting_row() -> None:
     items = [prepared("subscriptions", e, creation(e)) for e in emails]
     outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
     assert outcomes["dup@example.com"].reason_code == "iterable_conflict"
-    assert [k for k, o in outcomes.items() if o.outcome == SUCCEEDED] == [
+    assert [k for k, o in outcomes.items() if o.outcome == RecordOutcome.SUCCEEDED] == [
         "a@example.com",
         "c@example.com",
         "d@example.com",
@@ -335,13 +335,13 @@ def test_subscription_failures_split_into_rejections_and_retries() -> None:
     emails = ["ok@example.com", "bad@example", "flaky@example.com"]
     items = [prepared("subscriptions", e, creation(e)) for e in emails]
     outcomes = {o.row.record_key: o for o in delivery.send("subscriptions", "upsert", items)}
-    assert outcomes["ok@example.com"].outcome == SUCCEEDED
+    assert outcomes["ok@example.com"].outcome == RecordOutcome.SUCCEEDED
     assert (outcomes["bad@example"].outcome, outcomes["bad@example"].reason_code) == (
-        REJECTED,
+        RecordOutcome.REJECTED,
         "iterable_invalid_email",
     )
     assert (outcomes["flaky@example.com"].outcome, outcomes["flaky@example.com"].reason_code) == (
-        FAILED,
+        RecordOutcome.FAILED,
         "transient_error",
     )
 
@@ -360,7 +360,7 @@ def test_subscription_rows_go_to_their_groups_endpoint_and_touch_nothing_else() 
         group_row("c:22", "messageType", 22, "subscribe", email="c@example.com", userId="c"),
     ]
     outcomes = delivery.send("subscriptions", "upsert", items)
-    assert {o.outcome for o in outcomes} == {SUCCEEDED}
+    assert {o.outcome for o in outcomes} == {RecordOutcome.SUCCEEDED}
     sent = {(r.method, r.url.path, r.url.params.get("action")): json.loads(r.content) for r in seen}
     assert sent == {
         ("PUT", "/api/subscriptions/messageChannel/11", "unsubscribe"): {
@@ -410,8 +410,11 @@ def test_group_action_falls_back_to_single_user_routes_when_not_enabled() -> Non
         ("PATCH", "/api/subscriptions/messageType/21/user/gone@example.com"),
     ]
     # an unsubscribe of someone Iterable does not hold has its effect; a subscribe does not
-    assert outcomes["a"].outcome == SUCCEEDED and outcomes["g"].outcome == SUCCEEDED
-    assert outcomes["s"].outcome == REJECTED
+    assert (
+        outcomes["a"].outcome == RecordOutcome.SUCCEEDED
+        and outcomes["g"].outcome == RecordOutcome.SUCCEEDED
+    )
+    assert outcomes["s"].outcome == RecordOutcome.REJECTED
     # the fallback sticks for the rest of the run: one PUT found out, none after it
     delivery.send("subscriptions", "upsert", [items[0]])
     assert sum(1 for r in seen if r.method == "PUT") == 1
@@ -454,6 +457,6 @@ def test_new_people_are_created_once_with_their_complete_arrays() -> None:
         {"updateSubscriptionsRequests": [{"email": "g@example.com", **arrays}]}
     ]
     assert sorted((o.row.record_key, o.outcome) for o in outcomes) == [
-        ("g:11", SUCCEEDED),
-        ("g:13", SUCCEEDED),
+        ("g:11", RecordOutcome.SUCCEEDED),
+        ("g:13", RecordOutcome.SUCCEEDED),
     ]

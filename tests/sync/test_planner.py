@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctsync.core.names import REJECTED, Outcome
+from ctsync.core.names import Outcome, RecordOutcome
 from ctsync.core.warehouse import connect
 from ctsync.sync.audit import record_outcomes, request_replay
 from ctsync.sync.planner import count_changes, iter_pages, validate_objects
@@ -36,7 +36,9 @@ def test_rejected_payloads_are_held_until_changed_or_replayed(warehouse) -> None
     with connect(warehouse.path) as con:
         [page] = list(iter_pages(con, "users"))
         bad = next(row for row in page if row.record_key == "b")
-        record_outcomes(con, "run-1", [Outcome(bad, REJECTED, None, None, "invalid_email", "x")])
+        record_outcomes(
+            con, "run-1", [Outcome(bad, RecordOutcome.REJECTED, None, None, "invalid_email", "x")]
+        )
         assert count_changes(con, "users") == {"upsert": 1, "held": 1}
         assert [r.record_key for p in iter_pages(con, "users") for r in p] == ["a"]
         # a full resync holds nothing back
