@@ -84,6 +84,15 @@ DEFAULT_BATCH_SIZES: dict[str, int] = {
 }
 
 
+# Settings that take one of a few values, and those values.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "project_type": PROJECT_TYPES,
+    "user_deletion_method": DELETION_METHODS,
+    "user_id_field": USER_ID_FIELDS,
+    "purchase_currency": PURCHASE_CURRENCIES,
+}
+
+
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it and says how to set it."""
 
@@ -162,26 +171,13 @@ class IterableSettings:
             check_url(self.api_url, "sync.iterable.api_url")
         except InsecureTransportError as exc:
             raise ConfigError(str(exc)) from None
-        if self.project_type not in PROJECT_TYPES:
-            raise ConfigError(
-                f"sync.iterable.project_type must be one of {', '.join(PROJECT_TYPES)}, "
-                f"got {self.project_type!r} (set SYNC__ITERABLE__PROJECT_TYPE)"
-            )
-        if self.user_deletion_method not in DELETION_METHODS:
-            raise ConfigError(
-                "sync.iterable.user_deletion_method must be 'delete' or 'forget', "
-                f"got {self.user_deletion_method!r}"
-            )
-        if self.user_id_field not in USER_ID_FIELDS:
-            raise ConfigError(
-                f"sync.iterable.user_id_field must be one of {', '.join(USER_ID_FIELDS)}, "
-                f"got {self.user_id_field!r}"
-            )
-        if self.purchase_currency not in PURCHASE_CURRENCIES:
-            raise ConfigError(
-                "sync.iterable.purchase_currency must be 'base' or 'order', "
-                f"got {self.purchase_currency!r}"
-            )
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(
+                    f"sync.iterable.{name} must be one of {', '.join(allowed)}, got {value!r} "
+                    f"(set SYNC__ITERABLE__{name.upper()})"
+                )
         if len(self.base_currency) != 3 or not self.base_currency.isalpha():
             raise ConfigError(
                 "sync.iterable.base_currency must be an ISO 4217 code such as EUR, "

@@ -267,19 +267,7 @@ class Delivery:
                     # No profile under the old email (deleted in Iterable): nothing to move;
                     # the upsert that follows creates the profile under the new email.
                     outcome = outcome._replace(outcome=RecordOutcome.SUCCEEDED)
-                elif (
-                    outcome.outcome == RecordOutcome.REJECTED
-                    and outcome.reason_code == "iterable_conflict"
-                ):
-                    outcome = outcome._replace(
-                        reason_code="email_change_target_exists",
-                        detail=redact(
-                            "the new email already has another Iterable profile; merge or "
-                            "delete one of them in Iterable, then `ctsync replay --reason "
-                            f"email_change_target_exists` ({outcome.detail})"
-                        ),
-                    )
-                outcomes.append(outcome)
+                outcomes.append(_email_change_conflict(outcome))
         return outcomes
 
     def _users_update(self, items: list[Prepared]) -> list[Outcome]:
@@ -295,19 +283,7 @@ class Delivery:
                 "preferUserId": True,
             }
             for outcome in self._single(item, "user_update", "POST", "/api/users/update", body):
-                if (
-                    outcome.outcome == RecordOutcome.REJECTED
-                    and outcome.reason_code == "iterable_conflict"
-                ):
-                    outcome = outcome._replace(
-                        reason_code="email_change_target_exists",
-                        detail=redact(
-                            "the new email already has another Iterable profile; merge or "
-                            "delete one of them in Iterable, then `ctsync replay --reason "
-                            f"email_change_target_exists` ({outcome.detail})"
-                        ),
-                    )
-                outcomes.append(outcome)
+                outcomes.append(_email_change_conflict(outcome))
         return outcomes
 
     def _users_delete(self, items: list[Prepared]) -> list[Outcome]:
@@ -617,3 +593,18 @@ class Delivery:
             else o
             for o in outcomes
         ]
+
+
+def _email_change_conflict(outcome: Outcome) -> Outcome:
+    """An email change (updateEmail, users/update) refused because the new email already
+    has a profile: its own reason, and what to do about it."""
+    if outcome.outcome != RecordOutcome.REJECTED or outcome.reason_code != "iterable_conflict":
+        return outcome
+    return outcome._replace(
+        reason_code="email_change_target_exists",
+        detail=redact(
+            "the new email already has another Iterable profile; merge or delete one of them "
+            f"in Iterable, then `ctsync replay --reason email_change_target_exists` "
+            f"({outcome.detail})"
+        ),
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ctsync.app.cli.options import _logging, console, err
+from ctsync.app.cli.options import VerboseOption, _logging, console, err
 
 
 def demo_command(
@@ -16,7 +16,7 @@ def demo_command(
     folder: Annotated[
         Path, typer.Option("--folder", help="Where the demo keeps its warehouse.")
     ] = Path(".ctsync/demo"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Start both sandboxes, seed them, run the pipeline twice, show what reached Iterable."""
     from ctsync.app.demo import DemoError, run_demo

@@ -6,12 +6,11 @@ read."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ctsync.app.cli.options import console, err
+from ctsync.app.cli.options import WarehouseOption, _target, console, err
 
 
 def explain_command(
@@ -25,18 +24,14 @@ def explain_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of rich text.")
     ] = False,
-    warehouse: Annotated[
-        Path | None,
-        typer.Option("--warehouse", envvar="CTSYNC_WAREHOUSE", help="DuckDB warehouse file."),
-    ] = None,
+    warehouse: WarehouseOption = None,
 ) -> None:
     """Follow a record from commercetools through the models to Iterable: what Iterable
     holds, and why (raw, staging, marts, payload, ledger, changelog, rejections)."""
     from ctsync.app.explain import explain, render_explanation
     from ctsync.app.status import StatusError
-    from ctsync.core.warehouse import warehouse_path
 
-    target = warehouse.resolve() if warehouse else warehouse_path()
+    target = _target(warehouse)
     try:
         explanation = explain(target, identifier)
     except StatusError as exc:

@@ -19,6 +19,10 @@ WarehouseOption = Annotated[
 ]
 
 
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log in more detail.")]
+ProgressOption = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
+]
 ObjectsOption = Annotated[
     list[str] | None,
     typer.Option(

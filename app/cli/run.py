@@ -9,6 +9,8 @@ import typer
 
 from ctsync.app.cli.options import (
     ObjectsOption,
+    ProgressOption,
+    VerboseOption,
     WarehouseOption,
     _logging,
     _objects,
@@ -56,10 +58,8 @@ def run_command(
             "--dry-run", help="Ingest and build, then only plan the sync: nothing is sent."
         ),
     ] = False,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
-    ] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    progress: ProgressOption = True,
+    verbose: VerboseOption = False,
     warehouse: WarehouseOption = None,
 ) -> None:
     """Run the pipeline once: ingest (incremental) → dbt build → sync, under one lock."""

@@ -11,6 +11,7 @@ import typer
 
 from ctsync.app.cli.options import (
     ObjectsOption,
+    VerboseOption,
     WarehouseOption,
     _logging,
     _objects,
@@ -41,7 +42,7 @@ def schedule_command(
     max_runs: Annotated[
         int | None, typer.Option("--max-runs", help="Stop after this many runs.")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
     warehouse: WarehouseOption = None,
 ) -> None:
     """Run the pipeline on a schedule, never overlapping; SIGINT/SIGTERM stop it cleanly

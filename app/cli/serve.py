@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ctsync.app.cli.options import (
+    VerboseOption,
     WarehouseOption,
     _logging,
     _preflight,
@@ -51,7 +52,7 @@ def serve_command(
     tls_key: Annotated[
         Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
     warehouse: WarehouseOption = None,
 ) -> None:
     """Receive commercetools subscription deliveries over HTTP (Pub/Sub push, SNS,

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ctsync.app.cli.options import (
     ObjectsOption,
+    ProgressOption,
     WarehouseOption,
     _objects,
     _settings,
@@ -86,7 +87,7 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Validate and count; send and write nothing.")
     ] = False,
     warehouse: WarehouseOption = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     """Send what changed in the warehouse to Iterable, and audit every record."""
     from ctsync.core.config import ConfigError

@@ -10,6 +10,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+# The custom types' keys and the values of their fields are the same in the generated
+# documents (`documents/`): the dbt models read them.
+from ctsync.sandbox.commercetools.documents.base import (
+    CUSTOMER_TYPE_KEY,
+    LOYALTY_TIERS,
+    STORE_TYPE_KEY,
+)
+
 CURRENCIES = ["EUR", "GBP", "USD"]
 COUNTRIES = ["DE", "FR", "GB", "US"]
 # Store languages must be project languages, so the regional English tags are listed too.
@@ -86,11 +94,6 @@ CHANNEL_KINDS = ["web", "app"]
 
 CUSTOMER_GROUPS = [("standard", "Standard"), ("vip", "VIP"), ("wholesale", "Wholesale")]
 
-LOYALTY_TIERS = ["bronze", "silver", "gold", "platinum"]
-PREFERRED_CHANNELS = ["email", "sms", "push", "none"]
-
-CUSTOMER_TYPE_KEY = "ctsync-customer"
-
 
 def _field(name: str, label: str, type_: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -127,9 +130,6 @@ def customer_type_draft() -> dict[str, Any]:
             _field("preferredChannel", "Preferred contact channel", {"name": "String"}),
         ],
     }
-
-
-STORE_TYPE_KEY = "ctsync-store"
 
 
 def store_type_draft() -> dict[str, Any]:

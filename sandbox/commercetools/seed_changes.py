@@ -4,7 +4,6 @@ message-driven syncs to find."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -20,12 +19,18 @@ from ctsync.sandbox.commercetools.seed_client import (
     CommercetoolsWriter,
     iso,
 )
-from ctsync.sandbox.commercetools.seed_common import ChangeSummary, SeedError, bind, run_pool
+from ctsync.sandbox.commercetools.seed_common import (
+    ChangeSummary,
+    SeedError,
+    bind,
+    blocking,
+    run_pool,
+)
 
 Resource = dict[str, Any]
 
 
-def apply_changes(
+async def apply_changes_async(
     api_url: str,
     auth_url: str,
     project_key: str,
@@ -45,35 +50,6 @@ def apply_changes(
     each). Which records change depends only on `seed` and the project's content.
     `at` dates the writes (default: the server's now).
     """
-    if not 0 < fraction <= 1:
-        raise SeedError(f"fraction must be in (0, 1] (got {fraction})")
-    return asyncio.run(
-        apply_changes_async(
-            api_url,
-            auth_url,
-            project_key,
-            client_id,
-            client_secret,
-            fraction=fraction,
-            seed=seed,
-            at=at,
-            concurrency=concurrency,
-        )
-    )
-
-
-async def apply_changes_async(
-    api_url: str,
-    auth_url: str,
-    project_key: str,
-    client_id: str,
-    client_secret: str,
-    *,
-    fraction: float = 0.01,
-    seed: int = 1,
-    at: datetime | None = None,
-    concurrency: int = 12,
-) -> ChangeSummary:
     if not 0 < fraction <= 1:
         raise SeedError(f"fraction must be in (0, 1] (got {fraction})")
     started = time.monotonic()
@@ -108,6 +84,9 @@ async def apply_changes_async(
         ids.sort()
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+apply_changes = blocking(apply_changes_async)
 
 
 async def _read_shop(w: CommercetoolsWriter) -> tuple[list[Resource], list[Resource]]:

@@ -4,9 +4,13 @@ the worker pool that runs their writes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while seeding."""
@@ -103,6 +107,18 @@ class ChangeSummary:
             + len(self.returns_added)
             + len(self.customers_deleted)
         )
+
+
+def blocking(function: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """A blocking twin of the coroutine function `function`, with its signature, defaults
+    and checks (written once, on the async one)."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(function(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = function.__name__.removesuffix("_async")
+    return run
 
 
 async def run_pool(

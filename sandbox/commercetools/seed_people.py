@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ctsync.sandbox.commercetools.documents.base import LOYALTY_TIERS, PREFERRED_CHANNELS
 from ctsync.sandbox.commercetools.seed_catalog import (
-    LOYALTY_TIERS,
     MARKET_BY_STORE,
     MARKETS,
-    PREFERRED_CHANNELS,
     Market,
     ProductPlan,
 )

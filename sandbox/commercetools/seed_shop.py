@@ -238,33 +238,25 @@ class ShopSeeder:
             await self._cart(cart, customer_id=customer["id"], group_key=plan.group_key)
 
     def _cart_draft(
-        self,
-        store_key: str,
-        currency: str,
-        country: str,
-        locale: str,
-        lines: list[Any],
-        email: str | None,
-        customer_id: str | None,
-        anonymous_id: str | None,
-        address: dict[str, Any] | None,
-        group_key: str | None,
+        self, plan: OrderPlan | CartPlan, customer_id: str | None, group_key: str | None
     ) -> dict[str, Any]:
+        """The cart an order is checked out from, or a cart left open (no address yet)."""
+        address = plan.address if isinstance(plan, OrderPlan) else None
         draft: dict[str, Any] = {
-            "currency": currency,
-            "country": country,
-            "locale": locale,
-            "store": {"typeId": "store", "key": store_key},
-            "lineItems": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
-            "shippingAddress": _order_address(address, country),
-            "billingAddress": _order_address(address, country),
+            "currency": plan.currency,
+            "country": plan.country,
+            "locale": plan.locale,
+            "store": {"typeId": "store", "key": plan.store_key},
+            "lineItems": [{"sku": line.sku, "quantity": line.quantity} for line in plan.lines],
+            "shippingAddress": _order_address(address, plan.country),
+            "billingAddress": _order_address(address, plan.country),
         }
-        if email:
-            draft["customerEmail"] = email
+        if plan.customer_email:
+            draft["customerEmail"] = plan.customer_email
         if customer_id:
             draft["customerId"] = customer_id
-        if anonymous_id:
-            draft["anonymousId"] = anonymous_id
+        if plan.anonymous_id:
+            draft["anonymousId"] = plan.anonymous_id
         if group_key:
             draft["customerGroup"] = {"typeId": "customer-group", "key": group_key}
         return draft
@@ -305,18 +297,7 @@ class ShopSeeder:
             )
         cart = await self.w.create(
             "/carts",
-            self._cart_draft(
-                plan.store_key,
-                plan.currency,
-                plan.country,
-                plan.locale,
-                plan.lines,
-                plan.customer_email,
-                customer_id,
-                plan.anonymous_id,
-                plan.address,
-                group_key,
-            ),
+            self._cart_draft(plan, customer_id, group_key),
             at=plan.created_at - timedelta(minutes=4),
             what=f"cart for {what}",
         )
@@ -403,18 +384,7 @@ class ShopSeeder:
     async def _cart(self, plan: CartPlan, customer_id: str | None, group_key: str | None) -> None:
         cart = await self.w.create(
             "/carts",
-            self._cart_draft(
-                plan.store_key,
-                plan.currency,
-                plan.country,
-                plan.locale,
-                plan.lines,
-                plan.customer_email,
-                customer_id,
-                plan.anonymous_id,
-                None,
-                group_key,
-            ),
+            self._cart_draft(plan, customer_id, group_key),
             at=plan.created_at,
             what=f"{plan.kind} cart",
         )

@@ -15,7 +15,6 @@ two years; against a real project the header is ignored and everything is dated 
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ from ctsync.sandbox.commercetools.seed_common import (
     ProgressCallback,
     SeedError,
     SeedSummary,
+    blocking,
     run_pool,
 )
 from ctsync.sandbox.commercetools.seed_people import (
@@ -68,7 +68,7 @@ def default_now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def seed(
+async def seed_async(
     api_url: str,
     auth_url: str,
     project_key: str,
@@ -86,36 +86,6 @@ def seed(
     `customers` registered customers are created (about a fifth as many guests shop
     without an account); each has on average about 2.6 orders.
     """
-    _check_arguments(customers, concurrency)
-    return asyncio.run(
-        seed_async(
-            api_url,
-            auth_url,
-            project_key,
-            client_id,
-            client_secret,
-            customers=customers,
-            seed=seed,
-            now=now,
-            concurrency=concurrency,
-            progress=progress,
-        )
-    )
-
-
-async def seed_async(
-    api_url: str,
-    auth_url: str,
-    project_key: str,
-    client_id: str,
-    client_secret: str,
-    *,
-    customers: int = 1000,
-    seed: int = 42,
-    now: datetime | None = None,
-    concurrency: int = 12,
-    progress: ProgressCallback | None = None,
-) -> SeedSummary:
     _check_arguments(customers, concurrency)
     started = time.monotonic()
     now = (now or default_now()).astimezone(UTC)
@@ -147,6 +117,9 @@ async def seed_async(
         summary.retries = writer.retries
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
+
+
+seed = blocking(seed_async)
 
 
 def _check_arguments(customers: int, concurrency: int) -> None:

@@ -67,14 +67,12 @@ def _field(name: str, type_name: str, label: str) -> Document:
 
 
 def types(scale: Scale) -> Iterator[Document]:
-    created = scale.now - timedelta(days=800)
-    yield {
-        "id": stable_id("type", CUSTOMER_TYPE_KEY, scale.seed),
-        "version": 1,
-        "key": CUSTOMER_TYPE_KEY,
-        "name": {"en": "Customer consent and loyalty"},
-        "resourceTypeIds": ["customer"],
-        "fieldDefinitions": [
+    yield _type(
+        scale,
+        CUSTOMER_TYPE_KEY,
+        "Customer consent and loyalty",
+        "customer",
+        [
             _field("emailOptIn", "Boolean", "Email marketing opt-in"),
             _field("emailOptInAt", "DateTime", "Email opt-in time"),
             _field("emailOptOutAt", "DateTime", "Email opt-out time"),
@@ -85,20 +83,31 @@ def types(scale: Scale) -> Iterator[Document]:
             _field("loyaltyTier", "Enum", "Loyalty tier"),
             _field("preferredChannel", "String", "Preferred contact channel"),
         ],
-        "createdAt": iso(created),
-        "lastModifiedAt": iso(created),
-    }
-    yield {
-        "id": stable_id("type", STORE_TYPE_KEY, scale.seed),
-        "version": 1,
-        "key": STORE_TYPE_KEY,
-        "name": {"en": "Store market settings"},
-        "resourceTypeIds": ["store"],
-        "fieldDefinitions": [
+    )
+    yield _type(
+        scale,
+        STORE_TYPE_KEY,
+        "Store market settings",
+        "store",
+        [
             _field("currency", "String", "Market currency (ISO 4217)"),
             _field("country", "String", "Market country (ISO 3166-1)"),
             _field("defaultLocale", "String", "Default locale"),
         ],
+    )
+
+
+def _type(
+    scale: Scale, key: str, name: str, resource_type: str, fields: list[Document]
+) -> Document:
+    created = scale.now - timedelta(days=800)
+    return {
+        "id": stable_id("type", key, scale.seed),
+        "version": 1,
+        "key": key,
+        "name": {"en": name},
+        "resourceTypeIds": [resource_type],
+        "fieldDefinitions": fields,
         "createdAt": iso(created),
         "lastModifiedAt": iso(created),
     }
