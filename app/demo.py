@@ -28,8 +28,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ctsync.app.jobs.runner import JobOptions, JobReport, run_job, summary_tables
-from ctsync.core.config import audit_schema
+from ctsync.core.config import WAREHOUSE_ENV, audit_schema
 from ctsync.core.names import OBJECTS
+from ctsync.core.warehouse import DEFAULT_WAREHOUSE
 
 ENV_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__")
 
@@ -98,7 +99,7 @@ def run_demo(
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    warehouse = folder / "warehouse.duckdb"
+    warehouse = folder / DEFAULT_WAREHOUSE
 
     console.rule("[bold]ctsync demo[/]: commercetools → DuckDB (dlt, dbt) → Iterable")
     console.print(f"Working folder: {folder}")
@@ -114,7 +115,7 @@ def run_demo(
                 {
                     **commercetools_sandbox.env(),
                     **emulator.env(),
-                    "CTSYNC_WAREHOUSE": str(warehouse),
+                    WAREHOUSE_ENV: str(warehouse),
                 }
             ),
         ):
@@ -270,7 +271,7 @@ def _show_still_unsubscribed(
 def _environment(values: dict[str, str]) -> Iterator[None]:
     """Point ctsync's configuration at the sandboxes for the demo, then restore."""
     saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-    saved_warehouse = os.environ.get("CTSYNC_WAREHOUSE")
+    saved_warehouse = os.environ.get(WAREHOUSE_ENV)
     for key in saved:
         del os.environ[key]
     os.environ.update(values)
@@ -281,7 +282,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(key, None)
         os.environ.update(saved)
         if saved_warehouse is not None:
-            os.environ["CTSYNC_WAREHOUSE"] = saved_warehouse
+            os.environ[WAREHOUSE_ENV] = saved_warehouse
 
 
 def _with_progress(console: Console, work: Any) -> Any:

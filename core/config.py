@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -96,6 +97,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it and says how to set it."""
 
+
+# The DuckDB file: this variable, else `warehouse.duckdb` (`ctsync.core.warehouse`).
+WAREHOUSE_ENV = "CTSYNC_WAREHOUSE"
 
 # The schema of the sync's state and audit tables (ledger, runs, changelog, rejections):
 # one setting, read by every Python reader through `audit_schema()` and passed to dbt as
@@ -315,24 +319,21 @@ def load_settings(**overrides: Any) -> IterableSettings:
         value = get(key, typ)
         if value is not None:
             values[key] = value
-    rates = dict(DEFAULT_RATE_LIMITS)
-    for endpoint in DEFAULT_RATE_LIMITS:
-        value = get(f"rate_limits.{endpoint}", float)
-        if value is not None:
-            rates[endpoint] = float(value)
-    values["rate_limits"] = rates
-    timeouts: dict[str, float] = {}
-    for endpoint in DEFAULT_RATE_LIMITS:
-        value = get(f"timeouts.{endpoint}", float)
-        if value is not None:
-            timeouts[endpoint] = float(value)
-    values["timeouts"] = timeouts
-    sizes = dict(DEFAULT_BATCH_SIZES)
-    for obj in DEFAULT_BATCH_SIZES:
-        value = get(f"batch_sizes.{obj}", int)
-        if value is not None:
-            sizes[obj] = int(value)
-    values["batch_sizes"] = sizes
+
+    def per_key(table: str, keys: Iterable[str], typ: type) -> dict[str, Any]:
+        """`sync.iterable.<table>.<key>` for each key that is set."""
+        found = ((key, get(f"{table}.{key}", typ)) for key in keys)
+        return {key: typ(value) for key, value in found if value is not None}
+
+    values["rate_limits"] = {
+        **DEFAULT_RATE_LIMITS,
+        **per_key("rate_limits", DEFAULT_RATE_LIMITS, float),
+    }
+    values["timeouts"] = per_key("timeouts", DEFAULT_RATE_LIMITS, float)
+    values["batch_sizes"] = {
+        **DEFAULT_BATCH_SIZES,
+        **per_key("batch_sizes", DEFAULT_BATCH_SIZES, int),
+    }
     guards: dict[str, tuple[float | None, int | None]] = {}
     for obj in DELETING_OBJECTS:
         fraction = get(f"delete_guards.{obj}.max_delete_fraction", float)

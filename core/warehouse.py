@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from ctsync.core.config import audit_schema
+from ctsync.core.config import WAREHOUSE_ENV, audit_schema
 from ctsync.core.dbt_sql import render
 
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
@@ -22,7 +22,7 @@ DEFAULT_WAREHOUSE = "warehouse.duckdb"
 
 def warehouse_path() -> Path:
     """Path of the DuckDB file: ``CTSYNC_WAREHOUSE`` or ``warehouse.duckdb`` in the cwd."""
-    return Path(os.environ.get("CTSYNC_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve()
+    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE).resolve()
 
 
 def audit_ddl() -> tuple[str, ...]:

@@ -364,11 +364,8 @@ class _Run:
                 # sits right after its twin: refuse it rather than send a record twice.
                 if row.record_key == previous_key:
                     invalid.append(
-                        Outcome(
+                        _refused(
                             row,
-                            RecordOutcome.REJECTED,
-                            None,
-                            None,
                             "duplicate_record_key",
                             f"{changes_relation(obj)} has more than one row for "
                             f"record_key {row.record_key!r}; only the first was sent",
@@ -382,16 +379,7 @@ class _Run:
                     continue
                 payload, rejection = validator.validate(row)
                 if rejection is not None:
-                    invalid.append(
-                        Outcome(
-                            row,
-                            RecordOutcome.REJECTED,
-                            None,
-                            None,
-                            rejection.reason_code,
-                            rejection.detail,
-                        )
-                    )
+                    invalid.append(_refused(row, rejection.reason_code, rejection.detail))
                 elif payload is not None:
                     accepted.setdefault(row.operation, []).append(
                         Prepared(row, payload, len(row.payload.encode()))
@@ -593,16 +581,7 @@ class _Run:
                 row[4],
                 row[5],
             )
-            self._hold_moved_profile(
-                Outcome(
-                    change,
-                    RecordOutcome.REJECTED,
-                    None,
-                    None,
-                    "email_change_pending",
-                    "move not done",
-                )
-            )
+            self._hold_moved_profile(_refused(change, "email_change_pending", "move not done"))
 
     def _hold_moved_profile(self, outcome: Outcome) -> None:
         """A profile that could not move to its new email: hold the new email's upsert
@@ -624,3 +603,8 @@ class _Run:
                 f"({outcome.reason_code}: {outcome.detail}); sent once the move succeeds"
             ),
         )
+
+
+def _refused(row: ChangeRow, reason_code: str, detail: str) -> Outcome:
+    """A row the sync refuses itself, without a request (Iterable never saw it)."""
+    return Outcome(row, RecordOutcome.REJECTED, None, None, reason_code, detail)

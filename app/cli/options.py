@@ -9,13 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
+from ctsync.core.config import WAREHOUSE_ENV
 from ctsync.core.console import make_console
 
 console = make_console()
 err = make_console(stderr=True)
 WarehouseOption = Annotated[
     Path | None,
-    typer.Option("--warehouse", envvar="CTSYNC_WAREHOUSE", help="DuckDB warehouse file."),
+    typer.Option("--warehouse", envvar=WAREHOUSE_ENV, help="DuckDB warehouse file."),
 ]
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from ctsync.core.retry import Backoff, retry_after_seconds
+from ctsync.ingest.commercetools.client import RETRY_STATUSES as RETRYABLE_STATUSES
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses that say the server did not act on the request: safe to resend even a write
 # that is not idempotent (a create, an addReturnInfo). After a 500/504 or a lost response
 # a write may have happened, and resending it could duplicate it.
