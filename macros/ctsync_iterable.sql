@@ -61,10 +61,64 @@
     which would re-create the profile.
     Var `ctsync_full_resync` (never set in a dbt build): every desired row is an upsert, as
     `ctsync sync --full` sends them; the sync renders this macro with it (sync/planner.py).
+
+    The pieces below (inputs, upsert columns, the unsent filter, removals, delete columns,
+    the final select) are the one definition of the rule; iterable__users_changes builds its
+    moves and updates from the same pieces.
 -#}
 {% macro iterable_changes(object_name, supports_removal=false, idempotency='hash', removal_handled_by=none, removal_needs_live_user=false) -%}
 with
 
+{{ iterable_changes_inputs(object_name, removal_handled_by) }},
+
+upserts as (
+
+    select
+        desired.record_key,
+        'upsert' as operation,
+        {{ iterable_changes_upsert_columns(object_name, idempotency) }}
+
+    from desired
+    left join ledger
+        on desired.record_key = ledger.record_key
+    {{- iterable_changes_unsent_filter() }}
+
+),
+{%- if supports_removal %}
+
+removed as (
+
+    {{ iterable_changes_removed(removal_handled_by, removal_needs_live_user) }}
+
+),
+
+deletes as (
+
+    select
+        {{ iterable_changes_delete_columns(object_name, 'removed') }}
+
+    from removed
+
+),
+{%- endif %}
+
+final as (
+
+    select * from upserts
+    {%- if supports_removal %}
+    union all
+    select * from deletes
+    {%- endif %}
+
+)
+
+{{ iterable_changes_select('final') }}
+{%- endmacro %}
+
+
+{#- The import CTEs of a changes view: `desired` (the object's desired state), `ledger` (what
+    the sync acknowledged for it) and, with `removal_handled_by`, `handled_elsewhere`. -#}
+{% macro iterable_changes_inputs(object_name, removal_handled_by=none) -%}
 desired as (
 
     select * from {{ ref('iterable__' ~ object_name) }}
@@ -77,22 +131,21 @@ ledger as (
     from {{ source('ctsync', 'sync_ledger') }}
     where object = '{{ object_name }}'
 
-),
-{%- if removal_handled_by is not none %}
+)
+{%- if removal_handled_by is not none %},
 
 handled_elsewhere as (
 
     select distinct record_key from {{ ref(removal_handled_by) }}
 
-),
+)
 {%- endif %}
+{%- endmacro %}
 
-upserts as (
 
-    select
-        desired.record_key,
-        'upsert' as operation,
-        desired.payload,
+{#- The columns after `operation` of a desired row sent (`desired` joined to `ledger`). -#}
+{% macro iterable_changes_upsert_columns(object_name, idempotency='hash') -%}
+desired.payload,
         desired.payload_hash,
         {%- if idempotency == 'event_id' %}
         desired.event_id as idempotency_key,
@@ -100,33 +153,29 @@ upserts as (
         '{{ object_name }}:' || desired.record_key || ':' || coalesce(desired.payload_hash, 'no-payload') as idempotency_key,
         {%- endif %}
         desired.source_updated_at
+{%- endmacro %}
 
-    from desired
-    left join ledger
-        on desired.record_key = ledger.record_key
+
+{#- The diff rule: a desired row is sent unless the ledger holds it acknowledged as a live
+    upsert with the same payload_hash. A full resync (var `ctsync_full_resync`) sends all. -#}
+{% macro iterable_changes_unsent_filter() -%}
     {%- if not var('ctsync_full_resync', false) %}
     where ledger.record_key is null
-        or ledger.operation = 'delete'
+        -- deleted, or (users) moved away: desired again under this key
+        or ledger.operation <> 'upsert'
         or ledger.payload_hash is null
         or ledger.payload_hash <> desired.payload_hash
         -- a row the models could not build a payload for goes to the sync, whose validator
         -- rejects it (invalid_payload) instead of the whole object being held back
         or desired.payload_hash is null
     {%- endif %}
+{%- endmacro %}
 
-),
-{%- if supports_removal %}
 
-deletes as (
-
-    select
-        ledger.record_key,
-        'delete' as operation,
-        ledger.payload,
-        cast(null as {{ dbt.type_string() }}) as payload_hash,
-        '{{ object_name }}:' || ledger.record_key || ':delete:' || coalesce(ledger.payload_hash, '') as idempotency_key,
-        cast(null as timestamp) as source_updated_at
-
+{#- The ledger rows (`ledger.*`) of acknowledged upserts no longer desired: what a removal
+    would take away (see iterable_changes for the two options). -#}
+{% macro iterable_changes_removed(removal_handled_by=none, removal_needs_live_user=false) -%}
+select ledger.*
     from ledger
     left join desired
         on ledger.record_key = desired.record_key
@@ -147,28 +196,30 @@ deletes as (
         {%- if removal_needs_live_user %}
         and (user_ledger.record_key is null or user_ledger.operation = 'upsert')
         {%- endif %}
+{%- endmacro %}
 
-),
-{%- endif %}
 
-final as (
+{#- The columns of a `delete` row for the ledger rows in `relation`. -#}
+{% macro iterable_changes_delete_columns(object_name, relation) -%}
+{{ relation }}.record_key,
+        'delete' as operation,
+        {{ relation }}.payload,
+        cast(null as {{ dbt.type_string() }}) as payload_hash,
+        '{{ object_name }}:' || {{ relation }}.record_key || ':delete:' || coalesce({{ relation }}.payload_hash, '') as idempotency_key,
+        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
+{%- endmacro %}
 
-    select * from upserts
-    {%- if supports_removal %}
-    union all
-    select * from deletes
-    {%- endif %}
 
-)
-
+{#- The columns and types of every changes view (docs/CONTRACTS.md §4), from `relation`. -#}
+{% macro iterable_changes_select(relation) -%}
 select
     cast(record_key as {{ dbt.type_string() }}) as record_key,
     cast(operation as {{ dbt.type_string() }}) as operation,
     cast(payload as {{ dbt.type_string() }}) as payload,
     cast(payload_hash as {{ dbt.type_string() }}) as payload_hash,
     cast(idempotency_key as {{ dbt.type_string() }}) as idempotency_key,
-    cast(source_updated_at as timestamp) as source_updated_at
-from final
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
+from {{ relation }}
 {%- endmacro %}
 
 

@@ -1,7 +1,8 @@
 {{ config(materialized='view') }}
 {%- set project_type = var('iterable_project_type') %}
--- What the sync must send for users (docs/CONTRACTS.md §4), like macros/ctsync_iterable.sql
--- iterable_changes, plus identity changes that keep the Iterable profile and its history:
+-- What the sync must send for users (docs/CONTRACTS.md §4): the diff rule of
+-- macros/ctsync_iterable.sql (the pieces iterable_changes is made of), plus identity
+-- changes that keep the Iterable profile and its history:
 --   * email projects: `move` (updateEmail) from the email of an acknowledged profile to the
 --     customer's new email, keyed by the old email; no `delete` for that old email;
 --   * userId / hybrid projects: `update` (users/update, userId + new email in dataFields)
@@ -9,29 +10,11 @@
 -- Users deleted in commercetools are removed by iterable__user_deletions, not here.
 with
 
-desired as (
-
-    select * from {{ ref('iterable__users') }}
-
-),
-
-ledger as (
-
-    select *
-    from {{ source('ctsync', 'sync_ledger') }}
-    where object = 'users'
-
-),
+{{ iterable_changes_inputs('users', removal_handled_by='iterable__user_deletions') }},
 
 profiles as (
 
     select * from {{ source('ctsync', 'sync_user_profiles') }}
-
-),
-
-handled_elsewhere as (
-
-    select distinct record_key from {{ ref('iterable__user_deletions') }}
 
 ),
 
@@ -47,38 +30,21 @@ upserts as (
             else 'upsert'
         end as operation,
         {%- endif %}
-        desired.payload,
-        desired.payload_hash,
-        'users:' || desired.record_key || ':' || coalesce(desired.payload_hash, 'no-payload') as idempotency_key,
-        desired.source_updated_at
+        {{ iterable_changes_upsert_columns('users') }}
 
     from desired
     left join ledger
         on desired.record_key = ledger.record_key
     left join profiles
         on desired.record_key = profiles.record_key
-    {%- if not var('ctsync_full_resync', false) %}
-    where ledger.record_key is null
-        or ledger.operation <> 'upsert'
-        or ledger.payload_hash is null
-        or ledger.payload_hash <> desired.payload_hash
-        or desired.payload_hash is null
-    {%- endif %}
+    {{- iterable_changes_unsent_filter() }}
 
 ),
 
 -- acknowledged profiles no longer desired under their key
 orphaned as (
 
-    select ledger.*
-    from ledger
-    left join desired
-        on ledger.record_key = desired.record_key
-    left join handled_elsewhere
-        on ledger.record_key = handled_elsewhere.record_key
-    where ledger.operation = 'upsert'
-        and desired.record_key is null
-        and handled_elsewhere.record_key is null
+    {{ iterable_changes_removed(removal_handled_by='iterable__user_deletions') }}
 
 ),
 
@@ -140,12 +106,7 @@ move_rows as (
 deletes as (
 
     select
-        orphaned.record_key,
-        'delete' as operation,
-        orphaned.payload,
-        cast(null as {{ dbt.type_string() }}) as payload_hash,
-        'users:' || orphaned.record_key || ':delete:' || coalesce(orphaned.payload_hash, '') as idempotency_key,
-        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
+        {{ iterable_changes_delete_columns('users', 'orphaned') }}
 
     from orphaned
     left join moves
@@ -168,12 +129,7 @@ final as (
 deletes as (
 
     select
-        record_key,
-        'delete' as operation,
-        payload,
-        cast(null as {{ dbt.type_string() }}) as payload_hash,
-        'users:' || record_key || ':delete:' || coalesce(payload_hash, '') as idempotency_key,
-        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
+        {{ iterable_changes_delete_columns('users', 'orphaned') }}
 
     from orphaned
 
@@ -188,11 +144,4 @@ final as (
 )
 {%- endif %}
 
-select
-    cast(record_key as {{ dbt.type_string() }}) as record_key,
-    cast(operation as {{ dbt.type_string() }}) as operation,
-    cast(payload as {{ dbt.type_string() }}) as payload,
-    cast(payload_hash as {{ dbt.type_string() }}) as payload_hash,
-    cast(idempotency_key as {{ dbt.type_string() }}) as idempotency_key,
-    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
-from final
+{{ iterable_changes_select('final') }}
