@@ -45,3 +45,20 @@
     {%- endfor -%}
     {{ return(names) }}
 {%- endmacro %}
+
+
+{#- The columns of `relation` but `except`, in the relation's order, for a model that shows
+    another's columns: the columns stay defined once, in the model that computes them. -#}
+{% macro ctsync_star_except(relation, except) -%}
+    {%- set existing = ctsync_existing_columns(relation) -%}
+    {%- if existing is none -%}
+        {{ exceptions.raise_compiler_error(relation ~ " does not exist yet: build it first") }}
+    {%- elif not existing -%}
+        *
+    {%- else -%}
+        {%- set excluded = except | map('lower') | list -%}
+        {%- for name in existing if name not in excluded %}
+    {{ adapter.quote(name) }}{{ "," if not loop.last }}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -601,10 +601,6 @@ final as (
         acknowledged_at,
         is_subscribed_in_iterable,
         decision_reason,
-        case
-            when decision_reason = 'iterable_owned' then is_subscribed_in_iterable
-            else decision_reason in ('iterable_opt_in', 'commercetools_opt_in')
-        end as is_subscribed,
         case decision_reason
             when 'iterable_opt_in' then iterable_opt_in_at
             when 'commercetools_opt_in' then commercetools_opt_in_at
@@ -613,6 +609,10 @@ final as (
             when 'complaint' then complained_at
             when 'hard_bounce' then hard_bounced_at
         end as decided_by_choice_at,
+        case
+            when decision_reason = 'iterable_owned' then is_subscribed_in_iterable
+            else decision_reason in ('iterable_opt_in', 'commercetools_opt_in')
+        end as is_subscribed,
         -- a person Iterable does not hold and ctsync never wrote: created with this consent
         not coalesce(is_held_by_iterable, false) and not was_written_before as is_new_to_iterable,
         source_updated_at
