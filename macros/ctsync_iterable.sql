@@ -237,6 +237,25 @@ from {{ relation }}
 {%- endmacro %}
 
 
+{#- The columns of one custom event (int_iterable__events), the same for every kind: its
+    name and source id, the person (`person`.email and .user_id), the store, currency,
+    language and channel of `context` (its store key column: `store_key`), its `details`
+    ([key, expression] pairs), and when it happened and changed. -#}
+{% macro iterable_event_columns(event_name, source_id, person, context, details, occurred_at, source_updated_at, store_key=none) -%}
+'{{ event_name }}' as event_name,
+        {{ source_id }} as source_id,
+        {{ person }}.email,
+        {{ person }}.user_id,
+        {{ occurred_at }} as occurred_at,
+        {{ source_updated_at }} as source_updated_at,
+        {{ store_key or context ~ '.store_key' }} as store_key,
+        {{ context }}.currency_code,
+        {{ context }}.language_code,
+        {{ context }}.channel_id,
+        {{ ctsync_json_object(details) }} as detail_fields
+{%- endmacro %}
+
+
 {#- Rows changed at or after this point are rebuilt by an incremental model: the newest
     `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
     ingest merges on a look-back window too). -#}

@@ -42,10 +42,19 @@ carts as (
 
 ),
 
-contacts as (
+order_contacts as (
 
     select * from {{ ref('int_iterable__contact_identities') }}
     where is_identifiable
+        and contact_type = 'order'
+
+),
+
+cart_contacts as (
+
+    select * from {{ ref('int_iterable__contact_identities') }}
+    where is_identifiable
+        and contact_type = 'cart'
 
 ),
 
@@ -58,20 +67,10 @@ messages as (
 customer_registered as (
 
     select
-        'customerRegistered' as event_name,
-        customers.customer_id as source_id,
-        identities.email,
-        identities.user_id,
-        customers.created_at as occurred_at,
-        customers.last_modified_at as source_updated_at,
-        customers.primary_store_key as store_key,
-        customers.currency_code,
-        customers.language_code,
-        customers.channel_id,
-        {{ ctsync_json_object([
+        {{ iterable_event_columns('customerRegistered', 'customers.customer_id', 'identities', 'customers', details=[
             ['customerNumber', iterable_text('customers.customer_number')],
             ['customerGroup', iterable_text('customers.customer_group_key')],
-        ]) }} as detail_fields
+        ], occurred_at='customers.created_at', source_updated_at='customers.last_modified_at', store_key='customers.primary_store_key') }}
 
     from customers
     inner join identities
@@ -82,20 +81,10 @@ customer_registered as (
 customer_email_changed as (
 
     select
-        'customerEmailChanged' as event_name,
-        messages.message_id as source_id,
-        identities.email,
-        identities.user_id,
-        messages.created_at as occurred_at,
-        messages.created_at as source_updated_at,
-        customers.primary_store_key as store_key,
-        customers.currency_code,
-        customers.language_code,
-        customers.channel_id,
-        {{ ctsync_json_object([
+        {{ iterable_event_columns('customerEmailChanged', 'messages.message_id', 'identities', 'customers', details=[
             ['customerNumber', iterable_text('customers.customer_number')],
             ['previousEmail', 'lower(trim(messages.old_email))'],
-        ]) }} as detail_fields
+        ], occurred_at='messages.created_at', source_updated_at='messages.created_at', store_key='customers.primary_store_key') }}
 
     from messages
     inner join identities
@@ -109,29 +98,18 @@ customer_email_changed as (
 order_state_changed as (
 
     select
-        'orderStateChanged' as event_name,
-        messages.message_id as source_id,
-        contacts.email,
-        contacts.user_id,
-        messages.created_at as occurred_at,
-        messages.created_at as source_updated_at,
-        orders.store_key,
-        orders.currency_code,
-        orders.language_code,
-        orders.channel_id,
-        {{ ctsync_json_object([
+        {{ iterable_event_columns('orderStateChanged', 'messages.message_id', 'order_contacts', 'orders', details=[
             ['orderId', 'orders.order_id'],
             ['orderNumber', iterable_text('orders.order_number')],
             ['orderState', 'messages.order_state'],
             ['previousOrderState', 'messages.old_order_state'],
-        ]) }} as detail_fields
+        ], occurred_at='messages.created_at', source_updated_at='messages.created_at') }}
 
     from messages
     inner join orders
         on messages.resource_id = orders.order_id
-    inner join contacts
-        on contacts.contact_type = 'order'
-        and orders.order_id = contacts.contact_id
+    inner join order_contacts
+        on orders.order_id = order_contacts.contact_id
     where messages.message_type = 'OrderStateChanged'
 
 ),
@@ -152,26 +130,15 @@ shipment_messages as (
 order_shipped as (
 
     select
-        'orderShipped' as event_name,
-        orders.order_id as source_id,
-        contacts.email,
-        contacts.user_id,
-        coalesce(shipment_messages.shipped_at, orders.created_at) as occurred_at,
-        orders.last_modified_at as source_updated_at,
-        orders.store_key,
-        orders.currency_code,
-        orders.language_code,
-        orders.channel_id,
-        {{ ctsync_json_object([
+        {{ iterable_event_columns('orderShipped', 'orders.order_id', 'order_contacts', 'orders', details=[
             ['orderId', 'orders.order_id'],
             ['orderNumber', iterable_text('orders.order_number')],
             ['shippingMethod', iterable_text('orders.shipping_method_name')],
-        ]) }} as detail_fields
+        ], occurred_at='coalesce(shipment_messages.shipped_at, orders.created_at)', source_updated_at='orders.last_modified_at') }}
 
     from orders
-    inner join contacts
-        on contacts.contact_type = 'order'
-        and orders.order_id = contacts.contact_id
+    inner join order_contacts
+        on orders.order_id = order_contacts.contact_id
     left join shipment_messages
         on orders.order_id = shipment_messages.order_id
     where orders.shipment_state in ('Shipped', 'Delivered')
@@ -181,17 +148,7 @@ order_shipped as (
 order_returned as (
 
     select
-        'orderReturned' as event_name,
-        returns.return_item_id as source_id,
-        contacts.email,
-        contacts.user_id,
-        returns.returned_at as occurred_at,
-        returns.last_modified_at as source_updated_at,
-        returns.store_key,
-        returns.currency_code,
-        returns.language_code,
-        returns.channel_id,
-        {{ ctsync_json_object([
+        {{ iterable_event_columns('orderReturned', 'returns.return_item_id', 'order_contacts', 'returns', details=[
             ['orderId', 'returns.order_id'],
             ['orderNumber', iterable_text('returns.order_number')],
             ['productId', 'returns.product_id'],
@@ -199,40 +156,28 @@ order_returned as (
             ['quantity', 'returns.quantity'],
             ['returnedAmount', iterable_number('returns.returned_amount')],
             ['returnTrackingId', iterable_text('returns.return_tracking_id')],
-        ]) }} as detail_fields
+        ], occurred_at='returns.returned_at', source_updated_at='returns.last_modified_at') }}
 
     from returns
-    inner join contacts
-        on contacts.contact_type = 'order'
-        and returns.order_id = contacts.contact_id
+    inner join order_contacts
+        on returns.order_id = order_contacts.contact_id
 
 ),
 
 cart_abandoned as (
 
+    -- a cart abandoned again after new activity is a new event: its source id says when
     select
-        'cartAbandoned' as event_name,
-        -- a cart abandoned again after new activity is a new event
-        carts.cart_id || '-' || cast({{ ctsync_epoch_seconds('carts.last_modified_at') }} as {{ dbt.type_string() }}) as source_id,
-        contacts.email,
-        contacts.user_id,
-        carts.abandoned_at as occurred_at,
-        carts.last_modified_at as source_updated_at,
-        carts.store_key,
-        carts.currency_code,
-        carts.language_code,
-        carts.channel_id,
-        {{ ctsync_json_object([
+        {{ iterable_event_columns('cartAbandoned', "carts.cart_id || '-' || cast(" ~ ctsync_epoch_seconds('carts.last_modified_at') ~ " as " ~ dbt.type_string() ~ ")", 'cart_contacts', 'carts', details=[
             ['cartId', 'carts.cart_id'],
             ['itemCount', 'carts.unit_count'],
             ['cartTotal', iterable_number('carts.total_amount')],
             ['lastActivityAt', ctsync_iso8601('carts.last_modified_at')],
-        ]) }} as detail_fields
+        ], occurred_at='carts.abandoned_at', source_updated_at='carts.last_modified_at') }}
 
     from carts
-    inner join contacts
-        on contacts.contact_type = 'cart'
-        and carts.cart_id = contacts.contact_id
+    inner join cart_contacts
+        on carts.cart_id = cart_contacts.contact_id
     where carts.is_abandoned
 
 ),
