@@ -137,19 +137,16 @@ user_candidates as (
         'customer' as source_type,
         all_customers.customer_id as source_id,
         identities.record_key,
-        case
-            when deleted_customers.customer_id is not null then 'not_sent'
-            when model_rejections.record_key is not null then 'rejected'
-        end as decided_outcome,
-        case
-            when deleted_customers.customer_id is not null then 'customer_deleted'
-            else model_rejections.reason_code
-        end as decided_reason_code,
-        case
-            when deleted_customers.customer_id is not null
-                then 'deleted in commercetools: removed from Iterable by user_deletions'
-            else model_rejections.reason_detail
-        end as decided_reason_detail
+        {{- ctsync_outcome_columns([
+            [
+                'deleted_customers.customer_id is not null', "'not_sent'", "'customer_deleted'",
+                "'deleted in commercetools: removed from Iterable by user_deletions'",
+            ],
+            [
+                'model_rejections.record_key is not null', "'rejected'",
+                'model_rejections.reason_code', 'model_rejections.reason_detail',
+            ],
+        ], prefix='decided_') }}
 
     from all_customers
     left join deleted_customers
@@ -179,25 +176,24 @@ purchase_candidates as (
         'order' as source_type,
         orders.order_id as source_id,
         orders.order_id as record_key,
-        case
-            when not orders.is_counted_in_lifetime_value then 'not_sent'
-            when contacts.rejection_reason_code = 'customer_deleted' then 'not_sent'
-            when model_rejections.record_key is not null then 'rejected'
-            when order_lines_present.order_id is null then 'not_sent'
-        end as decided_outcome,
-        case
-            when not orders.is_counted_in_lifetime_value then 'order_cancelled'
-            when contacts.rejection_reason_code = 'customer_deleted' then 'customer_deleted'
-            when model_rejections.record_key is not null then model_rejections.reason_code
-            when order_lines_present.order_id is null then 'order_without_line_items'
-        end as decided_reason_code,
-        case
-            when not orders.is_counted_in_lifetime_value then 'cancelled orders are not purchases'
-            when contacts.rejection_reason_code = 'customer_deleted' then contacts.rejection_detail
-            when model_rejections.record_key is not null then model_rejections.reason_detail
-            when order_lines_present.order_id is null
-                then 'the order has no line items at all (no product, no custom line item): no purchase'
-        end as decided_reason_detail
+        {{- ctsync_outcome_columns([
+            [
+                'not orders.is_counted_in_lifetime_value', "'not_sent'", "'order_cancelled'",
+                "'cancelled orders are not purchases'",
+            ],
+            [
+                "contacts.rejection_reason_code = 'customer_deleted'", "'not_sent'",
+                "'customer_deleted'", 'contacts.rejection_detail',
+            ],
+            [
+                'model_rejections.record_key is not null', "'rejected'",
+                'model_rejections.reason_code', 'model_rejections.reason_detail',
+            ],
+            [
+                'order_lines_present.order_id is null', "'not_sent'", "'order_without_line_items'",
+                "'the order has no line items at all (no product, no custom line item): no purchase'",
+            ],
+        ], prefix='decided_') }}
 
     from orders
     left join contacts
@@ -241,34 +237,30 @@ cart_candidates as (
         'cart' as source_type,
         ranked_carts.cart_id as source_id,
         case when ranked_carts.is_identifiable then ranked_carts.user_key end as record_key,
-        case
-            when ranked_carts.is_ordered then 'not_sent'
-            when ranked_carts.cart_state <> 'Active' then 'not_sent'
-            when ranked_carts.line_count = 0 then 'not_sent'
-            when ranked_carts.contact_reason_code in ('customer_deleted', 'guest_without_email') then 'not_sent'
-            when model_rejections.record_key is not null then 'rejected'
-            when ranked_carts.cart_rank > 1 then 'not_sent'
-        end as decided_outcome,
-        case
-            when ranked_carts.is_ordered then 'cart_ordered'
-            when ranked_carts.cart_state <> 'Active' then 'cart_' || lower(ranked_carts.cart_state)
-            when ranked_carts.line_count = 0 then 'cart_empty'
-            when ranked_carts.contact_reason_code = 'customer_deleted' then 'customer_deleted'
-            when ranked_carts.contact_reason_code = 'guest_without_email' then 'anonymous_cart'
-            when model_rejections.record_key is not null then model_rejections.reason_code
-            when ranked_carts.cart_rank > 1 then 'superseded_by_newer_cart'
-        end as decided_reason_code,
-        case
-            when ranked_carts.is_ordered then 'the cart became an order'
-            when ranked_carts.cart_state <> 'Active' then 'cart state ' || ranked_carts.cart_state
-            when ranked_carts.line_count = 0 then 'the cart has no line items'
-            when ranked_carts.contact_reason_code = 'customer_deleted' then ranked_carts.contact_reason_detail
-            when ranked_carts.contact_reason_code = 'guest_without_email'
-                then 'anonymous cart without an email: nobody to address yet'
-            when model_rejections.record_key is not null then model_rejections.reason_detail
-            when ranked_carts.cart_rank > 1
-                then 'Iterable holds one cart per user: a newer open cart of the same user is sent'
-        end as decided_reason_detail
+        {{- ctsync_outcome_columns([
+            ['ranked_carts.is_ordered', "'not_sent'", "'cart_ordered'", "'the cart became an order'"],
+            [
+                "ranked_carts.cart_state <> 'Active'", "'not_sent'",
+                "'cart_' || lower(ranked_carts.cart_state)", "'cart state ' || ranked_carts.cart_state",
+            ],
+            ['ranked_carts.line_count = 0', "'not_sent'", "'cart_empty'", "'the cart has no line items'"],
+            [
+                "ranked_carts.contact_reason_code = 'customer_deleted'", "'not_sent'",
+                "'customer_deleted'", 'ranked_carts.contact_reason_detail',
+            ],
+            [
+                "ranked_carts.contact_reason_code = 'guest_without_email'", "'not_sent'",
+                "'anonymous_cart'", "'anonymous cart without an email: nobody to address yet'",
+            ],
+            [
+                'model_rejections.record_key is not null', "'rejected'",
+                'model_rejections.reason_code', 'model_rejections.reason_detail',
+            ],
+            [
+                'ranked_carts.cart_rank > 1', "'not_sent'", "'superseded_by_newer_cart'",
+                "'Iterable holds one cart per user: a newer open cart of the same user is sent'",
+            ],
+        ], prefix='decided_') }}
 
     from ranked_carts
     left join model_rejections
@@ -284,9 +276,12 @@ catalog_candidates as (
         'product' as source_type,
         product_id as source_id,
         product_id as record_key,
-        case when not is_published then 'not_sent' end as decided_outcome,
-        case when not is_published then 'product_unpublished' end as decided_reason_code,
-        case when not is_published then 'only published products are catalog items' end as decided_reason_detail
+        {{- ctsync_outcome_columns([
+            [
+                'not is_published', "'not_sent'", "'product_unpublished'",
+                "'only published products are catalog items'",
+            ],
+        ], prefix='decided_') }}
 
     from products
 
@@ -302,21 +297,16 @@ subscription_candidates as (
         'consent_decision' as source_type,
         consent_decisions.record_key as source_id,
         consent_decisions.record_key,
-        case
-            when consent_decisions.needs_write then null
-            when ledger.record_key is not null then 'delivered'
-            else 'not_sent'
-        end as decided_outcome,
-        case
-            when consent_decisions.needs_write or ledger.record_key is not null then null
-            else 'iterable_holds_decision'
-        end as decided_reason_code,
-        case
-            when consent_decisions.needs_write or ledger.record_key is not null then null
-            else 'Iterable already holds the decided state ('
+        {{- ctsync_outcome_columns([
+            ['consent_decisions.needs_write', none, none, none],
+            ['ledger.record_key is not null', "'delivered'", none, none],
+            [
+                none, "'not_sent'", "'iterable_holds_decision'",
+                "'Iterable already holds the decided state ('
                 || case when consent_decisions.is_subscribed then 'subscribed' else 'unsubscribed' end
-                || ', ' || consent_decisions.decision_reason || '): nothing to write'
-        end as decided_reason_detail
+                || ', ' || consent_decisions.decision_reason || '): nothing to write'",
+            ],
+        ], prefix='decided_') }}
 
     from consent_decisions
     left join ledger
@@ -334,25 +324,19 @@ event_candidates as (
         'event' as source_type,
         events.record_key as source_id,
         events.record_key,
-        case
-            when backfill_window.event_window_start_at is null
-                or events.occurred_at >= backfill_window.event_window_start_at then null
-            when ledger.record_key is not null then 'delivered'
-            else 'not_sent'
-        end as decided_outcome,
-        case
-            when backfill_window.event_window_start_at is null
-                or events.occurred_at >= backfill_window.event_window_start_at
-                or ledger.record_key is not null then null
-            else 'before_backfill_window'
-        end as decided_reason_code,
-        case
-            when backfill_window.event_window_start_at is null
-                or events.occurred_at >= backfill_window.event_window_start_at
-                or ledger.record_key is not null then null
-            else 'the event happened before the backfill window (var event_backfill_days) of the '
-                || 'first sync: history is not sent, so no journey fires for the past'
-        end as decided_reason_detail
+        {{- ctsync_outcome_columns([
+            [
+                'backfill_window.event_window_start_at is null
+                or events.occurred_at >= backfill_window.event_window_start_at',
+                none, none, none,
+            ],
+            ['ledger.record_key is not null', "'delivered'", none, none],
+            [
+                none, "'not_sent'", "'before_backfill_window'",
+                "'the event happened before the backfill window (var event_backfill_days) of the '
+                || 'first sync: history is not sent, so no journey fires for the past'",
+            ],
+        ], prefix='decided_') }}
 
     from events
     cross join backfill_window
@@ -370,20 +354,17 @@ user_deletion_candidates as (
         'customer' as source_type,
         deleted_customers.customer_id as source_id,
         user_deletions.record_key,
-        case
-            when user_deletions.record_key is null then 'not_sent'
-            when model_rejections.record_key is not null then 'rejected'
-        end as decided_outcome,
-        case
-            when user_deletions.record_key is null then 'no_separate_deletion'
-            when model_rejections.record_key is not null then model_rejections.reason_code
-        end as decided_reason_code,
-        case
-            when user_deletions.record_key is null
-                then 'no Iterable identity is known for this deleted customer, or another deleted '
-                    || 'customer with the same identity carries the one deletion'
-            when model_rejections.record_key is not null then model_rejections.reason_detail
-        end as decided_reason_detail
+        {{- ctsync_outcome_columns([
+            [
+                'user_deletions.record_key is null', "'not_sent'", "'no_separate_deletion'",
+                "'no Iterable identity is known for this deleted customer, or another deleted '
+                || 'customer with the same identity carries the one deletion'",
+            ],
+            [
+                'model_rejections.record_key is not null', "'rejected'",
+                'model_rejections.reason_code', 'model_rejections.reason_detail',
+            ],
+        ], prefix='decided_') }}
 
     from deleted_customers
     left join user_deletions
@@ -421,32 +402,34 @@ final as (
         candidates.source_id,
         candidates.record_key,
         -- no `else`: an unaccounted record stays null and fails the test
-        case
-            when candidates.decided_outcome is not null then candidates.decided_outcome
-            when desired.record_key is null then null
-            when ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash then 'delivered'
-            when sync_rejections.record_key is not null
-                and sync_rejections.replay_requested_at is null
-                and sync_rejections.reason_code not in ('transient_error', 'daily_quota_exhausted')
-                then 'rejected'
-            when desired.record_key is not null then 'pending'
-        end as outcome,
-        case
-            when candidates.decided_outcome is not null then candidates.decided_reason_code
-            when desired.record_key is null then null
-            when ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash then null
-            when sync_rejections.record_key is not null and sync_rejections.replay_requested_at is not null
-                then 'replay_requested'
-            when sync_rejections.record_key is not null then sync_rejections.reason_code
-            else 'awaiting_sync'
-        end as reason_code,
-        case
-            when candidates.decided_outcome is not null then candidates.decided_reason_detail
-            when desired.record_key is null then null
-            when ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash then null
-            when sync_rejections.record_key is not null then sync_rejections.reason_detail
-            else 'desired and not acknowledged by Iterable yet: the next sync sends it'
-        end as reason_detail,
+        {{- ctsync_outcome_columns([
+            [
+                'candidates.decided_outcome is not null', 'candidates.decided_outcome',
+                'candidates.decided_reason_code', 'candidates.decided_reason_detail',
+            ],
+            ['desired.record_key is null', none, none, none],
+            [
+                "ledger.operation = 'upsert' and ledger.payload_hash = desired.payload_hash",
+                "'delivered'", none, none,
+            ],
+            [
+                'sync_rejections.record_key is not null and sync_rejections.replay_requested_at is not null',
+                "'pending'", "'replay_requested'", 'sync_rejections.reason_detail',
+            ],
+            [
+                "sync_rejections.record_key is not null
+                and sync_rejections.reason_code not in ('transient_error', 'daily_quota_exhausted')",
+                "'rejected'", 'sync_rejections.reason_code', 'sync_rejections.reason_detail',
+            ],
+            [
+                'sync_rejections.record_key is not null', "'pending'",
+                'sync_rejections.reason_code', 'sync_rejections.reason_detail',
+            ],
+            [
+                'desired.record_key is not null', "'pending'", "'awaiting_sync'",
+                "'desired and not acknowledged by Iterable yet: the next sync sends it'",
+            ],
+        ]) }},
         ledger.acknowledged_at,
         ledger.run_id as acknowledged_run_id,
         sync_rejections.last_run_id as rejected_run_id
