@@ -82,7 +82,8 @@ class Explanation:
     subjects: list[Subject]
 
     def as_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        plain: dict[str, Any] = _plain(asdict(self))
+        return plain
 
 
 def _plain(value: Any) -> Any:

@@ -70,16 +70,16 @@ def collect(warehouse: Path, max_runs: int = 60, max_latencies: int = 200_000) -
             f"from {s}.sync_runs order by started_at desc limit ?",
             [max_runs],
         ).fetchall()
-        data.runs = [tuple(r) for r in reversed(rows)]  # type: ignore[misc]
+        data.runs = [tuple(r) for r in reversed(rows)]
         data.records = [
-            tuple(r)  # type: ignore[misc]
+            tuple(r)
             for r in con.execute(
                 f"select object, operation, outcome, count(*) from {s}.sync_changelog "
                 f"group by object, operation, outcome order by object, operation, outcome"
             ).fetchall()
         ]
         data.rejections = [
-            tuple(r)  # type: ignore[misc]
+            tuple(r)
             for r in con.execute(
                 f"select object, reason_code, count(*) from {s}.sync_rejections "
                 f"where resolved_at is null group by object, reason_code "

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ctsync.core.config import WAREHOUSE_ENV
+from ctsync.core.config import WAREHOUSE_ENV, IterableSettings
 from ctsync.core.console import make_console
 
 console = make_console()
@@ -93,7 +93,7 @@ def _print_summary(report: Any) -> None:
         console.print(table)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> IterableSettings:
     from ctsync.core.config import ConfigError, load_settings
     from ctsync.core.redact import install_log_redaction
 

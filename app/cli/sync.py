@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,8 +20,11 @@ from ctsync.app.cli.options import (
 )
 from ctsync.core.config import audit_schema
 
+if TYPE_CHECKING:  # the engine (and DuckDB) load when the command runs
+    from ctsync.sync.result import SyncResult
 
-def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
+
+def summary_table(result: SyncResult) -> Table:
     """The closing summary of a run, one line per object."""
     title = f"sync {result.mode} run {result.run_id[:12]}: {result.status}"
     table = Table(title=title, show_footer=True)

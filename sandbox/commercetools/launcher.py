@@ -159,7 +159,7 @@ class CommercetoolsSandbox:
                 f"{self._startup_timeout:.0f}s{self._stderr_tail()}"
             )
         try:
-            ready = json.loads(line)
+            ready: dict[str, Any] = json.loads(line)
         except json.JSONDecodeError:
             ready = {}
         if not ready.get("ready"):

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ctsync.sandbox.commercetools.seed_catalog import (
-    CUSTOMER_TYPE_KEY,
-)
+from ctsync.sandbox.commercetools.documents.base import CUSTOMER_TYPE_KEY
 from ctsync.sandbox.commercetools.seed_client import (
     CommercetoolsWriteError,
     CommercetoolsWriter,

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ctsync.sandbox.commercetools.documents.base import CUSTOMER_TYPE_KEY
 from ctsync.sandbox.commercetools.seed_catalog import (
     COUNTRIES,
     CURRENCIES,
     CUSTOMER_GROUPS,
-    CUSTOMER_TYPE_KEY,
     LANGUAGES,
     ProductPlan,
     category_drafts,

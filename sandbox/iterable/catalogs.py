@@ -36,7 +36,7 @@ def _dotted_key(value: Any) -> str | None:
     if isinstance(value, dict):
         for key, child in value.items():
             if "." in key:
-                return key
+                return str(key)
             found = _dotted_key(child)
             if found is not None:
                 return found
