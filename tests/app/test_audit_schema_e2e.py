@@ -5,7 +5,6 @@ sync alike), the audit views read them there, and `ctsync status` finds them."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 from ctsync.core.names import OK_STATUSES
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.commercetools.seeder import seed
+from ctsync.sandbox.environment import sandbox_environment
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "CTSYNC_")
 SCHEMA = "ops_audit"
 
 pytestmark = pytest.mark.slow
@@ -33,15 +32,13 @@ def test_a_run_writes_and_status_reads_a_configured_audit_schema(
     commercetools_sandbox.reset()
     iterable_emulator.reset(project_type="hybrid")
     warehouse = tmp_path / "warehouse.duckdb"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **commercetools_sandbox.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(warehouse),
-        "CTSYNC_AUDIT_SCHEMA": SCHEMA,
-        "COLUMNS": "200",
-    }
+    env = sandbox_environment(
+        commercetools_sandbox,
+        iterable_emulator,
+        CTSYNC_WAREHOUSE=str(warehouse),
+        CTSYNC_AUDIT_SCHEMA=SCHEMA,
+        COLUMNS="200",
+    )
     seed(
         commercetools_sandbox.api_url,
         commercetools_sandbox.auth_url,
