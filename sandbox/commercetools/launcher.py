@@ -24,9 +24,12 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import httpx
+
+if TYPE_CHECKING:
+    from ctsync.sandbox.commercetools.seed_common import SeedSummary
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 SERVER_SCRIPT = SANDBOX_DIR / "server" / "server.mjs"
@@ -255,6 +258,19 @@ class CommercetoolsSandbox:
         }
 
     # -- convenience for tests and seeders ---------------------------------------
+
+    def seed(self, **options: Any) -> SeedSummary:
+        """Seed this sandbox's project over HTTP (`seeder.seed`, with its `options`)."""
+        from ctsync.sandbox.commercetools.seeder import seed
+
+        return seed(
+            self.api_url,
+            self.auth_url,
+            self.project_key,
+            self.client_id,
+            self.client_secret,
+            **options,
+        )
 
     def token(self, scope: str | None = None) -> str:
         """Mint an access token with the sandbox's client credentials (HTTP Basic)."""

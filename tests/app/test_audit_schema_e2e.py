@@ -14,7 +14,6 @@ import pytest
 
 from ctsync.core.names import OK_STATUSES
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.environment import sandbox_environment
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
@@ -39,15 +38,7 @@ def test_a_run_writes_and_status_reads_a_configured_audit_schema(
         CTSYNC_AUDIT_SCHEMA=SCHEMA,
         COLUMNS="200",
     )
-    seed(
-        commercetools_sandbox.api_url,
-        commercetools_sandbox.auth_url,
-        commercetools_sandbox.project_key,
-        commercetools_sandbox.client_id,
-        commercetools_sandbox.client_secret,
-        customers=8,
-        seed=11,
-    )
+    commercetools_sandbox.seed(customers=8, seed=11)
 
     def ctsync(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
