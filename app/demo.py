@@ -89,7 +89,6 @@ def run_demo(
 ) -> None:
     try:
         from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
-        from ctsync.sandbox.commercetools.seeder import apply_changes, seed
         from ctsync.sandbox.iterable.emulator import IterableEmulator
     except ImportError as exc:  # pragma: no cover - a broken checkout
         raise DemoError(f"the sandboxes are not importable ({exc}); run ./dev demo") from None
@@ -127,15 +126,7 @@ def run_demo(
             console.rule(f"1. Seed commercetools with {customers} customers")
             summary = _with_progress(
                 console,
-                lambda progress: seed(
-                    commercetools_sandbox.api_url,
-                    commercetools_sandbox.auth_url,
-                    commercetools_sandbox.project_key,
-                    commercetools_sandbox.client_id,
-                    commercetools_sandbox.client_secret,
-                    customers=customers,
-                    progress=progress,
-                ),
+                lambda progress: commercetools_sandbox.seed(customers=customers, progress=progress),
             )
             console.print(
                 f"Seeded {summary.customers} customers ({summary.customers_malformed_email} with "
@@ -157,14 +148,7 @@ def run_demo(
             unsubscribed = _unsubscribe_in_iterable(console, warehouse, emulator)
 
             console.rule("4. A day of shop activity in commercetools")
-            changes = apply_changes(
-                commercetools_sandbox.api_url,
-                commercetools_sandbox.auth_url,
-                commercetools_sandbox.project_key,
-                commercetools_sandbox.client_id,
-                commercetools_sandbox.client_secret,
-                fraction=0.02,
-            )
+            changes = commercetools_sandbox.apply_changes(fraction=0.02)
             console.print(
                 f"Changed in commercetools: {len(changes.email_changed)} email(s), "
                 f"{len(changes.consent_changed)} consent flag(s), "

@@ -5,16 +5,20 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:  # imported when the command runs
+    from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
+    from ctsync.sandbox.commercetools.seed_common import SeedSummary
 
 DEFAULT_PROJECT_KEY = "ctsync-sandbox"
 
 
 def _seed_with_progress(
-    err: Any, sandbox: Any, run_seed: Any, customers: int, seed: int, concurrency: int
-) -> Any:
+    err: Any, sandbox: CommercetoolsSandbox, customers: int, seed: int, concurrency: int
+) -> SeedSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
@@ -32,12 +36,7 @@ def _seed_with_progress(
                 tasks[phase] = progress.add_task(f"seeding {phase}", total=total)
             progress.update(tasks[phase], completed=done, total=total)
 
-        return run_seed(
-            sandbox.api_url,
-            sandbox.auth_url,
-            sandbox.project_key,
-            sandbox.client_id,
-            sandbox.client_secret,
+        return sandbox.seed(
             customers=customers,
             seed=seed,
             concurrency=concurrency,
@@ -118,7 +117,6 @@ def commercetools(
     from ctsync.core.console import make_console
     from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox, SandboxError
     from ctsync.sandbox.commercetools.seeder import SeedError
-    from ctsync.sandbox.commercetools.seeder import seed as run_seed
 
     err = make_console(stderr=True)
     stop = threading.Event()
@@ -148,7 +146,7 @@ def commercetools(
         if customers > 0:
             seeding.set()
             try:
-                summary = _seed_with_progress(err, sandbox, run_seed, customers, seed, concurrency)
+                summary = _seed_with_progress(err, sandbox, customers, seed, concurrency)
             except SeedError as exc:
                 err.print(f"[red]seeding failed:[/red] {exc}", markup=True, highlight=False)
                 raise typer.Exit(1) from None

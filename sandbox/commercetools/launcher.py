@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Self
 import httpx
 
 if TYPE_CHECKING:
-    from ctsync.sandbox.commercetools.seed_common import SeedSummary
+    from ctsync.sandbox.commercetools.seed_common import ChangeSummary, SeedSummary
 
 SANDBOX_DIR = Path(__file__).resolve().parent
 SERVER_SCRIPT = SANDBOX_DIR / "server" / "server.mjs"
@@ -263,14 +263,16 @@ class CommercetoolsSandbox:
         """Seed this sandbox's project over HTTP (`seeder.seed`, with its `options`)."""
         from ctsync.sandbox.commercetools.seeder import seed
 
-        return seed(
-            self.api_url,
-            self.auth_url,
-            self.project_key,
-            self.client_id,
-            self.client_secret,
-            **options,
-        )
+        return seed(*self._seeder_arguments(), **options)
+
+    def apply_changes(self, **options: Any) -> ChangeSummary:
+        """A round of changes to this sandbox's project (`seeder.apply_changes`)."""
+        from ctsync.sandbox.commercetools.seeder import apply_changes
+
+        return apply_changes(*self._seeder_arguments(), **options)
+
+    def _seeder_arguments(self) -> tuple[str, str, str, str, str]:
+        return (self.api_url, self.auth_url, self.project_key, self.client_id, self.client_secret)
 
     def token(self, scope: str | None = None) -> str:
         """Mint an access token with the sandbox's client credentials (HTTP Basic)."""
