@@ -17,6 +17,7 @@ from typing import Any
 
 from ctsync.core.names import PROJECT_TYPES
 from ctsync.core.redact import mask, register_secret
+from ctsync.core.retry import DEFAULT_BACKOFF
 from ctsync.core.transport import InsecureTransportError, check_url
 
 US_API_URL = "https://api.iterable.com"
@@ -135,8 +136,8 @@ class IterableSettings:
     batch_sizes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BATCH_SIZES))
     max_body_bytes: int = 4_000_000
     max_attempts: int = 5
-    backoff_base_seconds: float = 0.5
-    backoff_max_seconds: float = 30.0
+    backoff_base_seconds: float = DEFAULT_BACKOFF.base_seconds
+    backoff_max_seconds: float = DEFAULT_BACKOFF.max_seconds
     max_rate_limit_wait_seconds: float = 600.0
     concurrency: int = 4
     # Single-record endpoints (trackPurchase, updateCart, ...): requests in flight are sized

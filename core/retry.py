@@ -27,6 +27,10 @@ class Backoff:
         return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+DEFAULT_BACKOFF = Backoff()
+"""The backoff every client starts from unless configured otherwise."""
+
+
 def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
     """Seconds to wait according to ``Retry-After`` (delta-seconds or HTTP-date), if any.
 

@@ -23,11 +23,12 @@ from typing import Any
 import httpx
 import orjson
 
-from ctsync.core.retry import Backoff, retry_after_seconds
+from ctsync.core.retry import DEFAULT_BACKOFF, Backoff, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_TIMEOUT_SECONDS = 60.0
 REGIONS = (
     "europe-west1.gcp",
     "us-central1.gcp",
@@ -96,8 +97,8 @@ class RetryPolicy:
     """
 
     max_attempts: int = 6
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
+    backoff_base: float = DEFAULT_BACKOFF.base_seconds
+    backoff_max: float = DEFAULT_BACKOFF.max_seconds
 
     def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
         if response is not None:
@@ -105,6 +106,9 @@ class RetryPolicy:
             if retry_after is not None:
                 return min(retry_after, self.backoff_max)
         return Backoff(self.backoff_base, self.backoff_max).delay(attempt)
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 @dataclass
@@ -183,7 +187,7 @@ class CommercetoolsClient:
         credentials: ClientCredentials,
         *,
         retry: RetryPolicy | None = None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
         refresh_margin_seconds: float = 300.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,

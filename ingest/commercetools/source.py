@@ -36,6 +36,8 @@ from ctsync.core.redact import register_secret
 from ctsync.core.transport import InsecureTransportError, check_url
 from ctsync.ingest.commercetools import schema
 from ctsync.ingest.commercetools.client import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT_SECONDS,
     ClientCredentials,
     CommercetoolsClient,
     CommercetoolsConfigError,
@@ -66,10 +68,10 @@ class CommercetoolsSettings:
     start_date: str = DEFAULT_START
     lookback_seconds: float = 300.0
     page_size: int = schema.PAGE_SIZE
-    max_attempts: int = 6
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    timeout: float = 60.0
+    max_attempts: int = DEFAULT_RETRY.max_attempts
+    backoff_base: float = DEFAULT_RETRY.backoff_base
+    backoff_max: float = DEFAULT_RETRY.backoff_max
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         register_secret(self.client_secret)  # before anything can log or raise with it
