@@ -21,9 +21,14 @@ class Backoff:
     base_seconds: float = 0.5
     max_seconds: float = 30.0
 
+    def ceiling(self, attempt: int) -> float:
+        """`base_seconds`, 2×, 4×, ... before retry number `attempt` (1-based), never more
+        than `max_seconds`."""
+        return float(min(self.max_seconds, self.base_seconds * (2 ** max(0, attempt - 1))))
+
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Full-jitter delay before retry number `attempt` (1-based)."""
-        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        ceiling = self.ceiling(attempt)
         return (rng or random).uniform(ceiling / 2, ceiling)
 
 

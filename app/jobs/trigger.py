@@ -22,6 +22,7 @@ from typing import Any
 
 from ctsync.app.jobs.state import ReceiverState
 from ctsync.core.redact import redact
+from ctsync.core.retry import Backoff
 
 log = logging.getLogger("ctsync.jobs.trigger")
 
@@ -41,8 +42,9 @@ class RunFailed(Exception):
 
 
 def backoff_delay(base: float, failures: int, cap: float) -> float:
-    """`base`, 2×, 4×, ... after consecutive failures, never more than `cap` seconds."""
-    return float(min(cap, base * 2 ** max(0, failures - 1)))
+    """`base`, 2×, 4×, ... after consecutive failures, never more than `cap` seconds (no
+    jitter: one process retries its own runs)."""
+    return Backoff(base, cap).ceiling(failures)
 
 
 @dataclass
