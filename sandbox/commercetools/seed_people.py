@@ -84,22 +84,25 @@ class LinePlan:
         return self.cent_amount * self.quantity
 
 
-@dataclass
-class OrderPlan:
-    order_number: str
-    store_key: str
-    currency: str
-    country: str
-    locale: str
+@dataclass(kw_only=True)
+class BasketPlan:
+    """What an order and a cart share: their market, lines and shopper."""
+
+    market: Market
     created_at: datetime
     lines: list[LinePlan]
+    customer_email: str | None
+    anonymous_id: str | None = None
+
+
+@dataclass(kw_only=True)
+class OrderPlan(BasketPlan):
+    order_number: str
     order_state: str
     shipment_state: str
     payment_state: str
     state_changed_at: datetime
     via: str  # "cart" (checkout) or "import" (migrated from an older shop)
-    customer_email: str | None
-    anonymous_id: str | None = None
     address: dict[str, Any] | None = None
     return_at: datetime | None = None
     return_line: int = 0
@@ -111,17 +114,9 @@ class OrderPlan:
         return sum(line.total for line in self.lines)
 
 
-@dataclass
-class CartPlan:
+@dataclass(kw_only=True)
+class CartPlan(BasketPlan):
     kind: str  # "active" (touched in the last day) or "abandoned" (idle for days)
-    store_key: str
-    currency: str
-    country: str
-    locale: str
-    created_at: datetime
-    lines: list[LinePlan]
-    customer_email: str | None
-    anonymous_id: str | None = None
     touched_at: datetime | None = None  # a later addLineItem, so lastModifiedAt > createdAt
     extra_line: LinePlan | None = None
 
@@ -277,10 +272,7 @@ class _Planner:
         lines = self.lines(market.currency, _weighted(rng, [(1, 35), (2, 35), (3, 20), (4, 10)]))
         plan = OrderPlan(
             order_number=f"{market.country}-{self.order_seq:08d}",
-            store_key=market.store_key,
-            currency=market.currency,
-            country=market.country,
-            locale=market.language,
+            market=market,
             created_at=created_at,
             lines=lines,
             order_state=state,
@@ -315,10 +307,7 @@ class _Planner:
         lines = self.lines(market.currency, _weighted(rng, [(1, 50), (2, 35), (3, 15)]))
         plan = CartPlan(
             kind=kind,
-            store_key=market.store_key,
-            currency=market.currency,
-            country=market.country,
-            locale=market.language,
+            market=market,
             created_at=created,
             lines=lines,
             customer_email=email,

@@ -31,6 +31,7 @@ from ctsync.sandbox.commercetools.seed_client import (
 from ctsync.sandbox.commercetools.seed_common import ProgressCallback, SeedError, SeedSummary
 from ctsync.sandbox.commercetools.seed_people import (
     HISTORY_DAYS,
+    BasketPlan,
     CartPlan,
     CustomerPlan,
     GuestPlan,
@@ -238,18 +239,18 @@ class ShopSeeder:
             await self._cart(cart, customer_id=customer["id"], group_key=plan.group_key)
 
     def _cart_draft(
-        self, plan: OrderPlan | CartPlan, customer_id: str | None, group_key: str | None
+        self, plan: BasketPlan, customer_id: str | None, group_key: str | None
     ) -> dict[str, Any]:
         """The cart an order is checked out from, or a cart left open (no address yet)."""
         address = plan.address if isinstance(plan, OrderPlan) else None
         draft: dict[str, Any] = {
-            "currency": plan.currency,
-            "country": plan.country,
-            "locale": plan.locale,
-            "store": {"typeId": "store", "key": plan.store_key},
+            "currency": plan.market.currency,
+            "country": plan.market.country,
+            "locale": plan.market.language,
+            "store": {"typeId": "store", "key": plan.market.store_key},
             "lineItems": [{"sku": line.sku, "quantity": line.quantity} for line in plan.lines],
-            "shippingAddress": _order_address(address, plan.country),
-            "billingAddress": _order_address(address, plan.country),
+            "shippingAddress": _order_address(address, plan.market.country),
+            "billingAddress": _order_address(address, plan.market.country),
         }
         if plan.customer_email:
             draft["customerEmail"] = plan.customer_email
@@ -271,8 +272,8 @@ class ShopSeeder:
             actions.append({"action": "changeShipmentState", "shipmentState": plan.shipment_state})
         if order.get("paymentState") != plan.payment_state:
             actions.append({"action": "changePaymentState", "paymentState": plan.payment_state})
-        if order.get("locale") != plan.locale:
-            actions.append({"action": "setLocale", "locale": plan.locale})
+        if order.get("locale") != plan.market.language:
+            actions.append({"action": "setLocale", "locale": plan.market.language})
         if actions:
             order = await self.w.update(
                 f"/orders/{order['id']}",
@@ -350,17 +351,20 @@ class ShopSeeder:
     def _import_draft(self, plan: OrderPlan, customer_id: str | None) -> dict[str, Any]:
         draft: dict[str, Any] = {
             "orderNumber": plan.order_number,
-            "store": {"typeId": "store", "key": plan.store_key},
-            "country": plan.country,
-            "locale": plan.locale,
-            "totalPrice": {"currencyCode": plan.currency, "centAmount": plan.total},
+            "store": {"typeId": "store", "key": plan.market.store_key},
+            "country": plan.market.country,
+            "locale": plan.market.language,
+            "totalPrice": {"currencyCode": plan.market.currency, "centAmount": plan.total},
             "lineItems": [
                 {
                     "productId": self.product_ids[line.product_key],
                     "name": line.name,
                     "variant": {"sku": line.sku},
                     "price": {
-                        "value": {"currencyCode": plan.currency, "centAmount": line.cent_amount}
+                        "value": {
+                            "currencyCode": plan.market.currency,
+                            "centAmount": line.cent_amount,
+                        }
                     },
                     "quantity": line.quantity,
                 }
@@ -369,8 +373,8 @@ class ShopSeeder:
             "orderState": plan.order_state,
             "shipmentState": plan.shipment_state,
             "paymentState": plan.payment_state,
-            "shippingAddress": _order_address(plan.address, plan.country),
-            "billingAddress": _order_address(plan.address, plan.country),
+            "shippingAddress": _order_address(plan.address, plan.market.country),
+            "billingAddress": _order_address(plan.address, plan.market.country),
             "origin": "Customer",
         }
         if plan.order_state == "Complete":

@@ -170,7 +170,7 @@ def _summarize_plan(
             sorted(Counter(o.shipment_state for o in all_orders).items())
         ),
         orders_by_payment_state=dict(sorted(Counter(o.payment_state for o in all_orders).items())),
-        orders_by_store=dict(sorted(Counter(o.store_key for o in all_orders).items())),
+        orders_by_store=dict(sorted(Counter(o.market.store_key for o in all_orders).items())),
         orders_with_returns=sum(1 for o in all_orders if o.return_at is not None),
         order_lines=sum(len(o.lines) for o in all_orders),
         # Every checkout goes through a cart, so ordered carts count too.
