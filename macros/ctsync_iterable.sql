@@ -256,6 +256,40 @@ from {{ relation }}
 {%- endmacro %}
 
 
+{#- One Iterable CommerceItem (updateCart and trackPurchase `items[]`), one shape for cart
+    lines, order lines and custom lines: `id`; `sku` and `name` cleaned (iterable_text), the
+    name falling back to the SKU, then to `name_fallback`; `categories`, the product's
+    `category_path` as a one-element array ([] without one, or when none is given); `price`
+    per unit (`line_total` / quantity) as a rounded number; `quantity`; `imageUrl` (left out
+    when `image_url` is none); and the `data_fields` pairs. -#}
+{% macro iterable_commerce_item(id, sku, name, name_fallback, category_path, line_total, quantity, image_url, data_fields) -%}
+    {%- set no_categories = ctsync_json("'[]'") -%}
+    {%- set pairs = [
+        ['id', id],
+        ['sku', iterable_text(sku)],
+        ['name', 'coalesce(' ~ iterable_text(name) ~ ', ' ~ iterable_text(sku) ~ ', ' ~ name_fallback ~ ')'],
+        ['categories', no_categories if category_path is none else
+            'case when ' ~ category_path ~ ' is null then ' ~ no_categories
+            ~ ' else ' ~ ctsync_json_array([iterable_text(category_path)]) ~ ' end'],
+        ['price', iterable_number(line_total ~ ' / nullif(' ~ quantity ~ ', 0)')],
+        ['quantity', quantity],
+    ] -%}
+    {%- if image_url is not none -%}
+        {%- do pairs.append(['imageUrl', image_url]) -%}
+    {%- endif -%}
+    {%- do pairs.append(['dataFields', ctsync_json_object(data_fields)]) -%}
+    {{ ctsync_json_object(pairs) }}
+{%- endmacro %}
+
+
+{#- Localized text (a product or line name) in a record's language: the record's `locale`
+    (var default_locale when it has none), then its store's languages, then the project's,
+    then any locale with text (ctsync_localized). -#}
+{% macro ctsync_localized_for(expression, locale, store_languages_json='markets.store_languages_json') -%}
+    {{ ctsync_localized(expression, "coalesce(" ~ locale ~ ", '" ~ var('default_locale') ~ "')", store_languages_json) }}
+{%- endmacro %}
+
+
 {#- Rows changed at or after this point are rebuilt by an incremental model: the newest
     `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
     ingest merges on a look-back window too). -#}

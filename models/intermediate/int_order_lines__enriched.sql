@@ -57,7 +57,7 @@ joined as (
         order_line_items.variant_id,
         order_line_items.sku,
         coalesce(
-            {{ ctsync_localized('order_line_items.product_name_localized', "coalesce(orders.locale, '" ~ var('default_locale') ~ "')", 'markets.store_languages_json') }},
+            {{ ctsync_localized_for('order_line_items.product_name_localized', 'orders.locale') }},
             order_line_items.sku,
             order_line_items.product_id
         ) as product_name,

@@ -73,20 +73,21 @@ items as (
     select
         cart_lines.cart_id,
         {{ ctsync_json_array_agg(
-            ctsync_json_object([
-                ['id', 'cart_lines.product_id'],
-                ['sku', iterable_text('cart_lines.sku')],
-                ['name', "coalesce(" ~ iterable_text(ctsync_localized('cart_lines.product_name_localized', "coalesce(open_carts.locale, '" ~ var('default_locale') ~ "')", 'markets.store_languages_json')) ~ ", " ~ iterable_text('cart_lines.sku') ~ ", cart_lines.product_id)"],
-                ['categories', "case when category_paths.category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array([iterable_text('category_paths.category_path')]) ~ " end"],
-                ['price', iterable_number('cart_lines.line_total_amount' ~ (' * coalesce(fx_rates.rate, 1)' if in_base else '') ~ ' / nullif(cart_lines.quantity, 0)')],
-                ['quantity', 'cart_lines.quantity'],
-                ['imageUrl', 'cart_lines.image_url'],
-                ['dataFields', ctsync_json_object([
+            iterable_commerce_item(
+                id='cart_lines.product_id',
+                sku='cart_lines.sku',
+                name=ctsync_localized_for('cart_lines.product_name_localized', 'open_carts.locale'),
+                name_fallback='cart_lines.product_id',
+                category_path='category_paths.category_path',
+                line_total='cart_lines.line_total_amount' ~ (' * coalesce(fx_rates.rate, 1)' if in_base else ''),
+                quantity='cart_lines.quantity',
+                image_url='cart_lines.image_url',
+                data_fields=[
                     ['currency', ("case when fx_rates.rate is null then cart_lines.currency_code else '" ~ var('base_currency') ~ "' end") if in_base else 'cart_lines.currency_code'],
                     ['cartCurrency', 'cart_lines.currency_code'],
                     ['cartCurrencyPrice', iterable_number('cart_lines.line_total_amount / nullif(cart_lines.quantity, 0)')],
-                ])],
-            ]),
+                ],
+            ),
             'cart_lines.line_position'
         ) }} as items
 

@@ -94,22 +94,23 @@ product_items as (
     select
         order_id,
         line_position as item_position,
-        {{ ctsync_json_object([
-            ['id', 'product_id'],
-            ['sku', iterable_text('sku')],
-            ['name', 'coalesce(' ~ iterable_text('product_name') ~ ', ' ~ iterable_text('sku') ~ ', product_id)'],
-            ['categories', "case when category_path is null then " ~ ctsync_json("'[]'") ~ " else " ~ ctsync_json_array([iterable_text('category_path')]) ~ " end"],
-            ['price', iterable_number(('coalesce(line_total_base_amount, line_total_amount)' if in_base else 'line_total_amount') ~ ' / nullif(quantity, 0)')],
-            ['quantity', 'quantity'],
-            ['imageUrl', 'image_url'],
-            ['dataFields', ctsync_json_object([
+        {{ iterable_commerce_item(
+            id='product_id',
+            sku='sku',
+            name='product_name',
+            name_fallback='product_id',
+            category_path='category_path',
+            line_total='coalesce(line_total_base_amount, line_total_amount)' if in_base else 'line_total_amount',
+            quantity='quantity',
+            image_url='image_url',
+            data_fields=[
                 ['variantId', 'variant_id'],
                 ['orderCurrencyPrice', iterable_number('line_total_amount / nullif(quantity, 0)')],
                 ['unitListPrice', iterable_number('unit_price_amount')],
                 ['discountAmount', iterable_number('discount_amount')],
                 ['lineTotal', iterable_number('line_total_amount')],
-            ])],
-        ]) }} as item
+            ],
+        ) }} as item
 
     from order_lines
     where order_id in (select order_id from orders_to_build)
@@ -125,19 +126,21 @@ custom_items as (
     select
         custom_lines.order_id,
         1000000 + custom_lines.line_position as item_position,
-        {{ ctsync_json_object([
-            ['id', 'coalesce(' ~ iterable_text('custom_lines.slug') ~ ', custom_lines.order_custom_line_item_id)'],
-            ['sku', iterable_text('custom_lines.slug')],
-            ['name', "coalesce(" ~ iterable_text(ctsync_localized('custom_lines.name_localized', "coalesce(orders.locale, '" ~ var('default_locale') ~ "')", 'markets.store_languages_json')) ~ ", " ~ iterable_text('custom_lines.slug') ~ ", custom_lines.order_custom_line_item_id)"],
-            ['categories', ctsync_json("'[]'")],
-            ['price', iterable_number(('coalesce(custom_lines.line_total_amount * fx_rates.rate, custom_lines.line_total_amount)' if in_base else 'custom_lines.line_total_amount') ~ ' / nullif(custom_lines.quantity, 0)')],
-            ['quantity', 'custom_lines.quantity'],
-            ['dataFields', ctsync_json_object([
+        {{ iterable_commerce_item(
+            id='coalesce(' ~ iterable_text('custom_lines.slug') ~ ', custom_lines.order_custom_line_item_id)',
+            sku='custom_lines.slug',
+            name=ctsync_localized_for('custom_lines.name_localized', 'orders.locale'),
+            name_fallback='custom_lines.order_custom_line_item_id',
+            category_path=none,
+            line_total='coalesce(custom_lines.line_total_amount * fx_rates.rate, custom_lines.line_total_amount)' if in_base else 'custom_lines.line_total_amount',
+            quantity='custom_lines.quantity',
+            image_url=none,
+            data_fields=[
                 ['customLineItem', 'true'],
                 ['orderCurrencyPrice', iterable_number('custom_lines.line_total_amount / nullif(custom_lines.quantity, 0)')],
                 ['lineTotal', iterable_number('custom_lines.line_total_amount')],
-            ])],
-        ]) }} as item
+            ],
+        ) }} as item
 
     from custom_lines
     inner join orders_to_build as orders
