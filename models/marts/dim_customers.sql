@@ -56,7 +56,7 @@ consent as (
 
 carts as (
 
-    select * from {{ ref('fct_carts') }}
+    select * from {{ ref('int_carts__enriched') }}
 
 ),
 

@@ -1,9 +1,10 @@
 """The dbt DAG runs one way: staging -> intermediate -> marts -> iterable -> audit.
 
 A model's layer is its folder under models/ (its fqn); a model may read its own layer or an
-earlier one, never a later one. `int_iterable__*` live in models/iterable/intermediate/, so
-they belong to the iterable layer (their schema stays `intermediate`). Read from the
-manifest.json of a real `dbt parse`.
+earlier one, never a later one. Marts read no other mart (dbt's structure guide): logic that
+a fact and a dimension share lives in an intermediate model both read. `int_iterable__*`
+live in models/iterable/intermediate/, so they belong to the iterable layer (their schema
+stays `intermediate`). Read from the manifest.json of a real `dbt parse`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ pytestmark = pytest.mark.slow
 LAYERS = ("staging", "intermediate", "marts", "iterable", "audit")
 
 
-def backward_refs(manifest: dict[str, Any]) -> list[str]:
-    """Every `model (layer) -> model (later layer)` ref in `manifest`, as text."""
+def layer_violations(manifest: dict[str, Any]) -> list[str]:
+    """Every `model (layer) -> model (later layer)` ref in `manifest`, and every mart that
+    reads another mart, as text."""
     nodes = manifest["nodes"]
     problems = []
     for node in nodes.values():
@@ -34,7 +36,9 @@ def backward_refs(manifest: dict[str, Any]) -> list[str]:
             if parent is None or parent["resource_type"] != "model":
                 continue  # seeds and sources sit below every layer
             parent_layer = parent["fqn"][1]
-            if LAYERS.index(parent_layer) > LAYERS.index(layer):
+            if LAYERS.index(parent_layer) > LAYERS.index(layer) or (
+                layer == parent_layer == "marts" and parent["name"] != node["name"]
+            ):
                 problems.append(f"{node['name']} ({layer}) reads {parent['name']} ({parent_layer})")
     return sorted(problems)
 
@@ -80,10 +84,10 @@ def test_every_model_sits_in_a_known_layer(manifest: dict[str, Any]) -> None:
 
 
 def test_no_model_reads_a_later_layer(manifest: dict[str, Any]) -> None:
-    assert backward_refs(manifest) == []
+    assert layer_violations(manifest) == []
 
 
-def test_the_check_sees_a_backward_ref() -> None:
+def test_the_check_sees_a_backward_ref_and_a_mart_reading_a_mart() -> None:
     def model(name: str, layer: str, *parents: str) -> dict[str, Any]:
         return {
             "resource_type": "model",
@@ -96,11 +100,14 @@ def test_the_check_sees_a_backward_ref() -> None:
         model("stg_orders", "staging"),
         model("fct_orders", "marts", "stg_orders"),
         model("int_customers__facts", "intermediate", "fct_orders", "stg_orders"),
+        model("dim_customers", "marts", "int_customers__facts", "fct_orders"),
         model("iterable__users", "iterable", "int_customers__facts", "fct_orders"),
+        model("iterable__users_changes", "iterable", "iterable__users"),
         model("audit__outcomes", "audit", "iterable__users"),
     ]
     manifest = {"nodes": {f"model.ctsync.{n['name']}": n for n in nodes}}
-    assert backward_refs(manifest) == [
-        "int_customers__facts (intermediate) reads fct_orders (marts)"
+    assert layer_violations(manifest) == [
+        "dim_customers (marts) reads fct_orders (marts)",
+        "int_customers__facts (intermediate) reads fct_orders (marts)",
     ]
     assert Path(PROJECT_DIR, "dbt_project.yml").is_file()
