@@ -290,6 +290,12 @@ from {{ relation }}
 {%- endmacro %}
 
 
+{#- The language of a locale (`de-DE` -> `de`), as every model derives it. -#}
+{% macro ctsync_language_code(locale) -%}
+    {{ dbt.split_part(locale, "'-'", 1) }}
+{%- endmacro %}
+
+
 {#- Rows changed at or after this point are rebuilt by an incremental model: the newest
     `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
     ingest merges on a look-back window too). -#}

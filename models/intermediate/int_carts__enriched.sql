@@ -78,7 +78,7 @@ final as (
         store_key,
         country_code,
         locale,
-        coalesce(split_part(locale, '-', 1), store_language_code) as language_code,
+        coalesce({{ ctsync_language_code('locale') }}, store_language_code) as language_code,
         channel_id,
         cart_state,
         line_count,

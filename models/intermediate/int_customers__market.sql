@@ -64,7 +64,7 @@ final as (
         coalesce(shipping_addresses.country_code, markets.country_code) as country_code,
         coalesce(markets.currency_code, latest_orders.currency_code, '{{ var("base_currency") }}') as currency_code,
         coalesce(customers.locale, markets.locale, '{{ var("default_locale") }}') as locale,
-        split_part(coalesce(customers.locale, markets.locale, '{{ var("default_locale") }}'), '-', 1) as language_code,
+        {{ ctsync_language_code("coalesce(customers.locale, markets.locale, '" ~ var('default_locale') ~ "')") }} as language_code,
         markets.channel_id
 
     from customers

@@ -75,7 +75,7 @@ final as (
         orders.customer_group_id,
         coalesce(orders.country_code, markets.country_code) as country_code,
         coalesce(orders.locale, markets.locale) as locale,
-        split_part(coalesce(orders.locale, markets.locale, '{{ var("default_locale") }}'), '-', 1) as language_code,
+        {{ ctsync_language_code("coalesce(orders.locale, markets.locale, '" ~ var('default_locale') ~ "')") }} as language_code,
         markets.channel_id,
         orders.origin,
         orders.order_state,

@@ -38,7 +38,7 @@ final as (
         stores.store_name,
         coalesce(stores.country_code_custom, stores.primary_country_code) as country_code,
         coalesce(stores.default_locale_custom, stores.primary_language) as locale,
-        split_part(coalesce(stores.default_locale_custom, stores.primary_language), '-', 1) as language_code,
+        {{ ctsync_language_code('coalesce(stores.default_locale_custom, stores.primary_language)') }} as language_code,
         stores.languages_json as store_languages_json,
         coalesce(stores.currency_code_custom, order_currencies.currency_code) as currency_code,
         stores.primary_distribution_channel_id as channel_id
