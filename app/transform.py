@@ -276,6 +276,29 @@ def _project_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _parse_key(warehouse: Path, merged_vars: Mapping[str, Any]) -> str:
+    from dbt.version import __version__ as dbt_version
+
+    return hashlib.sha256(
+        "\0".join(
+            [
+                dbt_version,
+                str(DBT_PROJECT_DIR),
+                warehouse.stem,
+                json.dumps(merged_vars, sort_keys=True, default=str),
+                _project_fingerprint(),
+            ]
+        ).encode()
+    ).hexdigest()
+
+
+def build_fingerprint(warehouse: str | Path, settings: IterableSettings | None = None) -> str:
+    """What a build's result depends on besides the data: dbt's version, the project's files,
+    the vars of a job's build and the database name. Two builds with the same fingerprint
+    compile every model the same way."""
+    return _parse_key(Path(warehouse).resolve(), build_vars(None, settings))
+
+
 def _parse_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ctsync" / "dbt-parse"
@@ -289,19 +312,8 @@ def _parsed_manifest(
     warehouse's own target folder has no parse yet). None when parsing fails: the build then
     parses itself and reports the error as usual."""
     from dbt.cli.main import dbtRunner
-    from dbt.version import __version__ as dbt_version
 
-    key = hashlib.sha256(
-        "\0".join(
-            [
-                dbt_version,
-                str(DBT_PROJECT_DIR),
-                warehouse.stem,
-                json.dumps(merged_vars, sort_keys=True, default=str),
-                _project_fingerprint(),
-            ]
-        ).encode()
-    ).hexdigest()
+    key = _parse_key(warehouse, merged_vars)
     with _parsed_lock:
         manifest = _parsed.get(key)
         if manifest is not None:

@@ -75,6 +75,16 @@ class IngestSummary:
     token_mints: int = 0
     step_seconds: dict[str, float] = field(default_factory=dict)
     """dlt's own steps (extract includes the HTTP paging, which overlaps it)."""
+    deleted_elsewhere: set[str] = field(default_factory=set)
+    """Raw tables outside the selected resources that lost rows to a ``*Deleted`` message,
+    and ``reconciled_deletions`` when id reconciliation recorded a deletion."""
+
+    @property
+    def changed_resources(self) -> list[str]:
+        """Raw tables (resources, with their child tables) whose rows this run added, changed
+        or removed: what a dbt build after it has to rebuild from."""
+        changed = {r.name for r in self.resources if r.new or r.updated or r.removed}
+        return sorted(changed | self.deleted_elsewhere)
 
     @property
     def fetched(self) -> int:
@@ -429,7 +439,8 @@ def run_ingest(
         if reconcile or full_refresh:
             try:
                 with duckdb.connect(str(target)) as con:
-                    reconcile_deletions(con, api, names)
+                    if any(reconcile_deletions(con, api, names).values()):
+                        summary.deleted_elsewhere.add(RECONCILED_TABLE)
             except CommercetoolsError as exc:
                 _drop_snapshot(target)
                 raise IngestError(_scrub(str(exc), settings.client_secret)) from None
@@ -471,7 +482,8 @@ def run_ingest(
         summary.step_seconds = _step_seconds(pipeline)
         with duckdb.connect(str(target)) as con:
             prune_replaced_children(con, schema.DATASET_NAME, names, summary.load_ids)
-            apply_deletions(con, schema.RESOURCE_NAMES)
+            deleted = apply_deletions(con, schema.RESOURCE_NAMES)
+        summary.deleted_elsewhere.update(t for t, n in deleted.items() if n and t not in names)
         _count_changes(target, summaries, summary.load_ids)
     finally:
         if own_client:

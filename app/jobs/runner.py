@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ctsync.app.alerts import AlertSettings
+from ctsync.app.jobs.selection import IngestChanges
 from ctsync.core.clock import utcnow
 from ctsync.core.config import audit_schema
 from ctsync.core.console import make_console
@@ -112,6 +113,8 @@ class StageContext:
     blocked_objects: dict[str, str] = field(default_factory=dict)
     """Iterable objects whose models did not build in this run (object -> why): the sync
     stage leaves them out, and the run ends `partial`."""
+    changed: IngestChanges | None = None
+    """What the ingest stage changed (None: unknown, so dbt builds everything)."""
 
 
 StageFunction = Callable[[StageContext], tuple[str, str, Any]]
@@ -378,6 +381,7 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
             f"; raw_iterable {back.rows.get('users', 0)} user(s), "
             f"{back.rows.get('consent_events', 0)} consent event(s)"
         )
+    context.changed = IngestChanges(summary.changed_resources, summary.load_ids)
     return "succeeded", detail, summary
 
 
@@ -387,7 +391,8 @@ JOB_DBT_EXCLUDE = ["resource_type:unit_test"]
 
 
 def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
-    from ctsync.app.transform import run_dbt_build
+    """Build what changed since the last build (see ``ctsync.app.jobs.selection``)."""
+    from ctsync.app.jobs.selection import build_what_changed
 
     finished = 0
     with context.console.status("dbt build", spinner="dots") as status:
@@ -398,18 +403,26 @@ def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
             if context.progress:
                 status.update(f"dbt build: {finished} node(s) done, last {name} ({outcome})")
 
-        result = run_dbt_build(
-            warehouse=context.warehouse,
+        plan, result = build_what_changed(
+            context.warehouse,
+            context.run_id,
+            context.changed,
             full_refresh=context.options.full_refresh,
             exclude=JOB_DBT_EXCLUDE,
             on_node_finished=node_finished,
         )
-    detail = describe_build(result)
+    if result is None:
+        return "succeeded", f"dbt not run: {plan.reason}", None
+    detail = f"{describe_build(result)}; {plan.describe()}"
     if not result.success:
         if result.error is not None:
             raise RuntimeError(detail)
         requested = list(context.options.objects) if context.options.objects else list(OBJECTS)
-        blocked = {o: why for o, why in objects_blocked_by(result).items() if o in requested}
+        blocked = {
+            o: why
+            for o, why in objects_blocked_by(result, selective=plan.kind == "selective").items()
+            if o in requested
+        }
         if len(blocked) == len(requested):
             raise RuntimeError(detail)
         context.blocked_objects.update(blocked)
@@ -418,12 +431,13 @@ def dbt_stage(context: StageContext) -> tuple[str, str, Any]:
     return "succeeded", detail, result
 
 
-def objects_blocked_by(result: Any) -> dict[str, str]:
+def objects_blocked_by(result: Any, *, selective: bool = False) -> dict[str, str]:
     """Iterable objects whose desired state or diff did not build cleanly in `result` (a
     `BuildResult`), with the reason: the model failed or was skipped (an upstream model or a
     blocking test failed), or a failing test checks it. Source-data rules never block
     (they quarantine rows); only failures that protect Iterable from a malformed payload
-    reach here."""
+    reach here. In a `selective` build a model that was not selected is not blocked: it
+    holds what the last build made of inputs that have not changed since."""
     failed_tests = {
         name: node
         for name, node in result.nodes.items()
@@ -434,7 +448,8 @@ def objects_blocked_by(result: Any) -> dict[str, str]:
         for model in (f"iterable__{obj}", f"iterable__{obj}_changes"):
             node = result.nodes.get(model)
             if node is None:
-                blocked[obj] = f"{model} did not run"
+                if not selective:
+                    blocked[obj] = f"{model} did not run"
             elif node.outcome in ("error", "skipped"):
                 blocked[obj] = f"{model} {'failed' if node.outcome == 'error' else 'was skipped'}"
             else:
