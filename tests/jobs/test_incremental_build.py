@@ -22,10 +22,9 @@ from ctsync.app.jobs.runner import JobOptions, JobReport, run_job
 from ctsync.app.transform import run_dbt_build
 from ctsync.core.names import OBJECTS
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
+from ctsync.sandbox.environment import sandbox_environment
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
 OK = ("succeeded", "succeeded_with_rejections")
 ORDER_AND_PRODUCT_MODELS = (
     "stg_commercetools__orders",
@@ -43,51 +42,49 @@ ORDER_AND_PRODUCT_MODELS = (
 pytestmark = pytest.mark.slow
 
 
+RENAME = {"action": "setFirstName", "firstName": "Incrementa"}
+
+
 @dataclass
 class Shop:
-    ct: CommercetoolsSandbox
-    emulator: IterableEmulator
     warehouse: Path
     first: JobReport
+    """The full run that built the warehouse."""
 
-    def run(self) -> JobReport:
-        report = run_job(JobOptions(trigger="schedule"), warehouse=self.warehouse, progress=False)
-        assert report.status in OK, [(s.name, s.status, s.detail) for s in report.stages]
-        return report
 
-    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+def _run(warehouse: Path) -> JobReport:
+    report = run_job(JobOptions(trigger="schedule"), warehouse=warehouse, progress=False)
+    assert report.status in OK, [
+        (stage.name, stage.status, stage.detail) for stage in report.stages
+    ]
+    return report
+
+
+def _query(shop: Shop, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(shop.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")
 def shop(
+    tmp_path_factory: pytest.TempPathFactory,
     commercetools_sandbox: CommercetoolsSandbox,
     iterable_emulator: IterableEmulator,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Shop]:
-    ct = commercetools_sandbox
-    ct.reset()
-    iterable_emulator.reset(project_type="hybrid")
-    seed(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-        customers=20, seed=5,
-    )  # fmt: skip
-    folder = tmp_path_factory.mktemp("incremental")
-    saved = {k: v for k, v in os.environ.items() if k.startswith(CONFIG_PREFIXES)}
-    for name in saved:
-        del os.environ[name]
-    os.environ.update({**ct.env(), **iterable_emulator.env()})
+    """A 20-customer shop, run once in full, in this process (so dbt's parse is reused)."""
+    for sandbox in (commercetools_sandbox, iterable_emulator):
+        sandbox.reset()
+    commercetools_sandbox.seed(customers=20, seed=5)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(sandbox_environment(commercetools_sandbox, iterable_emulator))
+    warehouse = tmp_path_factory.mktemp("incremental") / "warehouse.duckdb"
     try:
-        warehouse = folder / "warehouse.duckdb"
-        first = run_job(JobOptions(trigger="manual"), warehouse=warehouse, progress=False)
-        assert first.status in OK, [(s.name, s.status, s.detail) for s in first.stages]
-        yield Shop(ct, iterable_emulator, warehouse, first)
+        yield Shop(warehouse, _run(warehouse))
     finally:
-        for name in [k for k in os.environ if k.startswith(CONFIG_PREFIXES)]:
-            del os.environ[name]
+        os.environ.clear()
         os.environ.update(saved)
-        ct.reset()
+        commercetools_sandbox.reset()
 
 
 def _built(report: JobReport, resource_type: str | None = None) -> set[str]:
@@ -102,30 +99,29 @@ def _built(report: JobReport, resource_type: str | None = None) -> set[str]:
 
 
 def test_a_customer_change_builds_only_its_models_and_delivers_what_a_full_build_would(
-    shop: Shop, tmp_path: Path
+    shop: Shop,
+    commercetools_sandbox: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    tmp_path: Path,
 ) -> None:
     assert "first build" in shop.first.stage("dbt").detail
     first_built = _built(shop.first)
     assert set(ORDER_AND_PRODUCT_MODELS) <= first_built
 
     # one customer Iterable already holds renames themselves in commercetools
-    [(customer_id,)] = shop.query(
+    [(customer_id,)] = _query(
+        shop,
         "select record_key from ctsync.sync_ledger where object = 'users' "
         "and record_key in (select customer_id from marts.dim_customers) "
-        "order by record_key limit 1"
+        "order by record_key limit 1",
     )
-    with shop.ct.client() as api:
-        customer = api.get(f"/customers/{customer_id}").json()
-        answer = api.post(
-            f"/customers/{customer_id}",
-            json={
-                "version": customer["version"],
-                "actions": [{"action": "setFirstName", "firstName": "Incrementa"}],
-            },
-        )
-        assert answer.status_code == 200, answer.text
+    path = f"/customers/{customer_id}"
+    with commercetools_sandbox.client() as api:
+        version = api.get(path).json()["version"]
+        answer = api.post(path, json={"version": version, "actions": [RENAME]})
+    assert answer.status_code == 200, answer.text
 
-    report = shop.run()
+    report = _run(shop.warehouse)
     dbt = report.stage("dbt")
     assert "only what changed" in dbt.detail and "customers" in dbt.detail, dbt.detail
     built = _built(report)
@@ -133,7 +129,7 @@ def test_a_customer_change_builds_only_its_models_and_delivers_what_a_full_build
     assert not built & set(ORDER_AND_PRODUCT_MODELS), sorted(built & set(ORDER_AND_PRODUCT_MODELS))
     models, first_models = _built(report, "model"), _built(shop.first, "model")
     assert len(models) < len(first_models), (len(models), len(first_models))
-    user = shop.emulator.user(user_id=customer_id)
+    user = iterable_emulator.user(user_id=customer_id)
     assert user is not None and user["dataFields"].get("firstName") == "Incrementa", user
 
     # a full build of the same data desires the same payloads, and wants sent exactly what the
@@ -147,13 +143,13 @@ def test_a_customer_change_builds_only_its_models_and_delivers_what_a_full_build
         for obj in OBJECTS:
             for relation in (f"iterable.iterable__{obj}", f"iterable.iterable__{obj}_changes"):
                 rows = f"select record_key, payload_hash from {relation} order by all"
-                assert full_con.execute(rows).fetchall() == shop.query(rows), relation
+                assert full_con.execute(rows).fetchall() == _query(shop, rows), relation
 
 
 def test_a_run_with_nothing_new_builds_almost_nothing(shop: Shop) -> None:
     # the run after one that delivered rebuilds what reads the sync's tables, at most
-    shop.run()
-    quiet = shop.run()
+    _run(shop.warehouse)
+    quiet = _run(shop.warehouse)
     dbt = quiet.stage("dbt")
     assert "no changes" in quiet.stage("ingest").detail
     # Iterable's read-back re-reads recently updated users every run (a new loaded_at, which
@@ -170,7 +166,7 @@ def test_a_run_with_nothing_new_builds_almost_nothing(shop: Shop) -> None:
         "audit__consent_decisions",
         "audit__record_outcomes",
     }, sorted(models)
-    [(kind, succeeded)] = shop.query(
-        "select kind, succeeded from ctsync.sync_dbt_builds where run_id = ?", [quiet.run_id]
+    [(kind, succeeded)] = _query(
+        shop, f"select kind, succeeded from ctsync.sync_dbt_builds where run_id = '{quiet.run_id}'"
     )
     assert kind in ("none", "selective") and succeeded
