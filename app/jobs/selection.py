@@ -10,8 +10,8 @@ that succeeded:
 - Iterable's read-back tables whose content changed → ``source:iterable.<table>+``;
 - the sync's tables changed (it acknowledged, rejected or remembered profiles after that
   build) → ``source:ctsync.<table>+``; a marker per table (row count, newest write) tells;
-- the clock crossed a cart's abandonment time → ``fct_carts+`` (``is_abandoned`` is the one
-  clock-relative fact that reaches Iterable; payloads carry none, a dbt test checks).
+- the clock crossed a cart's abandonment time → ``int_carts__enriched+`` (``is_abandoned``
+  is the one clock-relative fact that reaches Iterable; payloads carry none, a dbt test checks).
 
 Nothing changed → no build at all. A selective build runs the data tests of the models it
 builds; the full suite runs in full builds. Each build is recorded in
@@ -48,7 +48,7 @@ _SYNC_MARKERS = {
         "from {schema}.sync_runs"
     ),
 }
-_CLOCK_MODEL = "fct_carts"
+_CLOCK_MODEL = "int_carts__enriched"
 _LOADS = "commercetools._dlt_loads"
 """The newest dlt load of the commercetools raw tables a build saw (not a dbt source)."""
 
@@ -257,7 +257,7 @@ def _loaded_elsewhere(con: Any, seen: str | None, own: Sequence[str]) -> bool:
 
 
 def _clock_crossed(con: Any, now: datetime) -> bool:
-    """Did a cart that was open with items when ``fct_carts`` was built become abandoned?"""
+    """Did a cart that was open with items when the cart model was built become abandoned?"""
     relation = _relation(con, _CLOCK_MODEL)
     if relation is None:
         return True

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from ctsync.app.jobs import selection
 from ctsync.app.jobs.runner import JobOptions, JobReport, run_job
 from ctsync.app.transform import run_dbt_build
 from ctsync.core.names import OBJECTS
@@ -106,6 +107,8 @@ def test_a_customer_change_builds_only_its_models_and_delivers_what_a_full_build
 ) -> None:
     assert "first build" in shop.first.stage("dbt").detail
     first_built = _built(shop.first)
+    # the model whose clock-relative abandonment the selection watches exists
+    assert selection._CLOCK_MODEL in _built(shop.first, "model")
     assert set(ORDER_AND_PRODUCT_MODELS) <= first_built
 
     # one customer Iterable already holds renames themselves in commercetools
