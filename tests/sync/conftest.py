@@ -37,12 +37,15 @@ class Warehouse:
                     # users: what the changes view compares to tell an email change
                     "email_hash varchar, customer_id varchar)"
                 )
+        self.use_project_type("hybrid")
+
+    def use_project_type(self, project_type: str) -> None:
+        """(Re)create the changes views as dbt builds them for an Iterable project type."""
+        with connect(self.path) as con:
             for obj in OBJECTS:
-                # hybrid: no desired row carries an email_hash, so users are plain upserts
-                # and deletes in every project type (moves: tests/sync/test_identity_moves.py)
                 con.execute(
                     f"create or replace view iterable.iterable__{obj}_changes as "
-                    + changes_sql(obj, project_type="hybrid")
+                    + changes_sql(obj, project_type=project_type)
                 )
 
     def set_desired(
@@ -50,12 +53,21 @@ class Warehouse:
         obj: str,
         records: dict[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]],
         updated_at: datetime | None = None,
+        *,
+        identities: bool = False,
     ) -> None:
-        """Replace the desired state of `obj` with `records` (key -> payload)."""
+        """Replace the desired state of `obj` with `records` (key -> payload).
+
+        Desired users carry no identity columns unless `identities`, so they are plain
+        upserts and deletes in every project type; with it, each carries its customer id
+        (the payload's dataFields.customerId) and email hash, as iterable__users has them,
+        and the changes view tells email changes: moves (email projects) and updates
+        (tests/sync/test_identity_moves.py)."""
         items = list(records.items()) if isinstance(records, dict) else list(records)
         rows = []
         for key, payload in items:
             text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+            email = payload.get("email") if identities else None
             rows.append(
                 (
                     key,
@@ -63,6 +75,8 @@ class Warehouse:
                     hashlib.md5(text.encode()).hexdigest(),
                     updated_at,
                     payload.get("id") if obj == "events" else None,
+                    hashlib.md5(str(email).lower().encode()).hexdigest() if email else None,
+                    (payload.get("dataFields") or {}).get("customerId") if identities else None,
                 )
             )
         with connect(self.path) as con:
@@ -70,9 +84,10 @@ class Warehouse:
             if rows:
                 con.execute(
                     f"insert into iterable.iterable__{obj} (record_key, payload, payload_hash, "
-                    "source_updated_at, event_id) select * from (select "
-                    "unnest($1), unnest($2), unnest($3), unnest($4::timestamp[]), unnest($5))",
-                    [[r[i] for r in rows] for i in range(5)],
+                    "source_updated_at, event_id, email_hash, customer_id) select * from (select "
+                    "unnest($1), unnest($2), unnest($3), unnest($4::timestamp[]), unnest($5), "
+                    "unnest($6), unnest($7))",
+                    [[r[i] for r in rows] for i in range(7)],
                 )
 
     def mark_read_back(self) -> None:

@@ -9,6 +9,7 @@ from ctsync.core.warehouse import connect
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.audit import request_replay
 from ctsync.sync.engine import run_sync
+from ctsync.sync.planner import changes_sql
 
 from ._support import ITEM, SCALE, api, seed_event, sent_user_emails, settings_for, users
 
@@ -216,14 +217,14 @@ def test_duplicate_keys_in_a_broken_changes_view_are_refused(
     emu: IterableEmulator, warehouse
 ) -> None:
     warehouse.set_desired("users", users(3))
+    # the project's diff, plus a second row for one key (a broken model)
+    changes = changes_sql("users", project_type="hybrid")
     with connect(warehouse.path) as con:
         con.execute(
             "create or replace view iterable.iterable__users_changes as "
-            "select record_key, 'upsert' as operation, payload, payload_hash, "
-            "'users:' || record_key as idempotency_key, source_updated_at "
-            "from iterable.iterable__users union all "
-            "select record_key, 'upsert', payload, payload_hash, 'x', source_updated_at "
-            "from iterable.iterable__users where record_key = 'cust-0001'"
+            f"select * from ({changes}) union all "
+            "select record_key, operation, payload, payload_hash, 'x', source_updated_at "
+            f"from ({changes}) where record_key = 'cust-0001'"
         )
     result = run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
     assert result.status == "succeeded_with_rejections"

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from ctsync.core.warehouse import connect
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.engine import run_sync
 
@@ -28,31 +27,6 @@ def api(emu: IterableEmulator, path: str, body: Any) -> None:
     emu.flush()
 
 
-def set_users_changes(warehouse: Any, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Replace the users changes view with exactly these (key, operation, payload) rows."""
-    with connect(warehouse.path) as con:
-        con.execute("create or replace table iterable.users_changes_rows (record_key varchar, "
-                    "operation varchar, payload varchar, payload_hash varchar, "
-                    "idempotency_key varchar, source_updated_at timestamp)")  # fmt: skip
-        for key, operation, payload in rows:
-            text = json.dumps(payload, separators=(",", ":"))
-            con.execute(
-                "insert into iterable.users_changes_rows values (?, ?, ?, md5(?), ?, null)",
-                [key, operation, text, text, f"users:{key}:{operation}"],
-            )
-        con.execute(
-            "create or replace view iterable.iterable__users_changes as "
-            "select c.* from iterable.users_changes_rows as c left join ctsync.sync_ledger as l "
-            "on l.object = 'users' and l.record_key = c.record_key "
-            "where l.record_key is null or (c.operation = 'move' and l.operation <> 'move') "
-            "or (c.operation <> 'move' and l.payload_hash is distinct from c.payload_hash)"
-        )
-
-
-def move(old: str, new: str) -> tuple[str, str, dict[str, Any]]:
-    return (old, "move", {"currentEmail": old, "newEmail": new})
-
-
 def user(email: str, customer: str, **fields: Any) -> dict[str, Any]:
     return {"email": email, "dataFields": {"customerId": customer, **fields}}
 
@@ -62,20 +36,32 @@ def test_email_project_moves_first_and_holds_the_new_email_when_iterable_refuses
 ) -> None:
     emu = fresh_iterable
     emu.reset(project_type="email", rate_scale=SCALE)
-    for email in ("old@example.com", "old2@example.com", "taken@example.com", "old3@example.com"):
-        api(emu, "/api/users/update", {"email": email, "dataFields": {"origin": email}})
+    warehouse.use_project_type("email")
+    # three customers synced under their first emails; Iterable knows two other emails
+    before = {"old@example.com": "c1", "old2@example.com": "c2", "old3@example.com": "c3"}
+    warehouse.set_desired(
+        "users",
+        {email: user(email, customer, origin=email) for email, customer in before.items()},
+        identities=True,
+    )
+    first = run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
+    assert first.status == "succeeded"
+    api(
+        emu,
+        "/api/users/update",
+        {"email": "taken@example.com", "dataFields": {"origin": "taken@example.com"}},
+    )
     api(emu, "/api/users/forget", {"email": "forgotten@example.com"})
-    set_users_changes(
-        warehouse,
-        [
-            move("old@example.com", "new@example.com"),
-            ("new@example.com", "upsert", user("new@example.com", "c1", firstName="Ann")),
-            move("old2@example.com", "taken@example.com"),
-            ("taken@example.com", "upsert", user("taken@example.com", "c2", firstName="Bo")),
-            move("old3@example.com", "forgotten@example.com"),
-            ("forgotten@example.com", "upsert", user("forgotten@example.com", "c3")),
-        ],
-    )  # fmt: skip
+    # the customers change their emails: to a free one, one Iterable holds, a forgotten one
+    after = {
+        "new@example.com": user("new@example.com", "c1", firstName="Ann"),
+        "taken@example.com": user("taken@example.com", "c2", firstName="Bo"),
+        "forgotten@example.com": user("forgotten@example.com", "c3"),
+    }
+    warehouse.set_desired("users", after, identities=True)
+    assert warehouse.changes("users") == sorted(
+        [(old, "move") for old in before] + [(new, "upsert") for new in after]
+    )
     result = run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
     emu.flush()
 
@@ -101,11 +87,22 @@ def test_email_project_moves_first_and_holds_the_new_email_when_iterable_refuses
             "select record_key, operation from ctsync.sync_ledger where object = 'users'"
         )
     )
-    assert ledger == {"old@example.com": "move", "new@example.com": "upsert"}
+    # the refused moves leave the profiles under the old emails acknowledged as they were
+    assert ledger == {
+        "old@example.com": "move",
+        "new@example.com": "upsert",
+        "old2@example.com": "upsert",
+        "old3@example.com": "upsert",
+    }
     profiles = warehouse.query(
-        "select record_key, customer_id, field_names from ctsync.sync_user_profiles"
+        "select record_key, customer_id, field_names from ctsync.sync_user_profiles order by 1"
     )
-    assert profiles == [("new@example.com", "c1", '["customerId","firstName"]')]
+    # the moved profile is known under its new email only, with the fields sent there
+    assert profiles == [
+        ("new@example.com", "c1", '["customerId","firstName"]'),
+        ("old2@example.com", "c2", '["customerId","origin"]'),
+        ("old3@example.com", "c3", '["customerId","origin"]'),
+    ]
 
     # the next run sends the held rows again only when something changed: nothing here
     again = run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
@@ -117,22 +114,38 @@ def test_hybrid_project_changes_the_email_with_users_update(
 ) -> None:
     emu = fresh_iterable
     emu.reset(project_type="hybrid", rate_scale=SCALE)
-    api(emu, "/api/users/update", {"email": "old@example.com", "userId": "u1", "preferUserId": True,
-                                    "dataFields": {"origin": "iterable"}})  # fmt: skip
+    # two customers synced under their first emails
+    warehouse.set_desired(
+        "users",
+        {
+            "u1": {"email": "old@example.com", "userId": "u1", "preferUserId": True,
+                   "dataFields": {"customerId": "u1"}},
+            "u2": {"email": "before@example.com", "userId": "u2", "preferUserId": True,
+                   "dataFields": {"customerId": "u2"}},
+        },
+        identities=True,
+    )  # fmt: skip
+    first = run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
+    assert first.status == "succeeded"
+    # another source writes on u1's profile; another profile holds other@example.com
+    api(emu, "/api/users/update", {"userId": "u1", "dataFields": {"origin": "iterable"}})
     api(
         emu,
         "/api/users/update",
         {"email": "other@example.com", "userId": "u9", "preferUserId": True},
     )
-    set_users_changes(
-        warehouse,
-        [
-            ("u1", "update", {"email": "new@example.com", "userId": "u1", "preferUserId": True,
-                              "dataFields": {"customerId": "u1", "firstName": "Ann"}}),
-            ("u2", "update", {"email": "other@example.com", "userId": "u2", "preferUserId": True,
-                              "dataFields": {"customerId": "u2"}}),
-        ],
+    # both customers change their emails
+    warehouse.set_desired(
+        "users",
+        {
+            "u1": {"email": "new@example.com", "userId": "u1", "preferUserId": True,
+                   "dataFields": {"customerId": "u1", "firstName": "Ann"}},
+            "u2": {"email": "other@example.com", "userId": "u2", "preferUserId": True,
+                   "dataFields": {"customerId": "u2"}},
+        },
+        identities=True,
     )  # fmt: skip
+    assert warehouse.changes("users") == [("u1", "update"), ("u2", "update")]
     run_sync(settings_for(emu), warehouse.path, objects=["users"], progress=False)
     emu.flush()
     moved = emu.user(user_id="u1")
@@ -144,8 +157,14 @@ def test_hybrid_project_changes_the_email_with_users_update(
         "users/update",
     ]
     assert warehouse.open_rejections("users") == {"u2": "email_change_target_exists"}
-    assert dict(
-        warehouse.query(
-            "select record_key, operation from ctsync.sync_ledger where object = 'users'"
+    acknowledged = {
+        key: (operation, json.loads(payload)["email"])
+        for key, operation, payload in warehouse.query(
+            "select record_key, operation, payload from ctsync.sync_ledger where object = 'users'"
         )
-    ) == {"u1": "upsert"}
+    }
+    # u2's refused change leaves its profile acknowledged under the old email
+    assert acknowledged == {
+        "u1": ("upsert", "new@example.com"),
+        "u2": ("upsert", "before@example.com"),
+    }
