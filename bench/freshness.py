@@ -22,7 +22,6 @@ incremental_run: `--big-customers` customers and as many orders (the determinist
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -43,6 +42,7 @@ from ctsync.app.jobs.runner import JobOptions, JobReport, run_job  # noqa: E402
 from ctsync.app.jobs.state import ReceiverState  # noqa: E402
 from ctsync.app.jobs.trigger import DebouncedTrigger  # noqa: E402
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox  # noqa: E402
+from ctsync.sandbox.commercetools.subscriptions import message_notification, pubsub_push  # noqa: E402
 from ctsync.sandbox.iterable.emulator import IterableEmulator  # noqa: E402
 
 TOKEN = "bench-token-0123456789"
@@ -157,27 +157,9 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
                         "actions": [{"action": "setFirstName", "firstName": name}],
                     },
                 ).raise_for_status()
-                [message] = api.get(
-                    "/messages",
-                    params={
-                        "where": f'resource(id="{customer["id"]}")',
-                        "sort": "sequenceNumber desc",
-                        "limit": "1",
-                    },
-                ).json()["results"]
-                payload = {
-                    "notificationType": "Message",
-                    "projectKey": sandbox.project_key,
-                    **message,
-                }
+                payload = message_notification(api, sandbox.project_key, customer["id"])
                 pending[customer["id"]] = (name, changed_at)
-                envelope = {
-                    "message": {
-                        "data": base64.b64encode(json.dumps(payload).encode()).decode(),
-                        "messageId": f"bench-{i}",
-                    },
-                    "subscription": "projects/bench/subscriptions/ctsync",
-                }
+                envelope = pubsub_push(payload, f"bench-{i}")
                 http.post(f"{url}/?token={TOKEN}", json=envelope).raise_for_status()
                 time.sleep(interval)
         deadline = time.monotonic() + 600

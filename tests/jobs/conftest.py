@@ -8,10 +8,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ctsync.core.names import PROJECT_TYPES
 from ctsync.core.warehouse import ensure_audit_tables
 
 BASE = datetime(2026, 11, 20, 8, 0, 0)
 HOSTILE_REASON = "<script>document.title='pwned'</script>"
+
+
+@pytest.fixture(params=PROJECT_TYPES)
+def project_type(request: pytest.FixtureRequest) -> str:
+    """Each Iterable project type in turn (the tests that use it run once per type)."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ purged from the warehouse (`ctsync.sync_purges`).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +20,9 @@ import pytest
 from ctsync.sandbox.commercetools.adversarial import ABSENT, Case, Expect, Shop
 from ctsync.sandbox.commercetools.adversarial_cases import CASES
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import ctsync, fresh_shop, job_env, tail
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +92,7 @@ def test_every_adversarial_case_scores(
     assert len(CASES) >= 60
     assert len({case.name for case in CASES}) == len(CASES)
     ct = commercetools_sandbox
-    ct.reset()
-    iterable_emulator.reset(project_type="hybrid")
-    seed(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-        customers=3, seed=5,
-    )  # fmt: skip
+    fresh_shop(ct, iterable_emulator, customers=3, seed=5)
     written: dict[str, list[str]] = {}
     failures: dict[str, str] = {}
     with ct.client() as client:
@@ -113,23 +103,8 @@ def test_every_adversarial_case_scores(
             except Exception as exc:  # a case that cannot be written does not score
                 failures[case.name] = f"write failed: {exc}"
     warehouse = tmp_path / "warehouse.duckdb"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **ct.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(warehouse),
-        "COLUMNS": "200",
-    }
-    run = subprocess.run(
-        [str(CTSYNC), "run", "--no-progress"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    run = ctsync(tmp_path, job_env(ct, iterable_emulator, warehouse), "run", "--no-progress")
+    assert run.returncode == 0, tail(run)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for case in CASES:
             if case.name in failures:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import ssl
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -17,22 +13,14 @@ import pytest
 
 from ctsync.core.lock import run_lock
 
-pytestmark = pytest.mark.slow
+from ._support import CONFIG_PREFIXES, clean_env, self_signed_certificate, serving, terminate
+from ._support import ctsync as run_ctsync
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+pytestmark = pytest.mark.slow
 
 
 def ctsync(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    return subprocess.run(
-        [str(CTSYNC), *args],
-        cwd=cwd,
-        env={**clean, "COLUMNS": "200", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_ctsync(cwd, clean_env(COLUMNS="200", **env), *args, timeout=120)
 
 
 def configured(tmp_path: Path) -> dict[str, str]:
@@ -132,35 +120,9 @@ def test_bad_options_are_usage_errors(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (tmp_path / "w.duckdb").exists()
 
 
-def start_serve(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    process = subprocess.Popen(
-        [str(CTSYNC), "serve", *args],
-        cwd=cwd,
-        env={**clean, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    lines = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(r"listening on (https?://[\d.]+:\d+)/", line)
-        if found:
-            return process, found.group(1)
-    process.kill()
-    raise AssertionError("serve did not start: " + "".join(lines))
-
-
 def test_serve_stops_cleanly_on_sigterm_and_refuses_a_busy_port(tmp_path: Path) -> None:
     env = {**configured(tmp_path), "SYNC__RECEIVER__TOKEN": "a-token-of-some-length"}
-    process, url = start_serve(env, tmp_path, "--port", "0")
-    try:
+    with serving(tmp_path, clean_env(**env), "--port", "0") as (process, url, _):
         assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
         health = httpx.get(
             f"{url}/healthz", headers={"X-Ctsync-Token": env["SYNC__RECEIVER__TOKEN"]}, timeout=10
@@ -174,12 +136,7 @@ def test_serve_stops_cleanly_on_sigterm_and_refuses_a_busy_port(tmp_path: Path) 
         assert busy.returncode == 1
         assert "could not listen" in busy.stderr
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        terminate(process)
 
 
 def test_serve_refuses_a_short_token(tmp_path: Path) -> None:
@@ -191,30 +148,9 @@ def test_serve_refuses_a_short_token(tmp_path: Path) -> None:
 
 
 def test_serve_speaks_tls_with_tls_cert_and_key(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-    from ipaddress import IPv4Address
+    from cryptography.hazmat.primitives import serialization
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
+    key, certificate = self_signed_certificate("127.0.0.1", ip_address="127.0.0.1")
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
@@ -225,19 +161,12 @@ def test_serve_speaks_tls_with_tls_cert_and_key(tmp_path: Path) -> None:
         )
     )
     env = {**configured(tmp_path), "SYNC__RECEIVER__TOKEN": "a-token-of-some-length"}
-    process, url = start_serve(
-        env, tmp_path, "--port", "0", "--tls-cert", str(cert_path), "--tls-key", str(key_path)
-    )
-    try:
+    tls = ("--tls-cert", str(cert_path), "--tls-key", str(key_path))
+    with serving(tmp_path, clean_env(**env), "--port", "0", *tls) as (process, url, _):
         assert url.startswith("https://")
         trusted = ssl.create_default_context(cafile=str(cert_path))
         health = httpx.get(f"{url}/healthz", verify=trusted, timeout=10)
         assert health.json()["status"] == "ok"
         with pytest.raises(httpx.HTTPError):
             httpx.get(url.replace("https://", "http://") + "/healthz", timeout=5)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        terminate(process)

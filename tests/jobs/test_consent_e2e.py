@@ -6,25 +6,20 @@ lists no rule covers are never touched; guests get consent rows before their car
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import ctsync, fresh_shop, iterable_api, job_env, query, tail
 
 pytestmark = pytest.mark.slow
 
@@ -38,29 +33,15 @@ class Shop:
     env: dict[str, str]
 
     def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(CTSYNC), *args],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        done = ctsync(self.folder, self.env, *args)
+        assert done.returncode == 0, tail(done, 3000)
         return done
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return query(self.warehouse, sql, params)
 
     def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            self.emulator.api_url + path,
-            json=body,
-            headers={"Api-Key": self.emulator.api_key},
-            timeout=10,
-        )
+        return iterable_api(self.emulator, method, path, body)
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +51,9 @@ def shop(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Shop]:
     ct = commercetools_sandbox
-    ct.reset()
-    iterable_emulator.reset(project_type="hybrid")
-    seed(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-        customers=20, seed=10,
-    )  # fmt: skip
+    fresh_shop(ct, iterable_emulator, customers=20, seed=10)
     folder = tmp_path_factory.mktemp("consent")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **ct.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(folder / "warehouse.duckdb"),
-        "COLUMNS": "200",
-    }
+    env = job_env(ct, iterable_emulator, folder / "warehouse.duckdb")
     shop = Shop(ct, iterable_emulator, folder / "warehouse.duckdb", folder, env)
     shop.ctsync("run", "--no-progress")
     yield shop

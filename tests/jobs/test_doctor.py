@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,22 +12,13 @@ import pytest
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-pytestmark = pytest.mark.slow
+from ._support import clean_env, ctsync
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__")
+pytestmark = pytest.mark.slow
 
 
 def doctor(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    return subprocess.run(
-        [str(CTSYNC), "doctor", "--timeout", "5"],
-        cwd=cwd,
-        env={**clean, "COLUMNS": "250", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return ctsync(cwd, clean_env(COLUMNS="250", **env), "doctor", "--timeout", "5", timeout=120)
 
 
 def lines(result: subprocess.CompletedProcess[str], check: str) -> str:

@@ -15,28 +15,21 @@ One small seeded shop per test; as few runs as each scenario needs.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import httpx
 import pytest
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.commercetools.seed_catalog import MARKET_BY_STORE
 from ctsync.sandbox.commercetools.seed_client import TIMESTAMP_HEADER, iso
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.result import EXIT_PARTIAL
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import delete_customer, fresh_shop, iterable_api, job_env, new_run, query
 
 pytestmark = pytest.mark.slow
 
@@ -54,29 +47,12 @@ class Shop:
         return self.folder / "warehouse.duckdb"
 
     def run(self, expect_exit: int = 0) -> str:
-        known = (
-            {r[0] for r in self.query("select run_id from ctsync.sync_runs")}
-            if self.warehouse.exists()
-            else set()
-        )
-        done = subprocess.run(
-            [str(CTSYNC), "run", "--no-progress"],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == expect_exit, done.stdout[-4000:] + done.stderr[-4000:]
+        run_id, _ = new_run(self.folder, self.env, self.warehouse, expect_exit)
         self.emulator.flush()
-        [run_id] = [
-            r[0] for r in self.query("select run_id from ctsync.sync_runs") if r[0] not in known
-        ]
-        return str(run_id)
+        return run_id
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return query(self.warehouse, sql, params)
 
     def key(self, customer: dict[str, Any]) -> str:
         """The customer's Iterable record key in this project type."""
@@ -106,11 +82,11 @@ class Shop:
             if self.project_type == "email"
             else {"userId": customer["id"]}
         )
-        response = httpx.post(
-            f"{self.emulator.api_url}/api/users/update",
-            json={**who, "dataFields": {"favouriteColour": "teal"}},
-            headers={"Api-Key": self.emulator.api_key},
-            timeout=10,
+        response = iterable_api(
+            self.emulator,
+            "POST",
+            "/api/users/update",
+            {**who, "dataFields": {"favouriteColour": "teal"}},
         )
         assert response.status_code == 200, response.text
         self.emulator.flush()
@@ -123,21 +99,8 @@ def make_shop(
     project_type: str,
     **settings: str,
 ) -> Shop:
-    sandbox.reset()
-    emulator.reset(project_type=project_type, capture=True)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **sandbox.env(),
-        **emulator.env(),
-        "CTSYNC_WAREHOUSE": str(folder / "warehouse.duckdb"),
-        "COLUMNS": "200",
-        **settings,
-    }
-    seed(
-        sandbox.api_url, sandbox.auth_url, sandbox.project_key, sandbox.client_id,
-        sandbox.client_secret, customers=3, seed=23,
-    )  # fmt: skip
+    fresh_shop(sandbox, emulator, project_type, capture=True, customers=3, seed=23)
+    env = job_env(sandbox, emulator, folder / "warehouse.duckdb", **settings)
     return Shop(sandbox, emulator, folder, env, project_type)
 
 
@@ -228,26 +191,17 @@ def place_order(sandbox: CommercetoolsSandbox, customer: dict[str, Any], sku: st
         return str(response.json()["id"])
 
 
-def delete_customer(sandbox: CommercetoolsSandbox, customer: dict[str, Any]) -> None:
-    with sandbox.client() as api:
-        current = api.get(f"/customers/{customer['id']}").json()
-        response = api.delete(
-            f"/customers/{customer['id']}", params={"version": current["version"]}
-        )
-        assert response.status_code == 200, response.text
-
-
 # tests ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["email", "hybrid", "userId"])
+@pytest.fixture
 def shop(
-    request: pytest.FixtureRequest,
+    project_type: str,
     commercetools_sandbox: CommercetoolsSandbox,
     iterable_emulator: IterableEmulator,
     tmp_path: Path,
 ) -> Iterator[Shop]:
-    yield make_shop(commercetools_sandbox, iterable_emulator, tmp_path, str(request.param))
+    yield make_shop(commercetools_sandbox, iterable_emulator, tmp_path, project_type)
     commercetools_sandbox.reset()
     iterable_emulator.reset(capture=False)
 

@@ -9,24 +9,20 @@ another source set survives every sync.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import httpx
 import pytest
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import ctsync as run_ctsync
+from ._support import delete_customer, fresh_shop, iterable_api, job_env, new_run, query, tail
+
 NEWSLETTER_LIST = 31
 MARKETING_CHANNEL = 11
 
@@ -43,29 +39,12 @@ class Shop:
     project_type: str
 
     def run(self) -> str:
-        known = (
-            {r[0] for r in self.query("select run_id from ctsync.sync_runs")}
-            if (self.warehouse.exists())
-            else set()
-        )
-        done = subprocess.run(
-            [str(CTSYNC), "run", "--no-progress"],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        run_id, _ = new_run(self.folder, self.env, self.warehouse)
         self.emulator.flush()
-        [run_id] = [
-            r[0] for r in self.query("select run_id from ctsync.sync_runs") if r[0] not in known
-        ]
-        return str(run_id)
+        return run_id
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return query(self.warehouse, sql, params)
 
     def sent(self, run_id: str, obj: str) -> list[tuple[str, str]]:
         return [
@@ -83,25 +62,14 @@ class Shop:
         return self.emulator.user(user_id=customer["id"])
 
     def iterable(self, method: str, path: str, body: Any) -> None:
-        response = httpx.request(
-            method,
-            f"{self.emulator.api_url}{path}",
-            json=body,
-            headers={"Api-Key": self.emulator.api_key},
-            timeout=10,
-        )
+        response = iterable_api(self.emulator, method, path, body)
         assert response.status_code == 200, response.text
         self.emulator.flush()
 
 
 def history(shop: Shop, email: str) -> set[str]:
     """Ids of everything Iterable holds for the profile with `email` (events, purchases)."""
-    response = httpx.get(
-        f"{shop.emulator.api_url}/api/events/{email}",
-        params={"limit": "200"},
-        headers={"Api-Key": shop.emulator.api_key},
-        timeout=10,
-    )
+    response = iterable_api(shop.emulator, "GET", f"/api/events/{email}", limit="200")
     assert response.status_code == 200, response.text
     return {
         str(event["id"])
@@ -143,15 +111,6 @@ def update_customer(
         return dict(response.json())
 
 
-def delete_customer(sandbox: CommercetoolsSandbox, customer: dict[str, Any]) -> None:
-    with sandbox.client() as api:
-        current = api.get(f"/customers/{customer['id']}").json()
-        response = api.delete(
-            f"/customers/{customer['id']}", params={"version": current["version"]}
-        )
-        assert response.status_code == 200, response.text
-
-
 def register(sandbox: CommercetoolsSandbox, email: str) -> dict[str, Any]:
     with sandbox.client() as api:
         response = api.post(
@@ -167,34 +126,23 @@ def register(sandbox: CommercetoolsSandbox, email: str) -> dict[str, Any]:
         return dict(response.json()["customer"])
 
 
-@pytest.fixture(params=["email", "hybrid", "userId"])
+@pytest.fixture
 def shop(
-    request: pytest.FixtureRequest,
+    project_type: str,
     commercetools_sandbox: CommercetoolsSandbox,
     iterable_emulator: IterableEmulator,
     tmp_path: Path,
 ) -> Iterator[Shop]:
-    project_type = str(request.param)
-    commercetools_sandbox.reset()
-    iterable_emulator.reset(project_type=project_type)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **commercetools_sandbox.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-        # every seeded event counts here; the backfill window has its own test
-        "SYNC__ITERABLE__EVENT_BACKFILL_DAYS": "all",
-        "COLUMNS": "200",
-    }
-    sandbox = commercetools_sandbox
-    seed(
-        sandbox.api_url, sandbox.auth_url, sandbox.project_key, sandbox.client_id,
-        sandbox.client_secret, customers=12, seed=11,
-    )  # fmt: skip
-    yield Shop(
-        sandbox, iterable_emulator, tmp_path / "warehouse.duckdb", tmp_path, env, project_type
+    fresh_shop(commercetools_sandbox, iterable_emulator, project_type, customers=12, seed=11)
+    warehouse = tmp_path / "warehouse.duckdb"
+    # every seeded event counts here; the backfill window has its own test
+    env = job_env(
+        commercetools_sandbox,
+        iterable_emulator,
+        warehouse,
+        SYNC__ITERABLE__EVENT_BACKFILL_DAYS="all",
     )
+    yield Shop(commercetools_sandbox, iterable_emulator, warehouse, tmp_path, env, project_type)
     commercetools_sandbox.reset()
 
 
@@ -267,15 +215,8 @@ def test_identity_lifecycle(shop: Shop) -> None:
 
 
 def ctsync(shop: Shop, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [str(CTSYNC), *args],
-        cwd=shop.folder,
-        env=shop.env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    done = run_ctsync(shop.folder, shop.env, *args)
+    assert done.returncode == 0, tail(done)
     return done
 
 
@@ -286,27 +227,15 @@ def history_shop(
     tmp_path: Path,
 ) -> Iterator[Shop]:
     """An email project with two years of history and settings in `.dlt/config.toml`."""
-    commercetools_sandbox.reset()
-    iterable_emulator.reset(project_type="email")
+    fresh_shop(commercetools_sandbox, iterable_emulator, "email", customers=12, seed=5)
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt" / "config.toml").write_text(
         '[sync.iterable]\nproject_type = "email"\nuser_deletion_method = "forget"\n'
     )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **commercetools_sandbox.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-        "COLUMNS": "200",
-    }
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = job_env(commercetools_sandbox, iterable_emulator, warehouse)
     env.pop("SYNC__ITERABLE__PROJECT_TYPE")  # from the file
-    sandbox = commercetools_sandbox
-    seed(
-        sandbox.api_url, sandbox.auth_url, sandbox.project_key, sandbox.client_id,
-        sandbox.client_secret, customers=12, seed=5,
-    )  # fmt: skip
-    yield Shop(sandbox, iterable_emulator, tmp_path / "warehouse.duckdb", tmp_path, env, "email")
+    yield Shop(commercetools_sandbox, iterable_emulator, warehouse, tmp_path, env, "email")
     commercetools_sandbox.reset()
 
 

@@ -6,24 +6,22 @@ cart is emptied."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import ctsync as run_ctsync
+from ._support import job_env, seed_shop
+from ._support import query as query_warehouse
+
 PLAIN_EMAIL = re.compile(r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
 
 pytestmark = pytest.mark.slow
@@ -55,10 +53,7 @@ def messages_off(commercetools_sandbox: CommercetoolsSandbox) -> Iterator[Commer
     """A shop seeded (the seeder switches Messages on for its history), then Messages off."""
     commercetools_sandbox.reset()
     ct = commercetools_sandbox
-    seed(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-        customers=8, seed=11,
-    )  # fmt: skip
+    seed_shop(ct, customers=8, seed=11)
     _set_messages(commercetools_sandbox, False)
     yield commercetools_sandbox
     _set_messages(commercetools_sandbox, True)
@@ -73,18 +68,13 @@ def test_deletions_are_found_by_id_reconciliation_when_messages_are_off(
     ct = messages_off
     iterable_emulator.reset(project_type="hybrid")
     warehouse = tmp_path / "warehouse.duckdb"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {**clean, **ct.env(), **iterable_emulator.env(), "CTSYNC_WAREHOUSE": str(warehouse)}
+    env = job_env(ct, iterable_emulator, warehouse)
 
     def ctsync(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CTSYNC), *args], cwd=tmp_path, env={**env, "COLUMNS": "200"},
-            capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+        return run_ctsync(tmp_path, env, *args)
 
     def query(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return query_warehouse(warehouse, sql, params)
 
     # a customer with one open cart, which Iterable will hold as their cart
     with ct.client() as client:

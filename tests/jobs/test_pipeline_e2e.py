@@ -7,13 +7,7 @@ a dbt build is the slow part; each test asserts only on the runs it started itse
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import re
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,13 +20,23 @@ import httpx
 import pytest
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import SeedSummary, apply_changes, seed
+from ctsync.sandbox.commercetools.seeder import SeedSummary
+from ctsync.sandbox.commercetools.subscriptions import message_notification, pubsub_push
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import (
+    OK,
+    change_shop,
+    ctsync,
+    fresh_shop,
+    job_env,
+    new_run,
+    query,
+    serving,
+    terminate,
+)
+
 TOKEN = "pipeline-e2e-shared-token"
-OK = ("succeeded", "succeeded_with_rejections")
 
 pytestmark = pytest.mark.slow
 
@@ -50,20 +54,12 @@ class Pipeline:
     outputs: list[str]  # stdout and stderr of every command run, for the secrets check
 
     def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(CTSYNC), *args],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        result = ctsync(self.folder, self.env, *args)
         self.outputs += [result.stdout, result.stderr]
         return result
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return query(self.warehouse, sql, params)
 
 
 @pytest.fixture(scope="module")
@@ -72,39 +68,11 @@ def pipeline(
     iterable_emulator: IterableEmulator,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
-    commercetools_sandbox.reset()
-    iterable_emulator.reset(project_type="hybrid")
+    seeded = fresh_shop(commercetools_sandbox, iterable_emulator, customers=20, seed=7)
     folder = tmp_path_factory.mktemp("pipeline")
     warehouse = folder / "warehouse.duckdb"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **commercetools_sandbox.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(warehouse),
-        "SYNC__RECEIVER__TOKEN": TOKEN,
-        "COLUMNS": "200",
-    }
-    seeded = seed(
-        commercetools_sandbox.api_url,
-        commercetools_sandbox.auth_url,
-        commercetools_sandbox.project_key,
-        commercetools_sandbox.client_id,
-        commercetools_sandbox.client_secret,
-        customers=20,
-        seed=7,
-    )
-    first = subprocess.run(
-        [str(CTSYNC), "run", "--no-progress"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        [(run_id,)] = con.execute("select run_id from ctsync.sync_runs").fetchall()
+    env = job_env(commercetools_sandbox, iterable_emulator, warehouse, SYNC__RECEIVER__TOKEN=TOKEN)
+    run_id, first = new_run(folder, env, warehouse)
     yield Pipeline(
         commercetools_sandbox,
         iterable_emulator,
@@ -155,24 +123,13 @@ def test_second_run_sends_only_the_changes(pipeline: Pipeline) -> None:
     [(sent_before,)] = pipeline.query(
         "select sent_count from ctsync.sync_runs where run_id = ?", [pipeline.first_run_id]
     )
-    changes = apply_changes(
-        sandbox.api_url,
-        sandbox.auth_url,
-        sandbox.project_key,
-        sandbox.client_id,
-        sandbox.client_secret,
-        fraction=0.1,
-        seed=3,
-    )
+    changes = change_shop(sandbox, fraction=0.1, seed=3)
     assert changes.email_changed
-    known = {r[0] for r in pipeline.query("select run_id from ctsync.sync_runs")}
-    result = pipeline.ctsync("run", "--no-progress")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    [(run_id, status, sent)] = [
-        r
-        for r in pipeline.query("select run_id, status, sent_count from ctsync.sync_runs")
-        if r[0] not in known
-    ]
+    run_id, result = new_run(pipeline.folder, pipeline.env, pipeline.warehouse)
+    pipeline.outputs += [result.stdout, result.stderr]
+    [(status, sent)] = pipeline.query(
+        "select status, sent_count from ctsync.sync_runs where run_id = ?", [run_id]
+    )
     assert status in OK
     assert 0 < sent < sent_before / 2, (sent, sent_before)
     deleted = set(changes.customers_deleted)
@@ -185,17 +142,6 @@ def test_second_run_sends_only_the_changes(pipeline: Pipeline) -> None:
     assert any(emulator.user(email=email) is not None for email in new_emails)
 
 
-def pubsub_envelope(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
-    return {
-        "message": {
-            "data": base64.b64encode(json.dumps(payload).encode()).decode(),
-            "messageId": message_id,
-            "attributes": {},
-        },
-        "subscription": "projects/demo/subscriptions/ctsync",
-    }
-
-
 def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
     pipeline: Pipeline,
 ) -> None:
@@ -205,25 +151,8 @@ def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
     # A customer Iterable knows by its own id (not one the models refused as a duplicate).
     customer = next(c for c in customers if emulator.user(user_id=c["id"]) is not None)
 
-    server = subprocess.Popen(
-        [str(CTSYNC), "serve", "--port", "0", "--debounce", "0.3"],
-        cwd=pipeline.folder,
-        env=pipeline.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    log: list[str] = []
-    try:
-        assert server.stderr is not None
-        url = None
-        deadline = time.monotonic() + 90
-        while url is None and time.monotonic() < deadline:
-            line = server.stderr.readline()
-            log.append(line)
-            found = re.search(r"listening on (http://[\d.]+:\d+)/", line)
-            url = found.group(1) if found else None
-        assert url, "".join(log)
+    serve = ("--port", "0", "--debounce", "0.3")
+    with serving(pipeline.folder, pipeline.env, *serve) as (server, url, log):
         stream = server.stderr
         threading.Thread(target=lambda: log.extend(stream), daemon=True).start()
 
@@ -236,19 +165,11 @@ def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
                 },
             )
             updated.raise_for_status()
-            [message] = api.get(
-                "/messages",
-                params={
-                    "where": f'resource(id="{customer["id"]}")',
-                    "sort": "sequenceNumber desc",
-                    "limit": "1",
-                },
-            ).json()["results"]
-        assert message["type"] == "CustomerFirstNameSet"
-        payload = {"notificationType": "Message", "projectKey": sandbox.project_key, **message}
+            payload = message_notification(api, sandbox.project_key, customer["id"])
+        assert payload["type"] == "CustomerFirstNameSet"
         changed = time.monotonic()
         response = httpx.post(
-            f"{url}/pubsub?token={TOKEN}", json=pubsub_envelope(payload, "ps-1"), timeout=10
+            f"{url}/pubsub?token={TOKEN}", json=pubsub_push(payload, "ps-1"), timeout=10
         )
         assert response.status_code == 202, response.text
         assert response.json()["resources"] == ["customers", "messages"]
@@ -266,7 +187,7 @@ def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
 
         # Pub/Sub redelivers the same commercetools message under another transport id.
         again = httpx.post(
-            f"{url}/pubsub?token={TOKEN}", json=pubsub_envelope(payload, "ps-2"), timeout=10
+            f"{url}/pubsub?token={TOKEN}", json=pubsub_push(payload, "ps-2"), timeout=10
         )
         assert again.status_code == 202 and again.json()["duplicates"] == 1
         health = httpx.get(f"{url}/healthz?token={TOKEN}", timeout=10).json()
@@ -276,12 +197,7 @@ def test_a_subscription_message_to_serve_brings_the_change_to_iterable(
             health = httpx.get(f"{url}/healthz?token={TOKEN}", timeout=10).json()
         assert (health["runs"], health["failed_runs"], health["duplicates"]) == (1, 0, 1)
 
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        terminate(server, timeout=60)
     [(status, latency)] = pipeline.query(
         "select r.status, max(date_diff('millisecond', c.source_updated_at, c.attempted_at)) "
         "/ 1000.0 from ctsync.sync_runs r join ctsync.sync_changelog c using (run_id) "

@@ -8,11 +8,9 @@ quarantined with a reason, and the missing FX rate is named by `status` and `doc
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -24,12 +22,10 @@ import duckdb
 import pytest
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import seed
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.result import EXIT_PARTIAL
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
+from ._support import ctsync, fresh_shop, job_env, query, tail
 
 PLAIN_EMAIL = re.compile(r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$", re.IGNORECASE)
 
@@ -48,18 +44,10 @@ class Shop:
     orphan_order_numbers: list[str]
 
     def ctsync(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CTSYNC), *args],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        return ctsync(self.folder, self.env, *args)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return query(self.warehouse, sql, params)
 
 
 def _money(cents: int, currency: str, digits: int) -> dict[str, Any]:
@@ -105,12 +93,7 @@ def shop(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Shop]:
     ct = commercetools_sandbox
-    ct.reset()
-    iterable_emulator.reset(project_type="hybrid")
-    seed(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-        customers=15, seed=9,
-    )  # fmt: skip
+    fresh_shop(ct, iterable_emulator, customers=15, seed=9)
     with ct.client() as client:
         [product] = client.get("/product-projections", params={"limit": 1}).json()["results"]
         customers = client.get("/customers", params={"limit": 50, "sort": "id asc"}).json()
@@ -132,28 +115,14 @@ def shop(
             )  # fmt: skip
     folder = tmp_path_factory.mktemp("quarantine")
     warehouse = folder / "warehouse.duckdb"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    env = {
-        **clean,
-        **ct.env(),
-        **iterable_emulator.env(),
-        "CTSYNC_WAREHOUSE": str(warehouse),
-        "COLUMNS": "200",
-    }
-    run = subprocess.run(
-        [str(CTSYNC), "run", "--no-progress"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    env = job_env(ct, iterable_emulator, warehouse)
+    run = ctsync(folder, env, "run", "--no-progress")
     yield Shop(iterable_emulator, warehouse, folder, env, run, customer["id"], "KWD-0001", orphans)
     ct.reset()
 
 
 def test_the_run_succeeds_and_every_healthy_customer_reaches_iterable(shop: Shop) -> None:
-    assert shop.run.returncode == 0, shop.run.stdout[-4000:] + shop.run.stderr[-4000:]
+    assert shop.run.returncode == 0, tail(shop.run)
     [(status,)] = shop.query("select status from ctsync.sync_runs")
     assert status in ("succeeded", "succeeded_with_rejections")
     # healthy = desired and not refused by the sync's own validation (the seeded shop has
@@ -386,16 +355,13 @@ def test_a_model_that_fails_leaves_its_object_out_and_the_rest_is_synced(
             },
         )
         assert changed.status_code == 200, changed.text
-    done = subprocess.run(
+    done = ctsync(
+        shop.folder,
+        {**shop.env, "CTSYNC_WAREHOUSE": str(copy)},
         # only customers are ingested: the broken product row stays as it is
-        [str(CTSYNC), "run", "--no-progress", "--resources", "customers,messages"],
-        cwd=shop.folder,
-        env={**shop.env, "CTSYNC_WAREHOUSE": str(copy)},
-        capture_output=True,
-        text=True,
-        timeout=900,
+        *("run", "--no-progress", "--resources", "customers,messages"),
     )
-    assert done.returncode == EXIT_PARTIAL, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == EXIT_PARTIAL, tail(done, 3000)
     with duckdb.connect(str(copy), read_only=True) as con:
         [(run_id, status, error)] = con.execute(
             "select run_id, status, error_message from ctsync.sync_runs "

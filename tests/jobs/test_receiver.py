@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,8 @@ from ctsync.app.jobs.sns import SnsVerifier, string_to_sign
 from ctsync.app.jobs.state import ReceiverState
 from ctsync.app.jobs.trigger import DebouncedTrigger, RunFailed
 from ctsync.core.redact import register_secret
+
+from ._support import self_signed_certificate, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -103,15 +104,6 @@ def receiver_server(
         thread.join(10)
         trigger.stop(10)
         state.close()
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def bearer() -> dict[str, str]:
@@ -247,24 +239,9 @@ class SnsSigner:
     """Signs SNS messages the way AWS does, with a throw-away key and certificate."""
 
     def __init__(self) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
+        from cryptography.hazmat.primitives import serialization
 
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-        now = datetime.now(UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(1)
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=1))
-            .sign(self.key, hashes.SHA256())
-        )
+        self.key, certificate = self_signed_certificate("sns.amazonaws.com")
         self.pem = certificate.public_bytes(serialization.Encoding.PEM)
         self.fetched: list[str] = []
 

@@ -11,6 +11,8 @@ import pytest
 from ctsync.app.jobs.state import ReceiverState
 from ctsync.app.jobs.trigger import DebouncedTrigger, RetryLater, RunFailed, backoff_delay
 
+from ._support import wait_for
+
 pytestmark = pytest.mark.slow
 
 
@@ -48,15 +50,6 @@ class RecordingJob:
                 self.active -= 1
                 self.finished.append(time.monotonic())
             self.in_run.clear()
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_a_burst_of_notifications_becomes_one_run_with_all_resources() -> None:

@@ -10,8 +10,10 @@ import httpx
 Json = dict[str, Any]
 
 
-def create_customer(client: httpx.Client, email: str, **fields: Any) -> Json:
-    response = client.post("/customers", json={"email": email, **fields})
+def create_customer(client: httpx.Client, email: str, at: str | None = None, **fields: Any) -> Json:
+    """A new customer; `at`: the time the sandbox records for the write (X-Sandbox-Timestamp)."""
+    headers = {"X-Sandbox-Timestamp": at} if at else {}
+    response = client.post("/customers", json={"email": email, **fields}, headers=headers)
     assert response.status_code == 201, response.text
     customer: Json = response.json()["customer"]
     return customer

@@ -107,11 +107,7 @@ def test_keyset_paging_returns_every_customer_exactly_once(
 def test_keyset_with_literal_cursor_and_incremental_window(ct: httpx.Client) -> None:
     stamps = [f"2024-01-{day:02d}T10:00:00.000Z" for day in range(1, 11)]
     for index, stamp in enumerate(stamps):
-        ct.post(
-            "/customers",
-            json={"email": f"c{index}@example.com"},
-            headers={"X-Sandbox-Timestamp": stamp},
-        ).raise_for_status()
+        create_customer(ct, f"c{index}@example.com", at=stamp)
     all_ids = sorted(c["id"] for c in ct.get("/customers", params={"limit": 500}).json()["results"])
     pivot = all_ids[3]
     after = ct.get("/customers", params={"sort": "id asc", "where": f'id > "{pivot}"'}).json()
@@ -232,13 +228,8 @@ def test_complex_predicates_still_use_the_mock_parser(ct: httpx.Client) -> None:
 def test_concurrent_requests_keep_their_own_timestamp_and_sort(ct: httpx.Client) -> None:
     def create(index: int) -> tuple[str, str]:
         stamp = f"2020-01-01T00:{index // 60:02d}:{index % 60:02d}.000Z"
-        response = ct.post(
-            "/customers",
-            json={"email": f"conc{index}@example.com", "key": f"k{index:03d}"},
-            headers={"X-Sandbox-Timestamp": stamp},
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["customer"]["id"], stamp
+        customer = create_customer(ct, f"conc{index}@example.com", key=f"k{index:03d}", at=stamp)
+        return customer["id"], stamp
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         created = list(pool.map(create, range(80)))
@@ -291,11 +282,7 @@ def test_in_store_queries_honour_sort_and_caps(ct: httpx.Client) -> None:
 def test_date_time_predicates_compare_instants_not_strings(ct: httpx.Client) -> None:
     stamps = ["2024-01-04T09:59:59.999Z", "2024-01-04T10:00:00.000Z", "2024-01-04T10:00:00.001Z"]
     for index, stamp in enumerate(stamps):
-        ct.post(
-            "/customers",
-            json={"email": f"dt{index}@example.com"},
-            headers={"X-Sandbox-Timestamp": stamp},
-        ).raise_for_status()
+        create_customer(ct, f"dt{index}@example.com", at=stamp)
 
     def created(**params: Any) -> list[str]:
         body = ct.get("/customers", params={**params, "sort": "createdAt asc"}).json()

@@ -63,6 +63,13 @@ def read_lines(stream: IO[str], lines: list[str], marker: str, seen: threading.E
             seen.set()
 
 
+def crash_users() -> dict[str, dict[str, Any]]:
+    """N_USERS desired users: enough that a run is certainly mid-way when it is stopped."""
+    return {
+        f"c{i:04d}": {"email": f"k{i}@example.com", "dataFields": {"n": i}} for i in range(N_USERS)
+    }
+
+
 @pytest.mark.parametrize(
     "endpoint,after", [("users/bulkUpdate", 8), ("events/trackBulk", 6)], ids=["users", "events"]
 )
@@ -71,13 +78,7 @@ def test_kill_9_mid_run_then_rerun(
 ) -> None:
     emu = fresh_iterable
     emu.reset(project_type="hybrid", rate_scale=RATE_SCALE)
-    warehouse.set_desired(
-        "users",
-        {
-            f"c{i:04d}": {"email": f"k{i}@example.com", "dataFields": {"n": i}}
-            for i in range(N_USERS)
-        },
-    )
+    warehouse.set_desired("users", crash_users())
     events = {
         f"e{i:04d}": {
             "email": f"k{i % N_USERS}@example.com",
@@ -144,13 +145,7 @@ def test_ctrl_c_stops_cleanly_and_the_rest_follows(
 ) -> None:
     emu = fresh_iterable
     emu.reset(project_type="hybrid", rate_scale=RATE_SCALE)
-    warehouse.set_desired(
-        "users",
-        {
-            f"c{i:04d}": {"email": f"k{i}@example.com", "dataFields": {"n": i}}
-            for i in range(N_USERS)
-        },
-    )
+    warehouse.set_desired("users", crash_users())
     emu.set_faults("users/bulkUpdate:after=5,hold=1")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("ctsync")), "sync", "--no-progress"],

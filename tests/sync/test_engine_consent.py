@@ -33,15 +33,24 @@ def group_rows(
     }
 
 
-def test_opted_out_customer_stays_unsubscribed(emu: IterableEmulator, warehouse) -> None:
-    # Rewritten for per-group subscription rows (issue 10): each row changes one group.
-    desired = users(3)
+def users_in_one_group(
+    warehouse: Any, n: int, group: tuple[str, int], action: str
+) -> dict[str, dict[str, Any]]:
+    """`n` desired users, each with one subscription row (`action` on `group`), after a
+    read-back of Iterable's consent state; returns the users."""
+    desired = users(n)
     warehouse.set_desired("users", desired)
     warehouse.mark_read_back()
-    subscriptions: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for key in desired:
-        subscriptions.update(group_rows(desired, key, {("emailList", 31): "subscribe"}))
-    warehouse.set_desired("subscriptions", subscriptions)
+        rows.update(group_rows(desired, key, {group: action}))
+    warehouse.set_desired("subscriptions", rows)
+    return desired
+
+
+def test_opted_out_customer_stays_unsubscribed(emu: IterableEmulator, warehouse) -> None:
+    # Rewritten for per-group subscription rows (issue 10): each row changes one group.
+    desired = users_in_one_group(warehouse, 3, ("emailList", 31), "subscribe")
     settings = settings_for(emu)
     run_sync(settings, warehouse.path, progress=False)
     emu.flush()
@@ -130,13 +139,7 @@ def test_a_wrong_id_in_the_consent_seed_stops_subscriptions_with_one_clear_error
         "sms,message_type,22,Promotions,iterable\n"
     )
     monkeypatch.setattr(consent, "RULES_PATH", seed)
-    desired = users(2)
-    warehouse.set_desired("users", desired)
-    warehouse.mark_read_back()
-    rows: dict[str, dict[str, Any]] = {}
-    for key in desired:
-        rows.update(group_rows(desired, key, {("messageChannel", 99): "unsubscribe"}))
-    warehouse.set_desired("subscriptions", rows)
+    users_in_one_group(warehouse, 2, ("messageChannel", 99), "unsubscribe")
     settings = settings_for(emu)
     for _ in range(2):
         result = run_sync(settings, warehouse.path, progress=False)

@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ctsync.core.config import IterableSettings
 from ctsync.core.warehouse import connect
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 from ctsync.sync.engine import run_sync
@@ -23,15 +25,28 @@ pytestmark = pytest.mark.slow
 CTSYNC = Path(sys.executable).parent / "ctsync"
 
 
-def test_a_mass_deletion_stops_the_run_before_anything_is_sent(
-    emu: IterableEmulator,  # noqa: F811
-    warehouse,
-) -> None:
-    settings = settings_for(emu, max_delete_fraction=0.1, mass_delete_min_records=5)
-    warehouse.set_desired("users", users(40))
+def sync_users(warehouse: Any, settings: IterableSettings, n: int) -> None:
+    """`n` desired users, synced: what Iterable holds before a test removes some."""
+    warehouse.set_desired("users", users(n))
     assert run_sync(settings, warehouse.path, objects=["users"], progress=False).status == (
         "succeeded"
     )
+
+
+def carts(numbers: range) -> dict[str, dict[str, Any]]:
+    """One open cart each for user0@, user1@, ... (the numbers given)."""
+    return {
+        f"cart-{i}": {"user": {"email": f"user{i}@example.com"}, "items": [CART_ITEM]}
+        for i in numbers
+    }
+
+
+def test_a_mass_deletion_stops_the_run_before_anything_is_sent(
+    emu: IterableEmulator,
+    warehouse,
+) -> None:
+    settings = settings_for(emu, max_delete_fraction=0.1, mass_delete_min_records=5)
+    sync_users(warehouse, settings, 40)
     emu.flush()
     assert len(emu.users()) == 40
 
@@ -73,7 +88,7 @@ def catalog(n: int) -> dict[str, dict]:
 
 
 def test_a_broken_product_load_cannot_delete_the_catalog(
-    emu: IterableEmulator,  # noqa: F811
+    emu: IterableEmulator,
     warehouse,
     tmp_path,
 ) -> None:
@@ -124,7 +139,7 @@ def test_a_broken_product_load_cannot_delete_the_catalog(
 
 
 def test_carts_are_guarded_and_limits_are_per_object(
-    emu: IterableEmulator,  # noqa: F811
+    emu: IterableEmulator,
     warehouse,
 ) -> None:
     per_object = {"carts": (0.5, 3)}
@@ -132,22 +147,10 @@ def test_carts_are_guarded_and_limits_are_per_object(
         emu, max_delete_fraction=0.01, mass_delete_min_records=0, delete_guards=per_object
     )
     warehouse.set_desired("users", users(10))
-    warehouse.set_desired(
-        "carts",
-        {
-            f"cart-{i}": {"user": {"email": f"user{i}@example.com"}, "items": [CART_ITEM]}
-            for i in range(10)
-        },
-    )
+    warehouse.set_desired("carts", carts(range(10)))
     assert run_sync(settings, warehouse.path, progress=False).status == "succeeded"
     # 4 of 10 carts emptied: under the carts limit (50%), though over the global 1%
-    warehouse.set_desired(
-        "carts",
-        {
-            f"cart-{i}": {"user": {"email": f"user{i}@example.com"}, "items": [CART_ITEM]}
-            for i in range(4, 10)
-        },
-    )
+    warehouse.set_desired("carts", carts(range(4, 10)))
     assert run_sync(settings, warehouse.path, progress=False).status == "succeeded"
     # all remaining 6 emptied: over 50% of the 6 carts Iterable still holds
     warehouse.set_desired("carts", {})
@@ -157,14 +160,11 @@ def test_carts_are_guarded_and_limits_are_per_object(
 
 
 def test_users_already_deleted_do_not_loosen_the_guard(
-    emu: IterableEmulator,  # noqa: F811
+    emu: IterableEmulator,
     warehouse,
 ) -> None:
     settings = settings_for(emu, max_delete_fraction=0.5, mass_delete_min_records=0)
-    warehouse.set_desired("users", users(10))
-    assert run_sync(settings, warehouse.path, objects=["users"], progress=False).status == (
-        "succeeded"
-    )
+    sync_users(warehouse, settings, 10)
     # 5 users are deleted through user_deletions (GDPR): 5 remain in Iterable
     # (user_deletions and users share record keys: the user id in hybrid projects)
     deletions = {f"cust-{i:04d}": {"userId": f"cust-{i}", "method": "delete"} for i in range(5)}

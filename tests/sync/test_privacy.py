@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_ledger_keeps_identity_and_field_names_not_values(
-    emu: IterableEmulator,  # noqa: F811
+    emu: IterableEmulator,
     warehouse,
 ) -> None:
     warehouse.set_desired("users", users(3, phone="+49 151 0000000", lastName="Secret-Name"))
@@ -126,7 +126,7 @@ def make_raw(path: Path, people: int) -> None:
 
 
 def test_an_acknowledged_deletion_purges_the_person_and_keeps_counts(
-    emu: IterableEmulator,  # noqa: F811
+    emu: IterableEmulator,
     warehouse,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
