@@ -3,7 +3,6 @@ clean environment pointed at the sandboxes, the warehouse it writes, the runs it
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -18,19 +17,17 @@ import duckdb
 import httpx
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import ChangeSummary, SeedSummary, apply_changes, seed
+from ctsync.sandbox.commercetools.seeder import SeedSummary
+from ctsync.sandbox.environment import sandbox_environment
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 CTSYNC = Path(sys.executable).parent / "ctsync"
-# Settings from the environment that runs the tests must not leak into a command under test.
-CONFIG_PREFIXES = ("SOURCES__COMMERCETOOLS__", "SYNC__ITERABLE__", "SYNC__RECEIVER__", "CTSYNC_")
 OK = ("succeeded", "succeeded_with_rejections")
 
 
 def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without any ctsync setting, plus `settings`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    return {**clean, **settings}
+    return sandbox_environment(**settings)
 
 
 def job_env(
@@ -38,12 +35,8 @@ def job_env(
 ) -> dict[str, str]:
     """A clean environment pointed at both sandboxes and `warehouse` (output 200 columns wide,
     so no line a test reads is wrapped), plus `settings`."""
-    return clean_env(
-        **ct.env(),
-        **emulator.env(),
-        CTSYNC_WAREHOUSE=str(warehouse),
-        COLUMNS="200",
-        **settings,
+    return sandbox_environment(
+        ct, emulator, CTSYNC_WAREHOUSE=str(warehouse), COLUMNS="200", **settings
     )
 
 
@@ -89,11 +82,6 @@ def new_run(
     return run_id, done
 
 
-def seed_shop(ct: CommercetoolsSandbox, **options: Any) -> SeedSummary:
-    """Seed the sandbox with the seeder's shop (`options`: customers, seed, ...)."""
-    return seed(ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret, **options)
-
-
 def fresh_shop(
     ct: CommercetoolsSandbox,
     emulator: IterableEmulator,
@@ -106,7 +94,7 @@ def fresh_shop(
     if `capture`), then the seeder's shop (`options`: customers, seed, ...)."""
     ct.reset()
     emulator.reset(project_type=project_type, capture=capture)
-    return seed_shop(ct, **options)
+    return ct.seed(**options)
 
 
 def delete_customer(ct: CommercetoolsSandbox, customer: dict[str, Any]) -> None:
@@ -117,13 +105,6 @@ def delete_customer(ct: CommercetoolsSandbox, customer: dict[str, Any]) -> None:
             f"/customers/{customer['id']}", params={"version": current["version"]}
         )
         assert response.status_code == 200, response.text
-
-
-def change_shop(ct: CommercetoolsSandbox, **options: Any) -> ChangeSummary:
-    """One round of the seeder's changes to the shop (`options`: fraction, seed)."""
-    return apply_changes(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret, **options
-    )
 
 
 def iterable_api(

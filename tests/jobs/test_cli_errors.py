@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from ctsync.core.lock import run_lock
+from ctsync.sandbox.environment import CONFIG_PREFIXES
 
-from ._support import CONFIG_PREFIXES, clean_env, self_signed_certificate, serving, terminate
+from ._support import clean_env, self_signed_certificate, serving, terminate
 from ._support import ctsync as run_ctsync
 
 pytestmark = pytest.mark.slow

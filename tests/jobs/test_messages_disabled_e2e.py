@@ -19,7 +19,7 @@ from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 from ._support import ctsync as run_ctsync
-from ._support import job_env, seed_shop
+from ._support import job_env
 from ._support import query as query_warehouse
 
 PLAIN_EMAIL = re.compile(r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
@@ -53,7 +53,7 @@ def messages_off(commercetools_sandbox: CommercetoolsSandbox) -> Iterator[Commer
     """A shop seeded (the seeder switches Messages on for its history), then Messages off."""
     commercetools_sandbox.reset()
     ct = commercetools_sandbox
-    seed_shop(ct, customers=8, seed=11)
+    ct.seed(customers=8, seed=11)
     _set_messages(commercetools_sandbox, False)
     yield commercetools_sandbox
     _set_messages(commercetools_sandbox, True)

@@ -26,7 +26,6 @@ from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 from ._support import (
     OK,
-    change_shop,
     ctsync,
     fresh_shop,
     job_env,
@@ -123,7 +122,7 @@ def test_second_run_sends_only_the_changes(pipeline: Pipeline) -> None:
     [(sent_before,)] = pipeline.query(
         "select sent_count from ctsync.sync_runs where run_id = ?", [pipeline.first_run_id]
     )
-    changes = change_shop(sandbox, fraction=0.1, seed=3)
+    changes = sandbox.apply_changes(fraction=0.1, seed=3)
     assert changes.email_changed
     run_id, result = new_run(pipeline.folder, pipeline.env, pipeline.warehouse)
     pipeline.outputs += [result.stdout, result.stderr]

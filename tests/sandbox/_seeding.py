@@ -1,4 +1,4 @@
-"""Helpers for the commercetools seeder tests: seed and change the sandbox, read it back."""
+"""Helpers for the commercetools seeder tests: read the seeded sandbox back."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.commercetools.seeder import ChangeSummary, SeedSummary, apply_changes, seed
 
 RESOURCES = [
     "customers",
@@ -21,16 +20,6 @@ RESOURCES = [
     "channels",
     "product-types",
 ]
-
-
-def seed_sandbox(ct: CommercetoolsSandbox, **kwargs: Any) -> SeedSummary:
-    return seed(ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret, **kwargs)
-
-
-def change_sandbox(ct: CommercetoolsSandbox, **kwargs: Any) -> ChangeSummary:
-    return apply_changes(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret, **kwargs
-    )
 
 
 def fetch_all(client: httpx.Client, resource: str, **params: Any) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from ctsync.sandbox.commercetools.seed_catalog import product_plans
 from ctsync.sandbox.commercetools.seed_people import ShopperPlan, plan_shoppers
 from ctsync.sandbox.commercetools.seeder import ChangeSummary, default_now
 
-from ._seeding import change_sandbox, fetch_all, seed_sandbox, snapshot
+from ._seeding import fetch_all, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -72,14 +72,14 @@ def test_same_seed_same_business_content_and_same_changes(
     # Seeding is dated relative to the current minute; pin it, or two seedings that straddle
     # a minute boundary differ in every timestamp (seen in CI).
     now = default_now()
-    first_summary = seed_sandbox(ct, customers=100, seed=7, now=now)
+    first_summary = ct.seed(customers=100, seed=7, now=now)
     first = _business_content(snapshot(ct))
-    first_changes = _changed_keys(ct, change_sandbox(ct, fraction=0.05, seed=3))
+    first_changes = _changed_keys(ct, ct.apply_changes(fraction=0.05, seed=3))
 
     ct.reset()
-    second_summary = seed_sandbox(ct, customers=100, seed=7, now=now)
+    second_summary = ct.seed(customers=100, seed=7, now=now)
     second = _business_content(snapshot(ct))
-    second_changes = _changed_keys(ct, change_sandbox(ct, fraction=0.05, seed=3))
+    second_changes = _changed_keys(ct, ct.apply_changes(fraction=0.05, seed=3))
 
     assert first == second
     volatile = {"requests", "retries", "seconds", "now"}
@@ -159,13 +159,13 @@ def test_apply_changes_produces_the_expected_messages(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
     ct = fresh_commercetools
-    seed_sandbox(ct, customers=120, seed=11)
+    ct.seed(customers=120, seed=11)
     with ct.client() as client:
         before = {c["id"]: c for c in fetch_all(client, "customers")}
         orders_before = {o["id"]: o for o in fetch_all(client, "orders")}
         last_sequence = len(fetch_all(client, "messages"))
 
-    changes = change_sandbox(ct, fraction=0.05, seed=5)
+    changes = ct.apply_changes(fraction=0.05, seed=5)
 
     assert len(changes.email_changed) == len(changes.consent_changed) == 6
     assert len(changes.customers_deleted) == 3

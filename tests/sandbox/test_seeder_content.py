@@ -14,7 +14,7 @@ import pytest
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.commercetools.seeder import SeedSummary
 
-from ._seeding import seed_sandbox, snapshot
+from ._seeding import snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def seeded(commercetools_sandbox: CommercetoolsSandbox) -> Iterator[dict[str, An
     """
     commercetools_sandbox.reset()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    summary = seed_sandbox(commercetools_sandbox, customers=200, seed=42, now=now)
+    summary = commercetools_sandbox.seed(customers=200, seed=42, now=now)
     data = snapshot(commercetools_sandbox)
     data["summary"] = summary
     data["now"] = now

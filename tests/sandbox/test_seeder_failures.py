@@ -15,7 +15,7 @@ import pytest
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.commercetools.seeder import SeedError, apply_changes, seed
 
-from ._seeding import change_sandbox, fetch_all, seed_sandbox
+from ._seeding import fetch_all
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_seeding_rides_out_throttling_and_overload(
 ) -> None:
     ct = fresh_commercetools
     ct.set_faults(status_429=0.05, status_503=0.05, retry_after_seconds=0, seed=3)
-    summary = seed_sandbox(ct, customers=25, seed=5)
+    summary = ct.seed(customers=25, seed=5)
     ct.clear_faults()
     assert summary.retries > 0
     with ct.client() as client:
@@ -40,7 +40,7 @@ def test_an_expired_token_is_reminted(fresh_commercetools: CommercetoolsSandbox)
     ct = fresh_commercetools
     ct.reset_stats()
     ct.set_faults(sequence=[401])  # the first API request finds its token rejected
-    summary = seed_sandbox(ct, customers=12, seed=6)
+    summary = ct.seed(customers=12, seed=6)
     assert ct.stats()["tokens_issued"] == 2
     with ct.client() as client:
         assert len(fetch_all(client, "customers")) == summary.customers
@@ -48,7 +48,7 @@ def test_an_expired_token_is_reminted(fresh_commercetools: CommercetoolsSandbox)
     ct.reset()
     ct.set_faults(sequence=[401, 401])  # a fresh token refused too: give up, say why
     with pytest.raises(SeedError, match="HTTP 401"):
-        seed_sandbox(ct, customers=2, seed=6)
+        ct.seed(customers=2, seed=6)
 
 
 def test_writes_are_not_resent_after_a_500_but_reads_are(
@@ -57,11 +57,11 @@ def test_writes_are_not_resent_after_a_500_but_reads_are(
     ct = fresh_commercetools
     ct.set_faults(sequence=[500], paths=f"^/{ct.project_key}/carts$")  # only ever POSTed
     with pytest.raises(SeedError, match=r"customer cust-\d+ .*POST /carts .*HTTP 500"):
-        seed_sandbox(ct, customers=4, seed=2)
+        ct.seed(customers=4, seed=2)
     ct.reset()
-    seed_sandbox(ct, customers=4, seed=2)
+    ct.seed(customers=4, seed=2)
     ct.set_faults(sequence=[500, 504], paths=f"^/{ct.project_key}/customers$")
-    changes = change_sandbox(ct, fraction=0.25, seed=2)  # starts with GET /customers
+    changes = ct.apply_changes(fraction=0.25, seed=2)  # starts with GET /customers
     assert changes.email_changed
     assert ct.faults()["sequence"] == []
 
@@ -69,9 +69,9 @@ def test_writes_are_not_resent_after_a_500_but_reads_are(
 def test_seeding_twice_is_refused_with_a_clear_error(
     fresh_commercetools: CommercetoolsSandbox,
 ) -> None:
-    seed_sandbox(fresh_commercetools, customers=3, seed=1)
+    fresh_commercetools.seed(customers=3, seed=1)
     with pytest.raises(SeedError, match="already holds stores: seed an empty project"):
-        seed_sandbox(fresh_commercetools, customers=3, seed=1)
+        fresh_commercetools.seed(customers=3, seed=1)
 
 
 def test_wrong_credentials_fail_without_revealing_the_secret(
