@@ -296,6 +296,19 @@ from {{ relation }}
 {%- endmacro %}
 
 
+{#- The columns of a desired-state table that the `_changes` diff and the sync read
+    (docs/CONTRACTS.md §4): record_key, payload, payload_hash (the hash of `hashed`, by
+    default the whole payload) and source_updated_at, from `relation`. -#}
+{% macro iterable_desired_select(relation='final', hashed='payload') -%}
+select
+    cast(record_key as {{ dbt.type_string() }}) as record_key,
+    payload,
+    cast({{ dbt.hash(hashed) }} as {{ dbt.type_string() }}) as payload_hash,
+    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
+from {{ relation }}
+{%- endmacro %}
+
+
 {#- Rows changed at or after this point are rebuilt by an incremental model: the newest
     `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
     ingest merges on a look-back window too). -#}

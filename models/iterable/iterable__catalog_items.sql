@@ -38,9 +38,4 @@ final as (
 
 )
 
-select
-    cast(record_key as {{ dbt.type_string() }}) as record_key,
-    payload,
-    cast({{ dbt.hash('payload') }} as {{ dbt.type_string() }}) as payload_hash,
-    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
-from final
+{{ iterable_desired_select() }}

@@ -220,11 +220,6 @@ final as (
 
 )
 
-select
-    cast(record_key as {{ dbt.type_string() }}) as record_key,
-    payload,
-    -- the buyer's identity is not part of the hash: an email change moves the profile (and
-    -- the purchases on it) in Iterable, it is no reason to send the purchase again
-    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['user'])) }} as {{ dbt.type_string() }}) as payload_hash,
-    cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
-from final
+-- the buyer's identity is not part of the hash: an email change moves the profile (and
+-- the purchases on it) in Iterable, it is no reason to send the purchase again
+{{ iterable_desired_select(hashed=ctsync_json_without_keys('payload', ['user'])) }}
