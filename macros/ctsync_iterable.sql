@@ -309,6 +309,14 @@ from {{ relation }}
 {%- endmacro %}
 
 
+{#- The body of an `fx_rates` import CTE: the seed's rates to var base_currency (an amount
+    in `currency_code` times `rate` is the amount in the base currency). -#}
+{% macro ctsync_fx_rates_to_base() -%}
+select * from {{ ref('fx_rates') }}
+    where base_currency_code = '{{ var("base_currency") }}'
+{%- endmacro %}
+
+
 {#- Rows changed at or after this point are rebuilt by an incremental model: the newest
     `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
     ingest merges on a look-back window too). -#}

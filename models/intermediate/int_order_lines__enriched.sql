@@ -32,8 +32,7 @@ markets as (
 
 fx_rates as (
 
-    select * from {{ ref('fx_rates') }}
-    where base_currency_code = '{{ var("base_currency") }}'
+    {{ ctsync_fx_rates_to_base() }}
 
 ),
 
