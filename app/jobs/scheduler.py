@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any, Protocol
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import croniter  # type: ignore[import-untyped, unused-ignore]  # untyped; mypy's cache decides which it reports
 
 log = logging.getLogger("ctsync.jobs.scheduler")
 
