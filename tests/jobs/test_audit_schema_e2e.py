@@ -5,8 +5,6 @@ sync alike), the audit views read them there, and `ctsync status` finds them."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,10 +12,10 @@ import pytest
 
 from ctsync.core.names import OK_STATUSES
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
-from ctsync.sandbox.environment import sandbox_environment
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-CTSYNC = Path(sys.executable).parent / "ctsync"
+from ._support import ctsync, job_env, tail
+
 SCHEMA = "ops_audit"
 
 pytestmark = pytest.mark.slow
@@ -31,27 +29,11 @@ def test_a_run_writes_and_status_reads_a_configured_audit_schema(
     commercetools_sandbox.reset()
     iterable_emulator.reset(project_type="hybrid")
     warehouse = tmp_path / "warehouse.duckdb"
-    env = sandbox_environment(
-        commercetools_sandbox,
-        iterable_emulator,
-        CTSYNC_WAREHOUSE=str(warehouse),
-        CTSYNC_AUDIT_SCHEMA=SCHEMA,
-        COLUMNS="200",
-    )
+    env = job_env(commercetools_sandbox, iterable_emulator, warehouse, CTSYNC_AUDIT_SCHEMA=SCHEMA)
     commercetools_sandbox.seed(customers=8, seed=11)
 
-    def ctsync(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CTSYNC), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-
-    run = ctsync("run", "--no-progress")
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    run = ctsync(tmp_path, env, "run", "--no-progress")
+    assert run.returncode == 0, tail(run)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         schemas = {
@@ -73,7 +55,7 @@ def test_a_run_writes_and_status_reads_a_configured_audit_schema(
         health = con.execute("select count(*) from audit.audit__run_health").fetchone()
         assert health and health[0] >= 1
 
-    shown = ctsync("status", "--json")
+    shown = ctsync(tmp_path, env, "status", "--json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     assert [r["run_id"] for r in document["runs"]] == [run_id]
