@@ -236,6 +236,7 @@ benchmarks alternate a few configurations; a long-running `serve` needs one."""
 _parsed: OrderedDict[str, Any] = OrderedDict()
 _parsed_lock = threading.Lock()
 _PARSE_FILE = "partial_parse.msgpack"
+_SHARED_KEEP = 64
 
 
 def forget_parsed_manifests() -> None:
@@ -336,11 +337,23 @@ def _parsed_manifest(
         return None
     if own.exists():
         _copy_atomically(own, shared)
+        _prune(shared.parent, keep=_SHARED_KEEP)
     with _parsed_lock:
         _parsed[key] = result.result
         while len(_parsed) > _PARSED_KEEP:
             _parsed.popitem(last=False)
     return result.result
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Keep the ``keep`` parse files used last (one per project state, vars and database
+    name: every edit of a model makes a new one)."""
+    try:
+        files = sorted(folder.glob("*.msgpack"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for stale in files[keep:]:
+            stale.unlink(missing_ok=True)
+    except OSError as error:  # another process pruned at the same time
+        log.debug("could not prune %s: %s", folder, error)
 
 
 def _copy_atomically(source: Path, destination: Path) -> None:
