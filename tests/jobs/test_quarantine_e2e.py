@@ -341,6 +341,9 @@ def test_a_model_that_fails_leaves_its_object_out_and_the_rest_is_synced(
         # a product whose raw change time is no timestamp makes dim_products fail for real
         # at build time (a stand-in for any model bug); nothing else reads products
         con.execute("alter table raw_commercetools.products alter last_modified_at type varchar")
+        # a model bug comes with a project change, after which a run builds everything:
+        # forget the earlier builds so this run does (it would build only what changed)
+        con.execute("delete from ctsync.sync_dbt_builds")
         con.execute(
             "update raw_commercetools.products set last_modified_at = 'not a timestamp' "
             "where id = (select min(id) from raw_commercetools.products)"
