@@ -37,6 +37,7 @@ from ctsync.core.config import (
     AUDIT_SCHEMA_ENV,
     AUDIT_SCHEMA_VAR,
     DBT_VARS,
+    WAREHOUSE_ENV,
     ConfigError,
     IterableSettings,
     dbt_vars,
@@ -209,10 +210,9 @@ def run_dbt_build(
         callbacks.append(_callback)
 
     previous = {
-        name: os.environ.get(name)
-        for name in ("CTSYNC_WAREHOUSE", "DBT_SEND_ANONYMOUS_USAGE_STATS")
+        name: os.environ.get(name) for name in (WAREHOUSE_ENV, "DBT_SEND_ANONYMOUS_USAGE_STATS")
     }
-    os.environ["CTSYNC_WAREHOUSE"] = str(path)
+    os.environ[WAREHOUSE_ENV] = str(path)
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     started = time.monotonic()
     try:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ctsync.core.names import PROJECT_TYPES
+from ctsync.core.names import PROJECT_TYPES, TRANSIENT_REASONS, TRANSIENT_REASONS_VAR
 from ctsync.core.redact import mask, register_secret
 from ctsync.core.retry import DEFAULT_BACKOFF
 from ctsync.core.transport import InsecureTransportError, check_url
@@ -364,7 +364,11 @@ DBT_VARS: dict[str, str] = {
 
 
 def dbt_vars(settings: IterableSettings) -> dict[str, Any]:
-    """The dbt vars that must agree with the sync's settings, from `settings`, and the
-    audit schema."""
+    """The dbt vars that must agree with the sync's settings, from `settings`, the audit
+    schema, and the rejection reasons the sync retries on its own."""
     shared = {var: getattr(settings, attribute) for var, attribute in DBT_VARS.items()}
-    return {**shared, AUDIT_SCHEMA_VAR: audit_schema()}
+    return {
+        **shared,
+        AUDIT_SCHEMA_VAR: audit_schema(),
+        TRANSIENT_REASONS_VAR: list(TRANSIENT_REASONS),
+    }

@@ -118,3 +118,17 @@ class Outcome(NamedTuple):
     http_status: int | None = None
     reason_code: str | None = None
     detail: str | None = None
+
+
+# Rejection reason codes that say "try again later" rather than "this payload is wrong":
+# rows with an open rejection of these kinds are re-sent on the next run automatically, and
+# the audit shows them as pending, not rejected (dbt reads them as the var
+# `ctsync_transient_reasons`, passed by `core.config.dbt_vars`).
+# `email_change_pending`: a new email's upsert waits for its profile's move, and goes as
+# soon as the move does (checked locally each run, no request while the move is refused).
+TRANSIENT_REASONS: tuple[str, ...] = (
+    "daily_quota_exhausted",
+    "email_change_pending",
+    "transient_error",
+)
+TRANSIENT_REASONS_VAR = "ctsync_transient_reasons"

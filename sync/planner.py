@@ -17,16 +17,9 @@ import duckdb
 
 from ctsync.core.config import audit_schema
 from ctsync.core.dbt_sql import render
-from ctsync.core.names import OBJECTS, ChangeRow
+from ctsync.core.names import OBJECTS, TRANSIENT_REASONS, ChangeRow
 from ctsync.core.paths import MODELS_DIR
 
-# Reason codes that say "try again later" rather than "this payload is wrong": rows with an
-# open rejection of these kinds are re-sent on the next run automatically.
-# `email_change_pending`: a new email's upsert waits for its profile's move, and goes as
-# soon as the move does (checked locally each run, no request while the move is refused).
-TRANSIENT_REASONS: frozenset[str] = frozenset(
-    {"transient_error", "daily_quota_exhausted", "email_change_pending"}
-)
 ITERABLE_SCHEMA = "iterable"
 
 
@@ -110,7 +103,7 @@ def _pending_sql(
     A full resync holds nothing back."""
     if full:
         return _source_sql(con, obj, full, project_type)
-    transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_REASONS))
+    transient = ", ".join(f"'{code}'" for code in TRANSIENT_REASONS)
     return (
         f"select c.* from ({_source_sql(con, obj, full, project_type)}) as c "
         f"where not exists (select 1 from {audit_schema()}.sync_rejections as r "

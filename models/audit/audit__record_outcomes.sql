@@ -418,7 +418,7 @@ final as (
             ],
             [
                 "sync_rejections.record_key is not null
-                and sync_rejections.reason_code not in ('transient_error', 'daily_quota_exhausted')",
+                and sync_rejections.reason_code not in ('" ~ var('ctsync_transient_reasons') | join("', '") ~ "')",
                 "'rejected'", 'sync_rejections.reason_code', 'sync_rejections.reason_detail',
             ],
             [
