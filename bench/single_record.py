@@ -1,9 +1,9 @@
 """Single-record endpoints benchmark: trackPurchase records/s against the configured rate,
 without stalls and with a share of stalled requests.
 
-Starts the Iterable emulator, builds a DuckDB warehouse with N desired purchases and a
-contract-shaped changes view (docs/CONTRACTS.md §4), and runs `run_sync` twice with the
-shipped settings (trackPurchase at its configured rate, its own timeout):
+Starts the Iterable emulator, builds a DuckDB warehouse with N desired purchases and the
+changes view rendered from the project's diff rule (as `bench/sync.py` does), and runs
+`run_sync` twice with the shipped settings (trackPurchase at its configured rate, its own timeout):
 
 1. every request answered after ``--latency-ms`` (a real API's round trip);
 2. the same, and a ``--stall-fraction`` of requests applied and then never answered
@@ -33,10 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dlt  # noqa: E402, F401  (loaded by `ctsync sync` before it sends; not timed here)
 
-from ctsync.core.config import IterableSettings  # noqa: E402
+from ctsync.core.config import IterableSettings, audit_schema  # noqa: E402
 from ctsync.core.warehouse import connect  # noqa: E402
 from ctsync.sandbox.iterable.emulator import IterableEmulator  # noqa: E402
 from ctsync.sync.engine import run_sync  # noqa: E402
+from ctsync.sync.planner import changes_sql  # noqa: E402
 
 
 def build_warehouse(path: Path, n: int) -> None:
@@ -54,14 +55,10 @@ def build_warehouse(path: Path, n: int) -> None:
             "'total', 9.5 * (1 + i % 3), 'createdAt', 1700000000 + i)::varchar as payload "
             f"from range({n}) as t(i))"
         )
+        # the purchases changes view as dbt builds it (the project's diff rule, rendered)
         con.execute(
             "create or replace view iterable.iterable__purchases_changes as "
-            "select d.record_key, 'upsert' as operation, d.payload, d.payload_hash, "
-            "'purchases:' || d.record_key || ':' || d.payload_hash as idempotency_key, "
-            "d.source_updated_at from iterable.iterable__purchases as d "
-            "left join ctsync.sync_ledger as l on l.object = 'purchases' "
-            "and l.record_key = d.record_key "
-            "where l.record_key is null or l.payload_hash is distinct from d.payload_hash"
+            + changes_sql("purchases", project_type="hybrid")
         )
 
 
@@ -69,7 +66,7 @@ def one_run(
     emu: IterableEmulator, settings: IterableSettings, warehouse: Path, faults: str, n: int
 ) -> dict[str, Any]:
     with connect(warehouse) as con:
-        con.execute("delete from ctsync.sync_ledger where object = 'purchases'")
+        con.execute(f"delete from {audit_schema()}.sync_ledger where object = 'purchases'")
     emu.reset(project_type="hybrid", capture=False)
     emu.set_faults(faults)
     load = os.getloadavg()[0]
