@@ -17,6 +17,7 @@ from urllib.parse import quote
 from ctsync.core.config import IterableSettings
 from ctsync.core.names import IterableObject, Operation, Outcome, RecordOutcome
 from ctsync.core.redact import redact
+from ctsync.sync import responses
 from ctsync.sync.batching import Prepared
 from ctsync.sync.iterable_client import ApiResponse, IterableClient, IterableTransientError
 from ctsync.sync.responses import describe, identity_failures, is_absent, reason_for, should_split
@@ -267,7 +268,7 @@ class Delivery:
                     # No profile under the old email (deleted in Iterable): nothing to move;
                     # the upsert that follows creates the profile under the new email.
                     outcome = outcome._replace(outcome=RecordOutcome.SUCCEEDED)
-                outcomes.append(_email_change_conflict(outcome))
+                outcomes.append(responses.email_change_conflict(outcome))
         return outcomes
 
     def _users_update(self, items: list[Prepared]) -> list[Outcome]:
@@ -283,7 +284,7 @@ class Delivery:
                 "preferUserId": True,
             }
             for outcome in self._single(item, "user_update", "POST", "/api/users/update", body):
-                outcomes.append(_email_change_conflict(outcome))
+                outcomes.append(responses.email_change_conflict(outcome))
         return outcomes
 
     def _users_delete(self, items: list[Prepared]) -> list[Outcome]:
@@ -593,18 +594,3 @@ class Delivery:
             else o
             for o in outcomes
         ]
-
-
-def _email_change_conflict(outcome: Outcome) -> Outcome:
-    """An email change (updateEmail, users/update) refused because the new email already
-    has a profile: its own reason, and what to do about it."""
-    if outcome.outcome != RecordOutcome.REJECTED or outcome.reason_code != "iterable_conflict":
-        return outcome
-    return outcome._replace(
-        reason_code="email_change_target_exists",
-        detail=redact(
-            "the new email already has another Iterable profile; merge or delete one of them "
-            f"in Iterable, then `ctsync replay --reason email_change_target_exists` "
-            f"({outcome.detail})"
-        ),
-    )

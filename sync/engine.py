@@ -17,7 +17,6 @@ after the other; records of different people never wait for each other.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from ctsync.core.names import (
 from ctsync.core.redact import install_log_redaction, redact
 from ctsync.core.warehouse import connect, read_back_loaded
 from ctsync.core.warehouse import warehouse_path as default_warehouse_path
-from ctsync.sync import audit, guards, privacy
+from ctsync.sync import audit, guards, privacy, windows
 from ctsync.sync.acks import AckWriter
 from ctsync.sync.audit import ObjectCounts
 from ctsync.sync.batching import Prepared, batches, person_key
@@ -72,23 +71,6 @@ log = logging.getLogger("ctsync.sync")
 
 
 USER_FIELD_OBJECTS = frozenset({"users", "purchases", "carts"})
-# Single-record endpoints: the window of requests in flight is at least `concurrency` and
-# at most `max_inflight`; a request on the wire longer than STALL_FACTOR typical latencies
-# (and at least STALL_MIN_SECONDS) is stalled and leaves the window.
-STALL_FACTOR = 5.0
-STALL_MIN_SECONDS = 0.5
-# Latency assumed for an endpoint before its first answer.
-INITIAL_LATENCY_SECONDS = 0.2
-# Per-object endpoint of single-record requests, for the window's rate and latency.
-SINGLE_ENDPOINTS: dict[tuple[str, str], str] = {
-    (IterableObject.PURCHASES, Operation.UPSERT): "track_purchase",
-    (IterableObject.CARTS, Operation.UPSERT): "update_cart",
-    (IterableObject.CARTS, Operation.DELETE): "update_cart",
-    (IterableObject.USERS, Operation.MOVE): "update_email",
-    (IterableObject.USERS, Operation.UPDATE): "user_update",
-    (IterableObject.USERS, Operation.DELETE): "user_delete",
-    (IterableObject.USER_DELETIONS, Operation.UPSERT): "user_delete",
-}
 
 
 def run_sync(
@@ -458,10 +440,11 @@ class _Run:
         chains: dict[str, list[Prepared]] = {}
         for item in items:
             chains.setdefault(person_key(item), []).append(item)
-        endpoint = SINGLE_ENDPOINTS.get((obj, operation), "")
+        endpoint = windows.SINGLE_ENDPOINTS.get((obj, operation), "")
         for person, chain in chains.items():
             while len(self._single_futures) >= self.settings.max_inflight or (
-                len(self._single_futures) - self._stalled() >= self._single_window(endpoint)
+                len(self._single_futures) - windows.stalled(self.client)
+                >= windows.single_window(self.client, self.settings, endpoint)
             ):
                 self._collect(counts, inflight, block=True, timeout=0.1)
             before = self._person_tail.get(person)
@@ -488,20 +471,6 @@ class _Run:
         if before is not None:
             wait([before])
         return self.delivery.send(obj, operation, chain)
-
-    def _single_window(self, endpoint: str) -> int:
-        """Requests to keep in flight on a single-record endpoint: its rate times its
-        typical latency, doubled for headroom (Little's law), within [concurrency,
-        max_inflight]."""
-        latency = self.client.latency(endpoint) or INITIAL_LATENCY_SECONDS
-        rate = self.client.limiters.get(endpoint).current_rate if endpoint else 10.0
-        wanted = math.ceil(rate * latency * 2) + 1
-        return max(self.settings.concurrency, min(self.settings.max_inflight, wanted))
-
-    def _stalled(self) -> int:
-        """Requests stalled on the wire: they leave the window (the tasks in flight stay
-        at most `max_inflight`)."""
-        return self.client.stalled(STALL_FACTOR, STALL_MIN_SECONDS)
 
     def _collect(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from ctsync.core.names import Outcome, RecordOutcome
 from ctsync.core.redact import redact
 from ctsync.sync.iterable_client import ApiResponse
 
@@ -113,3 +114,18 @@ def identity_failures(body: dict[str, Any]) -> tuple[dict[str, str], dict[str, s
     for value in body.get("invalidUserIds") or []:
         by_user_id.setdefault(str(value), "iterable_invalid_user_id")
     return by_email, by_user_id
+
+
+def email_change_conflict(outcome: Outcome) -> Outcome:
+    """An email change (updateEmail, users/update) refused because the new email already
+    has a profile: its own reason, and what to do about it."""
+    if outcome.outcome != RecordOutcome.REJECTED or outcome.reason_code != "iterable_conflict":
+        return outcome
+    return outcome._replace(
+        reason_code="email_change_target_exists",
+        detail=redact(
+            "the new email already has another Iterable profile; merge or delete one of them "
+            f"in Iterable, then `ctsync replay --reason email_change_target_exists` "
+            f"({outcome.detail})"
+        ),
+    )
