@@ -243,6 +243,7 @@ def reconcile_deletions(
     Costs one keyset-paged read of the ids per resource. Returns rows removed per table.
     """
     existing = _existing_tables(con)
+    con.execute(f"create schema if not exists {schema.DATASET_NAME}")  # a new warehouse
     con.execute(
         f"create table if not exists {schema.DATASET_NAME}.{RECONCILED_TABLE} ("
         "resource_type_id varchar not null, resource_id varchar not null, "

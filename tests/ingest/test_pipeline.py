@@ -247,6 +247,18 @@ def test_full_refresh_reloads_everything_and_drops_vanished_rows(
     assert _ids(tmp_path) == ["c-00001", "c-00002", "c-00003", "c-00004"]
 
 
+def test_full_refresh_of_a_new_warehouse_loads_everything(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    """The first run may be a full refresh (bench/ingest.py's is): there is nothing to
+    reconcile yet, and ``raw_commercetools`` does not exist before the load creates it."""
+    fake_ct.data["customers"] = [_customer(i, "2024-02-01T00:00:00.000Z") for i in range(3)]
+    full = _ingest(tmp_path, settings, make_client(), resources=["customers"], full_refresh=True)
+    summary = full.resource("customers")
+    assert (summary.fetched, summary.new, summary.removed, summary.total) == (3, 3, 0, 3)
+    assert _ids(tmp_path) == ["c-00000", "c-00001", "c-00002"]
+
+
 def since_of(fake_ct) -> str:
     return dict(fake_ct.api_requests[-1].url.params.multi_items())["var.since"]
 
