@@ -62,3 +62,24 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    Rows of a list that dlt unnested into a child table (`customers__addresses`, ...), read
+    tolerantly like ctsync_source, each with `root_id`, the id of the document it belongs to
+    (dlt joins a child row to its root document by `_dlt_root_id` = the root's `_dlt_id`),
+    and `_dlt_list_idx`, its position in the list.
+-#}
+{% macro ctsync_source_list(source_name, root_table, list_table, columns) -%}
+    {%- set dlt_columns = [['_dlt_root_id', 'varchar'], ['_dlt_list_idx', 'bigint']] -%}
+    select
+        list_rows.*,
+        roots.id as root_id
+    from (
+        {{ ctsync_source(source_name, list_table, columns + dlt_columns) }}
+    ) as list_rows
+    inner join (
+        {{ ctsync_source(source_name, root_table, [['id', 'varchar'], ['_dlt_id', 'varchar']]) }}
+    ) as roots
+        on list_rows._dlt_root_id = roots._dlt_id
+{%- endmacro %}

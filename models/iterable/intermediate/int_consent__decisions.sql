@@ -1,4 +1,3 @@
-{%- set project_type = var('iterable_project_type') -%}
 -- One consent decision per person and subscription group (docs/CONTRACTS.md §4a, README
 -- "Consent"). People are resolved customers and, in email and hybrid projects, guests and
 -- cart owners identified by email alone. Inputs per group:
@@ -6,24 +5,13 @@
 --   * Iterable: subscribe / unsubscribe / complaint / hard-bounce events (raw_iterable),
 --     except the echoes of ctsync's own writes, and the state Iterable holds (read back);
 --   * the acknowledged ledger: what ctsync wrote since that state was read.
+-- People and the profile an email change moves: int_consent__people.
 -- Choices are compared at whole seconds (Iterable's resolution); on a tie the opt-out wins.
 with
 
-identities as (
+people as (
 
-    select * from {{ ref('int_iterable__identities') }}
-
-),
-
-contacts as (
-
-    select * from {{ ref('int_iterable__contact_identities') }}
-
-),
-
-customers as (
-
-    select * from {{ ref('stg_commercetools__customers') }}
+    select * from {{ ref('int_consent__people') }}
 
 ),
 
@@ -57,12 +45,6 @@ iterable_events as (
 
 ),
 
-profiles as (
-
-    select * from {{ source('ctsync', 'sync_user_profiles') }}
-
-),
-
 ledger as (
 
     select *
@@ -81,102 +63,15 @@ changelog as (
 
 ),
 
-registered as (
-
-    select
-        identities.record_key as person_key,
-        identities.email,
-        identities.user_id,
-        identities.customer_id,
-        false as is_guest,
-        customers.last_modified_at as source_updated_at
-
-    from identities
-    left join customers
-        on identities.customer_id = customers.customer_id
-    where identities.is_resolved
-
-),
-
-guests as (
-
-    -- guests and customers without a usable identity who order or keep a cart: Iterable
-    -- creates them through trackPurchase / updateCart, so they get consent rows too
-    select distinct
-        contacts.email as person_key,
-        contacts.email,
-        cast(null as {{ dbt.type_string() }}) as user_id,
-        cast(null as {{ dbt.type_string() }}) as customer_id,
-        true as is_guest,
-        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at
-
-    from contacts
-    where contacts.is_identifiable
-        and contacts.user_id is null
-        and contacts.email is not null
-        {%- if project_type == 'userId' %}
-        and 1 = 0
-        {%- endif %}
-        and not exists (
-            select 1 from registered
-            where registered.email = contacts.email
-        )
-
-),
-
-people as (
-
-    select
-        *,
-        {%- if project_type == 'email' %}
-        'email:' || email as iterable_user_key
-        {%- else %}
-        case
-            when user_id is not null then 'userId:' || user_id
-            else 'email:' || email
-        end as iterable_user_key
-        {%- endif %}
-
-    from (
-        select * from registered
-        union all
-        select * from guests
-    ) as everyone
-
-),
-
 moved_from as (
 
-    -- email projects: the profile this project last wrote for a customer under an email the
-    -- customer no longer has (and nobody else holds now). updateEmail moves it, with its
-    -- subscriptions and history, to the new email in the same run, before subscriptions:
-    -- what Iterable holds and recorded under the old email are the person's own choices
+    -- email projects: the profile updateEmail moves to this person in the same run
     select
         person_key,
         previous_email
 
-    from (
-        select
-            registered.person_key,
-            profiles.record_key as previous_email,
-            row_number() over (
-                partition by registered.person_key
-                order by profiles.acknowledged_at desc, profiles.record_key
-            ) as recency
-
-        from profiles
-        inner join registered
-            on profiles.customer_id = registered.customer_id
-        where profiles.record_key <> registered.email
-            {%- if project_type != 'email' %}
-            and 1 = 0
-            {%- endif %}
-            and not exists (
-                select 1 from people as holders
-                where holders.email = profiles.record_key
-            )
-    ) as ranked
-    where recency = 1
+    from people
+    where previous_email is not null
 
 ),
 

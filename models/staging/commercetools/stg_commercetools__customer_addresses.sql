@@ -2,7 +2,7 @@ with
 
 addresses as (
 
-    {{ ctsync_source('commercetools', 'customers__addresses', [
+    {{ ctsync_source_list('commercetools', 'customers', 'customers__addresses', [
         ['id', 'varchar'],
         ['key', 'varchar'],
         ['country', 'varchar'],
@@ -12,23 +12,15 @@ addresses as (
         ['state', 'varchar'],
         ['phone', 'varchar'],
         ['mobile', 'varchar'],
-        ['_dlt_root_id', 'varchar'],
-        ['_dlt_list_idx', 'bigint'],
     ]) }}
-
-),
-
-customers as (
-
-    {{ ctsync_source('commercetools', 'customers', [['id', 'varchar'], ['_dlt_id', 'varchar']]) }}
 
 ),
 
 renamed as (
 
     select
-        customers.id || ':' || coalesce(addresses.id, cast(addresses._dlt_list_idx as {{ dbt.type_string() }})) as customer_address_id,
-        customers.id as customer_id,
+        addresses.root_id || ':' || coalesce(addresses.id, cast(addresses._dlt_list_idx as {{ dbt.type_string() }})) as customer_address_id,
+        addresses.root_id as customer_id,
         addresses.id as address_id,
         addresses."key" as address_key,
         addresses._dlt_list_idx as address_position,
@@ -41,8 +33,6 @@ renamed as (
         addresses.mobile
 
     from addresses
-    inner join customers
-        on addresses._dlt_root_id = customers._dlt_id
 
 )
 

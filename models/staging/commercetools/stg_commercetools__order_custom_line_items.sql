@@ -4,7 +4,7 @@ with
 
 custom_line_items as (
 
-    {{ ctsync_source('commercetools', 'orders__custom_line_items', [
+    {{ ctsync_source_list('commercetools', 'orders', 'orders__custom_line_items', [
         ['id', 'varchar'],
         ['name', 'json'],
         ['slug', 'json'],
@@ -12,15 +12,7 @@ custom_line_items as (
         ['total_price__currency_code', 'varchar'],
         ['total_price__cent_amount', 'bigint'],
         ['total_price__fraction_digits', 'bigint'],
-        ['_dlt_root_id', 'varchar'],
-        ['_dlt_list_idx', 'bigint'],
     ]) }}
-
-),
-
-parents as (
-
-    {{ ctsync_source('commercetools', 'orders', [['id', 'varchar'], ['_dlt_id', 'varchar']]) }}
 
 ),
 
@@ -28,7 +20,7 @@ renamed as (
 
     select
         custom_line_items.id as order_custom_line_item_id,
-        parents.id as order_id,
+        custom_line_items.root_id as order_id,
         custom_line_items._dlt_list_idx as line_position,
         {{ ctsync_json_text('custom_line_items.slug', '$') }} as slug,
         cast(custom_line_items.name as {{ dbt.type_string() }}) as name_localized,
@@ -37,8 +29,6 @@ renamed as (
         {{ ctsync_money('custom_line_items.total_price__cent_amount', 'custom_line_items.total_price__fraction_digits') }} as line_total_amount
 
     from custom_line_items
-    inner join parents
-        on custom_line_items._dlt_root_id = parents._dlt_id
 
 )
 

@@ -2,7 +2,7 @@ with
 
 return_items as (
 
-    {{ ctsync_source('commercetools', 'orders__return_info__items', [
+    {{ ctsync_source_list('commercetools', 'orders', 'orders__return_info__items', [
         ['id', 'varchar'],
         ['type', 'varchar'],
         ['line_item_id', 'varchar'],
@@ -14,7 +14,6 @@ return_items as (
         ['created_at', 'timestamp with time zone'],
         ['last_modified_at', 'timestamp with time zone'],
         ['_dlt_parent_id', 'varchar'],
-        ['_dlt_root_id', 'varchar'],
     ]) }}
 
 ),
@@ -29,17 +28,11 @@ return_infos as (
 
 ),
 
-orders as (
-
-    {{ ctsync_source('commercetools', 'orders', [['id', 'varchar'], ['_dlt_id', 'varchar']]) }}
-
-),
-
 renamed as (
 
     select
         return_items.id as return_item_id,
-        orders.id as order_id,
+        return_items.root_id as order_id,
         return_items."type" as return_item_type,
         return_items.line_item_id as order_line_item_id,
         return_items.custom_line_item_id,
@@ -53,8 +46,6 @@ renamed as (
         {{ ctsync_utc('return_items.last_modified_at') }} as last_modified_at
 
     from return_items
-    inner join orders
-        on return_items._dlt_root_id = orders._dlt_id
     left join return_infos
         on return_items._dlt_parent_id = return_infos._dlt_id
 
