@@ -7,10 +7,14 @@
 Prints one JSON object on stdout (progress goes to stderr).
 
 latency: both sandboxes in this process, `--customers` seeded and synced once; then the
-  receiver (the same code as `ctsync serve`, on a loopback port, debounce 0.5 s) runs while
+  receiver (the same code as `ctsync serve`, on a loopback port, debounce 0.5 s, idle
+  debounce its default) runs while
   `--changes` customers are renamed in commercetools every `--interval` seconds. Each change's
   CustomerFirstNameSet message is POSTed as a Google Pub/Sub push envelope, and the time until
-  the emulator holds the new name is that change's latency (p50 / p95 / max).
+  the emulator holds the new name is that change's latency (p50 / p95 / max). Where the
+  seconds go: the median wait from the POST to the start of the run that carried the change
+  (debounce, or a run still busy), the median run's stages (ingest / dbt / sync / the job's
+  other work) and the rest (the watcher polls every 0.2 s).
 
 incremental_run: `--big-customers` customers and as many orders (the deterministic document
   generator) bulk-loaded into the commercetools sandbox, loaded once through the real API
@@ -100,8 +104,10 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
             raise SystemExit(f"initial run failed: {initial.status} {initial.error_message}")
 
         reports: list[JobReport] = []
+        run_starts: list[float] = []
 
         def job(resources: frozenset[str], stop: threading.Event) -> None:
+            run_starts.append(time.monotonic())
             reports.append(
                 run_job(
                     JobOptions(resources=sorted(resources), trigger="event"),
@@ -132,6 +138,7 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
         targets = [c for c in pool if emulator.user(user_id=c["id"]) is not None][:changes]
         pending: dict[str, tuple[str, float]] = {}
         latencies: list[float] = []
+        posted: list[float] = []
         done = threading.Event()
 
         def watch() -> None:
@@ -161,6 +168,7 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
                 pending[customer["id"]] = (name, changed_at)
                 envelope = pubsub_push(payload, f"bench-{i}")
                 http.post(f"{url}/?token={TOKEN}", json=envelope).raise_for_status()
+                posted.append(time.monotonic())
                 time.sleep(interval)
         deadline = time.monotonic() + 600
         while pending and time.monotonic() < deadline:
@@ -171,6 +179,16 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
         trigger.stop(60)
         state.close()
         runs = list(reports)
+        waits = [
+            min(start for start in run_starts if start >= at) - at
+            for at in posted
+            if any(start >= at for start in run_starts)
+        ]
+        run_seconds = [
+            (r.finished_at - r.started_at).total_seconds()
+            for r in runs
+            if r.started_at is not None and r.finished_at is not None
+        ]
         return {
             "customers": customers,
             "changes": len(targets),
@@ -185,6 +203,8 @@ def measure_latency(changes: int, interval: float, customers: int, folder: Path)
                 stage: quantile([s for r in runs if (s := stage_seconds(r).get(stage))], 0.5)
                 for stage in ("ingest", "dbt", "sync")
             },
+            "median_wait_before_run_seconds": quantile(waits, 0.5),
+            "event_run_median_seconds": quantile(run_seconds, 0.5),
             "samples_seconds": sorted(latencies),
         }
 

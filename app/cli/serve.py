@@ -18,18 +18,27 @@ from ctsync.app.cli.options import (
     _target,
     err,
 )
+from ctsync.app.jobs.trigger import DEFAULT_DEBOUNCE, DEFAULT_IDLE_DEBOUNCE, DEFAULT_MAX_WAIT
 
 
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="Port (0 = any free port).")] = 8787,
     debounce: Annotated[
-        float, typer.Option("--debounce", help="Seconds of quiet before a run starts.")
-    ] = 2.0,
+        float,
+        typer.Option("--debounce", help="Under a burst: seconds of quiet before a run starts."),
+    ] = DEFAULT_DEBOUNCE,
+    idle_debounce: Annotated[
+        float,
+        typer.Option(
+            "--idle-debounce",
+            help="When idle: seconds between a change and its run (at most --debounce).",
+        ),
+    ] = DEFAULT_IDLE_DEBOUNCE,
     max_wait: Annotated[
         float,
         typer.Option("--max-wait", help="Longest a change waits for its run, in seconds."),
-    ] = 30.0,
+    ] = DEFAULT_MAX_WAIT,
     state: Annotated[
         Path | None,
         typer.Option(
@@ -117,6 +126,7 @@ def serve_command(
             token=token,
             state_path=str(state_path),
             debounce=debounce,
+            idle_debounce=idle_debounce,
             max_wait=max_wait,
             tls_cert=str(tls_cert) if tls_cert else None,
             tls_key=str(tls_key) if tls_key else None,

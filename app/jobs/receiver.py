@@ -35,7 +35,12 @@ from ctsync.app.alerts import AlertSettings, send, stale_alert
 from ctsync.app.jobs.deliveries import DeliveryError, parse_delivery
 from ctsync.app.jobs.sns import SnsSignatureError, SnsVerifier, is_sns_url
 from ctsync.app.jobs.state import ReceiverState
-from ctsync.app.jobs.trigger import DebouncedTrigger
+from ctsync.app.jobs.trigger import (
+    DEFAULT_DEBOUNCE,
+    DEFAULT_IDLE_DEBOUNCE,
+    DEFAULT_MAX_WAIT,
+    DebouncedTrigger,
+)
 
 log = logging.getLogger("ctsync.jobs.receiver")
 
@@ -328,8 +333,9 @@ def serve(
     port: int,
     token: str | None,
     state_path: str,
-    debounce: float = 2.0,
-    max_wait: float = 30.0,
+    debounce: float = DEFAULT_DEBOUNCE,
+    idle_debounce: float = DEFAULT_IDLE_DEBOUNCE,
+    max_wait: float = DEFAULT_MAX_WAIT,
     retry_delay: float = 10.0,
     tls_cert: str | None = None,
     tls_key: str | None = None,
@@ -344,7 +350,12 @@ def serve(
         raise ReceiverError("give both --tls-cert and --tls-key, or neither")
     state = ReceiverState(state_path)
     trigger = DebouncedTrigger(
-        job, debounce=debounce, max_wait=max_wait, retry_delay=retry_delay, state=state
+        job,
+        debounce=debounce,
+        idle_debounce=idle_debounce,
+        max_wait=max_wait,
+        retry_delay=retry_delay,
+        state=state,
     )
     receiver = Receiver(trigger, state, TokenAuth(token))
     config = uvicorn.Config(

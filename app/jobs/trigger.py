@@ -1,8 +1,15 @@
 """A debounced, non-overlapping trigger: bursts of notifications become one job run.
 
-Notifications only add resources to a pending set. A worker thread waits until the set has
-been quiet for `debounce` seconds (or `max_wait` has passed since the oldest pending change,
-so a steady stream cannot postpone a run forever), then runs the job for everything pending.
+Notifications only add resources to a pending set. The debounce adapts to the traffic:
+
+* idle (nothing pending, no run, no notification for `debounce` seconds): a change starts
+  its run after `idle_debounce` seconds (default 0.2: time for the other messages of the
+  same change), not after the whole window;
+* a burst (a second notification before the run started, or notifications while a run is
+  in progress): the worker waits until the set has been quiet for `debounce` seconds (or
+  `max_wait` has passed since the oldest pending change, so a steady stream cannot postpone
+  a run forever), then runs the job for everything pending.
+
 Notifications that arrive while the job runs accumulate and cause exactly one follow-up run.
 
 A run that fails (raises, or reports `failed`/`partial` by raising `RunFailed`) keeps its
@@ -25,6 +32,11 @@ from ctsync.core.redact import redact
 from ctsync.core.retry import Backoff
 
 log = logging.getLogger("ctsync.jobs.trigger")
+
+# The debounce windows' defaults (`ctsync serve --debounce/--idle-debounce/--max-wait`), seconds.
+DEFAULT_DEBOUNCE = 2.0
+DEFAULT_IDLE_DEBOUNCE = 0.2
+DEFAULT_MAX_WAIT = 30.0
 
 JobFunction = Callable[[frozenset[str], threading.Event], Any]
 
@@ -68,14 +80,16 @@ class DebouncedTrigger:
         self,
         job: JobFunction,
         *,
-        debounce: float = 2.0,
-        max_wait: float = 30.0,
+        debounce: float = DEFAULT_DEBOUNCE,
+        idle_debounce: float = DEFAULT_IDLE_DEBOUNCE,
+        max_wait: float = DEFAULT_MAX_WAIT,
         retry_delay: float = 10.0,
         max_retry_delay: float = 900.0,
         state: ReceiverState | None = None,
     ) -> None:
         self._job = job
         self.debounce = debounce
+        self.idle_debounce = min(idle_debounce, debounce)
         self.max_wait = max_wait
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
@@ -85,6 +99,8 @@ class DebouncedTrigger:
         self._pending_since: float | None = None  # wall clock of the oldest unsynced change
         self._first_at: float | None = None
         self._last_at: float | None = None
+        self._last_notified: float | None = None  # any notification, across batches
+        self._quick = False  # the pending batch is one change that arrived while idle
         self._not_before = 0.0
         self._running = False
         self._stopping = False
@@ -115,6 +131,12 @@ class DebouncedTrigger:
             now = time.monotonic()
             if not self._pending:
                 self._first_at = now
+                self._quick = not self._running and (
+                    self._last_notified is None or now - self._last_notified >= self.debounce
+                )
+            else:
+                self._quick = False  # a burst: wait for quiet
+            self._last_notified = now
             if self._pending_since is None:
                 self._pending_since = time.time()
             self._last_at = now
@@ -174,17 +196,22 @@ class DebouncedTrigger:
                     continue
                 assert self._first_at is not None and self._last_at is not None
                 now = time.monotonic()
-                due = max(
-                    self._not_before,
-                    min(self._last_at + self.debounce, self._first_at + self.max_wait),
-                )
+                due = max(self._not_before, self._due())
                 if now >= due:
                     batch = frozenset(self._pending)
                     self._pending.clear()
                     self._first_at = self._last_at = None
+                    self._quick = False
                     self._running = True
                     return batch
                 self._cond.wait(due - now)
+
+    def _due(self) -> float:
+        """When the pending batch may start (before any retry delay): see the module doc."""
+        assert self._first_at is not None and self._last_at is not None
+        if self._quick:
+            return self._first_at + self.idle_debounce
+        return min(self._last_at + self.debounce, self._first_at + self.max_wait)
 
     def _loop(self) -> None:
         while True:
@@ -233,6 +260,7 @@ class DebouncedTrigger:
                     now = time.monotonic()
                     if not self._pending:
                         self._first_at = self._last_at = now
+                    self._quick = False
                     self._pending |= batch
                     # Whatever arrives meanwhile, the blocker needs time to go away.
                     self._not_before = now + delay

@@ -70,14 +70,22 @@ def receiver_server(
     job: Calls,
     *,
     debounce: float = 0.1,
+    idle_debounce: float | None = None,
     confirmed: list[str] | None = None,
     retry_delay: float = 10.0,
     sns: SnsSigner | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Iterator[tuple[Receiver, str]]:
     state = ReceiverState(tmp_path / "receiver.sqlite")
+    # idle_debounce defaults to the whole window: these tests count the runs a few
+    # deliveries cause, and must not depend on how fast the test posts them
     trigger = DebouncedTrigger(
-        job, debounce=debounce, max_wait=5, retry_delay=retry_delay, state=state
+        job,
+        debounce=debounce,
+        idle_debounce=debounce if idle_debounce is None else idle_debounce,
+        max_wait=5,
+        retry_delay=retry_delay,
+        state=state,
     )
     receiver = Receiver(
         trigger,

@@ -54,8 +54,9 @@ class RecordingJob:
 
 def test_a_burst_of_notifications_becomes_one_run_with_all_resources() -> None:
     job = RecordingJob()
-    # a debounce far above the gaps between notifications, even on a loaded machine
-    trigger = DebouncedTrigger(job, debounce=3.0, max_wait=20)
+    # a debounce far above the gaps between notifications, even on a loaded machine (and
+    # as long when idle: the first notification must not start a run of its own)
+    trigger = DebouncedTrigger(job, debounce=3.0, idle_debounce=3.0, max_wait=20)
     trigger.start()
     try:
         for resource in ["customers", "orders", "customers", "carts", "orders"]:
@@ -71,7 +72,7 @@ def test_a_burst_of_notifications_becomes_one_run_with_all_resources() -> None:
 
 def test_the_run_waits_for_quiet_before_starting() -> None:
     job = RecordingJob()
-    trigger = DebouncedTrigger(job, debounce=0.3, max_wait=5)
+    trigger = DebouncedTrigger(job, debounce=5.0, idle_debounce=0.3, max_wait=5)
     trigger.start()
     try:
         notified = time.monotonic()
@@ -80,6 +81,42 @@ def test_the_run_waits_for_quiet_before_starting() -> None:
         assert job.started[0] - notified >= 0.29
     finally:
         trigger.stop(5)
+
+
+def test_an_isolated_change_starts_its_run_without_waiting_out_the_debounce() -> None:
+    # Before: every change waited `debounce` seconds of quiet; an idle trigger now starts
+    # after idle_debounce (here 0), so a run starts long before a minute has passed.
+    job = RecordingJob()
+    trigger = DebouncedTrigger(job, debounce=60.0, idle_debounce=0.0, max_wait=120)
+    trigger.start()
+    try:
+        trigger.notify({"customers"})
+        assert wait_for(lambda: len(job.calls) == 1, timeout=30)
+        assert job.calls == [frozenset({"customers"})]
+    finally:
+        trigger.stop(5)
+
+
+def test_a_burst_waits_for_quiet_even_when_the_trigger_was_idle() -> None:
+    # Two notifications are pending before the worker starts: a burst, so the run waits
+    # for `debounce` seconds of quiet after the last one, not for idle_debounce.
+    job = RecordingJob()
+    trigger = DebouncedTrigger(job, debounce=0.5, idle_debounce=0.0, max_wait=30)
+    trigger.notify({"customers"})
+    trigger.notify({"orders"})
+    last = time.monotonic()
+    trigger.start()
+    try:
+        assert wait_for(lambda: len(job.calls) == 1, timeout=10)
+        assert job.started[0] - last >= 0.49
+        assert job.calls == [frozenset({"customers", "orders"})]
+    finally:
+        trigger.stop(5)
+
+
+def test_idle_debounce_is_never_longer_than_the_debounce() -> None:
+    trigger = DebouncedTrigger(RecordingJob(), debounce=0.5, idle_debounce=3.0)
+    assert trigger.idle_debounce == 0.5
 
 
 def test_notifications_during_a_run_cause_exactly_one_follow_up_run() -> None:
@@ -109,7 +146,7 @@ def test_a_steady_stream_cannot_postpone_the_run_past_max_wait() -> None:
     job = RecordingJob()
     # The stream never pauses for anything near the debounce window, so only max_wait
     # can start the run: it must start long before the window could ever elapse.
-    trigger = DebouncedTrigger(job, debounce=10.0, max_wait=0.5)
+    trigger = DebouncedTrigger(job, debounce=10.0, idle_debounce=10.0, max_wait=0.5)
     trigger.start()
     try:
         first = time.monotonic()
