@@ -14,8 +14,14 @@ that succeeded:
   is the one clock-relative fact that reaches Iterable; payloads carry none, a dbt test checks).
 
 Nothing changed → no build at all. A selective build runs the data tests of the models it
-builds; the full suite runs in full builds. Each build is recorded in
-``<audit schema>.sync_dbt_builds``, in the warehouse, so the state travels with the data.
+builds; the full suite runs in full builds. A selective build leaves views alone but the
+``_changes`` views (the sync's input, whose tests protect Iterable): a view's SQL depends on
+the project and on the raw tables' columns, not on their rows, so staging, intermediate and
+audit views are re-created only when dlt changed a raw schema (a new column or child table),
+and their tests, which read every row, run in full builds. A project change
+rebuilds with ``--full-refresh``: incremental models keep rows built by the old logic
+otherwise. Each build is recorded in ``<audit schema>.sync_dbt_builds``, in the warehouse, so
+the state travels with the data.
 """
 
 from __future__ import annotations
@@ -51,6 +57,17 @@ _SYNC_MARKERS = {
 _CLOCK_MODEL = "int_carts__enriched"
 _LOADS = "commercetools._dlt_loads"
 """The newest dlt load of the commercetools raw tables a build saw (not a dbt source)."""
+_SCHEMAS = "schemas"
+"""The dlt schema versions of the raw datasets a build saw (not a dbt source): the columns
+the staging views select."""
+VIEWS = [
+    *(
+        f"config.materialized:view,path:models/{folder}"
+        for folder in ("staging", "intermediate", "marts", "audit")
+    ),
+    "iterable__events_skipped",
+]
+"""Views a selective build leaves as they are (with their tests): all but the `_changes` ones."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,8 @@ class BuildPlan:
     kind: str  # full | selective | none
     reason: str
     select: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    full_refresh: bool = False
     fingerprint: str = ""
     markers: dict[str, Any] = field(default_factory=dict)
 
@@ -96,12 +115,14 @@ def plan_build(
         plan = BuildPlan("full", "", fingerprint=fingerprint, markers=markers)
         if full_refresh:
             plan.reason = "full refresh"
+            plan.full_refresh = True
         elif changed is None:
             plan.reason = "full build: what the ingest changed is unknown"
         elif last is None:
             plan.reason = "full build: first build of this warehouse"
         elif last[0] != fingerprint:
             plan.reason = "full build: the dbt project or its vars changed"
+            plan.full_refresh = True
         elif not last[1]:
             plan.reason = "full build: the last build did not succeed"
         elif _loaded_elsewhere(con, json.loads(last[2] or "{}").get(_LOADS), changed.load_ids):
@@ -119,7 +140,7 @@ def plan_build(
             moved = [
                 name
                 for name, value in markers.items()
-                if name != _LOADS and (value is None or previous.get(name) != value)
+                if name not in (_LOADS, _SCHEMAS) and (value is None or previous.get(name) != value)
             ]
             plan.select += [f"source:{name}+" for name in moved]
             if moved:
@@ -127,6 +148,10 @@ def plan_build(
             if _clock_crossed(con, now or utcnow()):
                 plan.select.append(f"{_CLOCK_MODEL}+")
                 reasons.append("carts became abandoned")
+            if markers.get(_SCHEMAS) != previous.get(_SCHEMAS):
+                reasons.append("a raw schema changed: views re-created")
+            elif plan.select:
+                plan.exclude += VIEWS
             if plan.select:
                 plan.kind, plan.reason = "selective", "; ".join(reasons)
             else:
@@ -154,9 +179,9 @@ def build_what_changed(
         return plan, None
     result = run_dbt_build(
         warehouse=warehouse,
-        full_refresh=full_refresh,
+        full_refresh=plan.full_refresh,
         select=plan.select or None,
-        exclude=list(exclude),
+        exclude=[*exclude, *plan.exclude],
         on_node_finished=on_node_finished,
         target_path=target_path,
     )
@@ -212,14 +237,23 @@ def _markers(con: Any) -> dict[str, Any]:
         markers[key] = None if all(value is None for value in values) else values
     from ctsync.ingest.commercetools.schema import DATASET_NAME as RAW
 
-    if "_dlt_loads" in _tables(con, RAW):
+    raw_tables = _tables(con, RAW)
+    if "_dlt_loads" in raw_tables:
         row = con.execute(f"select max(load_id) from {RAW}._dlt_loads").fetchone()
         markers[_LOADS] = row[0] if row else None
-    # Iterable's read-back replaces some tables every run and re-reads a window of users:
-    # what it loaded says little, the content says whether anything changed (small tables).
     from ctsync.ingest.iterable.pipeline import TABLES
     from ctsync.ingest.iterable.source import DATASET_NAME
 
+    schemas: dict[str, Any] = {}
+    for dataset, tables in ((RAW, raw_tables), (DATASET_NAME, _tables(con, DATASET_NAME))):
+        if "_dlt_version" in tables:
+            row = con.execute(
+                f"select count(*), max(version), max(inserted_at) from {dataset}._dlt_version"
+            ).fetchone()
+            schemas[dataset] = [str(value) for value in row or ()]
+    markers[_SCHEMAS] = schemas
+    # Iterable's read-back replaces some tables every run and re-reads a window of users:
+    # what it loaded says little, the content says whether anything changed (small tables).
     existing = _tables(con, DATASET_NAME)
     for name in TABLES:
         if name not in existing:

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ctsync.app.jobs import selection
 from ctsync.app.jobs.selection import IngestChanges, plan_build, record_build
 from ctsync.core.warehouse import ensure_audit_tables
 
@@ -50,6 +51,23 @@ def test_changed_tables_select_their_models_and_child_tables(warehouse: Path) ->
     )
     assert plan.kind == "selective"
     assert plan.select == ["source:commercetools.customers+", "source:commercetools.customers__*+"]
+    # views depend on the project and the raw columns, not on rows: left as they are
+    assert (plan.exclude, plan.full_refresh) == (selection.VIEWS, False)
+    assert "config.materialized:view,path:models/staging" in plan.exclude
+
+
+def test_a_new_raw_column_re_creates_the_views(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        # dlt records every schema change (a new column or child table) as a new version
+        con.execute(
+            "create table raw_commercetools._dlt_version as "
+            "select 2 as version, timestamp '2026-12-01 11:00' as inserted_at"
+        )
+    plan = plan_build(
+        warehouse, FINGERPRINT, IngestChanges(["customers"]), now=NOON.replace(hour=11)
+    )
+    assert plan.kind == "selective" and plan.exclude == [], plan
+    assert "a raw schema changed" in plan.reason
 
 
 def test_the_clock_passing_a_carts_abandonment_rebuilds_the_carts(warehouse: Path) -> None:
@@ -94,3 +112,6 @@ def test_what_a_selection_cannot_know_builds_everything(
         warehouse, fingerprint, None if change == "unknown" else changes, now=NOON.replace(hour=11)
     )
     assert (plan.kind, plan.reason) == ("full", reason)
+    assert plan.exclude == []
+    # incremental models keep rows the old logic built unless a project change refreshes them
+    assert plan.full_refresh is (change == "project")
