@@ -231,7 +231,8 @@ def _stale_minutes(target: Path, report: JobReport) -> float | None:
         ).fetchone()
     if not row or row[0] is None or report.finished_at is None:
         return None
-    return max(0.0, (report.finished_at - row[0]).total_seconds() / 60)
+    last: datetime = row[0]
+    return max(0.0, (report.finished_at - last).total_seconds() / 60)
 
 
 def _send_alerts(report: JobReport, stale: float | None, settings: AlertSettings | None) -> None:
