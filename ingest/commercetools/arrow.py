@@ -24,7 +24,8 @@ appended, since dlt merges nested tables only when it normalized them itself).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +36,14 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.normalizers.utils import DLT_ID_LENGTH_BYTES
 from dlt.common.utils import digest128
 
+from ctsync.ingest.commercetools.columnar import DuckDBFlattener, Unsupported
+
 if TYPE_CHECKING:
     import duckdb
 
     from ctsync.ingest.commercetools.schema import RawTable
 
+logger = logging.getLogger(__name__)
 _NAMING = NamingConvention()
 _EMPTY_KEY = "_empty"
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
@@ -123,7 +127,13 @@ class PageConverter:
     of a run gives a column the same type.
     """
 
-    def __init__(self, raw: RawTable, known: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        raw: RawTable,
+        known: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        flatten_in_duckdb: bool = True,
+    ) -> None:
         """``known``: table → column → dlt data type of columns the warehouse already has."""
         quiet_expected_warnings()
         self.raw = raw
@@ -149,6 +159,11 @@ class PageConverter:
         self._names: dict[tuple[tuple[str, ...], str], tuple[str, str, tuple[str, ...]]] = {}
         self.hinted: dict[str, set[str]] = {}
         """Per table, the JSON columns already declared to dlt."""
+        self.flattener: DuckDBFlattener | None = (
+            DuckDBFlattener(self) if flatten_in_duckdb else None
+        )
+        self.pages_walked = 0
+        """Pages the flattener refused, walked in Python instead."""
 
     # --- flattening, as dlt.common.normalizers.json.relational does it ---------------------
 
@@ -241,24 +256,33 @@ class PageConverter:
 
     # --- columns --------------------------------------------------------------------------
 
-    def _column(self, table: str, name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
+    def _column(
+        self, table: str, name: str, values: list[Any] | pa.Array
+    ) -> list[tuple[str, pa.Array]]:
         """The column(s) ``values`` make: none if all null, a ``__v_text`` variant as dlt does
         when a timestamp column gets values that are not date-times."""
-        if name in self.json_columns.get(table, ()):
+        if isinstance(values, pa.Array):  # from DuckDB: JSON columns hold their text already
+            if name in self.json_columns.get(table, ()):
+                return [(name, values.cast(pa.string()))]
+            if values.null_count == len(values):
+                return []
+            array = values
+        elif name in self.json_columns.get(table, ()):
             dumps = orjson.dumps
             encoded = pa.array([None if v is None else dumps(v) for v in values], pa.binary())
             return [(name, encoded.cast(pa.string()))]
-        try:
-            array = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            # mixed scalar types in one column: keep them as text, JSON-encoded if not str
-            array = pa.array(
-                [
-                    None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
-                    for v in values
-                ],
-                pa.string(),
-            )
+        else:
+            try:
+                array = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                # mixed scalar types in one column: keep them as text, JSON-encoded if not str
+                array = pa.array(
+                    [
+                        None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+                        for v in values
+                    ],
+                    pa.string(),
+                )
         if pa.types.is_null(array.type):
             return []
         if not pa.types.is_string(array.type) or name in self.text_columns.get(table, ()):
@@ -289,24 +313,164 @@ class PageConverter:
     def tables(
         self, documents: Iterable[Mapping[str, Any]], load_id: str | None = None
     ) -> Iterator[tuple[str, pa.Table]]:
-        """(table name, Arrow table) per raw table the page has rows for, root first."""
-        for table, store in self.normalize(documents).items():
-            if not store.rows:
-                continue
-            columns: dict[str, pa.Array] = {}
-            for name, values in store.columns.items():
-                columns.update(self._column(table, name, values))
-            if load_id is not None:
-                columns[C_LOAD] = pa.array([load_id] * store.rows, pa.string())
-            yield table, pa.table(columns)
+        """(table name, Arrow table) per raw table the page has rows for, root first.
 
-    def new_json_columns(self, table: str) -> set[str]:
-        """JSON columns of ``table`` not yet declared to dlt (and now marked declared)."""
-        seen = self.json_columns.get(table, set())
+        DuckDB flattens the page (:mod:`.columnar`); a page it cannot flatten exactly as the
+        walk does is walked in Python.
+        """
+        documents = documents if isinstance(documents, list) else list(documents)
+        flattened = None
+        if self.flattener is not None and documents:
+            try:
+                flattened = self.flattener.documents(documents).columns
+            except Unsupported as exc:
+                self._walked(exc)
+        for table, arrow_table in self._arrow(flattened or self._walk(documents)):
+            if load_id is not None:
+                arrow_table = with_load_id(arrow_table, load_id)
+            yield table, arrow_table
+
+    def convert_body(self, content: bytes) -> ConvertedPage:
+        """An API response body (``{"results": [...]}``) as Arrow tables, with the storage
+        rules of ``schema.prepare_document``; raises ``ValueError`` for a body without a list
+        of documents, or for a document ``prepare_document`` refuses."""
+        if self.flattener is not None:
+            try:
+                page = self.flattener.body(content)
+            except Unsupported as exc:
+                self._walked(exc)
+            else:
+                return self._page(page.columns, page.ids, page.cursors)
+        from ctsync.ingest.commercetools.schema import prepare_document
+
+        body = orjson.loads(content)
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise ValueError("the response has no 'results' list")
+        key, cursor = self.raw.primary_key, self.raw.cursor_field
+        ids = [str(d[key]) if isinstance(d, dict) and key in d else "" for d in results]
+        cursors = [d.get(cursor) if isinstance(d, dict) else None for d in results]
+        documents = [prepare_document(self.raw, d) for d in results]
+        return self._page(self._walk(documents), ids, cursors)
+
+    def _page(
+        self,
+        columns: Mapping[str, Mapping[str, list[Any] | pa.Array]],
+        ids: list[str],
+        cursors: list[Any],
+    ) -> ConvertedPage:
+        tables = dict(self._arrow(columns))
+        json_columns = {t: frozenset(self.json_columns.get(t, ())) for t in tables}
+        return ConvertedPage(tables, ids, cursors, json_columns)
+
+    def _walked(self, reason: Exception) -> None:
+        self.pages_walked += 1
+        logger.debug("%s: page walked in Python: %s", self.root, reason)
+
+    def _walk(self, documents: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+        return {t: store.columns for t, store in self.normalize(documents).items() if store.rows}
+
+    def _arrow(
+        self, values: Mapping[str, Mapping[str, list[Any] | pa.Array]]
+    ) -> Iterator[tuple[str, pa.Table]]:
+        for table, columns in values.items():
+            arrays: dict[str, pa.Array] = {}
+            for name, column in columns.items():
+                arrays.update(self._column(table, name, column))
+            yield table, pa.table(arrays)
+
+    def new_json_columns(self, table: str, seen: Iterable[str] | None = None) -> set[str]:
+        """JSON columns of ``table`` (``seen``: those of the pages at hand; default: all the
+        converter knows of) not yet declared to dlt, and now marked declared."""
+        seen = set(self.json_columns.get(table, set()) if seen is None else seen)
         declared = self.hinted.setdefault(table, set())
         new = seen - declared
         declared |= new
         return new
+
+
+@dataclass
+class ConvertedPage:
+    """One API page as the raw tables' Arrow tables (without ``_dlt_load_id``)."""
+
+    tables: dict[str, pa.Table]
+    ids: list[str]
+    """The documents' ids, in the page's order."""
+    cursors: list[Any]
+    """Each document's cursor field as the API sent it (None where missing)."""
+    json_columns: dict[str, frozenset[str]]
+    """Per table, the columns that hold JSON (for dlt's hints)."""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def select_documents(page: ConvertedPage, root: str, indexes: list[int]) -> dict[str, pa.Table]:
+    """The page's tables with only the documents at ``indexes`` (and their child rows)."""
+    if len(indexes) == len(page):
+        return page.tables
+    kept = page.tables[root].take(pa.array(indexes, pa.int64()))
+    ids = kept[C_ID].combine_chunks()
+    tables = {root: kept}
+    for name, table in page.tables.items():
+        if name != root:
+            tables[name] = table.filter(pc.is_in(table[C_ROOT], value_set=ids))
+    return tables
+
+
+def with_load_id(table: pa.Table, load_id: str) -> pa.Table:
+    return table.append_column(C_LOAD, pa.array([load_id] * table.num_rows, pa.string()))
+
+
+PAGE_ROW = "_ctsync_page_row"
+"""Key of a document stand-in (:func:`page_rows`) that points at its page and position."""
+
+
+def page_rows(raw: RawTable, page: ConvertedPage) -> list[dict[str, Any]]:
+    """Stand-ins for a converted page's documents: what dlt's incremental step reads of a
+    document (its id and cursor value) and where the document's rows are.
+
+    dlt's incremental then keeps its own rules (look-back, the boundary row already loaded,
+    its state), and :func:`arrow_items` takes the rows of the documents it let through.
+    """
+    key, cursor = raw.primary_key, raw.cursor_field
+    return [
+        {key: i, cursor: c, PAGE_ROW: (page, n)} if c is not None else {key: i, PAGE_ROW: (page, n)}
+        for n, (i, c) in enumerate(zip(page.ids, page.cursors, strict=True))
+    ]
+
+
+def page_tables(
+    raw: RawTable, rows: list[dict[str, Any]]
+) -> Iterator[tuple[str, list[pa.Table], set[str]]]:
+    """(table, its Arrow tables, its JSON columns) of the pages the stand-ins point at."""
+    pages: dict[int, tuple[ConvertedPage, list[int]]] = {}
+    for row in rows:
+        page, index = row[PAGE_ROW]
+        entry = pages.get(id(page))
+        if entry is None:
+            entry = pages[id(page)] = (page, [])
+        entry[1].append(index)
+    tables: dict[str, tuple[list[pa.Table], set[str]]] = {}
+    for page, indexes in pages.values():
+        for name, arrow_table in select_documents(page, raw.name, indexes).items():
+            if not arrow_table.num_rows:
+                continue
+            parts, json_columns = tables.setdefault(name, ([], set()))
+            parts.append(arrow_table)
+            json_columns.update(page.json_columns.get(name, ()))
+    for name, (parts, json_columns) in tables.items():
+        yield name, parts, json_columns
+
+
+def concat_parts(parts: list[pa.Table]) -> list[pa.Table]:
+    """One table of the pages' tables where their column types agree; else the parts."""
+    if len(parts) == 1:
+        return parts
+    try:
+        return [pa.concat_tables(parts, promote_options="permissive")]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return parts
 
 
 def prune_replaced_children(

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -158,15 +158,14 @@ def _error_detail(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
-def _check_ascending_ids(path: str, results: list[dict[str, Any]], after: str | None) -> None:
+def _check_ascending_ids(path: str, ids: Sequence[Any], after: str | None) -> None:
     """Keyset paging is only complete if every page is in strict id order past ``after``.
 
     A server that ignores ``sort`` (the commercetools mock did) would make the loop skip
     and repeat rows silently; this turns that into an error.
     """
     previous = after
-    for row in results:
-        current = row.get("id") if isinstance(row, dict) else None
+    for current in ids:
         if not isinstance(current, str):
             raise CommercetoolsError(f"commercetools GET /{path}: a result has no string id")
         if previous is not None and current <= previous:
@@ -322,8 +321,18 @@ class CommercetoolsClient:
             return self._token
 
     def get(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str]) -> Any:
-        """GET ``{api_url}/{project_key}/{path}`` (``path=""``: the project itself); re-mints
-        the token once on 401."""
+        """GET ``{api_url}/{project_key}/{path}`` (``path=""``: the project itself), parsed;
+        re-mints the token once on 401."""
+        content = self.get_bytes(path, params)
+        try:
+            return orjson.loads(content)
+        except ValueError:
+            raise CommercetoolsError(
+                f"commercetools GET /{path} returned a body that is not JSON"
+            ) from None
+
+    def get_bytes(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str]) -> bytes:
+        """Like :meth:`get`, the body as it came."""
         url = f"{self.endpoints.api_url}/{self.project_key}" + (f"/{path}" if path else "")
         query = httpx.QueryParams(dict(params) if isinstance(params, Mapping) else tuple(params))
         reauthenticated = False
@@ -359,12 +368,7 @@ class CommercetoolsClient:
                     f"commercetools GET /{path} failed: HTTP {response.status_code} "
                     f"({_error_detail(response)})"
                 )
-            try:
-                return orjson.loads(response.content)
-            except ValueError:
-                raise CommercetoolsError(
-                    f"commercetools GET /{path} returned a body that is not JSON"
-                ) from None
+            return response.content
 
     def paginate(
         self,
@@ -382,6 +386,31 @@ class CommercetoolsClient:
         ``where=id > :lastId``; the extra ``where`` predicates are AND-ed by the API. Stops on
         a short page. No ``offset`` is ever sent.
         """
+        for page in self.paginate_pages(
+            path,
+            _results,
+            where=where,
+            variables=variables,
+            params=params,
+            page_size=page_size,
+            after_id=after_id,
+        ):
+            yield page.results
+
+    def paginate_pages(
+        self,
+        path: str,
+        decode: Callable[[bytes], PageT],
+        *,
+        where: Sequence[str] = (),
+        variables: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        page_size: int = 500,
+        after_id: str | None = None,
+    ) -> Iterator[PageT]:
+        """Like :meth:`paginate`, each body made a page by ``decode`` (which names the
+        documents' ids in order, for the next page's ``where=id > :lastId``). ``decode``
+        raises ``ValueError`` for a body that is not a page of results."""
         last_id = after_id
         while True:
             query: list[tuple[str, str]] = [
@@ -396,16 +425,40 @@ class CommercetoolsClient:
             if last_id is not None:
                 query.append(("where", "id > :lastId"))
                 query.append(("var.lastId", last_id))
-            body = self.get(path, query)
-            results = body.get("results") if isinstance(body, dict) else None
-            if not isinstance(results, list):
-                raise CommercetoolsError(
-                    f"commercetools GET /{path}: response has no 'results' list"
-                )
-            self.stats.add(pages=1, rows=len(results))
-            if results:
-                _check_ascending_ids(path, results, last_id)
-                last_id = results[-1]["id"]
-                yield results
-            if len(results) < page_size:
+            content = self.get_bytes(path, query)
+            try:
+                page = decode(content)
+            except ValueError as exc:
+                raise CommercetoolsError(f"commercetools GET /{path}: {exc}") from None
+            self.stats.add(pages=1, rows=len(page.ids))
+            if page.ids:
+                _check_ascending_ids(path, page.ids, last_id)
+                last_id = page.ids[-1]
+                yield page
+            if len(page.ids) < page_size:
                 return
+
+
+class Page(Protocol):
+    ids: list[str]
+
+
+PageT = TypeVar("PageT", bound=Page)
+
+
+@dataclass
+class ResultsPage:
+    results: list[dict[str, Any]]
+    ids: list[str]
+
+
+def _results(content: bytes) -> ResultsPage:
+    try:
+        body = orjson.loads(content)
+    except ValueError:
+        raise ValueError("returned a body that is not JSON") from None
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise ValueError("response has no 'results' list")
+    ids = [row.get("id") if isinstance(row, dict) else None for row in results]
+    return ResultsPage(results, ids)  # type: ignore[arg-type]  # checked as the ids are

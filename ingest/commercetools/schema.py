@@ -45,12 +45,20 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import dlt
+import pyarrow as pa
 from dlt.common.destination import TLoaderFileFormat
 from dlt.common.pipeline import LoadInfo
 from dlt.extract.items_transform import ItemTransform, YieldMapItem
 from dlt.extract.resource import DltResource
 
-from ctsync.ingest.commercetools.arrow import PageConverter, prune_replaced_children
+from ctsync.ingest.commercetools.arrow import (
+    PAGE_ROW,
+    PageConverter,
+    concat_parts,
+    page_tables,
+    prune_replaced_children,
+    with_load_id,
+)
 
 DATASET_NAME = "raw_commercetools"
 MAX_TABLE_NESTING = 2
@@ -346,47 +354,65 @@ class _PageStep(YieldMapItem):
 
 
 def arrow_items(
-    resource_name: str, known: Mapping[str, Mapping[str, str]] | None = None
+    resource_name: str,
+    known: Mapping[str, Mapping[str, str]] | None = None,
+    converter: PageConverter | None = None,
 ) -> ItemTransform[Any, Any]:
-    """A dlt step: a list of prepared documents → one Arrow table per raw table.
+    """A dlt step: a list of prepared documents, or of stand-ins of converted pages'
+    documents (:func:`page_rows`), → one Arrow table per raw table.
 
     The root table merges on ``id`` with the resource's hints; each child table is a table
     variant that is appended to (see :mod:`ctsync.ingest.commercetools.arrow`), declared with its
     JSON columns as they appear. Add it after the incremental step, if any
     (``resource.add_step(arrow_items(name))``). ``known``: the column types the warehouse
-    already has (table → column → dlt data type), so a column keeps its type.
+    already has (table → column → dlt data type), so a column keeps its type. ``converter``:
+    the one that converted the pages (default: a new one).
     """
     raw = table(resource_name)
-    converter = PageConverter(raw, known)
+    converter = converter or PageConverter(raw, known)
     declared: set[str] = set()
+
+    def tables(documents: list[Any]) -> Iterator[tuple[str, list[pa.Table], set[str] | None]]:
+        if PAGE_ROW in documents[0]:
+            yield from page_tables(raw, documents)
+            return
+        for name, arrow_table in converter.tables(documents):
+            yield name, [arrow_table], None
 
     def step(page: Any) -> Iterator[Any]:
         documents = page if isinstance(page, list) else [page]
         if not documents:
             return
         load_id = dlt.current.load_package_state()["load_id"]
-        for name, arrow_table in converter.tables(documents, load_id):
-            new_json = converter.new_json_columns(name)
+        for name, parts, json_columns in tables(documents):
+            new_json = converter.new_json_columns(name, json_columns)
             columns: Any = {c: {"name": c, "data_type": "json"} for c in sorted(new_json)}
-            if name == raw.name:
+            for part in concat_parts(parts):
+                arrow_table = with_load_id(part, load_id)
+                if name == raw.name:
+                    if columns:
+                        hints = dlt.mark.make_hints(columns=columns)
+                        yield dlt.mark.with_hints(arrow_table, hints)
+                        columns = {}
+                    else:
+                        yield arrow_table
+                    continue
+                if name not in declared:
+                    # A variant starts as a copy of the root table's hints (merge on id, the
+                    # root's column types); an empty table with these hints clears them first.
+                    declared.add(name)
+                    reset = dlt.mark.make_hints(
+                        table_name=name, write_disposition="append", primary_key=[], columns={}
+                    )
+                    yield dlt.mark.with_hints(
+                        arrow_table.slice(0, 0), reset, create_table_variant=True
+                    )
                 if columns:
-                    yield dlt.mark.with_hints(arrow_table, dlt.mark.make_hints(columns=columns))
+                    hints = dlt.mark.make_hints(table_name=name, columns=columns)
+                    yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)
+                    columns = {}
                 else:
-                    yield arrow_table
-                continue
-            if name not in declared:
-                # A variant starts as a copy of the root table's hints (merge on id, the
-                # root's column types); an empty table with these hints clears them first.
-                declared.add(name)
-                reset = dlt.mark.make_hints(
-                    table_name=name, write_disposition="append", primary_key=[], columns={}
-                )
-                yield dlt.mark.with_hints(arrow_table.slice(0, 0), reset, create_table_variant=True)
-            if columns:
-                hints = dlt.mark.make_hints(table_name=name, columns=columns)
-                yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)
-            else:
-                yield dlt.mark.with_table_name(arrow_table, name)
+                    yield dlt.mark.with_table_name(arrow_table, name)
 
     return _PageStep(step)
 

@@ -29,12 +29,14 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import dlt
+from dlt.common.configuration.specs import BaseConfiguration
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from ctsync.core.redact import register_secret
 from ctsync.core.transport import InsecureTransportError, check_url
 from ctsync.ingest.commercetools import schema
+from ctsync.ingest.commercetools.arrow import PageConverter, page_rows
 from ctsync.ingest.commercetools.client import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT_SECONDS,
@@ -201,6 +203,7 @@ def api_resource(
     ``known_columns``: table → column → dlt data type already in the warehouse.
     """
     raw = schema.table(resource_name)
+    converter = PageConverter(raw, known_columns)
 
     def fetch(
         cursor: dlt.sources.incremental[str] = dlt.sources.incremental(  # noqa: B008
@@ -219,27 +222,31 @@ def api_resource(
         # in the run would push the cursor past it and it would never be read. With it,
         # every change made during the run is left for the next run.
         until = normalize_start_date(datetime.now(UTC))
-        pages = client.paginate(
+        pages = client.paginate_pages(
             raw.endpoint,
+            converter.convert_body,
             where=[f"{raw.cursor_field} >= :since", f"{raw.cursor_field} < :until"],
             variables={"since": since, "until": until},
             params=raw.params,
             page_size=page_size,
         )
 
-        def prepared() -> Iterator[list[dict[str, Any]]]:
+        def stand_ins() -> Iterator[list[dict[str, Any]]]:
             for page in pages:
                 if progress is not None:
                     progress(raw.name, len(page))
-                yield [schema.prepare_document(raw, document) for document in page]
+                yield page_rows(raw, page)
 
-        # Pages are fetched ahead in a thread while dlt and the Arrow conversion work on the
-        # previous batch: the API never waits for the client.
-        yield from schema.batches(prefetch(prepared(), depth=PREFETCH_PAGES))
+        # Pages are fetched and converted to Arrow tables ahead, in a thread of their own per
+        # resource, while dlt works on the previous batch: the API never waits for the
+        # client, and DuckDB converts them without holding Python's GIL.
+        yield from schema.batches(prefetch(stand_ins(), depth=PREFETCH_PAGES))
 
-    resource = dlt.resource(fetch, name=raw.name, parallelized=True)
-    # after the incremental step, which reads the cursor from the documents
-    resource.add_step(schema.arrow_items(resource_name, known_columns))
+    # spec: nothing to take from dlt's configuration (the settings come in explicitly); the
+    # default would resolve every field of the incremental from every provider, per run
+    resource = dlt.resource(fetch, name=raw.name, parallelized=True, spec=BaseConfiguration)
+    # after the incremental step, which reads the cursor from the documents' stand-ins
+    resource.add_step(schema.arrow_items(resource_name, known_columns, converter))
     return schema.apply_hints(resource, resource_name)
 
 
