@@ -20,7 +20,6 @@ from ctsync.ingest.commercetools import columnar, schema
 from ctsync.ingest.commercetools.arrow import PageConverter
 from ctsync.ingest.commercetools.source import load_settings
 from ctsync.ingest.pipeline import run_ingest
-from ctsync.sandbox.commercetools.seeder import seed
 
 pytestmark = pytest.mark.slow
 
@@ -62,25 +61,15 @@ def _tables(warehouse: Path) -> dict[str, tuple[list[tuple[str, str]], list[tupl
 
 @pytest.fixture(scope="module")
 def shop(commercetools_sandbox) -> Iterator[Any]:
-    ct = commercetools_sandbox
-    ct.reset()
-    seed(
-        ct.api_url, ct.auth_url, ct.project_key, ct.client_id, ct.client_secret,
-        customers=30, seed=11,
-    )  # fmt: skip
-    yield ct
+    commercetools_sandbox.reset()
+    commercetools_sandbox.seed(customers=30, seed=11)
+    yield commercetools_sandbox
 
 
-def test_a_seeded_shop_loads_the_same_tables_as_the_walk_gives(
-    shop, tmp_path, monkeypatch
-) -> None:
-    settings = load_settings(
-        project_key=shop.project_key,
-        client_id=shop.client_id,
-        client_secret=shop.client_secret,
-        api_url=shop.api_url,
-        auth_url=shop.auth_url,
-    )
+def test_a_seeded_shop_loads_the_same_tables_as_the_walk_gives(shop, tmp_path, monkeypatch) -> None:
+    for name, value in shop.env().items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
     walked: list[str] = []
     original = PageConverter._walked
 
