@@ -164,26 +164,42 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
         privacy.minimize_ledger_rows(con, name, "bench")
 
 
-def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, int]:
-    """Touch `fraction` of customers (name, consent) and orders (state), as an ingest would."""
+def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, Any]:
+    """Touch `fraction` of customers (name, consent) and orders (state) as an ingest would:
+    a new dlt load in ``_dlt_loads``, and its id on every row it merged."""
+    [(newest,)] = con.execute(f"select max(load_id) from {RAW}._dlt_loads").fetchall()
+    load_id = f"{int(float(newest)) + 60}.0"
+    con.execute(
+        f"insert into {RAW}._dlt_loads (load_id, schema_name, status, inserted_at) "
+        "values (?, 'ctsync_raw_documents', 0, now())",
+        [load_id],
+    )
     customers = con.execute(
         f"""
         update {RAW}.customers
         set first_name = first_name || ' Jr',
             custom__fields__email_opt_in = not coalesce(custom__fields__email_opt_in, false),
             custom__fields__email_opt_in_at = coalesce(custom__fields__email_opt_in_at, now()),
-            last_modified_at = now()
+            last_modified_at = now(),
+            _dlt_load_id = ?
         where hash(id) % {round(1 / fraction)} = 0
-        """
+        """,
+        [load_id],
     ).fetchone()
     orders = con.execute(
         f"""
         update {RAW}.orders
-        set order_state = 'Complete', shipment_state = 'Delivered', last_modified_at = now()
+        set order_state = 'Complete', shipment_state = 'Delivered', last_modified_at = now(),
+            _dlt_load_id = ?
         where hash(id) % {round(1 / fraction)} = 1
-        """
+        """,
+        [load_id],
     ).fetchone()
-    return {"customers": customers[0] if customers else 0, "orders": orders[0] if orders else 0}
+    return {
+        "customers": customers[0] if customers else 0,
+        "orders": orders[0] if orders else 0,
+        "load_id": load_id,
+    }
 
 
 def slowest_nodes(run_results: Path, top: int = 8) -> dict[str, float]:
@@ -276,7 +292,7 @@ def main() -> None:
     plan, incremental = build_what_changed(
         warehouse,
         "bench-incremental",
-        IngestChanges(["customers", "orders"]),
+        IngestChanges(["customers", "orders"], [figures["changed_raw_rows"]["load_id"]]),
         exclude=["resource_type:unit_test"],
         target_path=workdir / "dbt",
     )

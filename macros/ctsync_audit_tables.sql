@@ -124,6 +124,21 @@ create table if not exists {{ schema }}.sync_migrations (
     applied_at timestamp not null
 );
 
+-- One row per dbt build of a job (`ctsync.app.jobs.selection`): what it built and why, and
+-- markers of what it read. Models that rebuild only what changed start from the last one
+-- that succeeded (int_changes__customers).
+create table if not exists {{ schema }}.sync_dbt_builds (
+    run_id varchar,
+    built_at timestamp not null,
+    kind varchar not null,
+    selection varchar,
+    reason varchar,
+    fingerprint varchar not null,
+    markers varchar,
+    succeeded boolean not null,
+    seconds double
+);
+
 create table if not exists {{ schema }}.sync_purges (
     key_hash varchar not null,
     purged_at timestamp not null,

@@ -212,13 +212,9 @@ def record_build(
 
 
 def _ensure_table(con: Any) -> None:
-    con.execute(f"create schema if not exists {audit_schema()}")
-    con.execute(
-        f"create table if not exists {audit_schema()}.{BUILDS_TABLE} ("
-        "run_id varchar, built_at timestamp not null, kind varchar not null, selection varchar, "
-        "reason varchar, fingerprint varchar not null, markers varchar, "
-        "succeeded boolean not null, seconds double)"
-    )
+    from ctsync.core.warehouse import ensure_audit_tables
+
+    ensure_audit_tables(con)  # sync_dbt_builds is one of them (macros/ctsync_audit_tables.sql)
 
 
 def _markers(con: Any) -> dict[str, Any]:

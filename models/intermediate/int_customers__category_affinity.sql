@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 -- Category affinity: spend (base currency) per category over the `affinity_window_days`
 -- before the customer's last order. Anchoring the window on the last order instead of today
 -- keeps the result (which Iterable receives) from changing with the clock alone.
@@ -17,6 +27,7 @@ customer_lines as (
 
     from order_lines
     where order_lines.customer_id is not null
+        and {{ ctsync_only_changed('order_lines.customer_id') }}
         and order_lines.is_counted_in_lifetime_value
         and order_lines.category_path is not null
 

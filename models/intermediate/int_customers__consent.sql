@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_consent_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 -- Consent per customer and Iterable subscription target (seed iterable_consent_rules).
 -- Nobody is subscribed without a recorded opt-in: a flag without an opt-in time is no opt-in,
 -- and under var `consent_double_opt_in_attributes` neither is an unconfirmed opt-in
@@ -7,6 +17,7 @@ with
 customers as (
 
     select * from {{ ref('stg_commercetools__customers') }}
+    where {{ ctsync_only_changed('customer_id') }}
 
 ),
 

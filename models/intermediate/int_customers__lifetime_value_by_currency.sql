@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_currency_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 -- Lifetime value per customer and currency, exact: the sum of the totals of orders that
 -- were not cancelled, in the order currency (no conversion, no rounding).
 with
@@ -22,6 +32,7 @@ final as (
     from orders
     where customer_id is not null
         and is_counted_in_lifetime_value
+        and {{ ctsync_only_changed('customer_id') }}
     group by customer_id, currency_code
 
 )

@@ -1,4 +1,14 @@
 {%- set known_tiers = var('loyalty_tiers') | map(attribute='tier') | list %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 -- Loyalty tier: the customer's `loyaltyTier` custom field when it names a configured tier,
 -- otherwise the highest tier (var `loyalty_tiers`) whose lifetime-value threshold the
 -- customer reaches. An unknown custom value (source data) is ignored, not a build failure.
@@ -7,6 +17,7 @@ with
 customers as (
 
     select * from {{ ref('stg_commercetools__customers') }}
+    where {{ ctsync_only_changed('customer_id') }}
 
 ),
 

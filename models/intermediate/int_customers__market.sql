@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 -- Market context per customer: the first store they belong to, else the store of their latest
 -- order; country from the default shipping address, else the store's.
 with
@@ -5,6 +15,7 @@ with
 customers as (
 
     select * from {{ ref('stg_commercetools__customers') }}
+    where {{ ctsync_only_changed('customer_id') }}
 
 ),
 
@@ -53,6 +64,7 @@ latest_orders as (
 
     from orders
     where customer_id is not null
+        and {{ ctsync_only_changed('customer_id') }}
 
 ),
 

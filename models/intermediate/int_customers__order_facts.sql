@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 -- Lifetime value and order history per customer, from orders that were not cancelled.
 -- Money is summed per currency (exact) and, converted with the FX seed, in the base currency;
 -- a customer with an order in a currency the seed lacks gets null base figures, flagged.
@@ -12,6 +22,7 @@ orders as (
 by_currency as (
 
     select * from {{ ref('int_customers__lifetime_value_by_currency') }}
+    where {{ ctsync_only_changed('customer_id') }}
 
 ),
 
@@ -21,6 +32,7 @@ counted_orders as (
     from orders
     where customer_id is not null
         and is_counted_in_lifetime_value
+        and {{ ctsync_only_changed('customer_id') }}
 
 ),
 

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only.
 with
 
 returns as (
@@ -19,6 +29,7 @@ final as (
 
     from returns
     where customer_id is not null
+        and {{ ctsync_only_changed('customer_id') }}
     group by customer_id
 
 )

@@ -1,5 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='store_key',
+        incremental_strategy='ctsync_changed_rows',
+        on_schema_change='fail',
+    )
+}}
 -- Market context per store: country, language, currency, channel. Stores have no currency
 -- field, so a `currency` custom field wins, else the currency most of the store's orders use.
+-- Only rows that changed are written, stamped `changed_at` (macros/ctsync_incremental.sql):
+-- a store whose market changed changes every customer's (int_changes__customers).
 with
 
 stores as (
@@ -41,7 +51,8 @@ final as (
         {{ ctsync_language_code('coalesce(stores.default_locale_custom, stores.primary_language)') }} as language_code,
         stores.languages_json as store_languages_json,
         coalesce(stores.currency_code_custom, order_currencies.currency_code) as currency_code,
-        stores.primary_distribution_channel_id as channel_id
+        stores.primary_distribution_channel_id as channel_id,
+        {{ ctsync_clock() }} as changed_at
 
     from stores
     left join order_currencies

@@ -7,6 +7,7 @@
         post_hook="{{ iterable_purchases_prune() }}",
     )
 }}
+-- depends_on: {{ ref('int_iterable__changed_customers') }}
 {%- set in_base = var('purchase_currency') == 'base' -%}
 {%- if var('purchase_currency') not in ['base', 'order'] -%}
     {{ exceptions.raise_compiler_error("var purchase_currency must be base or order, got '" ~ var('purchase_currency') ~ "'") }}
@@ -21,8 +22,8 @@
 -- order with no line item at all is not sent. The order id is the purchase id, so a resend updates
 -- the purchase instead of duplicating it. Purchases are never removed.
 -- Incremental: each build rebuilds the purchases of orders changed since the last one (minus
--- var `incremental_lookback_hours`) and of customers changed since then (their identity may
--- have changed); the post-hook drops orders that no longer qualify (cancelled, deleted
+-- var `incremental_lookback_hours`) and of customers changed since then or whose identity
+-- changed (int_iterable__changed_customers); the post-hook drops orders that no longer qualify (cancelled, deleted
 -- customer). Changing vars, FX rates or the project type needs `ctsync build --full-refresh`.
 with
 
@@ -84,6 +85,9 @@ orders_to_build as (
         on orders.customer_id = customers.customer_id
     where orders.last_modified_at >= {{ ctsync_incremental_cutoff('source_updated_at') }}
         or customers.last_modified_at >= {{ ctsync_incremental_cutoff('source_updated_at') }}
+        -- a customer whose identity changed without a change of their own (they lost or
+        -- won a duplicate email when another customer's changed)
+        or orders.customer_id in (select customer_id from {{ ref('int_iterable__changed_customers') }})
     {%- endif %}
 
 ),

@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+        ctsync_changes='int_iterable__changed_customers',
+    )
+}}
+-- depends_on: {{ ref('int_iterable__changed_customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_iterable__changed_customers only.
 -- Desired state of Iterable users: one bulkUpdate `users[]` item per resolved customer.
 -- payload_hash covers the payload without the nulls that clear fields we set before
 -- (int_iterable__user_payloads), so a cleared field does not cause a resend once cleared.
@@ -21,6 +32,7 @@ final as (
 
     from user_payloads
     where is_resolved
+        and {{ ctsync_only_changed('customer_id', 'int_iterable__changed_customers') }}
 
 )
 

@@ -1,8 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+        post_hook="{{ dim_customers_refresh_clock_columns() }}",
+    )
+}}
+-- depends_on: {{ ref('int_changes__customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_changes__customers only, then
+-- brings every row's clock-relative `days_since_last_order` to now (a post-hook).
 with
 
 customers as (
 
     select * from {{ ref('stg_commercetools__customers') }}
+    where {{ ctsync_only_changed('customer_id') }}
 
 ),
 
@@ -73,6 +86,7 @@ store_lists as (
         {{ dbt.listagg('store_key', "','", 'order by store_position') }} as store_keys
 
     from customer_stores
+    where {{ ctsync_only_changed('customer_id') }}
     group by customer_id
 
 ),
@@ -89,6 +103,7 @@ consent_flags as (
         {%- endfor %}
 
     from consent
+    where {{ ctsync_only_changed('customer_id') }}
     group by customer_id
 
 ),
@@ -102,6 +117,7 @@ cart_flags as (
 
     from carts
     where customer_id is not null
+        and {{ ctsync_only_changed('customer_id') }}
     group by customer_id
 
 ),

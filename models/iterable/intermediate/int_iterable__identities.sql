@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_changed_rows',
+        on_schema_change='fail',
+    )
+}}
 {%- set project_type = var('iterable_project_type') -%}
 {%- set user_id_field = var('iterable_user_id_field') -%}
 {%- if project_type not in ['email', 'userId', 'hybrid'] -%}
@@ -10,6 +18,9 @@
 --   email  -> by email (unique); userId -> by userId (unique); hybrid -> both, each unique.
 -- When two customers claim one unique identity, the winner is deterministic (verified email
 -- first, then the oldest account, then the smallest id); the others are rejected with a reason.
+-- Every build decides every identity (one customer's email change may move another's), but
+-- only rows that changed are written, stamped `changed_at` (macros/ctsync_incremental.sql):
+-- the models that rebuild only what changed read whose identity changed since.
 with
 
 customers as (
@@ -125,7 +136,8 @@ final as (
         {%- endif %}
         rejection_reason_code is null as is_resolved,
         rejection_reason_code,
-        rejection_detail
+        rejection_detail,
+        {{ ctsync_clock() }} as changed_at
 
     from resolved
 

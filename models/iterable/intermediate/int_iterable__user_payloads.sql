@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+        ctsync_changes='int_iterable__changed_customers',
+    )
+}}
+-- depends_on: {{ ref('int_iterable__changed_customers') }}
+-- Incremental: an incremental build rebuilds the rows of int_iterable__changed_customers only.
 -- The bulkUpdate `users[]` item for every live customer, resolved or not (the unresolved
 -- ones become rejections). Only absolute values: no "days since", no age.
 -- Only our fields, only when ours change: a field without a value is left out, unless this
@@ -48,12 +59,14 @@ with
 customers as (
 
     select * from {{ ref('dim_customers') }}
+    where {{ ctsync_only_changed('customer_id', 'int_iterable__changed_customers') }}
 
 ),
 
 identities as (
 
     select * from {{ ref('int_iterable__identities') }}
+    where {{ ctsync_only_changed('customer_id', 'int_iterable__changed_customers') }}
 
 ),
 
@@ -67,6 +80,7 @@ profiles as (
         row_number() over (partition by customer_id order by acknowledged_at desc, record_key) as profile_rank
 
     from {{ source('ctsync', 'sync_user_profiles') }}
+    where {{ ctsync_only_changed('customer_id', 'int_iterable__changed_customers') }}
 
 ),
 

@@ -1,0 +1,172 @@
+{{ config(materialized='view') }}
+-- The customers whose rows in the models that rebuild only what changed (config
+-- incremental_strategy='ctsync_replace') may differ from what the last dbt build that
+-- succeeded made of them (int_changes__since):
+--   * commercetools records a later dlt load wrote: the customer, their orders and carts
+--     (with child rows), their messages (deletion, email change); deletions found by id
+--     reconciliation since;
+--   * carts the clock made abandoned since;
+--   * every customer when there is no such build, or reference data changed since
+--     (stores, customer groups, products, categories, custom types) or a store's market did.
+-- The Iterable layer adds identity and profile changes (int_iterable__changed_customers).
+-- A view: read by every such model in the build, always current.
+with
+
+record_loads as (
+
+    select * from {{ ref('stg_commercetools__record_loads') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_commercetools__customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_commercetools__orders') }}
+
+),
+
+carts as (
+
+    select * from {{ ref('int_carts__enriched') }}
+
+),
+
+messages as (
+
+    select * from {{ ref('stg_commercetools__messages') }}
+
+),
+
+reconciled as (
+
+    select * from {{ ref('stg_commercetools__reconciled_deletions') }}
+    where resource_type_id = 'customer'
+
+),
+
+deleted_customers as (
+
+    select * from {{ ref('int_customers__deleted') }}
+
+),
+
+markets as (
+
+    select * from {{ ref('int_stores__markets') }}
+
+),
+
+since as (
+
+    select * from {{ ref('int_changes__since') }}
+
+),
+
+loads as (
+
+    select record_loads.*
+    from record_loads
+    cross join since
+    where record_loads.load_id > since.load_id
+
+),
+
+scope as (
+
+    select
+        not exists (select 1 from since)
+        or exists (
+            select 1 from loads
+            where table_name in ('products', 'categories', 'customer_groups', 'stores', 'types')
+        )
+        or exists (
+            select 1 from markets
+            cross join since
+            where markets.changed_at > since.changed_at
+        ) as is_everyone
+
+),
+
+changed as (
+
+    select record_id as customer_id
+    from loads
+    where table_name = 'customers'
+
+    union
+
+    select orders.customer_id
+    from loads
+    inner join orders
+        on loads.record_id = orders.order_id
+    where loads.table_name = 'orders'
+
+    union
+
+    select carts.customer_id
+    from loads
+    inner join carts
+        on loads.record_id = carts.cart_id
+    where loads.table_name = 'carts'
+
+    union
+
+    select messages.resource_id as customer_id
+    from loads
+    inner join messages
+        on loads.record_id = messages.message_id
+    where loads.table_name = 'messages'
+        and messages.resource_type_id = 'customer'
+
+    union
+
+    select reconciled.resource_id as customer_id
+    from reconciled
+    cross join since
+    where reconciled.detected_at > since.changed_at
+
+    union
+
+    select carts.customer_id
+    from carts
+    cross join since
+    where carts.is_abandoned
+        and carts.abandoned_at > since.changed_at
+
+),
+
+everyone as (
+
+    select customer_id from customers
+    union
+    select customer_id from orders
+    union
+    select customer_id from carts
+    union
+    select customer_id from deleted_customers
+
+),
+
+final as (
+
+    select changed.customer_id
+    from changed
+    cross join scope
+    where not scope.is_everyone
+
+    union
+
+    select everyone.customer_id
+    from everyone
+    cross join scope
+    where scope.is_everyone
+
+)
+
+select customer_id from final
+where customer_id is not null

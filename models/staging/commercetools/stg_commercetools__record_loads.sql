@@ -1,0 +1,35 @@
+{%- set tables = ['customers', 'orders', 'carts', 'messages', 'products', 'categories', 'customer_groups', 'stores', 'types'] -%}
+-- Which dlt load last wrote each commercetools record (`_dlt_load_id`), for the models that
+-- rebuild only what changed (int_changes__customers). dlt rewrites a record's child rows
+-- (addresses, line items, return items, variants) with the record, so the parent's load
+-- says when they changed too.
+with
+{% for table in tables %}
+
+{{ table }} as (
+
+    {{ ctsync_source('commercetools', table, [
+        ['id', 'varchar'],
+        ['_dlt_load_id', 'varchar'],
+    ]) }}
+
+),
+{%- endfor %}
+
+final as (
+{% for table in tables %}
+    select
+        '{{ table }}' as table_name,
+        id as record_id,
+        _dlt_load_id as load_id
+
+    from {{ table }}
+    {%- if not loop.last %}
+
+    union all
+{% endif %}
+{%- endfor %}
+
+)
+
+select * from final
