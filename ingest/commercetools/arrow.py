@@ -23,6 +23,7 @@ appended, since dlt merges nested tables only when it normalized them itself).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -162,6 +163,8 @@ class PageConverter:
         self.flattener: DuckDBFlattener | None = (
             DuckDBFlattener(self) if flatten_in_duckdb else None
         )
+        self.pages = PageStore(raw)
+        """Pages converted ahead of dlt's incremental step (see :class:`PageStore`)."""
         self.pages_walked = 0
         """Pages the flattener refused, walked in Python instead."""
 
@@ -422,45 +425,57 @@ def with_load_id(table: pa.Table, load_id: str) -> pa.Table:
     return table.append_column(C_LOAD, pa.array([load_id] * table.num_rows, pa.string()))
 
 
-PAGE_ROW = "_ctsync_page_row"
-"""Key of a document stand-in (:func:`page_rows`) that points at its page and position."""
+PAGE, ROW = "_ctsync_page", "_ctsync_row"
+"""Columns of a page's stand-ins (:meth:`PageStore.stand_ins`): its number and the row."""
 
 
-def page_rows(raw: RawTable, page: ConvertedPage) -> list[dict[str, Any]]:
-    """Stand-ins for a converted page's documents: what dlt's incremental step reads of a
-    document (its id and cursor value) and where the document's rows are.
+class PageStore:
+    """Converted pages waiting for dlt's incremental step, which sees only their stand-ins.
 
-    dlt's incremental then keeps its own rules (look-back, the boundary row already loaded,
-    its state), and :func:`arrow_items` takes the rows of the documents it let through.
+    A stand-in table has what dlt's incremental reads of a document (its id and its cursor
+    value, as the API sent them) and where the document's rows are. The incremental keeps
+    its own rules (look-back, the boundary rows already loaded, its state) over whole
+    columns, and :meth:`tables` takes the rows of the documents it let through.
     """
-    key, cursor = raw.primary_key, raw.cursor_field
-    return [
-        {key: i, cursor: c, PAGE_ROW: (page, n)} if c is not None else {key: i, PAGE_ROW: (page, n)}
-        for n, (i, c) in enumerate(zip(page.ids, page.cursors, strict=True))
-    ]
 
+    def __init__(self, raw: RawTable) -> None:
+        self.raw = raw
+        self._pages: dict[int, ConvertedPage] = {}
+        self._numbers = itertools.count()
 
-def page_tables(
-    raw: RawTable, rows: list[dict[str, Any]]
-) -> Iterator[tuple[str, list[pa.Table], set[str]]]:
-    """(table, its Arrow tables, its JSON columns) of the pages the stand-ins point at."""
-    pages: dict[int, tuple[ConvertedPage, list[int]]] = {}
-    for row in rows:
-        page, index = row[PAGE_ROW]
-        entry = pages.get(id(page))
-        if entry is None:
-            entry = pages[id(page)] = (page, [])
-        entry[1].append(index)
-    tables: dict[str, tuple[list[pa.Table], set[str]]] = {}
-    for page, indexes in pages.values():
-        for name, arrow_table in select_documents(page, raw.name, indexes).items():
-            if not arrow_table.num_rows:
-                continue
-            parts, json_columns = tables.setdefault(name, ([], set()))
-            parts.append(arrow_table)
-            json_columns.update(page.json_columns.get(name, ()))
-    for name, (parts, json_columns) in tables.items():
-        yield name, parts, json_columns
+    def stand_ins(self, page: ConvertedPage) -> pa.Table:
+        number = next(self._numbers)
+        self._pages[number] = page
+        rows = len(page)
+        cursors = [c if c is None or isinstance(c, str) else str(c) for c in page.cursors]
+        return pa.table(
+            {
+                self.raw.primary_key: pa.array(page.ids, pa.string()),
+                self.raw.cursor_field: pa.array(cursors, pa.string()),
+                PAGE: pa.array([number] * rows, pa.int64()),
+                ROW: pa.array(range(rows), pa.int64()),
+            }
+        )
+
+    def tables(self, stand_ins: pa.Table) -> Iterator[tuple[str, list[pa.Table], set[str]]]:
+        """(table, its Arrow tables, its JSON columns) of the documents ``stand_ins`` (what
+        the incremental step left of one or more pages' stand-ins) name."""
+        pages: dict[int, list[int]] = {}
+        for number, row in zip(
+            stand_ins[PAGE].to_pylist(), stand_ins[ROW].to_pylist(), strict=True
+        ):
+            pages.setdefault(number, []).append(row)
+        tables: dict[str, tuple[list[pa.Table], set[str]]] = {}
+        for number, rows in pages.items():
+            page = self._pages.pop(number)
+            for name, arrow_table in select_documents(page, self.raw.name, rows).items():
+                if not arrow_table.num_rows:
+                    continue
+                parts, json_columns = tables.setdefault(name, ([], set()))
+                parts.append(arrow_table)
+                json_columns.update(page.json_columns.get(name, ()))
+        for name, (parts, json_columns) in tables.items():
+            yield name, parts, json_columns
 
 
 def concat_parts(parts: list[pa.Table]) -> list[pa.Table]:

@@ -218,10 +218,10 @@ class DuckDBFlattener:
         raw = self.converter.raw
         cursor = _cursor()
         try:
+            # the body crosses into DuckDB once (binding a large string costs GIL time)
+            cursor.execute(f"create temp table page as select {results} as r", {"body": body})
             ((kind, count, shape),) = cursor.sql(
-                f"select json_type(r), json_array_length(r), json_structure(r) "
-                f"from (select {results} as r)",
-                params={"body": body},
+                "select json_type(r), json_array_length(r), json_structure(r) from page"
             ).fetchall()
             if kind != "ARRAY":
                 raise Unsupported("no list of documents")
@@ -234,8 +234,8 @@ class DuckDBFlattener:
             if spec.get(raw.cursor_field, "VARCHAR") != "VARCHAR":
                 raise Unsupported(f"{raw.cursor_field} is not text")
             result = cursor.sql(
-                f"select from_json(doc, $spec) from (select unnest({results}::json[]) as doc)",
-                params={"spec": orjson.dumps(spec).decode(), "body": body},
+                "select from_json(doc, $spec) from (select unnest(r::json[]) as doc from page)",
+                params={"spec": orjson.dumps(spec).decode()},
             ).to_arrow_table()
         except duckdb.Error as exc:
             raise Unsupported(f"DuckDB: {exc}") from None

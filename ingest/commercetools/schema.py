@@ -52,10 +52,9 @@ from dlt.extract.items_transform import ItemTransform, YieldMapItem
 from dlt.extract.resource import DltResource
 
 from ctsync.ingest.commercetools.arrow import (
-    PAGE_ROW,
+    PAGE,
     PageConverter,
     concat_parts,
-    page_tables,
     prune_replaced_children,
     with_load_id,
 )
@@ -372,19 +371,19 @@ def arrow_items(
     converter = converter or PageConverter(raw, known)
     declared: set[str] = set()
 
-    def tables(documents: list[Any]) -> Iterator[tuple[str, list[pa.Table], set[str] | None]]:
-        if PAGE_ROW in documents[0]:
-            yield from page_tables(raw, documents)
+    def tables(item: Any) -> Iterator[tuple[str, list[pa.Table], set[str] | None]]:
+        if isinstance(item, pa.Table) and PAGE in item.column_names:
+            yield from converter.pages.tables(item)
             return
+        documents = item if isinstance(item, list) else [item]
         for name, arrow_table in converter.tables(documents):
             yield name, [arrow_table], None
 
-    def step(page: Any) -> Iterator[Any]:
-        documents = page if isinstance(page, list) else [page]
-        if not documents:
+    def step(item: Any) -> Iterator[Any]:
+        if item is None or not len(item):
             return
         load_id = dlt.current.load_package_state()["load_id"]
-        for name, parts, json_columns in tables(documents):
+        for name, parts, json_columns in tables(item):
             new_json = converter.new_json_columns(name, json_columns)
             columns: Any = {c: {"name": c, "data_type": "json"} for c in sorted(new_json)}
             for part in concat_parts(parts):
@@ -417,14 +416,24 @@ def arrow_items(
     return _PageStep(step)
 
 
-def batches(pages: Iterable[Any], rows: int = BATCH_ROWS) -> Iterator[list[Any]]:
-    """Pages (lists) or single documents regrouped into lists of about ``rows`` documents.
+def batches(pages: Iterable[Any], rows: int = BATCH_ROWS) -> Iterator[Any]:
+    """Pages (lists or Arrow tables) or single documents regrouped into lists (or tables) of
+    about ``rows`` documents.
 
     dlt spends milliseconds per item it extracts, whatever its size: a few large Arrow
     tables cost far less than one per page.
     """
     batch: list[Any] = []
+    tables: list[pa.Table] = []
+    table_rows = 0
     for item in pages:
+        if isinstance(item, pa.Table):
+            tables.append(item)
+            table_rows += item.num_rows
+            if table_rows >= rows:
+                yield pa.concat_tables(tables)
+                tables, table_rows = [], 0
+            continue
         if isinstance(item, list):
             batch.extend(item)
         else:
@@ -434,6 +443,8 @@ def batches(pages: Iterable[Any], rows: int = BATCH_ROWS) -> Iterator[list[Any]]
             batch = []
     if batch:
         yield batch
+    if tables:
+        yield pa.concat_tables(tables)
 
 
 def known_columns(

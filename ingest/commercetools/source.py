@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import dlt
+import pyarrow as pa
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
@@ -36,7 +37,7 @@ from dlt.extract.source import DltSource
 from ctsync.core.redact import register_secret
 from ctsync.core.transport import InsecureTransportError, check_url
 from ctsync.ingest.commercetools import schema
-from ctsync.ingest.commercetools.arrow import PageConverter, page_rows
+from ctsync.ingest.commercetools.arrow import PageConverter
 from ctsync.ingest.commercetools.client import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT_SECONDS,
@@ -212,7 +213,7 @@ def api_resource(
             lag=lookback_seconds or None,
             on_cursor_value_missing="include",
         ),
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[pa.Table]:
         # ">=" so rows sharing the boundary timestamp are re-read; merge on id absorbs them.
         # dlt's look-back arithmetic re-renders the cursor with microseconds; commercetools
         # (and the sandbox's string comparison) expect its own millisecond form.
@@ -231,11 +232,11 @@ def api_resource(
             page_size=page_size,
         )
 
-        def stand_ins() -> Iterator[list[dict[str, Any]]]:
+        def stand_ins() -> Iterator[pa.Table]:
             for page in pages:
                 if progress is not None:
                     progress(raw.name, len(page))
-                yield page_rows(raw, page)
+                yield converter.pages.stand_ins(page)
 
         # Pages are fetched and converted to Arrow tables ahead, in a thread of their own per
         # resource, while dlt works on the previous batch: the API never waits for the
