@@ -32,7 +32,7 @@
     `changes` view (its key column: `key`, default the same name). Empty otherwise. -#}
 {% macro ctsync_only_changed(column, changes='int_changes__customers', key=none) -%}
     {%- if is_incremental() -%}
-    {{ column }} in (select {{ key or column.split('.')[-1] }} from {{ ref(changes) }})
+    ({{ column }}) in (select {{ key or column.split('.')[-1] }} from {{ ref(changes) }})
     {%- else -%}
     1 = 1
     {%- endif -%}
@@ -90,4 +90,40 @@
     {%- else -%}
     select 1
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- What a generic data test reads of `relation` (dbt's own macro, overridden): its `where`
+    config, and, on a model that rebuilds only what changed (`ctsync_replace`), the rows of
+    the keys this build changed (its `ctsync_changes` view). A row of an unchanged key was
+    tested when it was built; a duplicate or a broken row can only be among the new ones.
+    A first build (the changes are everyone) and `--full-refresh` test every row. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- if config.get('where') -%}
+        {%- do conditions.append(config.get('where')) -%}
+    {%- endif -%}
+    {%- set changed = ctsync_changed_rows_condition(relation) -%}
+    {%- if changed -%}
+        {%- do conditions.append(changed) -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+
+{% macro ctsync_changed_rows_condition(relation) -%}
+    {%- if not execute or flags.FULL_REFRESH or not model.get('attached_node') -%}
+        {%- do return('') -%}
+    {%- endif -%}
+    {%- set tested = graph.nodes.get(model.attached_node) -%}
+    {%- if tested is none or tested.config.get('incremental_strategy') != 'ctsync_replace'
+        or relation.identifier != tested.alias -%}
+        {%- do return('') -%}
+    {%- endif -%}
+    {%- set changes = graph.nodes.get('model.' ~ tested.package_name ~ '.' ~ tested.config.get('ctsync_changes', 'int_changes__customers')) -%}
+    {%- set by = tested.config.get('ctsync_replace_by', 'customer_id') -%}
+    {%- do return(by ~ ' in (select ' ~ by ~ ' from ' ~ changes.relation_name ~ ')') -%}
 {%- endmacro %}

@@ -6,8 +6,7 @@
 --     (with child rows), their messages (deletion, email change); deletions found by id
 --     reconciliation since;
 --   * carts the clock made abandoned since;
---   * every customer when there is no such build, or reference data changed since
---     (stores, customer groups, products, categories, custom types) or a store's market did.
+--   * every customer when int_changes__since says everything changed.
 -- The Iterable layer adds identity and profile changes (int_iterable__changed_customers).
 -- A view: read by every such model in the build, always current.
 with
@@ -55,12 +54,6 @@ deleted_customers as (
 
 ),
 
-markets as (
-
-    select * from {{ ref('int_stores__markets') }}
-
-),
-
 since as (
 
     select * from {{ ref('int_changes__since') }}
@@ -73,22 +66,6 @@ loads as (
     from record_loads
     cross join since
     where record_loads.load_id > since.load_id
-
-),
-
-scope as (
-
-    select
-        not exists (select 1 from since)
-        or exists (
-            select 1 from loads
-            where table_name in ('products', 'categories', 'customer_groups', 'stores', 'types')
-        )
-        or exists (
-            select 1 from markets
-            cross join since
-            where markets.changed_at > since.changed_at
-        ) as is_everyone
 
 ),
 
@@ -156,15 +133,15 @@ final as (
 
     select changed.customer_id
     from changed
-    cross join scope
-    where not scope.is_everyone
+    cross join since
+    where not since.is_everything
 
     union
 
     select everyone.customer_id
     from everyone
-    cross join scope
-    where scope.is_everyone
+    cross join since
+    where since.is_everything
 
 )
 

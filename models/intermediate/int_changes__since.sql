@@ -4,8 +4,22 @@
 -- dlt load it saw and the time it started (a second early: rounding). The sync stamps its
 -- writes after a build ends, the next ingest loads later still, and rows a build stamped
 -- (int_iterable__identities.changed_at) count as changed in the next build too: a superset
--- of what changed is rebuilt, never less. No row when there is no such build: everything is.
+-- of what changed is rebuilt, never less. `is_everything`: rebuild every row, when there is
+-- no such build, or reference data changed since (stores, customer groups, products,
+-- categories, custom types) or a store's market did.
 with
+
+record_loads as (
+
+    select * from {{ ref('stg_commercetools__record_loads') }}
+
+),
+
+markets as (
+
+    select * from {{ ref('int_stores__markets') }}
+
+),
 
 last_build as (
 
@@ -21,13 +35,35 @@ last_build as (
 
 ),
 
-final as (
+starts as (
 
     select
         coalesce({{ ctsync_json_text('markers', '$."commercetools._dlt_loads"') }}, '') as load_id,
         {{ dbt.dateadd('second', '-1 * (coalesce(seconds, 0) + 1)', 'built_at') }} as changed_at
 
     from last_build
+
+),
+
+final as (
+
+    select
+        coalesce(starts.load_id, '') as load_id,
+        starts.changed_at,
+        starts.changed_at is null
+        or exists (
+            select 1 from record_loads
+            where record_loads.table_name in ('products', 'categories', 'customer_groups', 'stores', 'types')
+                and record_loads.load_id > starts.load_id
+        )
+        or exists (
+            select 1 from markets
+            where markets.changed_at > starts.changed_at
+        ) as is_everything
+
+    from (select 1 as one_row) as one_row
+    left join starts
+        on 1 = 1
 
 )
 

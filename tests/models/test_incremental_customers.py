@@ -40,6 +40,8 @@ COMPARED = (
     "intermediate.int_stores__markets",
     "intermediate.int_iterable__identities",
     "intermediate.int_iterable__user_payloads",
+    "intermediate.int_iterable__contact_identities",
+    "intermediate.int_iterable__events",
     "marts.dim_customers",
     "iterable.iterable__users",
     *(f"iterable.iterable__{name}" for name in OBJECTS),
@@ -221,7 +223,10 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
         duckdb.connect(str(copy), read_only=True) as refreshed,
     ):
         for relation in COMPARED:
-            assert _rows(incremental, relation) == _rows(refreshed, relation), relation
+            kept, rebuilt = _rows(incremental, relation), _rows(refreshed, relation)
+            only_kept = [row for row in kept if row not in rebuilt][:3]
+            only_rebuilt = [row for row in rebuilt if row not in kept][:3]
+            assert kept == rebuilt, (relation, only_kept, only_rebuilt)
         # the changes happened: the deleted customer's payload is gone, the mover or the
         # claimed customer lost the identity, the consent flag moved
         payloads = dict(

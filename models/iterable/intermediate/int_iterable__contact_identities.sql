@@ -1,9 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='contact_key',
+        incremental_strategy='ctsync_changed_rows',
+        on_schema_change='fail',
+    )
+}}
 {%- set project_type = var('iterable_project_type') -%}
 -- The Iterable user an order or a cart belongs to. Registered customers use their resolved
 -- identity; guests (and customers who lost an identity conflict) are identified by email
 -- where the project type allows it, and are otherwise not identifiable, with a reason.
 -- Contacts of customers deleted in commercetools are never sent; contacts of customers that
 -- do not exist (orphans) are quarantined with reason `customer_missing`.
+-- Every build decides every contact (a deletion or an email change moves guests' too), but
+-- only rows that changed are written, stamped `changed_at` (macros/ctsync_incremental.sql).
 with
 
 orders as (
@@ -146,5 +156,6 @@ final as (
 
 select
     *,
-    rejection_reason_code is null as is_identifiable
+    rejection_reason_code is null as is_identifiable,
+    {{ ctsync_clock() }} as changed_at
 from final

@@ -1,7 +1,20 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='record_key',
+        incremental_strategy='ctsync_replace',
+        on_schema_change='fail',
+        ctsync_changes='int_iterable__changed_sources',
+        ctsync_replace_by='source_key',
+    )
+}}
+-- depends_on: {{ ref('int_iterable__changed_sources') }}
 -- Every custom event (trackBulk `events[]` item), whenever it happened, for the events enabled in the seed
 -- iterable_event_catalogue. Every event has a deterministic id (`event_id`: name + source
 -- id, alphanumerics and hyphens) so a resend updates instead of duplicating. Each carries
 -- store, currency, language and channel. Events are never removed.
+-- Incremental: each event belongs to one record (`source_key`: customer:<id>, order:<id>,
+-- cart:<id>); an incremental build rebuilds the events of int_iterable__changed_sources only.
 with
 
 catalogue as (
@@ -70,11 +83,13 @@ customer_registered as (
         {{ iterable_event_columns('customerRegistered', 'customers.customer_id', 'identities', 'customers', details=[
             ['customerNumber', iterable_text('customers.customer_number')],
             ['customerGroup', iterable_text('customers.customer_group_key')],
-        ], occurred_at='customers.created_at', source_updated_at='customers.last_modified_at', store_key='customers.primary_store_key') }}
+        ], occurred_at='customers.created_at', source_updated_at='customers.last_modified_at', store_key='customers.primary_store_key') }},
+        'customer:' || customers.customer_id as source_key
 
     from customers
     inner join identities
         on customers.customer_id = identities.customer_id
+    where {{ ctsync_only_changed("'customer:' || customers.customer_id", 'int_iterable__changed_sources', 'source_key') }}
 
 ),
 
@@ -84,7 +99,8 @@ customer_email_changed as (
         {{ iterable_event_columns('customerEmailChanged', 'messages.message_id', 'identities', 'customers', details=[
             ['customerNumber', iterable_text('customers.customer_number')],
             ['previousEmail', 'lower(trim(messages.old_email))'],
-        ], occurred_at='messages.created_at', source_updated_at='messages.created_at', store_key='customers.primary_store_key') }}
+        ], occurred_at='messages.created_at', source_updated_at='messages.created_at', store_key='customers.primary_store_key') }},
+        'customer:' || messages.resource_id as source_key
 
     from messages
     inner join identities
@@ -92,6 +108,7 @@ customer_email_changed as (
     inner join customers
         on messages.resource_id = customers.customer_id
     where messages.message_type = 'CustomerEmailChanged'
+        and {{ ctsync_only_changed("'customer:' || messages.resource_id", 'int_iterable__changed_sources', 'source_key') }}
 
 ),
 
@@ -103,7 +120,8 @@ order_state_changed as (
             ['orderNumber', iterable_text('orders.order_number')],
             ['orderState', 'messages.order_state'],
             ['previousOrderState', 'messages.old_order_state'],
-        ], occurred_at='messages.created_at', source_updated_at='messages.created_at') }}
+        ], occurred_at='messages.created_at', source_updated_at='messages.created_at') }},
+        'order:' || orders.order_id as source_key
 
     from messages
     inner join orders
@@ -111,6 +129,7 @@ order_state_changed as (
     inner join order_contacts
         on orders.order_id = order_contacts.contact_id
     where messages.message_type = 'OrderStateChanged'
+        and {{ ctsync_only_changed("'order:' || orders.order_id", 'int_iterable__changed_sources', 'source_key') }}
 
 ),
 
@@ -134,7 +153,8 @@ order_shipped as (
             ['orderId', 'orders.order_id'],
             ['orderNumber', iterable_text('orders.order_number')],
             ['shippingMethod', iterable_text('orders.shipping_method_name')],
-        ], occurred_at='coalesce(shipment_messages.shipped_at, orders.created_at)', source_updated_at='orders.last_modified_at') }}
+        ], occurred_at='coalesce(shipment_messages.shipped_at, orders.created_at)', source_updated_at='orders.last_modified_at') }},
+        'order:' || orders.order_id as source_key
 
     from orders
     inner join order_contacts
@@ -142,6 +162,7 @@ order_shipped as (
     left join shipment_messages
         on orders.order_id = shipment_messages.order_id
     where orders.shipment_state in ('Shipped', 'Delivered')
+        and {{ ctsync_only_changed("'order:' || orders.order_id", 'int_iterable__changed_sources', 'source_key') }}
 
 ),
 
@@ -156,11 +177,13 @@ order_returned as (
             ['quantity', 'returns.quantity'],
             ['returnedAmount', iterable_number('returns.returned_amount')],
             ['returnTrackingId', iterable_text('returns.return_tracking_id')],
-        ], occurred_at='returns.returned_at', source_updated_at='returns.last_modified_at') }}
+        ], occurred_at='returns.returned_at', source_updated_at='returns.last_modified_at') }},
+        'order:' || returns.order_id as source_key
 
     from returns
     inner join order_contacts
         on returns.order_id = order_contacts.contact_id
+    where {{ ctsync_only_changed("'order:' || returns.order_id", 'int_iterable__changed_sources', 'source_key') }}
 
 ),
 
@@ -173,12 +196,14 @@ cart_abandoned as (
             ['itemCount', 'carts.unit_count'],
             ['cartTotal', iterable_number('carts.total_amount')],
             ['lastActivityAt', ctsync_iso8601('carts.last_modified_at')],
-        ], occurred_at='carts.abandoned_at', source_updated_at='carts.last_modified_at') }}
+        ], occurred_at='carts.abandoned_at', source_updated_at='carts.last_modified_at') }},
+        'cart:' || carts.cart_id as source_key
 
     from carts
     inner join cart_contacts
         on carts.cart_id = cart_contacts.contact_id
     where carts.is_abandoned
+        and {{ ctsync_only_changed("'cart:' || carts.cart_id", 'int_iterable__changed_sources', 'source_key') }}
 
 ),
 
@@ -215,6 +240,7 @@ final as (
     select
         event_id as record_key,
         event_id,
+        source_key,
         source_updated_at,
         occurred_at,
         cast({{ iterable_identified_object('email', 'user_id', [
@@ -243,5 +269,6 @@ select
     -- its events) in Iterable, it is no reason to send the event again
     cast({{ dbt.hash(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as {{ dbt.type_string() }}) as payload_hash,
     cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at,
-    cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at
+    cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at,
+    cast(source_key as {{ dbt.type_string() }}) as source_key
 from final
