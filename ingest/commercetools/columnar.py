@@ -203,7 +203,7 @@ class DuckDBFlattener:
 
     def documents(self, documents: list[Mapping[str, Any]]) -> Flattened:
         """Documents (already through ``schema.prepare_document``) as columns."""
-        return self._flatten(orjson.dumps(documents).decode(), "$body::json")
+        return self._flatten(orjson.dumps({"results": documents}).decode())
 
     def body(self, content: bytes) -> Flattened:
         """The documents of an API response body (``{"results": [...], ...}``) as columns,
@@ -212,30 +212,34 @@ class DuckDBFlattener:
         storage rule hints cannot express)."""
         if self.converter.raw.json_text_fields:
             raise Unsupported("fields stored as JSON text")
-        return self._flatten(content.decode(), "($body::json -> 'results')")
+        return self._flatten(content.decode())
 
-    def _flatten(self, body: str, results: str) -> Flattened:
+    def _flatten(self, body: str) -> Flattened:
         raw = self.converter.raw
         cursor = _cursor()
         try:
             # the body crosses into DuckDB once (binding a large string costs GIL time)
-            cursor.execute(f"create temp table page as select {results} as r", {"body": body})
-            ((kind, count, shape),) = cursor.sql(
-                "select json_type(r), json_array_length(r), json_structure(r) from page"
-            ).fetchall()
-            if kind != "ARRAY":
-                raise Unsupported("no list of documents")
-            if not count:
-                return Flattened({}, [], [])
+            cursor.execute("create temp table page as select $body as b", {"body": body})
+            ((shape,),) = cursor.sql("select json_structure(b) from page").fetchall()
             structure = orjson.loads(shape)
-            spec, root = plan(self.converter, structure[0])
+            results = structure.get("results") if isinstance(structure, dict) else None
+            if not isinstance(results, list):
+                raise Unsupported("no list of documents")
+            if results == ["NULL"]:  # no documents, or nulls
+                ((count,),) = cursor.sql(
+                    "select json_array_length(b, '$.results') from page"
+                ).fetchall()
+                if count:
+                    raise Unsupported("documents that are not objects")
+                return Flattened({}, [], [])
+            spec, root = plan(self.converter, results[0])
             if spec.get(raw.primary_key) != "VARCHAR":
                 raise Unsupported(f"{raw.primary_key} is not text in every document")
             if spec.get(raw.cursor_field, "VARCHAR") != "VARCHAR":
                 raise Unsupported(f"{raw.cursor_field} is not text")
             result = cursor.sql(
-                "select from_json(doc, $spec) from (select unnest(r::json[]) as doc from page)",
-                params={"spec": orjson.dumps(spec).decode()},
+                "select unnest(from_json(b, $spec).results) from page",
+                params={"spec": orjson.dumps({"results": [spec]}).decode()},
             ).to_arrow_table()
         except duckdb.Error as exc:
             raise Unsupported(f"DuckDB: {exc}") from None
@@ -243,7 +247,7 @@ class DuckDBFlattener:
             cursor.close()
         rows = result.column(0).combine_chunks()
         ids = pc.struct_field(rows, [raw.primary_key]).to_pylist()
-        if len(rows) != count or not all(ids):
+        if not all(ids):
             raise Unsupported(f"a document without {raw.primary_key}")
         cursors = (
             pc.struct_field(rows, [raw.cursor_field]).to_pylist()
