@@ -51,8 +51,9 @@ from ctsync.ingest.commercetools.client import (
 SECTION = "sources.commercetools"
 DEFAULT_START = "1970-01-01T00:00:00.000Z"
 
-PREFETCH_PAGES = 4
-"""Pages fetched ahead of the conversion, per resource."""
+PREFETCH_PAGES = 2 * schema.BATCH_ROWS // schema.PAGE_SIZE
+"""Pages fetched and converted ahead of dlt, per resource: two of dlt's batches, so the
+paging goes on while dlt writes a batch (a converted page is Arrow tables, a few MB)."""
 T = TypeVar("T")
 
 ProgressCallback = Callable[[str, int], None]
