@@ -247,6 +247,15 @@ def main() -> None:
 
     if reuse:
         log(f"reusing the raw tables in {warehouse}")
+        with duckdb.connect(str(warehouse)) as con:
+            # only the raw tables: what dbt and the acknowledgement made starts again
+            for (schema,) in con.execute(
+                "select schema_name from information_schema.schemata "
+                "where catalog_name = current_database() "
+                "and schema_name not in (?, 'main', 'information_schema', 'pg_catalog')",
+                [RAW],
+            ).fetchall():
+                con.execute(f'drop schema "{schema}" cascade')
     else:
         log(
             f"loading a template of {template.customers} customers / "

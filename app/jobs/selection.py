@@ -68,6 +68,9 @@ VIEWS = [
     "iterable__events_skipped",
 ]
 """Views a selective build leaves as they are (with their tests): all but the `_changes` ones."""
+CHANGE_LISTS = "tag:ctsync_changes"
+"""The tables listing what changed since the last build (int_changes__customers, ...): every
+selective build recomputes them first, so an incremental model never reads an older list."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ def plan_build(
             elif plan.select:
                 plan.exclude += VIEWS
             if plan.select:
+                plan.select.append(CHANGE_LISTS)
                 plan.kind, plan.reason = "selective", "; ".join(reasons)
             else:
                 plan.kind, plan.reason = "none", "nothing changed since the last build"

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='table', tags=['ctsync_changes']) }}
 -- The customers whose rows in the models that rebuild only what changed (config
 -- incremental_strategy='ctsync_replace') may differ from what the last dbt build that
 -- succeeded made of them (int_changes__since):
@@ -8,7 +8,9 @@
 --   * carts the clock made abandoned since;
 --   * every customer when int_changes__since says everything changed.
 -- The Iterable layer adds identity and profile changes (int_iterable__changed_customers).
--- A view: read by every such model in the build, always current.
+-- A table, computed once per build (a view was evaluated again by every model and filter
+-- that reads it); every selective build of a job rebuilds it (tag `ctsync_changes`,
+-- app/jobs/selection.py), before the models that read it.
 with
 
 record_loads as (

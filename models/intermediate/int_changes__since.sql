@@ -1,12 +1,14 @@
 {{ config(materialized='view') }}
 -- Where the models that rebuild only what changed start: the last dbt build of a job that
 -- succeeded (ctsync.sync_dbt_builds, written by the job runner), as the newest commercetools
--- dlt load it saw and the time it started (a second early: rounding). The sync stamps its
--- writes after a build ends, the next ingest loads later still, and rows a build stamped
--- (int_iterable__identities.changed_at) count as changed in the next build too: a superset
--- of what changed is rebuilt, never less. `is_everything`: rebuild every row, when there is
--- no such build, or reference data changed since (stores, customer groups, products,
--- categories, custom types) or a store's market did.
+-- dlt load it saw, the time it started (`changed_at`, a second early: rounding) and the time
+-- it ended (`stamped_at`). What changed after it started (the clock, the sync's and the
+-- ingest's writes) is rebuilt. A row a build decides in full and stamps when it changes
+-- (int_iterable__identities, contacts, store markets: `changed_at`) counts from the build's
+-- end: the build that stamped it rebuilt what depends on it (the lists of what changed are
+-- built after it). A superset of what changed is rebuilt, never less. `is_everything`:
+-- rebuild every row, when there is no such build, or reference data changed since (stores,
+-- customer groups, products, categories, custom types) or a store's market did.
 with
 
 record_loads as (
@@ -39,7 +41,8 @@ starts as (
 
     select
         coalesce({{ ctsync_json_text('markers', '$."commercetools._dlt_loads"') }}, '') as load_id,
-        {{ dbt.dateadd('second', '-1 * (coalesce(seconds, 0) + 1)', 'built_at') }} as changed_at
+        {{ dbt.dateadd('second', '-1 * (coalesce(seconds, 0) + 1)', 'built_at') }} as changed_at,
+        built_at as stamped_at
 
     from last_build
 
@@ -50,6 +53,7 @@ final as (
     select
         coalesce(starts.load_id, '') as load_id,
         starts.changed_at,
+        starts.stamped_at,
         starts.changed_at is null
         or exists (
             select 1 from record_loads
@@ -58,7 +62,7 @@ final as (
         )
         or exists (
             select 1 from markets
-            where markets.changed_at > starts.changed_at
+            where markets.changed_at > starts.stamped_at
         ) as is_everything
 
     from (select 1 as one_row) as one_row

@@ -50,7 +50,12 @@ def test_changed_tables_select_their_models_and_child_tables(warehouse: Path) ->
         warehouse, FINGERPRINT, IngestChanges(["customers"]), now=NOON.replace(hour=11)
     )
     assert plan.kind == "selective"
-    assert plan.select == ["source:commercetools.customers+", "source:commercetools.customers__*+"]
+    # and the lists of what changed, which incremental models read: always recomputed
+    assert plan.select == [
+        "source:commercetools.customers+",
+        "source:commercetools.customers__*+",
+        selection.CHANGE_LISTS,
+    ]
     # views depend on the project and the raw columns, not on rows: left as they are
     assert (plan.exclude, plan.full_refresh) == (selection.VIEWS, False)
     assert "config.materialized:view,path:models/staging" in plan.exclude
@@ -72,7 +77,10 @@ def test_a_new_raw_column_re_creates_the_views(warehouse: Path) -> None:
 
 def test_the_clock_passing_a_carts_abandonment_rebuilds_the_carts(warehouse: Path) -> None:
     plan = plan_build(warehouse, FINGERPRINT, IngestChanges(), now=NOON)
-    assert (plan.kind, plan.select) == ("selective", ["int_carts__enriched+"])
+    assert (plan.kind, plan.select) == (
+        "selective",
+        ["int_carts__enriched+", selection.CHANGE_LISTS],
+    )
 
 
 def test_a_sync_writing_the_ledger_rebuilds_what_reads_it(warehouse: Path) -> None:
@@ -82,7 +90,10 @@ def test_a_sync_writing_the_ledger_rebuilds_what_reads_it(warehouse: Path) -> No
             "('users', 'c1', 'upsert', 'h', null, 'r2', '2026-12-01 10:00')"
         )
     plan = plan_build(warehouse, FINGERPRINT, IngestChanges(), now=NOON.replace(hour=11))
-    assert plan.select == ["source:ctsync.sync_ledger+"]
+    assert plan.select == [
+        "source:ctsync.sync_ledger+",
+        selection.CHANGE_LISTS,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='table', tags=['ctsync_changes']) }}
 -- The customers whose Iterable-layer rows may differ from what the last dbt build that
 -- succeeded made of them: those of int_changes__customers, those whose identity changed
 -- since (int_iterable__identities stamps a changed row: another customer's email change may
@@ -39,7 +39,7 @@ final as (
     select identities.customer_id
     from identities
     cross join since
-    where identities.changed_at > since.changed_at
+    where identities.changed_at > since.stamped_at
 
     union
 

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='table', tags=['ctsync_changes']) }}
 -- The records whose custom events (int_iterable__events, by `source_key`) an incremental
 -- build rebuilds: `customer:<id>` of int_iterable__changed_customers; `order:<id>` of orders
 -- a later dlt load wrote or a message since names, and of orders whose contact (the person
@@ -83,7 +83,7 @@ changed as (
     select contacts.contact_type || ':' || contacts.contact_id as source_key
     from contacts
     cross join since
-    where contacts.changed_at > since.changed_at
+    where contacts.changed_at > since.stamped_at
 
     union
 
