@@ -68,6 +68,9 @@ VIEWS = [
     "iterable__events_skipped",
 ]
 """Views a selective build leaves as they are (with their tests): all but the `_changes` ones."""
+FULL_BUILD_ONLY = "tag:full_build_only"
+"""Data tests of the whole base (every record has an outcome, totals reconcile to raw money):
+full builds run them; a selective build's tests check the rows it rebuilt."""
 CHANGE_LISTS = "tag:ctsync_changes"
 """The tables listing what changed since the last build (int_changes__customers, ...): every
 selective build recomputes them first, so an incremental model never reads an older list."""
@@ -157,6 +160,7 @@ def plan_build(
                 plan.exclude += VIEWS
             if plan.select:
                 plan.select.append(CHANGE_LISTS)
+                plan.exclude.append(FULL_BUILD_ONLY)
                 plan.kind, plan.reason = "selective", "; ".join(reasons)
             else:
                 plan.kind, plan.reason = "none", "nothing changed since the last build"

@@ -1,9 +1,12 @@
+{{ config(tags=['full_build_only']) }}
 -- Every source record that could become something in Iterable ends in exactly one state per
 -- object (delivered, rejected, not_sent or pending): a record missing from
 -- audit__record_outcomes, present with no outcome, or present twice for one object, is
 -- returned (and fails the build). The objects: customers → users, consent decisions →
 -- subscriptions, orders → purchases, carts → carts, events → events, products → catalog
 -- items, deleted customers → user_deletions.
+-- Checks the whole base: full builds run it; a job's selective build does not
+-- (app/jobs/selection.py FULL_BUILD_ONLY), its data tests check the rows it rebuilt.
 with
 
 outcomes as (

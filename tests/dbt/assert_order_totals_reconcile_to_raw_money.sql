@@ -1,5 +1,8 @@
+{{ config(tags=['full_build_only']) }}
 -- Order totals and lifetime values reconcile exactly, per currency, to the raw money fields
 -- (centAmount / 10^fractionDigits). Any row returned is a currency whose figures drifted.
+-- Checks the whole base: full builds run it; a job's selective build does not
+-- (app/jobs/selection.py FULL_BUILD_ONLY), its data tests check the rows it rebuilt.
 with
 
 raw_orders as (

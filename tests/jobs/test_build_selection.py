@@ -57,7 +57,11 @@ def test_changed_tables_select_their_models_and_child_tables(warehouse: Path) ->
         selection.CHANGE_LISTS,
     ]
     # views depend on the project and the raw columns, not on rows: left as they are
-    assert (plan.exclude, plan.full_refresh) == (selection.VIEWS, False)
+    # as are the data tests of the whole base (full builds run them)
+    assert (plan.exclude, plan.full_refresh) == (
+        [*selection.VIEWS, selection.FULL_BUILD_ONLY],
+        False,
+    )
     assert "config.materialized:view,path:models/staging" in plan.exclude
 
 
@@ -71,7 +75,7 @@ def test_a_new_raw_column_re_creates_the_views(warehouse: Path) -> None:
     plan = plan_build(
         warehouse, FINGERPRINT, IngestChanges(["customers"]), now=NOON.replace(hour=11)
     )
-    assert plan.kind == "selective" and plan.exclude == [], plan
+    assert plan.kind == "selective" and plan.exclude == [selection.FULL_BUILD_ONLY], plan
     assert "a raw schema changed" in plan.reason
 
 
