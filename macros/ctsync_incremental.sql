@@ -4,7 +4,7 @@
     * `ctsync_replace` (incremental strategy): the model's incremental query returns the rows
       of the changed customers (or orders) only; the strategy deletes every row of those
       keys and inserts the new ones, so rows of a key that no longer qualifies go too.
-      Model config `ctsync_changes` names the view listing the changed keys (default
+      Model config `ctsync_changes` names the table listing the changed keys (default
       `int_changes__customers`), `ctsync_replace_by` its key column (default `customer_id`).
     * `ctsync_changed_rows` (incremental strategy): for small models read across keys (the
       identities, the store markets), the query returns every row with `changed_at` =
@@ -29,7 +29,7 @@
 
 
 {#- In an incremental run, a filter keeping the rows of changed keys: `column` in the
-    `changes` view (its key column: `key`, default the same name). Empty otherwise. -#}
+    `changes` table (its key column: `key`, default the same name). Empty otherwise. -#}
 {% macro ctsync_only_changed(column, changes='int_changes__customers', key=none) -%}
     {%- if is_incremental() -%}
     ({{ column }}) in (select {{ key or column.split('.')[-1] }} from {{ ref(changes) }})
@@ -95,7 +95,7 @@
 
 {#- What a generic data test reads of `relation` (dbt's own macro, overridden): its `where`
     config, and, on a model that rebuilds only what changed (`ctsync_replace`), the rows of
-    the keys this build changed (its `ctsync_changes` view). A row of an unchanged key was
+    the keys this build changed (its `ctsync_changes` table). A row of an unchanged key was
     tested when it was built; a duplicate or a broken row can only be among the new ones.
     A first build (the changes are everyone) and `--full-refresh` test every row. -#}
 {% macro get_where_subquery(relation) -%}

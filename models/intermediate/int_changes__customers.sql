@@ -2,10 +2,10 @@
 -- The customers whose rows in the models that rebuild only what changed (config
 -- incremental_strategy='ctsync_replace') may differ from what the last dbt build that
 -- succeeded made of them (int_changes__since):
---   * commercetools records a later dlt load wrote: the customer, their orders and carts
---     (with child rows), their messages (deletion, email change); deletions found by id
---     reconciliation since;
---   * carts the clock made abandoned since;
+--   * commercetools records changed since (int_changes__records: a later dlt load wrote
+--     them, or the clock made a cart abandoned): the customer, their orders and carts,
+--     their messages (deletion, email change);
+--   * deletions found by id reconciliation since;
 --   * every customer when int_changes__since says everything changed.
 -- The Iterable layer adds identity and profile changes (int_iterable__changed_customers).
 -- A table, computed once per build (a view was evaluated again by every model and filter
@@ -13,9 +13,9 @@
 -- app/jobs/selection.py), before the models that read it.
 with
 
-record_loads as (
+changed_records as (
 
-    select * from {{ ref('stg_commercetools__record_loads') }}
+    select * from {{ ref('int_changes__records') }}
 
 ),
 
@@ -62,44 +62,35 @@ since as (
 
 ),
 
-loads as (
-
-    select record_loads.*
-    from record_loads
-    cross join since
-    where record_loads.load_id > since.load_id
-
-),
-
 changed as (
 
     select record_id as customer_id
-    from loads
+    from changed_records
     where table_name = 'customers'
 
     union
 
     select orders.customer_id
-    from loads
+    from changed_records
     inner join orders
-        on loads.record_id = orders.order_id
-    where loads.table_name = 'orders'
+        on changed_records.record_id = orders.order_id
+    where changed_records.table_name = 'orders'
 
     union
 
     select carts.customer_id
-    from loads
+    from changed_records
     inner join carts
-        on loads.record_id = carts.cart_id
-    where loads.table_name = 'carts'
+        on changed_records.record_id = carts.cart_id
+    where changed_records.table_name = 'carts'
 
     union
 
     select messages.resource_id as customer_id
-    from loads
+    from changed_records
     inner join messages
-        on loads.record_id = messages.message_id
-    where loads.table_name = 'messages'
+        on changed_records.record_id = messages.message_id
+    where changed_records.table_name = 'messages'
         and messages.resource_type_id = 'customer'
 
     union
@@ -108,14 +99,6 @@ changed as (
     from reconciled
     cross join since
     where reconciled.detected_at > since.changed_at
-
-    union
-
-    select carts.customer_id
-    from carts
-    cross join since
-    where carts.is_abandoned
-        and carts.abandoned_at > since.changed_at
 
 ),
 

@@ -181,6 +181,7 @@ def test_a_run_with_nothing_new_builds_almost_nothing(shop: Shop) -> None:
         "iterable__subscriptions_changes",
         "audit__consent_decisions",
         "audit__record_outcomes",
+        "int_changes__records",
         "int_changes__customers",
         "int_iterable__changed_customers",
         "int_iterable__changed_sources",

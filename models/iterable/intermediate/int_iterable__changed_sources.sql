@@ -1,9 +1,9 @@
 {{ config(materialized='table', tags=['ctsync_changes']) }}
 -- The records whose custom events (int_iterable__events, by `source_key`) an incremental
 -- build rebuilds: `customer:<id>` of int_iterable__changed_customers; `order:<id>` of orders
--- a later dlt load wrote or a message since names, and of orders whose contact (the person
--- the event goes to) changed; `cart:<id>` of carts loaded since, whose contact changed, or
--- that the clock made abandoned since. Everything when int_changes__since says so.
+-- changed since (int_changes__records) or that a message since names, and of orders whose
+-- contact (the person the event goes to) changed; `cart:<id>` of carts changed since (loaded,
+-- or made abandoned by the clock) or whose contact changed. Everything when int_changes__since says so.
 with
 
 since as (
@@ -12,9 +12,9 @@ since as (
 
 ),
 
-record_loads as (
+changed_records as (
 
-    select * from {{ ref('stg_commercetools__record_loads') }}
+    select * from {{ ref('int_changes__records') }}
 
 ),
 
@@ -42,15 +42,6 @@ carts as (
 
 ),
 
-loads as (
-
-    select record_loads.*
-    from record_loads
-    cross join since
-    where record_loads.load_id > since.load_id
-
-),
-
 changed as (
 
     select 'customer:' || customer_id as source_key
@@ -59,23 +50,23 @@ changed as (
     union
 
     select 'order:' || record_id as source_key
-    from loads
+    from changed_records
     where table_name = 'orders'
 
     union
 
     -- a message is loaded once; its order may have changed in an earlier load
     select 'order:' || messages.resource_id as source_key
-    from loads
+    from changed_records
     inner join messages
-        on loads.record_id = messages.message_id
-    where loads.table_name = 'messages'
+        on changed_records.record_id = messages.message_id
+    where changed_records.table_name = 'messages'
         and messages.resource_type_id = 'order'
 
     union
 
     select 'cart:' || record_id as source_key
-    from loads
+    from changed_records
     where table_name = 'carts'
 
     union
@@ -84,14 +75,6 @@ changed as (
     from contacts
     cross join since
     where contacts.changed_at > since.stamped_at
-
-    union
-
-    select 'cart:' || carts.cart_id as source_key
-    from carts
-    cross join since
-    where carts.is_abandoned
-        and carts.abandoned_at > since.changed_at
 
 ),
 
