@@ -248,8 +248,9 @@ def _markers(con: Any) -> dict[str, Any]:
     from ctsync.ingest.iterable.pipeline import TABLES
     from ctsync.ingest.iterable.source import DATASET_NAME
 
+    iterable_tables = _tables(con, DATASET_NAME)
     schemas: dict[str, Any] = {}
-    for dataset, tables in ((RAW, raw_tables), (DATASET_NAME, _tables(con, DATASET_NAME))):
+    for dataset, tables in ((RAW, raw_tables), (DATASET_NAME, iterable_tables)):
         if "_dlt_version" in tables:
             row = con.execute(
                 f"select count(*), max(version), max(inserted_at) from {dataset}._dlt_version"
@@ -258,9 +259,8 @@ def _markers(con: Any) -> dict[str, Any]:
     markers[_SCHEMAS] = schemas
     # Iterable's read-back replaces some tables every run and re-reads a window of users:
     # what it loaded says little, the content says whether anything changed (small tables).
-    existing = _tables(con, DATASET_NAME)
     for name in TABLES:
-        if name not in existing:
+        if name not in iterable_tables:
             continue  # the source reads an empty stand-in until the first load
         columns = [
             row[0]
