@@ -29,13 +29,45 @@
 
 
 {#- In an incremental run, a filter keeping the rows of changed keys: `column` in the
-    `changes` table (its key column: `key`, default the same name). Empty otherwise. -#}
+    `changes` table (its key column: `key`, default the same name). Empty otherwise.
+    The keys are written into the SQL as a list of literals when there are at most
+    var `ctsync_inline_changed_keys` of them (the usual incremental run): a planner pushes a
+    literal list down to the scans below views and joins (DuckDB does; it keeps an
+    `in (subquery)` above them, so a view over every order was computed in full to keep 300).
+    More keys (a large backfill): the subquery. -#}
 {% macro ctsync_only_changed(column, changes='int_changes__customers', key=none) -%}
     {%- if is_incremental() -%}
-    ({{ column }}) in (select {{ key or column.split('.')[-1] }} from {{ ref(changes) }})
+    {%- set key_column = key or column.split('.')[-1] -%}
+    {%- set keys = ctsync_changed_keys(changes, key_column) -%}
+    {%- if keys is none -%}
+    ({{ column }}) in (select {{ key_column }} from {{ ref(changes) }})
+    {%- elif keys | length == 0 -%}
+    1 = 0
+    {%- else -%}
+    ({{ column }}) in ({% for value in keys %}'{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
+    {%- endif -%}
     {%- else -%}
     1 = 1
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The keys listed in `changes` (column `key_column`), or none when there are more than
+    var `ctsync_inline_changed_keys` (or at parse time, or in a unit test: its inputs are not
+    tables to query). -#}
+{% macro ctsync_changed_keys(changes, key_column) -%}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set limit = var('ctsync_inline_changed_keys') | int -%}
+    {%- set found = run_query(
+        'select distinct ' ~ key_column ~ ' from ' ~ ref(changes)
+        ~ ' where ' ~ key_column ~ ' is not null limit ' ~ (limit + 1)
+    ) -%}
+    {%- if found.rows | length > limit -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(found.columns[0].values() | map('string') | list) }}
 {%- endmacro %}
 
 

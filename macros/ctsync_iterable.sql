@@ -317,17 +317,6 @@ select * from {{ ref('fx_rates') }}
 {%- endmacro %}
 
 
-{#- Rows changed at or after this point are rebuilt by an incremental model: the newest
-    `column` already in the model, minus var `incremental_lookback_hours` (late arrivals:
-    ingest merges on a look-back window too). -#}
-{% macro ctsync_incremental_cutoff(column) -%}
-    (
-        select {{ dbt.dateadd('hour', -1 * var('incremental_lookback_hours'), 'max(existing_rows.' ~ column ~ ')') }}
-        from {{ this }} as existing_rows
-    )
-{%- endmacro %}
-
-
 {#- Post-hook of the incremental iterable__purchases: remove orders that no longer qualify
     (cancelled, or their contact is no longer identifiable, e.g. the customer was deleted). -#}
 {% macro iterable_purchases_prune() -%}

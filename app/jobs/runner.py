@@ -382,6 +382,9 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
             f"; raw_iterable {back.rows.get('users', 0)} user(s), "
             f"{back.rows.get('consent_events', 0)} consent event(s)"
         )
+        if back.deferred:
+            # Iterable's export budget (4 a minute) was spent: the next run reads these
+            detail += f"; read-back deferred to the next run: {', '.join(back.deferred)}"
     # an ingest that reloaded tables in full (a new raw layout) changed them all
     if not summary.full_refresh:
         context.changed = IngestChanges(summary.changed_resources, summary.load_ids)

@@ -1,7 +1,19 @@
-{{ config(materialized='view') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_line_item_id',
+        incremental_strategy='ctsync_replace',
+        ctsync_changes='int_changes__orders',
+        ctsync_replace_by='order_id',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__orders') }}
 -- Order lines with their order, product name, category path and base-currency value: the
--- shared line logic that fct_order_lines (incremental) and the customer models read. A view,
--- so fct_order_lines' incremental filter reaches the orders it scans.
+-- shared line logic that fct_order_lines and the customer models read.
+-- Incremental: an incremental build rebuilds the lines of int_changes__orders only (an order
+-- edit that removes a line removes its row). Product and category changes reach old lines
+-- only when everything is rebuilt (int_changes__since: reference data changed).
 -- A line's product name: the order's locale, then the order's store's languages, then the
 -- project's, then any locale with text (ctsync_localized), and only then the SKU.
 with
@@ -9,12 +21,14 @@ with
 order_line_items as (
 
     select * from {{ ref('stg_commercetools__order_line_items') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 
 orders as (
 
     select * from {{ ref('stg_commercetools__orders') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 

@@ -1,24 +1,37 @@
-{{ config(materialized='view') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='ctsync_replace',
+        ctsync_changes='int_changes__orders',
+        ctsync_replace_by='order_id',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__orders') }}
 -- Orders with line totals, returns, market context and the base-currency total: the shared
--- order logic that fct_orders (incremental) and the customer models read. A view, so
--- fct_orders' incremental filter reaches the orders it scans.
+-- order logic that fct_orders and the customer models read.
+-- Incremental: an incremental build rebuilds the orders of int_changes__orders only.
 with
 
 orders as (
 
     select * from {{ ref('stg_commercetools__orders') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 
 order_lines as (
 
     select * from {{ ref('int_order_lines__enriched') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 
 return_items as (
 
     select * from {{ ref('stg_commercetools__order_return_items') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 

@@ -1,23 +1,37 @@
-{{ config(materialized='view') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='return_item_id',
+        incremental_strategy='ctsync_replace',
+        ctsync_changes='int_changes__orders',
+        ctsync_replace_by='order_id',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_changes__orders') }}
 -- Returned items, valued at what the customer paid per unit on the returned line: shared by
 -- fct_returns and int_customers__returns.
+-- Incremental: an incremental build rebuilds the returns of int_changes__orders only.
 with
 
 return_items as (
 
     select * from {{ ref('stg_commercetools__order_return_items') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 
 order_lines as (
 
     select * from {{ ref('int_order_lines__enriched') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 
 orders as (
 
     select * from {{ ref('int_orders__enriched') }}
+    where {{ ctsync_only_changed('order_id', 'int_changes__orders') }}
 
 ),
 

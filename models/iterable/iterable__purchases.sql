@@ -8,6 +8,7 @@
     )
 }}
 -- depends_on: {{ ref('int_iterable__changed_customers') }}
+-- depends_on: {{ ref('int_changes__orders') }}
 {%- set in_base = var('purchase_currency') == 'base' -%}
 {%- if var('purchase_currency') not in ['base', 'order'] -%}
     {{ exceptions.raise_compiler_error("var purchase_currency must be base or order, got '" ~ var('purchase_currency') ~ "'") }}
@@ -21,9 +22,9 @@
 -- items (fees, gift wrap, services) are items marked dataFields.customLineItem (below); an
 -- order with no line item at all is not sent. The order id is the purchase id, so a resend updates
 -- the purchase instead of duplicating it. Purchases are never removed.
--- Incremental: each build rebuilds the purchases of orders changed since the last one (minus
--- var `incremental_lookback_hours`) and of customers changed since then or whose identity
--- changed (int_iterable__changed_customers); the post-hook drops orders that no longer qualify (cancelled, deleted
+-- Incremental: each build rebuilds the purchases of orders changed since the last one
+-- (int_changes__orders) and of customers changed since then or whose identity changed
+-- (int_iterable__changed_customers); the post-hook drops orders that no longer qualify (cancelled, deleted
 -- customer). Changing vars, FX rates or the project type needs `ctsync build --full-refresh`.
 with
 
@@ -64,12 +65,6 @@ contacts as (
 
 ),
 
-customers as (
-
-    select * from {{ ref('stg_commercetools__customers') }}
-
-),
-
 backfill_window as (
 
     select * from {{ ref('int_iterable__backfill_window') }}
@@ -81,13 +76,10 @@ orders_to_build as (
     select orders.*
     from orders
     {%- if is_incremental() %}
-    left join customers
-        on orders.customer_id = customers.customer_id
-    where orders.last_modified_at >= {{ ctsync_incremental_cutoff('source_updated_at') }}
-        or customers.last_modified_at >= {{ ctsync_incremental_cutoff('source_updated_at') }}
-        -- a customer whose identity changed without a change of their own (they lost or
-        -- won a duplicate email when another customer's changed)
-        or orders.customer_id in (select customer_id from {{ ref('int_iterable__changed_customers') }})
+    where {{ ctsync_only_changed('orders.order_id', 'int_changes__orders', 'order_id') }}
+        -- the orders of customers changed since, or whose identity changed without a change
+        -- of their own (they lost or won a duplicate email when another customer's changed)
+        or {{ ctsync_only_changed('orders.customer_id', 'int_iterable__changed_customers', 'customer_id') }}
     {%- endif %}
 
 ),

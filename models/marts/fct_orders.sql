@@ -1,15 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='order_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
--- Incremental on the order's lastModifiedAt (returns and state changes move it too).
--- Store, market and FX changes reach old orders only with `ctsync build --full-refresh`.
--- The order logic: int_orders__enriched.
+{{ config(materialized='view') }}
+-- One row per order. The order logic, and the incremental rebuild of changed orders only:
+-- int_orders__enriched (a table); this view is what analysts and the Iterable models read.
 select * from {{ ref('int_orders__enriched') }}
-{%- if is_incremental() %}
-where last_modified_at >= {{ ctsync_incremental_cutoff('last_modified_at') }}
-{%- endif %}

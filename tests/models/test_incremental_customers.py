@@ -30,6 +30,9 @@ RAW = "raw_commercetools"
 NO_TESTS = ["resource_type:unit_test", "resource_type:test"]
 # every model that rebuilds only what changed, and what it feeds the sync
 COMPARED = (
+    "intermediate.int_order_lines__enriched",
+    "intermediate.int_orders__enriched",
+    "intermediate.int_returns__valued",
     "intermediate.int_customers__lifetime_value_by_currency",
     "intermediate.int_customers__order_facts",
     "intermediate.int_customers__category_affinity",
@@ -157,15 +160,30 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
                 message_type,
             ],
         )
-    [(order_id,)] = con.execute(
-        "select order_id from marts.fct_orders where is_counted_in_lifetime_value "
-        "and customer_id not in (?, ?, ?, ?, ?) and customer_id is not null "
-        "order by order_id limit 1",
-        customers,
-    ).fetchall()
+    # orders of other customers: one cancelled, one repriced, one edited (a line removed)
+    order_id, repriced, edited = (
+        row[0]
+        for row in con.execute(
+            "select order_id from marts.fct_orders where is_counted_in_lifetime_value "
+            "and customer_id not in (?, ?, ?, ?, ?) and customer_id is not null "
+            "and line_count > 1 order by order_id limit 3",
+            customers,
+        ).fetchall()
+    )
     con.execute(
         f"update {RAW}.orders set order_state = 'Cancelled', {touch} where id = ?", [order_id]
     )
+    con.execute(
+        f"update {RAW}.orders set total_price__cent_amount = total_price__cent_amount + 100, "
+        f"{touch} where id = ?",
+        [repriced],
+    )
+    con.execute(
+        f"delete from {RAW}.orders__line_items where _dlt_list_idx = 0 and _dlt_root_id = "
+        f"(select _dlt_id from {RAW}.orders where id = ?)",
+        [edited],
+    )
+    con.execute(f"update {RAW}.orders set {touch} where id = ?", [edited])
     return {
         "consent": consent,
         "renamed": renamed,
@@ -173,6 +191,8 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
         "claimed": claimed,
         "deleted": deleted,
         "order": order_id,
+        "repriced": repriced,
+        "edited": edited,
     }
 
 
@@ -201,6 +221,9 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
     with duckdb.connect(str(warehouse)) as con:
         load_id = _new_load(con)
         changed = _change_customers(con, load_id)
+        lines_before = dict(
+            con.execute("select order_id, line_count from marts.fct_orders").fetchall()
+        )
     assert job_build("r4", IngestChanges(["customers", "messages", "orders"], [load_id])) == (
         "selective"
     )
@@ -210,8 +233,14 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
             "select count(*) from intermediate.int_iterable__changed_customers"
         ).fetchall()
         [(everyone,)] = con.execute("select count(*) from marts.dim_customers").fetchall()
-    # only some customers were rebuilt: the changed ones and their orders' owners
+        [(rebuilt_orders,)] = con.execute(
+            "select count(*) from intermediate.int_changes__orders"
+        ).fetchall()
+        [(all_orders,)] = con.execute("select count(*) from marts.fct_orders").fetchall()
+    # only some customers were rebuilt: the changed ones and their orders' owners; and only
+    # the orders that changed
     assert 5 <= rebuilt < everyone / 2, (rebuilt, everyone)
+    assert rebuilt_orders == 3, (rebuilt_orders, all_orders)
 
     copy = tmp_path / "full" / "warehouse.duckdb"
     copy.parent.mkdir()
@@ -247,3 +276,15 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
             [changed["renamed"]],
         ).fetchall()
         assert first_name == "Incrementa"
+        # the order edit removed a line; the cancelled order's purchase is gone
+        [(lines_after,)] = incremental.execute(
+            "select count(*) from marts.fct_order_lines where order_id = ?", [changed["edited"]]
+        ).fetchall()
+        assert lines_after == lines_before[changed["edited"]] - 1
+        purchases = {
+            row[0]
+            for row in incremental.execute(
+                "select record_key from iterable.iterable__purchases"
+            ).fetchall()
+        }
+        assert changed["order"] not in purchases and changed["repriced"] in purchases
