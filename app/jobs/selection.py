@@ -69,8 +69,9 @@ VIEWS = [
 ]
 """Views a selective build leaves as they are (with their tests): all but the `_changes` ones."""
 FULL_BUILD_ONLY = "tag:full_build_only"
-"""Data tests of the whole base (every record has an outcome, totals reconcile to raw money):
-full builds run them; a selective build's tests check the rows it rebuilt."""
+"""Data tests of the whole base (every record has an outcome, totals reconcile to raw money)
+or of the project's code (no payload carries a clock-relative field): full builds run them; a
+selective build's tests check the rows it rebuilt."""
 CHANGE_LISTS = "tag:ctsync_changes"
 """The tables listing what changed since the last build (int_changes__customers, ...): every
 selective build recomputes them first, so an incremental model never reads an older list."""

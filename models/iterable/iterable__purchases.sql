@@ -77,9 +77,16 @@ orders_to_build as (
     from orders
     {%- if is_incremental() %}
     where {{ ctsync_only_changed('orders.order_id', 'int_changes__orders', 'order_id') }}
-        -- the orders of customers changed since, or whose identity changed without a change
-        -- of their own (they lost or won a duplicate email when another customer's changed)
-        or {{ ctsync_only_changed('orders.customer_id', 'int_iterable__changed_customers', 'customer_id') }}
+
+    -- the orders of customers changed since, or whose identity changed without a change of
+    -- their own (they lost or won a duplicate email when another customer's changed). A
+    -- union, not `or`: each key list is then a join the planner pushes down, not a filter
+    -- evaluated on every order (1.3 s of 1.7 at 100 000 customers)
+    union
+
+    select orders.*
+    from orders
+    where {{ ctsync_only_changed('orders.customer_id', 'int_iterable__changed_customers', 'customer_id') }}
     {%- endif %}
 
 ),
