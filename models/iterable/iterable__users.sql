@@ -25,7 +25,7 @@ final as (
     select
         cast(record_key as {{ dbt.type_string() }}) as record_key,
         cast(payload as {{ dbt.type_string() }}) as payload,
-        cast({{ dbt.hash('hash_payload') }} as {{ dbt.type_string() }}) as payload_hash,
+        cast(payload_hash as {{ dbt.type_string() }}) as payload_hash,
         cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at,
         cast(customer_id as {{ dbt.type_string() }}) as customer_id,
         cast({{ dbt.hash('email') }} as {{ dbt.type_string() }}) as email_hash
