@@ -158,6 +158,18 @@ def marked_shop(customers: int, folder: Path) -> Iterator[Shop]:
         )
 
 
+def rename(api: httpx.Client, customer_id: str, first_name: str) -> None:
+    """The customer renames themselves in commercetools (a CustomerFirstNameSet message)."""
+    customer = api.get(f"/customers/{customer_id}").json()
+    api.post(
+        f"/customers/{customer_id}",
+        json={
+            "version": customer["version"],
+            "actions": [{"action": "setFirstName", "firstName": first_name}],
+        },
+    ).raise_for_status()
+
+
 def settle(sandbox: CommercetoolsSandbox, warehouse: Path) -> dict[str, Any]:
     """Bring a marked shop to its steady state before anything is timed: a shop in use has
     delivered profiles before and read them back from Iterable, and its raw tables already
@@ -170,14 +182,7 @@ def settle(sandbox: CommercetoolsSandbox, warehouse: Path) -> dict[str, Any]:
             "select min(customer_id) from iterable.iterable__users where customer_id is not null"
         ).fetchall()
     with sandbox.client() as api:
-        customer = api.get(f"/customers/{customer_id}").json()
-        api.post(
-            f"/customers/{customer_id}",
-            json={
-                "version": customer["version"],
-                "actions": [{"action": "setFirstName", "firstName": "Warmup"}],
-            },
-        ).raise_for_status()
+        rename(api, customer_id, "Warmup")
     details = []
     for attempt in range(12):
         report = run_job(
@@ -258,16 +263,9 @@ def measure_latency(shop: Shop, changes: int, interval: float, folder: Path) -> 
     note(f"{len(chosen)} changes, one every {interval}s, through {url}")
     with sandbox.client() as api, httpx.Client(timeout=10) as http:
         for i, customer_id in enumerate(chosen):
-            customer = api.get(f"/customers/{customer_id}").json()
             name = f"Bench{i}"
             changed_at = time.monotonic()
-            api.post(
-                f"/customers/{customer_id}",
-                json={
-                    "version": customer["version"],
-                    "actions": [{"action": "setFirstName", "firstName": name}],
-                },
-            ).raise_for_status()
+            rename(api, customer_id, name)
             payload = message_notification(api, sandbox.project_key, customer_id)
             pending[customer_id] = (name, changed_at)
             envelope = pubsub_push(payload, f"bench-{i}")
