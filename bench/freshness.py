@@ -323,15 +323,15 @@ def measure_incremental(shop: Shop, changed: int) -> dict[str, Any]:
     # (duplicate emails, deleted customers, ...) on index multiples, and a stride such as
     # 1000 would pick only those customers, whom the models rightly refuse to send.
     changed_docs = []
-    for index in sorted(random.Random(7).sample(range(big), min(changed, big))):
-        document = documents.customer_document(shop.scale, index)
-        document["firstName"] = f"Changed{index}"
-        # after the latency part, a customer may have moved on: the sandbox's version + 1
-        with shop.sandbox.client() as api:
+    with shop.sandbox.client() as api:
+        for index in sorted(random.Random(7).sample(range(big), min(changed, big))):
+            document = documents.customer_document(shop.scale, index)
+            document["firstName"] = f"Changed{index}"
+            # after the latency part, a customer may have moved on: the sandbox's version + 1
             current = api.get(f"/customers/{document['id']}").json()
-        document["version"] = int(current.get("version", 1)) + 1
-        document["lastModifiedAt"] = stamp
-        changed_docs.append(document)
+            document["version"] = int(current.get("version", 1)) + 1
+            document["lastModifiedAt"] = stamp
+            changed_docs.append(document)
     shop.sandbox.bulk_load("customer", changed_docs)
     note(f"incremental run with {len(changed_docs)} changed customers")
     started = time.monotonic()

@@ -77,9 +77,8 @@ orders_to_build as (
 
     select orders.*
     from orders
-    {%- if is_incremental() %}
+    -- every order in a full build; in an incremental one, those listed
     where {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_purchases', 'record_key') }}
-    {%- endif %}
 
 ),
 
