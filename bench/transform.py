@@ -139,15 +139,16 @@ def change_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     return result
 
 
-def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
-    """What a sync that delivered every change would leave: per record a changelog row and a
-    ledger row with the payload reduced as the sync reduces it (`ctsync.sync.privacy`)."""
+def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench") -> None:
+    """What a sync run `run_id` that delivered every change would leave: per record a
+    changelog row and a ledger row with the payload reduced as the sync reduces it
+    (`ctsync.sync.privacy`)."""
     for name in OBJECTS:
         con.execute(
             f"""
             insert into {audit_schema()}.sync_changelog
-            select 'bench:{name}:' || record_key, 'bench', '{name}', record_key, operation,
-                idempotency_key, payload_hash, 'bench', 200, 'succeeded', null,
+            select '{run_id}:{name}:' || record_key, '{run_id}', '{name}', record_key,
+                operation, idempotency_key, payload_hash, 'bench', 200, 'succeeded', null,
                 source_updated_at, now()
             from iterable.iterable__{name}_changes
             where operation = 'upsert'
@@ -156,12 +157,12 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             f"""
             insert or replace into {audit_schema()}.sync_ledger
-            select '{name}', record_key, operation, payload_hash, payload, 'bench', now()
+            select '{name}', record_key, operation, payload_hash, payload, '{run_id}', now()
             from iterable.iterable__{name}_changes
             where operation = 'upsert'
             """
         )
-        privacy.minimize_ledger_rows(con, name, "bench")
+        privacy.minimize_ledger_rows(con, name, run_id)
 
 
 def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 
     * `ctsync_replace` (incremental strategy): the model's incremental query returns the rows
       of the changed customers (or orders) only; the strategy deletes every row of those
-      keys and inserts the new ones, so rows of a key that no longer qualifies go too.
+      keys (and of any other key the query rebuilt) and inserts the new ones, so rows of a
+      key that no longer qualifies go too.
       Model config `ctsync_changes` names the table listing the changed keys (default
       `int_changes__customers`), `ctsync_replace_by` its key column (default `customer_id`).
     * `ctsync_changed_rows` (incremental strategy): for small models read across keys (the
@@ -77,10 +78,27 @@
     {%- set by = config.get('ctsync_replace_by', 'customer_id') -%}
     {%- set changes = ref(config.get('ctsync_changes', 'int_changes__customers')) -%}
     delete from {{ target }}
-    where {{ by }} in (select {{ by }} from {{ changes }});
+    where {{ by }} in (select {{ by }} from {{ changes }})
+        or {{ by }} in (select {{ by }} from {{ arg_dict['temp_relation'] }});
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}
+
+
+{#- Post-hook of a `ctsync_replace` model whose keys can disappear without being listed
+    (a person no longer there): in an incremental build, delete the rows whose `column` is
+    not in `relation` any more. -#}
+{% macro ctsync_keep_only(column, relation) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where not exists (
+        select 1 from {{ relation }} as kept
+        where kept.{{ column }} = {{ this }}.{{ column }}
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}
 
 

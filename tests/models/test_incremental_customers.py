@@ -45,6 +45,8 @@ COMPARED = (
     "intermediate.int_iterable__user_payloads",
     "intermediate.int_iterable__contact_identities",
     "intermediate.int_iterable__events",
+    "intermediate.int_consent__people",
+    "intermediate.int_consent__decisions",
     "marts.dim_customers",
     "iterable.iterable__users",
     *(f"iterable.iterable__{name}" for name in OBJECTS),
@@ -237,10 +239,15 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
             "select count(*) from intermediate.int_changes__orders"
         ).fetchall()
         [(all_orders,)] = con.execute("select count(*) from marts.fct_orders").fetchall()
+        [(decided_again,)] = con.execute(
+            "select count(*) from intermediate.int_consent__changed_people"
+        ).fetchall()
+        [(people,)] = con.execute("select count(*) from intermediate.int_consent__people").fetchall()
     # only some customers were rebuilt: the changed ones and their orders' owners; and only
-    # the orders that changed
+    # the orders that changed; consent only for the people of those customers
     assert 5 <= rebuilt < everyone / 2, (rebuilt, everyone)
     assert rebuilt_orders == 3, (rebuilt_orders, all_orders)
+    assert 0 < decided_again <= rebuilt, (decided_again, rebuilt, people)
 
     copy = tmp_path / "full" / "warehouse.duckdb"
     copy.parent.mkdir()

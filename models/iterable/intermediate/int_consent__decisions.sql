@@ -1,3 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='record_key',
+        incremental_strategy='ctsync_replace',
+        ctsync_changes='int_consent__changed_people',
+        ctsync_replace_by='person_key',
+        on_schema_change='fail',
+        post_hook="{{ ctsync_keep_only('person_key', ref('int_consent__people')) }}",
+    )
+}}
+-- depends_on: {{ ref('int_consent__changed_people') }}
 -- One consent decision per person and subscription group (docs/CONTRACTS.md §4a, README
 -- "Consent"). People are resolved customers and, in email and hybrid projects, guests and
 -- cart owners identified by email alone. Inputs per group:
@@ -7,9 +19,12 @@
 --   * the acknowledged ledger: what ctsync wrote since that state was read.
 -- People and the profile an email change moves: int_consent__people.
 -- Choices are compared at whole seconds (Iterable's resolution); on a tie the opt-out wins.
+-- Incremental: a build decides again for the people of int_consent__changed_people (their
+-- inputs changed since the last build), or for everyone when the subscription groups
+-- changed (a rule, a message type's policy); the post-hook drops people no longer there.
 with
 
-people as (
+all_people as (
 
     select * from {{ ref('int_consent__people') }}
 
@@ -63,6 +78,78 @@ changelog as (
 
 ),
 
+groups as (
+
+    select
+        rules.consent_attribute,
+        rules.iterable_kind,
+        rules.iterable_id,
+        rules.source_of_truth,
+        case rules.iterable_kind
+            when 'email_list' then 'emailList'
+            when 'channel' then 'messageChannel'
+            else 'messageType'
+        end as subscription_group,
+        coalesce(message_types.subscription_policy, 'OptOut') as subscription_policy
+
+    from rules
+    left join message_types
+        on rules.iterable_kind = 'message_type'
+        and rules.iterable_id = message_types.message_type_id
+
+),
+
+{%- if is_incremental() %}
+
+stored_groups as (
+
+    select distinct
+        consent_attribute,
+        iterable_kind,
+        iterable_id,
+        subscription_group,
+        subscription_policy,
+        source_of_truth
+
+    from {{ this }}
+
+),
+
+groups_changed as (
+
+    select count(*) > 0 as is_changed
+    from (
+        (
+            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
+            from groups
+            except
+            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
+            from stored_groups
+        )
+        union all
+        (
+            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
+            from stored_groups
+            except
+            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
+            from groups
+        )
+    ) as differences
+
+),
+{%- endif %}
+
+people as (
+
+    select *
+    from all_people
+    where {{ ctsync_only_changed('person_key', 'int_consent__changed_people') }}
+        {%- if is_incremental() %}
+        or (select is_changed from groups_changed)
+        {%- endif %}
+
+),
+
 moved_from as (
 
     -- email projects: the profile updateEmail moves to this person in the same run
@@ -103,27 +190,6 @@ read_back as (
             on people.iterable_user_key = own.iterable_user_key
         where people.person_key = moved_from.person_key
     )
-
-),
-
-groups as (
-
-    select
-        rules.consent_attribute,
-        rules.iterable_kind,
-        rules.iterable_id,
-        rules.source_of_truth,
-        case rules.iterable_kind
-            when 'email_list' then 'emailList'
-            when 'channel' then 'messageChannel'
-            else 'messageType'
-        end as subscription_group,
-        coalesce(message_types.subscription_policy, 'OptOut') as subscription_policy
-
-    from rules
-    left join message_types
-        on rules.iterable_kind = 'message_type'
-        and rules.iterable_id = message_types.message_type_id
 
 ),
 

@@ -1,8 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_key',
+        incremental_strategy='ctsync_changed_rows',
+        on_schema_change='fail',
+    )
+}}
 {%- set project_type = var('iterable_project_type') -%}
 -- The people consent is decided for (int_consent__decisions), one row each: resolved
 -- customers and, in email and hybrid projects, guests and cart owners known by email alone;
 -- with the key of their Iterable profile and, in email projects, the email of the profile
 -- this project last wrote for them under an email they no longer have (previous_email).
+-- Every build decides every person (another person taking an email changes whose profile
+-- moves), but only rows that changed are written, stamped `changed_at`
+-- (macros/ctsync_incremental.sql): int_consent__changed_people reads whose row changed.
 with
 
 identities as (
@@ -130,7 +141,8 @@ moved_from as (
 
 select
     people.*,
-    moved_from.previous_email
+    moved_from.previous_email,
+    {{ ctsync_clock() }} as changed_at
 
 from people
 left join moved_from

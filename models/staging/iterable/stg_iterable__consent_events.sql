@@ -13,6 +13,7 @@ source as (
         ['message_type_ids', 'varchar'],
         ['source', 'varchar'],
         ['recipient_state', 'varchar'],
+        ['loaded_at', 'timestamp with time zone'],
     ]) }}
 
 ),
@@ -34,7 +35,8 @@ renamed as (
         coalesce(email_list_ids, '[]') as email_list_ids,
         coalesce(channel_ids, '[]') as channel_ids,
         coalesce(message_type_ids, '[]') as message_type_ids,
-        source as event_source
+        source as event_source,
+        {{ ctsync_utc('loaded_at') }} as loaded_at
 
     from source
     where event_type in ('emailSubscribe', 'emailUnSubscribe', 'emailComplaint')
