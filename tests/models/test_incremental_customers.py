@@ -242,7 +242,9 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
         [(decided_again,)] = con.execute(
             "select count(*) from intermediate.int_consent__changed_people"
         ).fetchall()
-        [(people,)] = con.execute("select count(*) from intermediate.int_consent__people").fetchall()
+        [(people,)] = con.execute(
+            "select count(*) from intermediate.int_consent__people"
+        ).fetchall()
     # only some customers were rebuilt: the changed ones and their orders' owners; and only
     # the orders that changed; consent only for the people of those customers
     assert 5 <= rebuilt < everyone / 2, (rebuilt, everyone)
