@@ -60,12 +60,21 @@ iterable_events as (
 
 ),
 
-ledger as (
+users_ledger as (
 
     select *
     from {{ source('ctsync', 'sync_ledger') }}
     where operation = 'upsert'
-        and object in ('subscriptions', 'users')
+        and object = 'users'
+
+),
+
+subscriptions_ledger as (
+
+    select *
+    from {{ source('ctsync', 'sync_ledger') }}
+    where operation = 'upsert'
+        and object = 'subscriptions'
 
 ),
 
@@ -162,31 +171,41 @@ moved_from as (
 
 ),
 
+people_users as (
+
+    -- the read-back profiles of these people (their own, or the one that moves to them)
+    select *
+    from iterable_users
+    where iterable_user_key in (select iterable_user_key from people)
+        or iterable_user_key in (select 'email:' || previous_email from moved_from)
+
+),
+
 read_back as (
 
     -- what Iterable holds for each person: their own profile, else (email projects) the
     -- profile about to be moved to them
     select
         people.person_key,
-        iterable_users.*
+        people_users.*
 
     from people
-    inner join iterable_users
-        on people.iterable_user_key = iterable_users.iterable_user_key
+    inner join people_users
+        on people.iterable_user_key = people_users.iterable_user_key
 
     union all
 
     select
         moved_from.person_key,
-        iterable_users.*
+        people_users.*
 
     from moved_from
-    inner join iterable_users
-        on 'email:' || moved_from.previous_email = iterable_users.iterable_user_key
+    inner join people_users
+        on 'email:' || moved_from.previous_email = people_users.iterable_user_key
     where not exists (
         select 1
         from people
-        inner join iterable_users as own
+        inner join people_users as own
             on people.iterable_user_key = own.iterable_user_key
         where people.person_key = moved_from.person_key
     )
@@ -216,38 +235,49 @@ person_groups as (
 
 ),
 
+people_events as (
+
+    -- the events that may name these people (one read of the events table)
+    select *
+    from iterable_events
+    where user_id in (select user_id from people)
+        or email in (select email from people)
+        or email in (select previous_email from moved_from)
+
+),
+
 event_people as (
 
     -- by userId where both sides have one, by email otherwise
     select
         people.person_key,
-        iterable_events.*
+        people_events.*
 
-    from iterable_events
+    from people_events
     inner join people
-        on iterable_events.user_id = people.user_id
+        on people_events.user_id = people.user_id
 
     union all
 
     select
         people.person_key,
-        iterable_events.*
+        people_events.*
 
-    from iterable_events
+    from people_events
     inner join people
-        on iterable_events.email = people.email
-    where iterable_events.user_id is null
+        on people_events.email = people.email
+    where people_events.user_id is null
         or people.user_id is null
 
     union all
 
     select
         moved_from.person_key,
-        iterable_events.*
+        people_events.*
 
-    from iterable_events
+    from people_events
     inner join moved_from
-        on iterable_events.email = moved_from.previous_email
+        on people_events.email = moved_from.previous_email
 
 ),
 
@@ -385,13 +415,15 @@ held as (
 
 acknowledged as (
 
+    -- ctsync's last write of each of these people's groups
     select
-        record_key,
-        acknowledged_at,
-        {{ ctsync_json_text('payload', '$.action') }} = 'subscribe' as is_subscribed
+        subscriptions_ledger.record_key,
+        subscriptions_ledger.acknowledged_at,
+        {{ ctsync_json_text('subscriptions_ledger.payload', '$.action') }} = 'subscribe' as is_subscribed
 
-    from ledger
-    where object = 'subscriptions'
+    from subscriptions_ledger
+    inner join person_groups
+        on subscriptions_ledger.record_key = person_groups.record_key
 
 ),
 
@@ -399,16 +431,15 @@ people_acknowledged as (
 
     -- people ctsync has already written to Iterable (their profile, or a subscription)
     select person_key
+    from people
+    where person_key in (select record_key from users_ledger)
+
+    union
+
+    select person_groups.person_key
     from person_groups
-    where exists (
-        select 1 from ledger
-        where ledger.object = 'users' and ledger.record_key = person_groups.person_key
-    )
-        or exists (
-            select 1 from acknowledged
-            where acknowledged.record_key = person_groups.record_key
-        )
-    group by person_key
+    inner join acknowledged
+        on person_groups.record_key = acknowledged.record_key
 
 ),
 
