@@ -4,25 +4,32 @@ On a real warehouse (raw tables loaded through dlt, dbt in-process on DuckDB): a
 build, a sync that acknowledges everything, then, as a later ingest would load them, a
 consent change, a name change, an email change that makes two customers claim one email
 (one of them loses the identity), a deletion and a cancelled order, and the ledger and
-profile rows a sync wrote in between. After the job's incremental build, every model that
-rebuilds only the changed customers holds exactly what a `--full-refresh` build of a copy
-of the warehouse holds, and so do the `_changes` views the sync reads.
+profile rows a sync wrote in between; on the Iterable side (the emulator over HTTP, read
+back by the real Iterable ingest), recipients who unsubscribe, subscribe and complain, and
+an unsubscribe that is the echo of ctsync's own write. After the job's incremental build,
+every model that rebuilds only what changed holds exactly what a `--full-refresh` build of a
+copy of the warehouse holds, and so do the `_changes` views the sync reads.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import pytest
 
 from ctsync.app.jobs.selection import IngestChanges, build_what_changed
 from ctsync.app.transform import run_dbt_build
+from ctsync.core.config import IterableSettings
 from ctsync.core.names import OBJECTS
+from ctsync.ingest.iterable.pipeline import run_iterable_ingest
 from ctsync.sandbox.commercetools.documents import Scale, load_raw
+from ctsync.sandbox.iterable.emulator import IterableEmulator
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +205,70 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
     }
 
 
-def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) -> None:
+def _change_iterable(
+    con: duckdb.DuckDBPyConnection, emu: IterableEmulator, untouched: list[str]
+) -> dict[str, str]:
+    """Four people none of the commercetools changes touch get an Iterable profile; one
+    unsubscribes from the marketing email channel, one unsubscribes and subscribes again,
+    one complains, and ctsync subscribes one to the newsletter and unsubscribes them again,
+    through the endpoints the sync uses (changelog and ledger say so), which Iterable logs
+    as events: the echoes of those writes, not the person's choices."""
+    people = con.execute(
+        "select person_key, email, user_id from intermediate.int_consent__people "
+        "where not is_guest and user_id is not null and email is not null "
+        "and customer_id not in (select unnest(?::varchar[])) order by person_key limit 4",
+        [untouched],
+    ).fetchall()
+    roles = dict(zip(("unsubscribed", "resubscribed", "complained", "echoed"), people, strict=True))
+    headers = {"Api-Key": emu.api_key}
+    for _, email, user_id in roles.values():
+        response = httpx.post(
+            f"{emu.api_url}/api/users/update",
+            json={"email": email, "userId": user_id, "dataFields": {}},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+    emu.flush()
+    emu.recipient("unsubscribe", userId=roles["unsubscribed"][2], channelId=11)
+    emu.recipient("unsubscribe", userId=roles["resubscribed"][2], channelId=11)
+    emu.recipient("subscribe", userId=roles["resubscribed"][2], channelId=11)
+    emu.recipient("complaint", userId=roles["complained"][2])
+    person, _, user_id = roles["echoed"]
+    record_key = f"{person}:email_list:31"
+    for action, method in (("subscribe", "PATCH"), ("unsubscribe", "DELETE")):
+        response = httpx.request(
+            method,
+            f"{emu.api_url}/api/subscriptions/emailList/31/byUserId/{user_id}",
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        con.execute(
+            "insert into ctsync.sync_changelog values (?, 'echo', 'subscriptions', ?, 'upsert', "
+            "?, 'h', ?, 200, 'succeeded', null, now(), now())",
+            [
+                f"echo-{action}:{record_key}",
+                record_key,
+                f"echo-{action}",
+                f"subscription_user_{action}",
+            ],
+        )
+        con.execute(
+            "insert or replace into ctsync.sync_ledger values ('subscriptions', ?, 'upsert', "
+            "'h', ?, 'echo', now())",
+            [record_key, f'{{"action": "{action}"}}'],
+        )
+    emu.flush()
+    return {role: person for role, (person, _, _) in roles.items()}
+
+
+def test_an_incremental_build_equals_a_full_refresh_row_for_row(
+    tmp_path: Path, iterable_emulator: IterableEmulator
+) -> None:
+    emu = iterable_emulator
+    emu.reset(project_type="hybrid", rate_scale=math.inf)
+    iterable = IterableSettings(
+        api_key=emu.api_key, api_url=emu.api_url, project_type="hybrid", rate_scale=1000.0
+    )
     warehouse = tmp_path / "job" / "warehouse.duckdb"
     warehouse.parent.mkdir()
     load_raw(warehouse, Scale(customers=60, orders=180, carts=24, products=12, seed=11))
@@ -226,6 +296,9 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
         lines_before = dict(
             con.execute("select order_id, line_count from marts.fct_orders").fetchall()
         )
+        in_iterable = _change_iterable(con, emu, list(changed.values()))
+    read_back = run_iterable_ingest(warehouse, settings=iterable)
+    assert not read_back.deferred and read_back.totals["consent_events"] >= 6, read_back
     assert job_build("r4", IngestChanges(["customers", "messages", "orders"], [load_id])) == (
         "selective"
     )
@@ -239,9 +312,12 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
             "select count(*) from intermediate.int_changes__orders"
         ).fetchall()
         [(all_orders,)] = con.execute("select count(*) from marts.fct_orders").fetchall()
-        [(decided_again,)] = con.execute(
-            "select count(*) from intermediate.int_consent__changed_people"
-        ).fetchall()
+        decided_again = {
+            row[0]
+            for row in con.execute(
+                "select person_key from intermediate.int_consent__changed_people"
+            ).fetchall()
+        }
         [(people,)] = con.execute(
             "select count(*) from intermediate.int_consent__people"
         ).fetchall()
@@ -249,7 +325,9 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
     # the orders that changed; consent only for the people of those customers
     assert 5 <= rebuilt < everyone / 2, (rebuilt, everyone)
     assert rebuilt_orders == 3, (rebuilt_orders, all_orders)
-    assert 0 < decided_again <= rebuilt, (decided_again, rebuilt, people)
+    # consent is decided again for the people of those customers and those Iterable named
+    assert set(in_iterable.values()) <= decided_again, (in_iterable, decided_again)
+    assert len(decided_again) <= rebuilt + len(in_iterable), (decided_again, rebuilt, people)
 
     copy = tmp_path / "full" / "warehouse.duckdb"
     copy.parent.mkdir()
@@ -297,3 +375,14 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(tmp_path: Path) 
             ).fetchall()
         }
         assert changed["order"] not in purchases and changed["repriced"] in purchases
+        # Iterable's side arrived: the recipients' own choices decide, the echo does not
+        reasons = dict(
+            incremental.execute(
+                "select record_key, decision_reason from intermediate.int_consent__decisions "
+                "where person_key in (select unnest(?::varchar[]))",
+                [list(in_iterable.values())],
+            ).fetchall()
+        )
+        assert reasons[f"{in_iterable['unsubscribed']}:channel:11"] == "iterable_opt_out"
+        assert reasons[f"{in_iterable['complained']}:email_list:31"] == "complaint"
+        assert reasons[f"{in_iterable['echoed']}:email_list:31"] != "iterable_opt_out"
