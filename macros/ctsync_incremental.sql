@@ -31,21 +31,41 @@
 
 {#- In an incremental run, a filter keeping the rows of changed keys: `column` in the
     `changes` table (its key column: `key`, default the same name). Empty otherwise.
+    With `prefix`, the listed keys name several kinds of records (`order:<id>`,
+    `customer:<id>`): `column` is the bare id, compared with the keys that start with
+    `prefix`, without it (a filter on the column itself, which a scan can apply).
     The keys are written into the SQL as a list of literals when there are at most
     var `ctsync_inline_changed_keys` of them (the usual incremental run): a planner pushes a
     literal list down to the scans below views and joins (DuckDB does; it keeps an
     `in (subquery)` above them, so a view over every order was computed in full to keep 300).
-    More keys (a large backfill): the subquery. -#}
-{% macro ctsync_only_changed(column, changes='int_changes__customers', key=none) -%}
+    More keys (a large backfill), or `inline=false`: the subquery, a hash semi-join, which is
+    cheaper where nothing needs pushing down (a table read directly): DuckDB may compare a
+    long literal list key by key with every row. -#}
+{% macro ctsync_only_changed(column, changes='int_changes__customers', key=none, prefix=none, inline=true) -%}
     {%- if is_incremental() -%}
     {%- set key_column = key or column.split('.')[-1] -%}
-    {%- set keys = ctsync_changed_keys(changes, key_column) -%}
-    {%- if keys is none -%}
+    {%- set keys = ctsync_changed_keys(ref(changes), key_column) if inline else none -%}
+    {%- if keys is none and prefix -%}
+    ({{ column }}) in (
+        select substring({{ key_column }}, {{ prefix | length + 1 }}) from {{ ref(changes) }}
+        where {{ key_column }} like '{{ prefix }}%'
+    )
+    {%- elif keys is none -%}
     ({{ column }}) in (select {{ key_column }} from {{ ref(changes) }})
-    {%- elif keys | length == 0 -%}
+    {%- else -%}
+    {%- set values = [] -%}
+    {%- for value in keys -%}
+        {%- if not prefix -%}
+            {%- do values.append(value) -%}
+        {%- elif value.startswith(prefix) -%}
+            {%- do values.append(value[prefix | length:]) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if values | length == 0 -%}
     1 = 0
     {%- else -%}
-    ({{ column }}) in ({% for value in keys %}'{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
+    ({{ column }}) in ({% for value in values %}'{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
+    {%- endif -%}
     {%- endif -%}
     {%- else -%}
     1 = 1
@@ -53,16 +73,16 @@
 {%- endmacro %}
 
 
-{#- The keys listed in `changes` (column `key_column`), or none when there are more than
-    var `ctsync_inline_changed_keys` (or at parse time, or in a unit test: its inputs are not
-    tables to query). -#}
+{#- The keys listed in the relation `changes` (column `key_column`), or none when there are
+    more than var `ctsync_inline_changed_keys` (or at parse time, or in a unit test: its
+    inputs are not tables to query). -#}
 {% macro ctsync_changed_keys(changes, key_column) -%}
     {%- if not execute or model.resource_type == 'unit_test' -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set limit = var('ctsync_inline_changed_keys') | int -%}
     {%- set found = run_query(
-        'select distinct ' ~ key_column ~ ' from ' ~ ref(changes)
+        'select distinct ' ~ key_column ~ ' from ' ~ changes
         ~ ' where ' ~ key_column ~ ' is not null limit ' ~ (limit + 1)
     ) -%}
     {%- if found.rows | length > limit -%}
@@ -175,5 +195,6 @@
     {%- endif -%}
     {%- set changes = graph.nodes.get('model.' ~ tested.package_name ~ '.' ~ tested.config.get('ctsync_changes', 'int_changes__customers')) -%}
     {%- set by = tested.config.get('ctsync_replace_by', 'customer_id') -%}
+    {#- a semi-join: a list of literals is compared key by key with every row (slower here) -#}
     {%- do return(by ~ ' in (select ' ~ by ~ ' from ' ~ changes.relation_name ~ ')') -%}
 {%- endmacro %}

@@ -77,8 +77,9 @@ orders_to_build as (
 
     select orders.*
     from orders
-    -- every order in a full build; in an incremental one, those listed
-    where {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_purchases', 'record_key') }}
+    -- every order in a full build; in an incremental one, those listed (fct_orders is a
+    -- view of a table: a semi-join costs less than a long list of literals)
+    where {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_purchases', 'record_key', inline=false) }}
 
 ),
 

@@ -202,6 +202,7 @@ def test_a_run_with_nothing_new_builds_almost_nothing(shop: Shop) -> None:
         "int_changes__records",
         "int_changes__customers",
         "int_changes__orders",
+        "int_consent__changed_people",
         "int_iterable__changed_customers",
         "int_iterable__changed_purchases",
         "int_iterable__changed_sources",

@@ -71,9 +71,26 @@ cart_contacts as (
 
 ),
 
-messages as (
+-- the messages, one import per kind (a CTE read twice is computed whole, before the filters
+-- of the changed records)
+email_change_messages as (
 
     select * from {{ ref('stg_commercetools__messages') }}
+    where message_type = 'CustomerEmailChanged'
+
+),
+
+order_state_messages as (
+
+    select * from {{ ref('stg_commercetools__messages') }}
+    where message_type = 'OrderStateChanged'
+
+),
+
+shipment_state_messages as (
+
+    select * from {{ ref('stg_commercetools__messages') }}
+    where message_type = 'OrderShipmentStateChanged'
 
 ),
 
@@ -89,7 +106,7 @@ customer_registered as (
     from customers
     inner join identities
         on customers.customer_id = identities.customer_id
-    where {{ ctsync_only_changed("'customer:' || customers.customer_id", 'int_iterable__changed_sources', 'source_key') }}
+    where {{ ctsync_only_changed('customers.customer_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:') }}
 
 ),
 
@@ -102,13 +119,13 @@ customer_email_changed as (
         ], occurred_at='messages.created_at', source_updated_at='messages.created_at', store_key='customers.primary_store_key') }},
         'customer:' || messages.resource_id as source_key
 
-    from messages
+    from email_change_messages as messages
     inner join identities
         on messages.resource_id = identities.customer_id
     inner join customers
         on messages.resource_id = customers.customer_id
-    where messages.message_type = 'CustomerEmailChanged'
-        and {{ ctsync_only_changed("'customer:' || messages.resource_id", 'int_iterable__changed_sources', 'source_key') }}
+    where {{ ctsync_only_changed('messages.resource_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:') }}
+        and {{ ctsync_only_changed('customers.customer_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:') }}
 
 ),
 
@@ -123,13 +140,13 @@ order_state_changed as (
         ], occurred_at='messages.created_at', source_updated_at='messages.created_at') }},
         'order:' || orders.order_id as source_key
 
-    from messages
+    from order_state_messages as messages
     inner join orders
         on messages.resource_id = orders.order_id
     inner join order_contacts
         on orders.order_id = order_contacts.contact_id
-    where messages.message_type = 'OrderStateChanged'
-        and {{ ctsync_only_changed("'order:' || orders.order_id", 'int_iterable__changed_sources', 'source_key') }}
+    where {{ ctsync_only_changed('messages.resource_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
+        and {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
 
 ),
 
@@ -139,9 +156,9 @@ shipment_messages as (
         resource_id as order_id,
         min(created_at) as shipped_at
 
-    from messages
-    where message_type = 'OrderShipmentStateChanged'
-        and shipment_state in ('Shipped', 'Delivered')
+    from shipment_state_messages
+    where shipment_state in ('Shipped', 'Delivered')
+        and {{ ctsync_only_changed('resource_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
     group by resource_id
 
 ),
@@ -162,7 +179,7 @@ order_shipped as (
     left join shipment_messages
         on orders.order_id = shipment_messages.order_id
     where orders.shipment_state in ('Shipped', 'Delivered')
-        and {{ ctsync_only_changed("'order:' || orders.order_id", 'int_iterable__changed_sources', 'source_key') }}
+        and {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
 
 ),
 
@@ -183,7 +200,7 @@ order_returned as (
     from returns
     inner join order_contacts
         on returns.order_id = order_contacts.contact_id
-    where {{ ctsync_only_changed("'order:' || returns.order_id", 'int_iterable__changed_sources', 'source_key') }}
+    where {{ ctsync_only_changed('returns.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
 
 ),
 
@@ -203,7 +220,7 @@ cart_abandoned as (
     inner join cart_contacts
         on carts.cart_id = cart_contacts.contact_id
     where carts.is_abandoned
-        and {{ ctsync_only_changed("'cart:' || carts.cart_id", 'int_iterable__changed_sources', 'source_key') }}
+        and {{ ctsync_only_changed('carts.cart_id', 'int_iterable__changed_sources', 'source_key', prefix='cart:') }}
 
 ),
 
