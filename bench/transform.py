@@ -142,7 +142,12 @@ def change_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
 def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench") -> None:
     """What a sync run `run_id` that delivered every change would leave: per record a
     changelog row and a ledger row with the payload reduced as the sync reduces it
-    (`ctsync.sync.privacy`)."""
+    (`ctsync.sync.privacy`), and the run itself (the first anchors the backfill window)."""
+    con.execute(
+        f"insert into {audit_schema()}.sync_runs (run_id, trigger, mode, status, started_at) "
+        "values (?, 'bench', 'incremental', 'succeeded', now())",
+        [run_id],
+    )
     for name in OBJECTS:
         con.execute(
             f"""

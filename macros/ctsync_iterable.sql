@@ -318,7 +318,8 @@ select * from {{ ref('fx_rates') }}
 
 
 {#- Post-hook of the incremental iterable__purchases: remove orders that no longer qualify
-    (cancelled, or their contact is no longer identifiable, e.g. the customer was deleted). -#}
+    (cancelled, their contact is no longer identifiable, e.g. the customer was deleted, or
+    before a backfill window that moved). -#}
 {% macro iterable_purchases_prune() -%}
     {%- if is_incremental() -%}
     delete from {{ this }}
@@ -329,7 +330,37 @@ select * from {{ ref('fx_rates') }}
             on contacts.contact_type = 'order'
             and orders.order_id = contacts.contact_id
             and contacts.is_identifiable
+        cross join {{ ref('int_iterable__backfill_window') }} as backfill_window
         where orders.is_counted_in_lifetime_value
+            and (backfill_window.purchase_window_start_at is null
+                or orders.created_at >= backfill_window.purchase_window_start_at)
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- A boolean SQL expression for the incremental models that keep only what falls inside the
+    backfill window (iterable__events, iterable__purchases): the window moved since the last
+    build (int_iterable__backfill_window rewrote its row after that build ended), so every row
+    must be decided again. The model declares `-- depends_on:` int_changes__since. -#}
+{% macro iterable_backfill_window_moved() -%}
+    coalesce((
+        select max(case when window_row.changed_at > since.stamped_at then 1 else 0 end)
+        from {{ ref('int_iterable__backfill_window') }} as window_row
+        cross join {{ ref('int_changes__since') }} as since
+    ), 0) = 1
+{%- endmacro %}
+
+
+{#- Post-hook of the incremental iterable__events: remove the rows chosen in an earlier
+    backfill window (the window moved; the rows of the new one were all rebuilt). -#}
+{% macro iterable_events_prune() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where event_window_start_at is distinct from (
+        select event_window_start_at from {{ ref('int_iterable__backfill_window') }}
     )
     {%- else -%}
     select 1

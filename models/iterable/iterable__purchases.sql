@@ -10,6 +10,7 @@
     )
 }}
 -- depends_on: {{ ref('int_iterable__changed_purchases') }}
+-- depends_on: {{ ref('int_changes__since') }}
 {%- set in_base = var('purchase_currency') == 'base' -%}
 {%- if var('purchase_currency') not in ['base', 'order'] -%}
     {{ exceptions.raise_compiler_error("var purchase_currency must be base or order, got '" ~ var('purchase_currency') ~ "'") }}
@@ -27,7 +28,8 @@
 -- changed since the last build, orders of customers changed since or whose identity changed):
 -- one of those that no longer qualifies (cancelled, deleted customer) is not rebuilt; the
 -- post-hook also drops any other that no longer qualifies (an order contact that is no
--- longer identifiable). Changing vars, FX rates or the project type needs `ctsync build --full-refresh`.
+-- longer identifiable, an order before a backfill window that moved). When the window moved
+-- since the last build, every purchase is rebuilt. Changing vars, FX rates or the project type needs `ctsync build --full-refresh`.
 with
 
 orders as (
@@ -80,6 +82,9 @@ orders_to_build as (
     -- every order in a full build; in an incremental one, those listed (fct_orders is a
     -- view of a table: a semi-join costs less than a long list of literals)
     where {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_purchases', 'record_key', inline=false) }}
+        {%- if is_incremental() %}
+        or {{ iterable_backfill_window_moved() }}
+        {%- endif %}
 
 ),
 
