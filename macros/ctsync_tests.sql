@@ -24,3 +24,56 @@
     where {{ column_name }} is not null
         and not {{ ctsync_json_valid(column_name) }}
 {% endtest %}
+
+
+{#- The contract of a `_changes` view the sync reads (docs/CONTRACTS.md): record_key unique
+    and not null, operation one of `operations`, idempotency_key unique and not null. One
+    row per violation, saying which. One test evaluates the view (a diff against the
+    ledger) once, where a test per column evaluated it five times. -#}
+{% test change_contract(model, operations) %}
+    with changes as (
+
+        select record_key, operation, idempotency_key
+        from {{ model }}
+
+    ),
+
+    problems as (
+
+        select record_key, 'record_key is null' as problem
+        from changes
+        where record_key is null
+
+        union all
+
+        select record_key, 'record_key is not unique' as problem
+        from changes
+        where record_key is not null
+        group by record_key
+        having count(*) > 1
+
+        union all
+
+        select record_key, 'operation is not one of {{ operations | join(", ") }}' as problem
+        from changes
+        where operation is null
+            or operation not in ({% for operation in operations %}'{{ operation }}'{{ ", " if not loop.last }}{% endfor %})
+
+        union all
+
+        select record_key, 'idempotency_key is null' as problem
+        from changes
+        where idempotency_key is null
+
+        union all
+
+        select min(record_key) as record_key, 'idempotency_key is not unique' as problem
+        from changes
+        where idempotency_key is not null
+        group by idempotency_key
+        having count(*) > 1
+
+    )
+
+    select * from problems
+{% endtest %}
