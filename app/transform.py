@@ -185,6 +185,9 @@ def run_dbt_build(
         "--log-level-file",
         "info",
         "--no-use-colors",
+        # not the whole manifest.json after every build (the parse writes it once per
+        # project state, `_parsed_manifest`); run_results.json is written below
+        "--no-write-json",
     ]
     if merged_vars:
         args += ["--vars", json.dumps(merged_vars)]
@@ -218,6 +221,10 @@ def run_dbt_build(
     try:
         manifest = _parsed_manifest(args, merged_vars, path, target / "target")
         outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
+        run = outcome.result
+        if run is not None and hasattr(run, "write"):
+            (target / "target").mkdir(parents=True, exist_ok=True)
+            run.write(str(target / "target" / "run_results.json"))
     finally:
         _release_duckdb()
         for name, value in previous.items():
@@ -330,8 +337,9 @@ def _parsed_manifest(
         while flag in parse_args:
             at = parse_args.index(flag)
             del parse_args[at : at + 2]
-    if "--full-refresh" in parse_args:
-        parse_args.remove("--full-refresh")
+    for switch in ("--full-refresh", "--no-write-json"):  # the parse writes manifest.json
+        if switch in parse_args:
+            parse_args.remove(switch)
     result = dbtRunner().invoke(parse_args)
     if not result.success or result.result is None:
         return None
