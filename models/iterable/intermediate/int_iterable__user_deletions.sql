@@ -26,20 +26,34 @@ live_identities as (
 
 ),
 
-acknowledged_users as (
+users_ledger as (
 
     select
         record_key,
         {{ ctsync_json_text('payload', '$.dataFields.customerId') }} as customer_id,
-        {{ ctsync_json_text('payload', '$.email') }} as email,
-        {{ ctsync_json_text('payload', '$.userId') }} as user_id,
-        row_number() over (
-            partition by {{ ctsync_json_text('payload', '$.dataFields.customerId') }}
-            order by acknowledged_at desc
-        ) as acknowledgement_rank
+        payload,
+        acknowledged_at
 
     from {{ source('ctsync', 'sync_ledger') }}
     where object = 'users'
+
+),
+
+acknowledged_users as (
+
+    -- the profiles acknowledged for the deleted customers only (ranked per customer)
+    select
+        record_key,
+        customer_id,
+        {{ ctsync_json_text('payload', '$.email') }} as email,
+        {{ ctsync_json_text('payload', '$.userId') }} as user_id,
+        row_number() over (
+            partition by customer_id
+            order by acknowledged_at desc
+        ) as acknowledgement_rank
+
+    from users_ledger
+    where customer_id in (select customer_id from deleted_customers)
 
 ),
 
