@@ -151,6 +151,13 @@ MEASURES: tuple[Measure, ...] = (
         {"1m": ("<=", 60.0)},
     ),
     Measure(
+        "dbt build after the first sync (once per warehouse)",
+        "transform",
+        ("settle_build", "seconds"),
+        "s",
+        {},
+    ),
+    Measure(
         "incremental dbt build after 0.1 % changes",
         "transform",
         ("incremental_build", "seconds"),
