@@ -46,6 +46,7 @@ from typing import Any
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from rich.console import Console  # noqa: E402
+from transform import slowest_nodes  # noqa: E402  (bench/transform.py, beside this script)
 
 from ctsync.app.jobs.receiver import Receiver, TokenAuth  # noqa: E402
 from ctsync.app.jobs.runner import JobOptions, JobReport, run_job  # noqa: E402
@@ -351,6 +352,9 @@ def measure_incremental(shop: Shop, changed: int) -> dict[str, Any]:
         "wall_seconds": round(wall, 2),
         "stage_seconds": stage_seconds(report),
         "dbt_detail": report.stage("dbt").detail,
+        "dbt_slowest_nodes": slowest_nodes(
+            shop.warehouse.parent / ".ctsync" / "dbt" / "target" / "run_results.json", 12
+        ),
         "users_sent": getattr(users, "sent", None),
         "sent_by_object": {
             name: getattr(counts, "sent", None)
