@@ -160,10 +160,12 @@ def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _snapshot_ids(warehouse: Path, names: Sequence[str]) -> None:
-    """Copy ids and versions aside (inside DuckDB, not into Python memory) to count changes.
+    """Copy ids, versions and load ids aside (inside DuckDB, not into Python memory) to count
+    changes.
 
     commercetools bumps ``version`` on every change, so a re-read row (look-back window,
-    full refresh) whose version is unchanged is told apart from a real update.
+    full refresh, a small resource read whole) whose version is unchanged is told apart from
+    a real update.
     """
     with duckdb.connect(str(warehouse)) as con:
         existing = _existing_tables(con)
@@ -174,11 +176,14 @@ def _snapshot_ids(warehouse: Path, names: Sequence[str]) -> None:
                 version = "version" if _has_column(con, name, "version") else "null::bigint"
                 con.execute(
                     f"create table {SNAPSHOT_SCHEMA}.{name} as "
-                    f"select id, max({version}) as version "
+                    f"select id, max({version}) as version, max(_dlt_load_id) as load_id "
                     f"from {schema.DATASET_NAME}.{name} group by id"
                 )
             else:
-                con.execute(f"create table {SNAPSHOT_SCHEMA}.{name} (id varchar, version bigint)")
+                con.execute(
+                    f"create table {SNAPSHOT_SCHEMA}.{name} "
+                    "(id varchar, version bigint, load_id varchar)"
+                )
 
 
 def _count_changes(
@@ -219,6 +224,22 @@ def _count_changes(
             ).fetchone()
             assert row is not None
             (summary.total, summary.new, summary.updated, summary.unchanged, summary.removed) = row
+            if summary.unchanged and version != "null::bigint":
+                # A row re-read with the same version keeps the id of the load that last
+                # changed it: the models that rebuild only what changed read "changed since"
+                # from these ids (stg_commercetools__record_loads), and a re-read is no change.
+                con.execute(
+                    f"""
+                    update {table} as t
+                    set _dlt_load_id = s.load_id
+                    from {snapshot} as s
+                    where t.id = s.id
+                        and t._dlt_load_id in (select unnest(?::varchar[]))
+                        and t.version = s.version
+                        and s.load_id is not null
+                    """,
+                    [list(load_ids)],
+                )
         con.execute(f"drop schema if exists {SNAPSHOT_SCHEMA} cascade")
 
 

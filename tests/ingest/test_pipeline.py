@@ -368,3 +368,11 @@ def test_rows_reread_with_the_same_version_count_as_unchanged(
     # all four are inside the hour of look-back; only one really changed
     assert summary.fetched == 4
     assert (summary.new, summary.updated, summary.unchanged) == (0, 1, 3)
+    # and only that one carries the new load's id: a re-read is no change for the models
+    # that rebuild what a later load wrote
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        loads = dict(
+            con.execute("select id, _dlt_load_id from raw_commercetools.customers").fetchall()
+        )
+    changed_id = fake_ct.data["customers"][1]["id"]
+    assert [key for key, load in loads.items() if load in second.load_ids] == [changed_id]
