@@ -109,17 +109,12 @@ groups as (
 ),
 
 {%- if is_incremental() %}
+{#- what makes a group: a change of any of these decides again for everyone -#}
+{%- set group_columns = 'consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth' %}
 
 stored_groups as (
 
-    select distinct
-        consent_attribute,
-        iterable_kind,
-        iterable_id,
-        subscription_group,
-        subscription_policy,
-        source_of_truth
-
+    select distinct {{ group_columns }}
     from {{ this }}
 
 ),
@@ -129,19 +124,15 @@ groups_changed as (
     select count(*) > 0 as is_changed
     from (
         (
-            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
-            from groups
+            select {{ group_columns }} from groups
             except
-            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
-            from stored_groups
+            select {{ group_columns }} from stored_groups
         )
         union all
         (
-            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
-            from stored_groups
+            select {{ group_columns }} from stored_groups
             except
-            select consent_attribute, iterable_kind, iterable_id, subscription_group, subscription_policy, source_of_truth
-            from groups
+            select {{ group_columns }} from groups
         )
     ) as differences
 
