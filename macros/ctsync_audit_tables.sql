@@ -8,7 +8,8 @@
         and executes the statements before it writes.
 
     Keep the SQL portable (ANSI types, no adapter-only syntax): it must run on DuckDB and on
-    the warehouses listed in the README. Payloads are JSON text in `varchar` columns.
+    the warehouses listed in the README. Payloads are JSON text in `varchar` columns, stored
+    as `ctsync_large_text_storage()` says (macros/ctsync_storage.sql: ZSTD on DuckDB).
 -#}
 
 {% macro ctsync_audit_ddl(schema) -%}
@@ -19,7 +20,7 @@ create table if not exists {{ schema }}.sync_ledger (
     record_key varchar not null,
     operation varchar not null,
     payload_hash varchar,
-    payload varchar,
+    payload varchar {{ ctsync_large_text_storage() }},
     run_id varchar not null,
     acknowledged_at timestamp not null,
     primary key (object, record_key)
@@ -95,7 +96,7 @@ create table if not exists {{ schema }}.sync_rejections (
     record_key varchar not null,
     reason_code varchar not null,
     reason_detail varchar,
-    payload varchar,
+    payload varchar {{ ctsync_large_text_storage() }},
     payload_hash varchar,
     attempts integer not null,
     first_seen_at timestamp not null,
