@@ -9,7 +9,8 @@
 
     Keep the SQL portable (ANSI types, no adapter-only syntax): it must run on DuckDB and on
     the warehouses listed in the README. Payloads are JSON text in `varchar` columns, stored
-    as `ctsync_large_text_storage()` says (macros/ctsync_storage.sql: ZSTD on DuckDB).
+    as `ctsync_compressed_text()` says (macros/ctsync_storage.sql: ZSTD on DuckDB), as are the
+    changelog's ids, keys and hashes.
 -#}
 
 {% macro ctsync_audit_ddl(schema) -%}
@@ -20,7 +21,7 @@ create table if not exists {{ schema }}.sync_ledger (
     record_key varchar not null,
     operation varchar not null,
     payload_hash varchar,
-    payload varchar {{ ctsync_large_text_storage() }},
+    payload varchar {{ ctsync_compressed_text() }},
     run_id varchar not null,
     acknowledged_at timestamp not null,
     primary key (object, record_key)
@@ -75,14 +76,17 @@ create table if not exists {{ schema }}.sync_run_stages (
     primary key (run_id, stage)
 );
 
+-- Append-only, one row per record per attempt: its unique text is stored compressed, and
+-- `changelog_id` (a random prefix per request group + the record key, unique by
+-- construction) has no index: nothing looks a row up by it.
 create table if not exists {{ schema }}.sync_changelog (
-    changelog_id varchar not null primary key,
+    changelog_id varchar {{ ctsync_compressed_text() }} not null,
     run_id varchar not null,
     object varchar not null,
-    record_key varchar not null,
+    record_key varchar {{ ctsync_compressed_text() }} not null,
     operation varchar not null,
-    idempotency_key varchar,
-    payload_hash varchar,
+    idempotency_key varchar {{ ctsync_compressed_text() }},
+    payload_hash varchar {{ ctsync_compressed_text() }},
     endpoint varchar,
     http_status integer,
     outcome varchar not null,
@@ -96,7 +100,7 @@ create table if not exists {{ schema }}.sync_rejections (
     record_key varchar not null,
     reason_code varchar not null,
     reason_detail varchar,
-    payload varchar {{ ctsync_large_text_storage() }},
+    payload varchar {{ ctsync_compressed_text() }},
     payload_hash varchar,
     attempts integer not null,
     first_seen_at timestamp not null,

@@ -1,37 +1,41 @@
 {#-
-    How large JSON text is stored (README "Warehouse footprint").
+    How text that is large, or unique and read whole, is stored (README "Warehouse footprint").
 
     Payload columns (`payload`: the JSON a record is sent as, or what the ledger keeps of it)
-    are the largest columns of the warehouse. DuckDB's automatic choice for text
+    were the largest columns of the warehouse, and the changelog's ids, keys and hashes (one
+    row per record sent, never updated) the next. DuckDB's automatic choice for text
     (dictionary + FSST) keeps a JSON document at about half its length; ZSTD at about a fifth
-    (`bench/warehouse_size.py`). DuckDB chooses a compression per column only when it is
-    named in the table's DDL (`using compression`), and `create table as` names none, so:
+    (`bench/warehouse_size.py`). DuckDB applies ZSTD to a column only when the table's DDL
+    names it (`using compression`), and `create table as` names none, so:
 
-    * `ctsync_large_text_storage()`: what follows `varchar` in a DDL column of large text
-      (the audit tables, macros/ctsync_audit_tables.sql); nothing on other adapters;
+    * `ctsync_compressed_text()`: what follows `varchar` in a DDL column stored so (the audit
+      tables, macros/ctsync_audit_tables.sql); nothing on other adapters;
     * `duckdb__create_table_as` (dbt-duckdb's macro, overridden): a model table with a
-      `payload` column (or the columns of model config `large_text_columns`) is created
+      `payload` column (or the columns of model config `compressed_text_columns`) is created
       from its query's described columns, those with ZSTD, and filled by `insert`; every
       other table as dbt-duckdb creates it. Incremental runs insert into the table they
-      created, so the columns keep their compression.
+      created, so the columns keep their compression;
     * `duckdb__get_table_columns_and_constraints` (dbt's, overridden): the DDL of a model
       with an enforced contract, the same columns with ZSTD.
+
+    Short repeated text (names, states, ids read in joins) keeps DuckDB's choice: ZSTD would
+    store it larger.
 -#}
 
-{% macro ctsync_large_text_storage() -%}
-    {{ return(adapter.dispatch('ctsync_large_text_storage', 'ctsync')()) }}
+{% macro ctsync_compressed_text() -%}
+    {{ return(adapter.dispatch('ctsync_compressed_text', 'ctsync')()) }}
 {%- endmacro %}
 
-{% macro default__ctsync_large_text_storage() -%}
+{% macro default__ctsync_compressed_text() -%}
 {%- endmacro %}
 
-{% macro duckdb__ctsync_large_text_storage() -%}
+{% macro duckdb__ctsync_compressed_text() -%}
     using compression zstd
 {%- endmacro %}
 
 
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
-    {%- set large = config.get('large_text_columns', ['payload']) -%}
+    {%- set large = config.get('compressed_text_columns', ['payload']) -%}
     {%- set contract_config = config.get('contract') -%}
     {%- set plain = (
         language != 'sql' or temporary or not execute or not large
@@ -42,7 +46,7 @@
     {%- set compressed = [] -%}
     {%- for row in described -%}
         {%- set is_large = row[0] in large and row[1] == 'VARCHAR' -%}
-        {%- do columns.append(adapter.quote(row[0]) ~ ' ' ~ row[1] ~ (' ' ~ ctsync_large_text_storage() if is_large else '')) -%}
+        {%- do columns.append(adapter.quote(row[0]) ~ ' ' ~ row[1] ~ (' ' ~ ctsync_compressed_text() if is_large else '')) -%}
         {%- if is_large -%}{%- do compressed.append(row[0]) -%}{%- endif -%}
     {%- endfor -%}
     {%- if compressed -%}
@@ -62,7 +66,7 @@
 
 
 {% macro duckdb__get_table_columns_and_constraints() -%}
-    {%- set large = config.get('large_text_columns', ['payload']) -%}
+    {%- set large = config.get('compressed_text_columns', ['payload']) -%}
     {%- set rendered = adapter.render_raw_columns_constraints(raw_columns=model['columns']) -%}
     {%- set model_constraints = adapter.render_raw_model_constraints(raw_constraints=model['constraints']) -%}
     {%- set names = model['columns'].keys() | list -%}
@@ -70,7 +74,7 @@
     {%- for definition in rendered -%}
         {%- set is_large = names[loop.index0] in large
             and (model['columns'][names[loop.index0]]['data_type'] or '') | lower == 'varchar' -%}
-        {%- do definitions.append(definition ~ (' ' ~ ctsync_large_text_storage() if is_large else '')) -%}
+        {%- do definitions.append(definition ~ (' ' ~ ctsync_compressed_text() if is_large else '')) -%}
     {%- endfor -%}
     (
         {{ (definitions + model_constraints) | join(',\n        ') }}

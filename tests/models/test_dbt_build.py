@@ -51,9 +51,9 @@ def built(
     yield warehouse, result
 
 
-def _query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+def _query(warehouse: Path, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, parameters).fetchall()
 
 
 def _raw_amount(cents: int, fraction_digits: int) -> Decimal:
@@ -192,6 +192,35 @@ def test_every_payload_is_json_with_its_md5_and_no_clock_relative_field(built) -
                 assert payload_hash == expected_hash(name, payload), (name, record_key)
             text = json.dumps(document).lower()
             assert "dayssince" not in text and '"age"' not in text, (name, record_key)
+
+
+def test_payload_columns_are_stored_with_zstd_and_other_columns_are_not(built) -> None:
+    """Payloads are the largest columns: every table holding one (model tables, with or
+    without an enforced contract, and the audit tables) declares ZSTD for it, and the stored
+    segments use it; keys keep DuckDB's own choice (macros/ctsync_storage.sql)."""
+    warehouse, _ = built
+    tables = _query(
+        warehouse,
+        "select c.table_schema, c.table_name, d.sql from information_schema.columns c "
+        "join duckdb_tables() d on d.schema_name = c.table_schema "
+        "and d.table_name = c.table_name where c.column_name = 'payload'",
+    )
+    names = {f"{schema}.{table}" for schema, table, _ in tables}
+    assert {"iterable.iterable__users", "iterable.iterable__purchases"} <= names  # contract
+    assert {"intermediate.int_iterable__events", "ctsync.sync_ledger"} <= names
+    stored = 0
+    for schema, table, ddl in tables:
+        assert "payload VARCHAR USING COMPRESSION ZSTD" in ddl, (schema, table, ddl)
+        segments = _query(
+            warehouse,
+            "select column_name, compression from pragma_storage_info(?) "
+            "where segment_type = 'VARCHAR' and persistent",
+            [f"{schema}.{table}"],
+        )
+        for column, compression in segments:
+            assert (compression == "ZSTD") == (column == "payload"), (table, column, compression)
+        stored += sum(1 for column, _ in segments if column == "payload")
+    assert stored, "no payload segment was stored"
 
 
 def test_users_are_unique_per_identity_and_duplicates_are_rejected(built) -> None:
