@@ -97,7 +97,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "warehouse_size",
         "warehouse_size.py",
-        lambda s, w: ["--warehouse", str(w / "transform" / "warehouse.duckdb")],
+        lambda s, w: ["--warehouse", str(w / "transform" / "warehouse.duckdb"), "--compact"],
     ),
     Bench(
         "freshness",
@@ -199,6 +199,13 @@ MEASURES: tuple[Measure, ...] = (
         "MB",
         # half of what the issue measured before (1.45 GB at 100k, 14.2 GB at 1m)
         {"100k": ("<=", 725.0), "1m": ("<=", 7100.0)},
+    ),
+    Measure(
+        "warehouse file after `ctsync compact` (without its free blocks)",
+        "warehouse_size",
+        ("compacted", "file_mb"),
+        "MB",
+        {},
     ),
     Measure(
         "emulator: small requests/s (slower of track, updateUser)",

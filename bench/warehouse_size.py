@@ -1,6 +1,6 @@
 """What fills the warehouse file: bytes per schema, per table and per column; prints JSON.
 
-    .venv/bin/python bench/warehouse_size.py --warehouse PATH [--top 25] [--columns 5]
+    .venv/bin/python bench/warehouse_size.py --warehouse PATH [--top 25] [--columns 5] [--compact]
     .venv/bin/python bench/warehouse_size.py --customers 100000 --orders 300000
 
 With ``--warehouse`` it reads an existing DuckDB file (read-only). Without it, it builds one
@@ -15,7 +15,9 @@ Figures:
 - per table: rows and an estimate of its bytes from ``pragma_storage_info``. Each persistent
   column segment is charged from its offset to the next segment in the same block (or the
   block's end), plus its overflow blocks; summed per column, table and schema. What no
-  segment claims (catalog, free lists, ART indexes of primary keys) is ``unattributed``.
+  segment claims (catalog, free lists, ART indexes of primary keys) is ``unattributed``;
+- with ``--compact``, afterwards: ``ctsync compact`` of that file (it rewrites the file in
+  place: use it on a bench's own warehouse), its size after and its seconds (``compacted``).
 """
 
 from __future__ import annotations
@@ -125,6 +127,14 @@ def measure(warehouse: Path, top: int = 25, columns: int = 5) -> dict[str, Any]:
     }
 
 
+def compacted(warehouse: Path) -> dict[str, Any]:
+    """``ctsync compact`` of ``warehouse`` (in place): the file's size after, and the time."""
+    from ctsync.core.warehouse import compact
+
+    done = compact(warehouse)
+    return {"file_mb": _mb(done.after_bytes), "seconds": round(done.seconds, 1)}
+
+
 def build(workdir: Path, customers: int, orders: int) -> Path:
     """A warehouse as ``bench/transform.py`` leaves it (its JSON goes to stderr)."""
     subprocess.run(
@@ -153,10 +163,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=300_000)
     parser.add_argument("--top", type=int, default=25, help="tables listed")
     parser.add_argument("--columns", type=int, default=5, help="columns listed per table")
+    parser.add_argument(
+        "--compact", action="store_true", help="then compact the file (ctsync compact) and measure"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     if args.warehouse is not None:
         result = measure(args.warehouse, args.top, args.columns)
+        if args.compact:
+            result["compacted"] = compacted(args.warehouse)
     else:
         with tempfile.TemporaryDirectory(prefix="ctsync-bench-size-") as tmp:
             warehouse = build(Path(tmp), args.customers, args.orders)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -70,6 +72,77 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What `compact` did: the file's bytes before and after, and how long it took."""
+
+    before_bytes: int
+    after_bytes: int
+    seconds: float
+    tables: int
+
+
+def free_bytes(path: Path | str) -> tuple[int, int]:
+    """(bytes in free blocks, bytes of the file) of the warehouse at `path`, read-only."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute(
+            "select free_blocks * block_size, total_blocks * block_size "
+            "from pragma_database_size() where database_name = current_database()"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def compact(path: Path | str) -> Compaction:
+    """Rewrite the warehouse file without its free blocks.
+
+    A DuckDB file never shrinks: the blocks of dropped tables and rewritten row groups are
+    reused, not returned (a full refresh or the first sync leaves hundreds of MB free). This
+    copies every schema, table, view and constraint into a new file (`COPY FROM DATABASE`),
+    checks that every table has the same rows, and puts the new file in the old one's place
+    (one rename: a reader sees the old file or the new one). The caller holds the run lock.
+    """
+    target = Path(path)
+    copy = target.with_name(target.name + ".compact")
+    for leftover in (copy, copy.with_name(copy.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    started = time.monotonic()
+    before = target.stat().st_size
+    # the source keeps its own name (the file's stem): the views name their tables by it
+    con = duckdb.connect()
+    try:
+        con.execute("set enable_progress_bar = false")
+        con.execute("attach ? (read_only)", [str(target)])
+        source = con.execute(
+            "select database_name from duckdb_databases() where path = ?", [str(target)]
+        ).fetchone()
+        assert source is not None
+        name = source[0]
+        con.execute("attach ? as ctsync_compact", [str(copy)])
+        con.execute(f'copy from database "{name}" to ctsync_compact')
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = ?",
+            [name],
+        ).fetchall()
+        for schema, table in tables:
+            counts = [
+                con.execute(f'select count(*) from {db}."{schema}"."{table}"').fetchone()
+                for db in (f'"{name}"', "ctsync_compact")
+            ]
+            if counts[0] != counts[1]:
+                raise RuntimeError(f"compaction lost rows of {schema}.{table}: {counts}")
+        con.execute("checkpoint ctsync_compact")
+        con.execute("detach ctsync_compact")
+        con.execute(f'detach "{name}"')
+    except BaseException:
+        con.close()
+        copy.unlink(missing_ok=True)
+        raise
+    con.close()
+    copy.chmod(0o600)
+    os.replace(copy, target)
+    return Compaction(before, target.stat().st_size, time.monotonic() - started, len(tables))
 
 
 READ_BACK_SCHEMA = "raw_iterable"

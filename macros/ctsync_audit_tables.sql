@@ -10,7 +10,7 @@
     Keep the SQL portable (ANSI types, no adapter-only syntax): it must run on DuckDB and on
     the warehouses listed in the README. Payloads are JSON text in `varchar` columns, stored
     as `ctsync_compressed_text()` says (macros/ctsync_storage.sql: ZSTD on DuckDB), as are the
-    changelog's ids, keys and hashes.
+    changelog's ids and keys.
 -#}
 
 {% macro ctsync_audit_ddl(schema) -%}
@@ -76,7 +76,8 @@ create table if not exists {{ schema }}.sync_run_stages (
     primary key (run_id, stage)
 );
 
--- Append-only, one row per record per attempt: its unique text is stored compressed, and
+-- Append-only, one row per record per attempt: its ids and keys are stored compressed (not
+-- the hash: random hex, which ZSTD stores larger than DuckDB's own choice), and
 -- `changelog_id` (a random prefix per request group + the record key, unique by
 -- construction) has no index: nothing looks a row up by it.
 create table if not exists {{ schema }}.sync_changelog (
@@ -86,7 +87,7 @@ create table if not exists {{ schema }}.sync_changelog (
     record_key varchar {{ ctsync_compressed_text() }} not null,
     operation varchar not null,
     idempotency_key varchar {{ ctsync_compressed_text() }},
-    payload_hash varchar {{ ctsync_compressed_text() }},
+    payload_hash varchar,
     endpoint varchar,
     http_status integer,
     outcome varchar not null,

@@ -2,8 +2,8 @@
     How text that is large, or unique and read whole, is stored (README "Warehouse footprint").
 
     Payload columns (`payload`: the JSON a record is sent as, or what the ledger keeps of it)
-    were the largest columns of the warehouse, and the changelog's ids, keys and hashes (one
-    row per record sent, never updated) the next. DuckDB's automatic choice for text
+    were the largest columns of the warehouse, and the changelog's ids and keys (one row per
+    record sent, never updated) the next. DuckDB's automatic choice for text
     (dictionary + FSST) keeps a JSON document at about half its length; ZSTD at about a fifth
     (`bench/warehouse_size.py`). DuckDB applies ZSTD to a column only when the table's DDL
     names it (`using compression`), and `create table as` names none, so:
@@ -18,8 +18,8 @@
     * `duckdb__get_table_columns_and_constraints` (dbt's, overridden): the DDL of a model
       with an enforced contract, the same columns with ZSTD.
 
-    Short repeated text (names, states, ids read in joins) keeps DuckDB's choice: ZSTD would
-    store it larger.
+    Short repeated text (names, states, ids read in joins) and hashes (random hex) keep
+    DuckDB's choice: ZSTD stores them larger.
 -#}
 
 {% macro ctsync_compressed_text() -%}

@@ -14,6 +14,7 @@ import typer
 from ctsync.app.cli import (
     allow_deletions,
     build,
+    compact,
     demo,
     doctor,
     explain,
@@ -69,6 +70,7 @@ app.command("plan")(plan.plan_command)
 app.command("replay")(replay.replay_command)
 app.command("allow-deletions")(allow_deletions.allow_deletions_command)
 app.command("reset-state")(reset_state.reset_state_command)
+app.command("compact")(compact.compact_command)
 app.command("run")(run.run_command)
 app.command("schedule")(schedule.schedule_command)
 app.command("serve")(serve.serve_command)

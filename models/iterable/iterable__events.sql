@@ -49,7 +49,7 @@ final as (
 
     select
         events_to_build.record_key,
-        events_to_build.event_id,
+        events_to_build.record_key as event_id,
         events_to_build.payload,
         events_to_build.payload_hash,
         events_to_build.source_updated_at,

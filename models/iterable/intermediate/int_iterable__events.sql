@@ -10,8 +10,8 @@
 }}
 -- depends_on: {{ ref('int_iterable__changed_sources') }}
 -- Every custom event (trackBulk `events[]` item), whenever it happened, for the events enabled in the seed
--- iterable_event_catalogue. Every event has a deterministic id (`event_id`: name + source
--- id, alphanumerics and hyphens) so a resend updates instead of duplicating. Each carries
+-- iterable_event_catalogue. Every event has a deterministic id (its `record_key`: name +
+-- source id, alphanumerics and hyphens) so a resend updates instead of duplicating. Each carries
 -- store, currency, language and channel. Events are never removed.
 -- Incremental: each event belongs to one record (`source_key`: customer:<id>, order:<id>,
 -- cart:<id>); an incremental build rebuilds the events of int_iterable__changed_sources only.
@@ -256,7 +256,6 @@ final as (
 
     select
         event_id as record_key,
-        event_id,
         source_key,
         source_updated_at,
         occurred_at,
@@ -280,7 +279,6 @@ final as (
 
 select
     cast(record_key as {{ dbt.type_string() }}) as record_key,
-    cast(event_id as {{ dbt.type_string() }}) as event_id,
     payload,
     -- the person's identity is not part of the hash: an email change moves the profile (and
     -- its events) in Iterable, it is no reason to send the event again
