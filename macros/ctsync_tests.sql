@@ -8,6 +8,17 @@
 {% endtest %}
 
 
+{#- A key: `column_name` unique and not null, in one query (one dbt node where dbt's
+    `unique` and `not_null` are two, each with its own cost per node in every build). One row
+    per duplicated or null value, with how many rows hold it. -#}
+{% test primary_key(model, column_name) %}
+    select {{ column_name }} as key_value, count(*) as row_count
+    from {{ model }}
+    group by {{ column_name }}
+    having count(*) > 1 or {{ column_name }} is null
+{% endtest %}
+
+
 {#- Rows where the SQL boolean `expression` is not true; on a column, the expression
     continues the column name (`expression: ">= 0"`). -#}
 {% test expression_is_true(model, expression, column_name=none) %}
@@ -17,12 +28,13 @@
 {% endtest %}
 
 
-{#- Every value of `column_name` parses as JSON. -#}
-{% test is_json(model, column_name) %}
+{#- Every value of `column_name` parses as JSON; with `allow_null=false`, none is null
+    either (one query where `not_null` would be a second test). -#}
+{% test is_json(model, column_name, allow_null=true) %}
     select {{ column_name }}
     from {{ model }}
-    where {{ column_name }} is not null
-        and not {{ ctsync_json_valid(column_name) }}
+    where {% if allow_null %}{{ column_name }} is not null and {% endif -%}
+        not coalesce({{ ctsync_json_valid(column_name) }}, false)
 {% endtest %}
 
 

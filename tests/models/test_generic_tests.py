@@ -1,0 +1,92 @@
+"""The project's generic data tests (macros/ctsync_tests.sql) find what they promise.
+
+The contract test of the `_changes` views (`change_contract`) finds every kind of violation
+in one query, one row each, saying which; `primary_key` finds duplicated and null keys;
+`is_json` finds invalid JSON, and nulls when they are not allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dbt.cli.main import dbtRunner
+
+from ctsync.core.paths import DBT_PROJECT_DIR as PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+
+ROWS = (
+    "(select * from (values "
+    "('a', 'upsert', 'k1'), ('a', 'upsert', 'k2'), ('b', 'oops', 'k3'), ('c', 'delete', null), "
+    "('d', 'upsert', 'k1'), ('e', 'delete', 'k5'), (null, 'upsert', 'k6')"
+    ") as t(record_key, operation, idempotency_key))"
+)
+
+
+def _show(sql: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """Rows of `sql` (Jinja: the project's macros) run by `dbt show` on an empty warehouse."""
+    monkeypatch.setenv("CTSYNC_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    result = dbtRunner().invoke(
+        [
+            "show",
+            "--inline",
+            sql,
+            "--limit",
+            "100",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--log-level",
+            "none",
+        ]
+    )
+    assert result.success, result.exception
+    return [tuple(row) for row in result.result.results[0].agate_table.rows]
+
+
+def test_change_contract_names_each_violation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = f'{{{{ ctsync.test_change_contract(model="{ROWS}", operations=["upsert", "delete"]) }}}}'
+    rows = _show(sql, tmp_path, monkeypatch)
+    problems = sorted((str(row[0] or ""), row[1]) for row in rows)
+    assert problems == [
+        ("", "record_key is null"),
+        ("a", "idempotency_key is not unique"),
+        ("a", "record_key is not unique"),
+        ("b", "operation is not one of upsert, delete"),
+        ("c", "idempotency_key is null"),
+    ]
+
+
+KEYS = "(select * from (values ('a'), ('b'), ('b'), (null), (null), ('c')) as t(k))"
+DOCUMENTS = "(select * from (values ('[1, {}]'), ('true'), ('[1,'), (null), ('nope')) as t(doc))"
+
+
+def test_primary_key_and_is_json_find_what_they_promise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = (
+        "select 'primary_key' as test, cast(key_value as varchar) as value, row_count from ("
+        f'{{{{ ctsync.test_primary_key(model="{KEYS}", column_name="k") }}}}) as p '
+        "union all select 'is_json', doc, null from ("
+        f'{{{{ ctsync.test_is_json(model="{DOCUMENTS}", column_name="doc") }}}}) as j '
+        "union all select 'is_json not null', doc, null from ("
+        f'{{{{ ctsync.test_is_json(model="{DOCUMENTS}", column_name="doc", allow_null=false) }}}}'
+        ") as n"
+    )
+    rows = sorted(_show(sql, tmp_path, monkeypatch), key=lambda row: (str(row[0]), str(row[1])))
+    assert rows == [
+        ("is_json", "[1,", None),
+        ("is_json", "nope", None),
+        ("is_json not null", None, None),
+        ("is_json not null", "[1,", None),
+        ("is_json not null", "nope", None),
+        ("primary_key", None, 2),
+        ("primary_key", "b", 2),
+    ]
