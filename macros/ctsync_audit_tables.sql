@@ -78,7 +78,7 @@ create table if not exists {{ schema }}.sync_run_stages (
 
 -- Append-only, one row per record per attempt: its ids and keys are stored compressed (not
 -- the hash: random hex, which ZSTD stores larger than DuckDB's own choice), and
--- `changelog_id` (a random prefix per request group + the record key, unique by
+-- `changelog_id` (a random prefix per request group + the row's position in it, unique by
 -- construction) has no index: nothing looks a row up by it.
 create table if not exists {{ schema }}.sync_changelog (
     changelog_id varchar {{ ctsync_compressed_text() }} not null,

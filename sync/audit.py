@@ -62,9 +62,11 @@ def record_outcomes(
     now = utcnow()
     # Values shared by the group travel as scalars, per-row values as one list per column:
     # this runs once per request group on large backfills. The changelog id is a random
-    # per-group prefix plus the record key (a record appears once per group).
+    # per-group prefix plus the row's position in the group: unique, and no personal data
+    # (a record key may be an email).
     prefix = uuid.uuid4().hex[:20] + ":"
     columns = [
+        [f"{prefix}{position}" for position in range(len(outcomes))],
         [o.row.record_key for o in outcomes],
         [o.row.operation for o in outcomes],
         [o.row.idempotency_key for o in outcomes],
@@ -83,14 +85,14 @@ def record_outcomes(
             f"insert into {s}.sync_changelog (changelog_id, run_id, object, record_key, "
             "operation, idempotency_key, payload_hash, endpoint, http_status, outcome, "
             "reason_code, source_updated_at, attempted_at) "
-            "select $1 || s.record_key, $2, $3, s.record_key, s.operation, s.idempotency_key, "
+            "select s.changelog_id, $1, $2, s.record_key, s.operation, s.idempotency_key, "
             "s.payload_hash, s.endpoint, s.http_status, s.outcome, s.reason_code, "
-            "s.source_updated_at, $4 from (select unnest($5) as record_key, "
-            "unnest($6) as operation, unnest($7) as idempotency_key, "
+            "s.source_updated_at, $3 from (select unnest($4) as changelog_id, "
+            "unnest($5) as record_key, unnest($6) as operation, unnest($7) as idempotency_key, "
             "unnest($8) as payload_hash, unnest($9) as endpoint, "
             "unnest($10::integer[]) as http_status, unnest($11) as outcome, "
             "unnest($12) as reason_code, unnest($13::timestamp[]) as source_updated_at) as s",
-            [prefix, run_id, obj, now, *columns],
+            [run_id, obj, now, *columns],
         )
         if accepted:
             _acknowledge(con, run_id, obj, accepted, now, resolve)

@@ -467,8 +467,10 @@ def _purge_person(
     )
     run(
         f"{s}.sync_changelog",
+        # changelog ids written before they were a group prefix + ordinal held the key too
         f"update {s}.sync_changelog set record_key = 'purged:' || md5(record_key), "
-        "idempotency_key = null where record_key in (select unnest(?::varchar[]))",
+        "changelog_id = 'purged:' || md5(changelog_id), idempotency_key = null "
+        "where record_key in (select unnest(?::varchar[]))",
         [keys],
     )
     con.execute(
