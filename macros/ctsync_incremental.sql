@@ -40,9 +40,12 @@
     `in (subquery)` above them, so a view over every order was computed in full to keep 300).
     More keys (a large backfill), or `inline=false`: the subquery, a hash semi-join, which is
     cheaper where nothing needs pushing down (a table read directly): DuckDB may compare a
-    long literal list key by key with every row. -#}
-{% macro ctsync_only_changed(column, changes='int_changes__customers', key=none, prefix=none, inline=true) -%}
-    {%- if is_incremental() -%}
+    long literal list key by key with every row. With `everything` (a model that must rebuild
+    every row this time), `true`. -#}
+{% macro ctsync_only_changed(column, changes='int_changes__customers', key=none, prefix=none, inline=true, everything=false) -%}
+    {%- if everything -%}
+    true
+    {%- elif is_incremental() -%}
     {%- set key_column = key or column.split('.')[-1] -%}
     {%- set keys = ctsync_changed_keys(ref(changes), key_column) if inline else none -%}
     {%- if keys is none and prefix -%}

@@ -9,12 +9,18 @@
     )
 }}
 -- depends_on: {{ ref('int_iterable__changed_sources') }}
+-- depends_on: {{ ref('int_changes__since') }}
 -- Every custom event (trackBulk `events[]` item), whenever it happened, for the events enabled in the seed
 -- iterable_event_catalogue. Every event has a deterministic id (its `record_key`: name +
 -- source id, alphanumerics and hyphens) so a resend updates instead of duplicating. Each carries
 -- store, currency, language and channel. Events are never removed.
+-- Only the events inside the backfill window (int_iterable__backfill_window) carry a payload:
+-- the others are history, never sent (iterable__events_skipped counts them, the audit explains
+-- them), and their JSON was most of this table.
 -- Incremental: each event belongs to one record (`source_key`: customer:<id>, order:<id>,
--- cart:<id>); an incremental build rebuilds the events of int_iterable__changed_sources only.
+-- cart:<id>); an incremental build rebuilds the events of int_iterable__changed_sources only,
+-- or every event when the backfill window moved since the last build.
+{%- set every_source = iterable_backfill_window_has_moved() %}
 with
 
 catalogue as (
@@ -63,6 +69,12 @@ order_contacts as (
 
 ),
 
+backfill_window as (
+
+    select * from {{ ref('int_iterable__backfill_window') }}
+
+),
+
 cart_contacts as (
 
     select * from {{ ref('int_iterable__contact_identities') }}
@@ -106,7 +118,7 @@ customer_registered as (
     from customers
     inner join identities
         on customers.customer_id = identities.customer_id
-    where {{ ctsync_only_changed('customers.customer_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:') }}
+    where {{ ctsync_only_changed('customers.customer_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:', everything=every_source) }}
 
 ),
 
@@ -124,8 +136,8 @@ customer_email_changed as (
         on messages.resource_id = identities.customer_id
     inner join customers
         on messages.resource_id = customers.customer_id
-    where {{ ctsync_only_changed('messages.resource_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:') }}
-        and {{ ctsync_only_changed('customers.customer_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:') }}
+    where {{ ctsync_only_changed('messages.resource_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:', everything=every_source) }}
+        and {{ ctsync_only_changed('customers.customer_id', 'int_iterable__changed_sources', 'source_key', prefix='customer:', everything=every_source) }}
 
 ),
 
@@ -145,8 +157,8 @@ order_state_changed as (
         on messages.resource_id = orders.order_id
     inner join order_contacts
         on orders.order_id = order_contacts.contact_id
-    where {{ ctsync_only_changed('messages.resource_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
-        and {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
+    where {{ ctsync_only_changed('messages.resource_id', 'int_iterable__changed_sources', 'source_key', prefix='order:', everything=every_source) }}
+        and {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:', everything=every_source) }}
 
 ),
 
@@ -158,7 +170,7 @@ shipment_messages as (
 
     from shipment_state_messages
     where shipment_state in ('Shipped', 'Delivered')
-        and {{ ctsync_only_changed('resource_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
+        and {{ ctsync_only_changed('resource_id', 'int_iterable__changed_sources', 'source_key', prefix='order:', everything=every_source) }}
     group by resource_id
 
 ),
@@ -179,7 +191,7 @@ order_shipped as (
     left join shipment_messages
         on orders.order_id = shipment_messages.order_id
     where orders.shipment_state in ('Shipped', 'Delivered')
-        and {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
+        and {{ ctsync_only_changed('orders.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:', everything=every_source) }}
 
 ),
 
@@ -200,7 +212,7 @@ order_returned as (
     from returns
     inner join order_contacts
         on returns.order_id = order_contacts.contact_id
-    where {{ ctsync_only_changed('returns.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:') }}
+    where {{ ctsync_only_changed('returns.order_id', 'int_iterable__changed_sources', 'source_key', prefix='order:', everything=every_source) }}
 
 ),
 
@@ -220,7 +232,7 @@ cart_abandoned as (
     inner join cart_contacts
         on carts.cart_id = cart_contacts.contact_id
     where carts.is_abandoned
-        and {{ ctsync_only_changed('carts.cart_id', 'int_iterable__changed_sources', 'source_key', prefix='cart:') }}
+        and {{ ctsync_only_changed('carts.cart_id', 'int_iterable__changed_sources', 'source_key', prefix='cart:', everything=every_source) }}
 
 ),
 
@@ -252,6 +264,18 @@ enabled_events as (
 
 ),
 
+in_window as (
+
+    select
+        enabled_events.*,
+        backfill_window.event_window_start_at is null
+            or enabled_events.occurred_at >= backfill_window.event_window_start_at as is_in_window
+
+    from enabled_events
+    cross join backfill_window
+
+),
+
 final as (
 
     select
@@ -259,7 +283,7 @@ final as (
         source_key,
         source_updated_at,
         occurred_at,
-        cast({{ iterable_identified_object('email', 'user_id', [
+        case when is_in_window then cast({{ iterable_identified_object('email', 'user_id', [
             ['id', 'event_id'],
             ['eventName', 'event_name'],
         ], [
@@ -271,9 +295,9 @@ final as (
                 ['channel', 'channel_id'],
                 ['details', 'detail_fields'],
             ])],
-        ]) }} as {{ dbt.type_string() }}) as payload
+        ]) }} as {{ dbt.type_string() }}) end as payload
 
-    from enabled_events
+    from in_window
 
 )
 
@@ -282,7 +306,7 @@ select
     payload,
     -- the person's identity is not part of the hash: an email change moves the profile (and
     -- its events) in Iterable, it is no reason to send the event again
-    cast({{ dbt.hash(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as {{ dbt.type_string() }}) as payload_hash,
+    case when payload is not null then cast({{ dbt.hash(ctsync_json_without_keys('payload', ['email', 'userId'])) }} as {{ dbt.type_string() }}) end as payload_hash,
     cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at,
     cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at,
     cast(source_key as {{ dbt.type_string() }}) as source_key
