@@ -309,6 +309,7 @@ def measure_latency(shop: Shop, changes: int, interval: float, folder: Path) -> 
         "median_wait_before_run_seconds": quantile(waits, 0.5),
         "event_run_median_seconds": quantile(run_seconds, 0.5),
         "event_run_dbt_details": [r.stage("dbt").detail for r in runs],
+        "event_run_ingest_details": [r.stage("ingest").detail for r in runs],
         "samples_seconds": sorted(latencies),
         "setup": shop.setup,
     }
@@ -352,6 +353,7 @@ def measure_incremental(shop: Shop, changed: int) -> dict[str, Any]:
         "wall_seconds": round(wall, 2),
         "stage_seconds": stage_seconds(report),
         "dbt_detail": report.stage("dbt").detail,
+        "ingest_detail": report.stage("ingest").detail,
         "dbt_slowest_nodes": slowest_nodes(
             shop.warehouse.parent / ".ctsync" / "dbt" / "target" / "run_results.json", 12
         ),

@@ -368,7 +368,11 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
         for r in summary.resources
         if r.new or r.updated or r.removed
     ]
-    detail = f"fetched {summary.fetched} row(s) in {summary.requests} request(s)"
+    steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in summary.step_seconds.items())
+    detail = (
+        f"fetched {summary.fetched} row(s) in {summary.requests} request(s) in "
+        f"{summary.elapsed_seconds:.1f} s" + (f" ({steps})" if steps else "")
+    )
     detail += f"; {', '.join(changed)}" if changed else "; no changes"
     # What Iterable holds (consent), read before anything is sent: the first run loads a
     # full snapshot, later runs what changed.
@@ -380,7 +384,8 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
     else:
         detail += (
             f"; raw_iterable {back.rows.get('users', 0)} user(s), "
-            f"{back.rows.get('consent_events', 0)} consent event(s)"
+            f"{back.rows.get('consent_events', 0)} consent event(s) in "
+            f"{back.elapsed_seconds:.1f} s"
         )
         if back.deferred:
             # Iterable's export budget (4 a minute) was spent: the next run reads these
