@@ -159,25 +159,45 @@ def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _snapshot_ids(warehouse: Path, names: Sequence[str]) -> None:
+def _snapshot_ids(
+    warehouse: Path, names: Sequence[str], loading: dict[str, list[str]] | None = None
+) -> None:
     """Copy ids, versions and load ids aside (inside DuckDB, not into Python memory) to count
     changes.
 
     commercetools bumps ``version`` on every change, so a re-read row (look-back window,
     full refresh, a small resource read whole) whose version is unchanged is told apart from
     a real update.
+
+    With ``loading`` (resource → the Parquet files of the load about to run), only the rows
+    of the ids in those files: an incremental load reads a few records, and copying every id
+    of every resource cost more than the load. Without it (a full refresh, a reconciliation:
+    rows may go without a message), every row.
     """
     with duckdb.connect(str(warehouse)) as con:
         existing = _existing_tables(con)
         con.execute(f"create schema if not exists {SNAPSHOT_SCHEMA}")
+        # how many ids each table had: what the load and the deletions removed is the
+        # difference, whichever ids the snapshot holds
+        con.execute(f"create or replace table {SNAPSHOT_SCHEMA}._ids (name varchar, ids bigint)")
+        for name in names:
+            if name in existing:
+                con.execute(
+                    f"insert into {SNAPSHOT_SCHEMA}._ids select ?, count(distinct id) "
+                    f"from {schema.DATASET_NAME}.{name}",
+                    [name],
+                )
         for name in names:
             con.execute(f"drop table if exists {SNAPSHOT_SCHEMA}.{name}")
-            if name in existing:
+            files = None if loading is None else loading.get(name, [])
+            if name in existing and files != []:
                 version = "version" if _has_column(con, name, "version") else "null::bigint"
+                only = "" if files is None else "where id in (select id from read_parquet(?)) "
                 con.execute(
                     f"create table {SNAPSHOT_SCHEMA}.{name} as "
                     f"select id, max({version}) as version, max(_dlt_load_id) as load_id "
-                    f"from {schema.DATASET_NAME}.{name} group by id"
+                    f"from {schema.DATASET_NAME}.{name} {only}group by id",
+                    [] if files is None else [files],
                 )
             else:
                 con.execute(
@@ -186,16 +206,45 @@ def _snapshot_ids(warehouse: Path, names: Sequence[str]) -> None:
                 )
 
 
+def _take_snapshot(
+    warehouse: Path, names: Sequence[str], loading: dict[str, list[str]] | None = None
+) -> None:
+    try:
+        _snapshot_ids(warehouse, names, loading)
+    except duckdb.Error as exc:
+        raise IngestError(
+            f"cannot write the warehouse {warehouse}: {exc}. Only one process may write it "
+            f"at a time; is another ctsync or dbt run using it?"
+        ) from None
+
+
+def _files_to_load(pipeline: dlt.Pipeline, names: Sequence[str]) -> dict[str, list[str]] | None:
+    """Resource → the Parquet files its rows are loaded from, over every normalized package
+    (None when a resource's rows are in another format: its snapshot is then whole)."""
+    files: dict[str, list[str]] = {}
+    for load_id in pipeline.list_normalized_load_packages():
+        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
+            table = job.job_file_info.table_name
+            if table not in names:
+                continue
+            if job.job_file_info.file_format != "parquet":
+                return None
+            files.setdefault(table, []).append(job.file_path)
+    return files
+
+
 def _count_changes(
     warehouse: Path, summaries: dict[str, ResourceSummary], load_ids: Sequence[str]
 ) -> None:
     with duckdb.connect(str(warehouse)) as con:
         existing = _existing_tables(con)
         for name, summary in summaries.items():
-            before = con.execute(f"select count(*) from {SNAPSHOT_SCHEMA}.{name}").fetchone()
-            before_count = before[0] if before else 0
+            before = con.execute(
+                f"select coalesce(sum(ids), 0) from {SNAPSHOT_SCHEMA}._ids where name = ?", [name]
+            ).fetchone()
+            before_ids = int(before[0]) if before else 0
             if name not in existing:
-                summary.removed = before_count
+                summary.removed = before_ids
                 continue
             table = f"{schema.DATASET_NAME}.{name}"
             snapshot = f"{SNAPSHOT_SCHEMA}.{name}"
@@ -215,15 +264,16 @@ def _count_changes(
                     count(*) filter (
                         where s.id is not null
                         and w.version is not null and s.version = w.version),
-                    (select count(*) from {snapshot} s
-                     where not exists (select 1 from {table} t where t.id = s.id))
+                    (select count(distinct id) from {table})
                 from written w
                 left join {snapshot} s on s.id = w.id
                 """,
                 [list(load_ids)],
             ).fetchone()
             assert row is not None
-            (summary.total, summary.new, summary.updated, summary.unchanged, summary.removed) = row
+            (summary.total, summary.new, summary.updated, summary.unchanged, after_ids) = row
+            # ids before + new ids - ids now: every id a load can write is in the snapshot
+            summary.removed = max(before_ids + summary.new - int(after_ids), 0)
             if summary.unchanged and version != "null::bigint":
                 # A row re-read with the same version keeps the id of the load that last
                 # changed it: the models that rebuild only what changed read "changed since"
@@ -451,13 +501,9 @@ def run_ingest(
     summary = IngestSummary(warehouse=target, full_refresh=full_refresh)
     try:
         pipeline = make_pipeline(target, Path(pipelines_dir) if pipelines_dir is not None else None)
-        try:
-            _snapshot_ids(target, names)
-        except duckdb.Error as exc:
-            raise IngestError(
-                f"cannot write the warehouse {target}: {exc}. Only one process may write it "
-                f"at a time; is another ctsync or dbt run using it?"
-            ) from None
+        # fails fast (and clearly) when another process holds the file; with a reconciliation
+        # or a full refresh rows may go without a message: the snapshot holds every id
+        _take_snapshot(target, names if reconcile or full_refresh else [])
         if reconcile or full_refresh:
             try:
                 with duckdb.connect(str(target)) as con:
@@ -478,6 +524,8 @@ def run_ingest(
                 "reloading them in full once",
                 ", ".join(relayout),
             )
+            if not reconcile:
+                _take_snapshot(target, names)
             full_refresh = True
             summary.full_refresh = True
         try:
@@ -488,8 +536,22 @@ def run_ingest(
                 for resource in source.resources.values():
                     resource.apply_hints(write_disposition="append")
                 info = pipeline.run(source, refresh="drop_resources", loader_file_format=fmt)
+                summary.step_seconds = _step_seconds(pipeline)
             else:
-                info = pipeline.run(source, loader_file_format=fmt)
+                # dlt's steps one by one: between normalize and load, the snapshot of the ids
+                # this load writes (and of no other)
+                steps: dict[str, float] = {}
+                clock = time.perf_counter()
+                pipeline.extract(source, loader_file_format=fmt)
+                steps["extract"] = time.perf_counter() - clock
+                clock = time.perf_counter()
+                pipeline.normalize()
+                steps["normalize"] = time.perf_counter() - clock
+                _take_snapshot(target, names, _files_to_load(pipeline, names))
+                clock = time.perf_counter()
+                info = pipeline.load()
+                steps["load"] = time.perf_counter() - clock
+                summary.step_seconds = {step: round(t, 3) for step, t in steps.items()}
             info.raise_on_failed_jobs()
         except Exception as exc:  # dlt wraps everything in PipelineStepFailed
             cause = _root_cause(exc)
@@ -501,7 +563,6 @@ def run_ingest(
             _drop_snapshot(target)
             raise IngestError(_scrub(message, settings.client_secret)) from None
         summary.load_ids = list(info.loads_ids)
-        summary.step_seconds = _step_seconds(pipeline)
         with duckdb.connect(str(target)) as con:
             prune_replaced_children(con, schema.DATASET_NAME, names, summary.load_ids)
             deleted = apply_deletions(con, schema.RESOURCE_NAMES)
