@@ -387,3 +387,20 @@
 {% macro duckdb__ctsync_json_without_keys(object_json, keys) -%}
     cast(json_merge_patch(cast({{ object_json }} as json), json_object({%- for key in keys %}'{{ key }}', null{{ ", " if not loop.last }}{%- endfor -%})) as varchar)
 {%- endmacro %}
+
+
+{#- Written after `name as` in a CTE that several parts of a query read, to keep it a
+    view of its table: DuckDB otherwise computes such a CTE once, whole, every column of
+    every row, before the filters and joins of its readers (iterable__users_changes read
+    every payload of its desired table and ledger: 0.4 s instead of 0.08 at 100 000
+    users). Postgres spells it the same; the default is nothing. -#}
+{% macro ctsync_cte_inline() -%}
+    {{ return(adapter.dispatch('ctsync_cte_inline', 'ctsync')()) }}
+{%- endmacro %}
+
+{% macro default__ctsync_cte_inline() -%}
+{%- endmacro %}
+
+{% macro duckdb__ctsync_cte_inline() -%}
+    not materialized
+{%- endmacro %}

@@ -119,13 +119,13 @@ final as (
 {#- The import CTEs of a changes view: `desired` (the object's desired state), `ledger` (what
     the sync acknowledged for it) and, with `removal_handled_by`, `handled_elsewhere`. -#}
 {% macro iterable_changes_inputs(object_name, removal_handled_by=none) -%}
-desired as (
+desired as {{ ctsync_cte_inline() }} (
 
     select * from {{ ref('iterable__' ~ object_name) }}
 
 ),
 
-ledger as (
+ledger as {{ ctsync_cte_inline() }} (
 
     select *
     from {{ source('ctsync', 'sync_ledger') }}
