@@ -70,7 +70,7 @@ def test_dbt_build_on_sandbox_data_has_no_errors_and_no_warnings(built) -> None:
     # the whole project ran, not a selection of it
     assert result.counts["model"]["ok"] >= 50
     assert result.counts["unit_test"]["ok"] >= 20
-    assert result.counts["test"]["ok"] >= 200
+    assert result.counts["test"]["ok"] >= 180  # one node per key (primary_key), not two
 
 
 def test_lifetime_value_reconciles_to_raw_money_per_customer_and_currency(built) -> None:

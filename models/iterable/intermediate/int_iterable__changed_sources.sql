@@ -18,7 +18,7 @@ changed_records as (
 
 ),
 
-messages as (
+messages as {{ ctsync_cte_inline() }} (
 
     select * from {{ ref('stg_commercetools__messages') }}
 
@@ -30,7 +30,7 @@ changed_customers as (
 
 ),
 
-contacts as (
+contacts as {{ ctsync_cte_inline() }} (
 
     select * from {{ ref('int_iterable__contact_identities') }}
 
