@@ -105,41 +105,39 @@ def compact(path: Path | str) -> Compaction:
     """
     target = Path(path)
     copy = target.with_name(target.name + ".compact")
-    for leftover in (copy, copy.with_name(copy.name + ".wal")):
+    leftovers = (copy, copy.with_name(copy.name + ".wal"))
+    for leftover in leftovers:
         leftover.unlink(missing_ok=True)
     started = time.monotonic()
     before = target.stat().st_size
-    # the source keeps its own name (the file's stem): the views name their tables by it
-    con = duckdb.connect()
     try:
-        con.execute("set enable_progress_bar = false")
-        con.execute("attach ? (read_only)", [str(target)])
-        source = con.execute(
-            "select database_name from duckdb_databases() where path = ?", [str(target)]
-        ).fetchone()
-        assert source is not None
-        name = source[0]
-        con.execute("attach ? as ctsync_compact", [str(copy)])
-        con.execute(f'copy from database "{name}" to ctsync_compact')
-        tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = ?",
-            [name],
-        ).fetchall()
-        for schema, table in tables:
-            counts = [
-                con.execute(f'select count(*) from {db}."{schema}"."{table}"').fetchone()
-                for db in (f'"{name}"', "ctsync_compact")
-            ]
-            if counts[0] != counts[1]:
-                raise RuntimeError(f"compaction lost rows of {schema}.{table}: {counts}")
-        con.execute("checkpoint ctsync_compact")
-        con.execute("detach ctsync_compact")
-        con.execute(f'detach "{name}"')
+        with duckdb.connect() as con:
+            con.execute("set enable_progress_bar = false")
+            # the source keeps its own name (the file's stem): the views name tables by it
+            con.execute("attach ? (read_only)", [str(target)])
+            source = con.execute(
+                "select database_name from duckdb_databases() where path = ?", [str(target)]
+            ).fetchone()
+            assert source is not None
+            name = source[0]
+            con.execute("attach ? as ctsync_compact", [str(copy)])
+            con.execute(f'copy from database "{name}" to ctsync_compact')
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = ?",
+                [name],
+            ).fetchall()
+            for schema, table in tables:
+                counts = [
+                    con.execute(f'select count(*) from {db}."{schema}"."{table}"').fetchone()
+                    for db in (f'"{name}"', "ctsync_compact")
+                ]
+                if counts[0] != counts[1]:
+                    raise RuntimeError(f"compaction lost rows of {schema}.{table}: {counts}")
+            con.execute("checkpoint ctsync_compact")
     except BaseException:
-        con.close()
-        copy.unlink(missing_ok=True)
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
         raise
-    con.close()
     copy.chmod(0o600)
     os.replace(copy, target)
     return Compaction(before, target.stat().st_size, time.monotonic() - started, len(tables))

@@ -187,7 +187,6 @@ def _snapshot_ids(
                     f"from {schema.DATASET_NAME}.{name}",
                     [name],
                 )
-        for name in names:
             con.execute(f"drop table if exists {SNAPSHOT_SCHEMA}.{name}")
             files = None if loading is None else loading.get(name, [])
             if name in existing and files != []:
@@ -501,9 +500,12 @@ def run_ingest(
     summary = IngestSummary(warehouse=target, full_refresh=full_refresh)
     try:
         pipeline = make_pipeline(target, Path(pipelines_dir) if pipelines_dir is not None else None)
-        # fails fast (and clearly) when another process holds the file; with a reconciliation
-        # or a full refresh rows may go without a message: the snapshot holds every id
-        _take_snapshot(target, names if reconcile or full_refresh else [])
+        # With a reconciliation or a full refresh rows may go without a message: the snapshot
+        # holds every id, taken now, before them. Otherwise it holds the ids the load writes,
+        # taken between normalize and load; this call then only fails fast (and clearly)
+        # when another process holds the file.
+        whole_snapshot = reconcile or full_refresh
+        _take_snapshot(target, names if whole_snapshot else [])
         if reconcile or full_refresh:
             try:
                 with duckdb.connect(str(target)) as con:
@@ -524,8 +526,9 @@ def run_ingest(
                 "reloading them in full once",
                 ", ".join(relayout),
             )
-            if not reconcile:
+            if not whole_snapshot:
                 _take_snapshot(target, names)
+                whole_snapshot = True
             full_refresh = True
             summary.full_refresh = True
         try:
@@ -547,7 +550,8 @@ def run_ingest(
                 clock = time.perf_counter()
                 pipeline.normalize()
                 steps["normalize"] = time.perf_counter() - clock
-                _take_snapshot(target, names, _files_to_load(pipeline, names))
+                if not whole_snapshot:
+                    _take_snapshot(target, names, _files_to_load(pipeline, names))
                 clock = time.perf_counter()
                 info = pipeline.load()
                 steps["load"] = time.perf_counter() - clock

@@ -247,6 +247,24 @@ def test_full_refresh_reloads_everything_and_drops_vanished_rows(
     assert _ids(tmp_path) == ["c-00001", "c-00002", "c-00003", "c-00004"]
 
 
+def test_a_reconciliation_counts_the_rows_it_removed(
+    tmp_path, fake_ct, make_client, settings
+) -> None:
+    """An incremental load with `reconcile`: the ids commercetools no longer lists are
+    removed before the load, and counted as removed (the snapshot that counts them is taken
+    before the reconciliation, and not replaced by the load's own)."""
+    fake_ct.data["customers"] = [_customer(i, "2024-02-01T00:00:00.000Z") for i in range(4)]
+    _ingest(tmp_path, settings, make_client(), resources=["customers"])
+    del fake_ct.data["customers"][1]  # deleted, and no message says so
+    fake_ct.data["customers"][0] = _customer(0, "2024-02-03T00:00:00.000Z")
+    fake_ct.data["customers"][0]["version"] = 2
+    summary = _ingest(
+        tmp_path, settings, make_client(), resources=["customers"], reconcile=True
+    ).resource("customers")
+    assert (summary.updated, summary.removed, summary.total) == (1, 1, 3)
+    assert _ids(tmp_path) == ["c-00000", "c-00002", "c-00003"]
+
+
 def test_full_refresh_of_a_new_warehouse_loads_everything(
     tmp_path, fake_ct, make_client, settings
 ) -> None:
