@@ -161,13 +161,18 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench"
             where operation = 'upsert'
             """
         )
+        # the ledger has one row per key and no index: replace the keys' rows
         con.execute(
-            f"""
-            insert or replace into {audit_schema()}.sync_ledger
-            select '{name}', record_key, operation, payload_hash, payload, '{run_id}', now()
-            from iterable.iterable__{name}_changes
-            where operation = 'upsert'
-            """
+            f"create or replace temporary table acknowledged as select * "
+            f"from iterable.iterable__{name}_changes where operation = 'upsert'"
+        )
+        con.execute(
+            f"delete from {audit_schema()}.sync_ledger where object = '{name}' "
+            "and record_key in (select record_key from acknowledged)"
+        )
+        con.execute(
+            f"insert into {audit_schema()}.sync_ledger select '{name}', record_key, operation, "
+            f"payload_hash, payload, '{run_id}', now() from acknowledged"
         )
         privacy.minimize_ledger_rows(con, name, run_id)
 

@@ -42,6 +42,37 @@ def _audit_ddl(schema: str) -> tuple[str, ...]:
 def ensure_audit_tables(con: duckdb.DuckDBPyConnection) -> None:
     for statement in audit_ddl():
         con.execute(statement)
+    drop_ledger_index(con)
+
+
+def drop_ledger_index(con: duckdb.DuckDBPyConnection) -> bool:
+    """Re-create a ledger that still has the primary key of earlier versions without it
+    (macros/ctsync_audit_tables.sql says why), keeping every row, in one transaction. True
+    when it did; a ledger without the key costs one catalog lookup."""
+    schema = audit_schema()
+    row = con.execute(
+        "select count(*) from duckdb_constraints() where database_name = current_database() "
+        "and schema_name = ? and table_name = 'sync_ledger' and constraint_type = 'PRIMARY KEY'",
+        [schema],
+    ).fetchone()
+    if not row or not row[0]:
+        return False
+    [ddl] = [statement for statement in audit_ddl() if f"{schema}.sync_ledger (" in statement]
+    columns = "object, record_key, operation, payload_hash, payload, run_id, acknowledged_at"
+    con.execute("begin transaction")
+    try:
+        con.execute(f"alter table {schema}.sync_ledger rename to sync_ledger__indexed")
+        con.execute(ddl)
+        con.execute(
+            f"insert into {schema}.sync_ledger ({columns}) "
+            f"select {columns} from {schema}.sync_ledger__indexed"
+        )
+        con.execute(f"drop table {schema}.sync_ledger__indexed")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return True
 
 
 def ensure_private(path: Path | str) -> Path:

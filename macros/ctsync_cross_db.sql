@@ -404,3 +404,22 @@
 {% macro duckdb__ctsync_cte_inline() -%}
     not materialized
 {%- endmacro %}
+
+
+{#- The rows of the table `relation` meeting `condition`, as a subquery. DuckDB reads a
+    table's columns together: filtered by a semi-join (`key in (select ...)`), every payload
+    of the table is decompressed to keep a few hundred rows. Selecting the row ids first and
+    then the rows by id reads the other columns of the kept rows only (a data test of the
+    changed purchases, at 100 000 customers: 0.12 s the plain way, 0.013 s by row id). Tables
+    only: a view has no row ids. -#}
+{% macro ctsync_table_rows_where(relation, condition) -%}
+    {{ return(adapter.dispatch('ctsync_table_rows_where', 'ctsync')(relation, condition)) }}
+{%- endmacro %}
+
+{% macro default__ctsync_table_rows_where(relation, condition) -%}
+    (select * from {{ relation }} where {{ condition }})
+{%- endmacro %}
+
+{% macro duckdb__ctsync_table_rows_where(relation, condition) -%}
+    (select * from {{ relation }} where rowid in (select rowid from {{ relation }} where {{ condition }}))
+{%- endmacro %}

@@ -178,7 +178,9 @@
     {%- endif -%}
     {%- set changed = ctsync_changed_rows_condition(relation) -%}
     {%- if changed -%}
+        {#- the tested model is an incremental table: its rows by row id -#}
         {%- do conditions.append(changed) -%}
+        {%- do return(ctsync_table_rows_where(relation, conditions | join(' and ')) ~ ' dbt_subquery') -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}

@@ -114,6 +114,13 @@ def _acknowledge(
 ) -> None:
     s = audit_schema()
     keys = [o.row.record_key for o in accepted]
+    # one row per key (the ledger has no index to enforce it): the key's row is replaced,
+    # and of one key acknowledged twice in a group the later outcome is kept
+    latest = list({o.row.record_key: o for o in accepted}.values())
+    con.execute(
+        f"delete from {s}.sync_ledger where object = $1 and record_key in (select unnest($2))",
+        [obj, keys],
+    )
     con.execute(
         f"insert into {s}.sync_ledger (object, record_key, operation, payload_hash, payload, "
         "run_id, acknowledged_at) "
@@ -122,18 +129,15 @@ def _acknowledge(
         "case when s.operation = 'update' then 'upsert' else s.operation end, "
         "case when s.operation in ('upsert', 'update') then s.payload_hash end, s.payload, $2, $3 "
         "from (select unnest($4) as record_key, unnest($5) as operation, "
-        "unnest($6) as payload_hash, unnest($7) as payload) as s "
-        "on conflict (object, record_key) do update set operation = excluded.operation, "
-        "payload_hash = excluded.payload_hash, payload = excluded.payload, "
-        "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
+        "unnest($6) as payload_hash, unnest($7) as payload) as s",
         [
             obj,
             run_id,
             now,
-            keys,
-            [o.row.operation for o in accepted],
-            [o.row.payload_hash for o in accepted],
-            [ledger_payload(obj, o.row.payload) for o in accepted],
+            [o.row.record_key for o in latest],
+            [o.row.operation for o in latest],
+            [o.row.payload_hash for o in latest],
+            [ledger_payload(obj, o.row.payload) for o in latest],
         ],
     )
     if obj == "users":

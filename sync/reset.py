@@ -49,8 +49,15 @@ def reset_state(
             now = utcnow()
             con.execute("begin transaction")
             try:
-                row = con.execute(f"select count(*) from {relation}").fetchone()
+                # the view is computed once, before its keys' ledger rows are replaced
+                con.execute(f"create temporary table ctsync_marked as select * from {relation}")
+                row = con.execute("select count(*) from ctsync_marked").fetchone()
                 marked[obj] = int(row[0]) if row else 0
+                con.execute(
+                    f"delete from {audit_schema()}.sync_ledger where object = ? "
+                    "and record_key in (select record_key from ctsync_marked)",
+                    [obj],
+                )
                 con.execute(
                     f"insert into {audit_schema()}.sync_ledger "
                     "(object, record_key, operation, payload_hash, "
@@ -58,13 +65,10 @@ def reset_state(
                     # users/update carries the whole profile: marked like an upsert
                     "select ?, record_key, case when operation = 'update' then 'upsert' "
                     "else operation end, case when operation in ('upsert', 'update') then "
-                    f"payload_hash end, payload, ?, ? from {relation} "
-                    "on conflict (object, record_key) do update set "
-                    "operation = excluded.operation, payload_hash = excluded.payload_hash, "
-                    "payload = excluded.payload, "
-                    "run_id = excluded.run_id, acknowledged_at = excluded.acknowledged_at",
+                    "payload_hash end, payload, ?, ? from ctsync_marked",
                     [obj, run_id, now],
                 )
+                con.execute("drop table ctsync_marked")
                 privacy.minimize_ledger_rows(con, obj, run_id)
                 con.execute(
                     f"update {audit_schema()}.sync_rejections set resolved_at = ? "

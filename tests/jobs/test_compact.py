@@ -14,13 +14,17 @@ from ctsync.core.warehouse import compact, connect, free_bytes
 
 
 def _warehouse_with_free_blocks(path: Path) -> None:
-    """Audit tables (a primary key, a ZSTD column), a view over them, rows in the ledger, and
+    """Audit tables (primary keys, a ZSTD column), a view over them, rows in the ledger, and
     a large table dropped again: its blocks stay in the file, free."""
     with connect(path) as con:
         con.execute(
             "insert into ctsync.sync_ledger select 'users', 'u' || i, 'upsert', md5(i::varchar), "
             "'{\"email\":\"u' || i || '@example.com\"}', 'run-1', timestamp '2026-01-01' "
             "from range(20000) t(i)"
+        )
+        con.execute(
+            "insert into ctsync.sync_user_profiles values "
+            "('u1', 'c1', 'h', '[]', timestamp '2026-01-01')"
         )
         con.execute("create schema audit")
         con.execute(
@@ -76,10 +80,10 @@ def test_compact_drops_free_blocks_and_keeps_rows_views_keys_and_compression(
             "where column_name = 'payload' and segment_type = 'VARCHAR'"
         ).fetchall()
         assert segments == [("ZSTD",)]
-        with pytest.raises(duckdb.ConstraintException):  # the primary key still holds
+        with pytest.raises(duckdb.ConstraintException):  # a primary key still holds
             con.execute(
-                "insert into ctsync.sync_ledger values "
-                "('users', 'u1', 'upsert', null, null, 'run-2', timestamp '2026-01-02')"
+                "insert into ctsync.sync_user_profiles values "
+                "('u1', 'c2', 'h2', '[]', timestamp '2026-01-02')"
             )
 
 

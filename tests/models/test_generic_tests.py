@@ -2,7 +2,8 @@
 
 The contract test of the `_changes` views (`change_contract`) finds every kind of violation
 in one query, one row each, saying which; `primary_key` finds duplicated and null keys;
-`is_json` finds invalid JSON, and nulls when they are not allowed."""
+`is_json` finds invalid JSON, and nulls when they are not allowed. The rows a data test of an
+incremental model reads by row id are those of the plain filter."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ ROWS = (
 )
 
 
-def _show(sql: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+def _show(
+    sql: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int = 100
+) -> list[tuple[object, ...]]:
     """Rows of `sql` (Jinja: the project's macros) run by `dbt show` on an empty warehouse."""
     monkeypatch.setenv("CTSYNC_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     result = dbtRunner().invoke(
@@ -32,7 +35,7 @@ def _show(sql: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tup
             "--inline",
             sql,
             "--limit",
-            "100",
+            str(limit),
             "--project-dir",
             str(PROJECT_DIR),
             "--profiles-dir",
@@ -90,3 +93,33 @@ def test_primary_key_and_is_json_find_what_they_promise(
         ("primary_key", None, 2),
         ("primary_key", "b", 2),
     ]
+
+
+def test_the_rows_a_data_test_reads_by_row_id_are_the_rows_of_the_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data test of an incremental model reads the changed rows by row id on DuckDB
+    (`ctsync_table_rows_where`): the same rows, every column, as the plain filter."""
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "create table main.purchases as select 'k' || i as record_key, "
+            "'{\"n\":' || i || '}' as payload, i % 7 = 0 as flagged from range(5000) t(i)"
+        )
+        con.execute(
+            "create table main.changed as select 'k' || i as record_key from range(0, 5000, 9) t(i)"
+        )
+    condition = "record_key in (select record_key from main.changed) and not flagged"
+    sql = (
+        "select 'by row id' as way, * from "
+        f"{{{{ ctsync.duckdb__ctsync_table_rows_where('main.purchases', \"{condition}\") }}}} as a "
+        "union all select 'plain', * from "
+        f"{{{{ ctsync.default__ctsync_table_rows_where('main.purchases', \"{condition}\") }}}} as b"
+    )
+    rows = _show(sql, tmp_path, monkeypatch, limit=10_000)
+    by_row_id = sorted(row[1:] for row in rows if row[0] == "by row id")
+    plain = sorted(row[1:] for row in rows if row[0] == "plain")
+    assert by_row_id == plain
+    assert len(plain) == len(range(0, 5000, 9)) - len(range(0, 5000, 63))
+    assert all(str(payload).startswith('{"n":') for _, payload, _ in plain)

@@ -106,13 +106,18 @@ def _acknowledge(con: duckdb.DuckDBPyConnection) -> None:
             where operation = 'upsert'
             """
         )
+        # one row per key, no index: the keys' rows are replaced
         con.execute(
-            f"""
-            insert or replace into ctsync.sync_ledger
-            select '{name}', record_key, operation, payload_hash, payload, '{run}', now()
-            from iterable.iterable__{name}_changes
-            where operation = 'upsert'
-            """
+            f"create or replace temporary table acknowledged as select * "
+            f"from iterable.iterable__{name}_changes where operation = 'upsert'"
+        )
+        con.execute(
+            f"delete from ctsync.sync_ledger where object = '{name}' "
+            "and record_key in (select record_key from acknowledged)"
+        )
+        con.execute(
+            f"insert into ctsync.sync_ledger select '{name}', record_key, operation, "
+            f"payload_hash, payload, '{run}', now() from acknowledged"
         )
 
 
@@ -259,7 +264,11 @@ def _change_iterable(
             ],
         )
         con.execute(
-            "insert or replace into ctsync.sync_ledger values ('subscriptions', ?, 'upsert', "
+            "delete from ctsync.sync_ledger where object = 'subscriptions' and record_key = ?",
+            [record_key],
+        )
+        con.execute(
+            "insert into ctsync.sync_ledger values ('subscriptions', ?, 'upsert', "
             "'h', ?, 'echo', now())",
             [record_key, f'{{"action": "{action}"}}'],
         )

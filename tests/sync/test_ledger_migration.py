@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
+
+from ctsync.core import warehouse
 from ctsync.core.warehouse import connect
 from ctsync.sync import privacy
 
@@ -79,3 +82,48 @@ def test_legacy_payloads_are_reduced_once(tmp_path: Path) -> None:
     }
     assert kept[("subscriptions", "ann@example.com:emailList:31")] == SUBSCRIPTION
     assert "Ann" not in str(kept) and "+4930123" not in str(kept)
+
+
+def test_a_ledger_with_the_old_primary_key_loses_it_once_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    """Earlier versions created the ledger with a primary key (its index was half the table on
+    disk): the first writable connection re-creates it without, rows, compression and the
+    views over it kept."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema ctsync")
+        con.execute(
+            "create table ctsync.sync_ledger (object varchar not null, record_key varchar "
+            "not null, operation varchar not null, payload_hash varchar, payload varchar, "
+            "run_id varchar not null, acknowledged_at timestamp not null, "
+            "primary key (object, record_key))"
+        )
+        con.execute(
+            "insert into ctsync.sync_ledger select 'users', 'k' || i, 'upsert', md5(i::varchar), "
+            "'{\"email\":\"u' || i || '@example.com\"}', 'old', timestamp '2026-01-01' "
+            "from range(3000) t(i)"
+        )
+        con.execute(
+            "create view ctsync.ledger_users as "
+            "select record_key from ctsync.sync_ledger where object = 'users'"
+        )
+        before = con.execute("select * from ctsync.sync_ledger order by all").fetchall()
+
+    def primary_keys(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+        return con.execute(
+            "select table_name from duckdb_constraints() "
+            "where constraint_type = 'PRIMARY KEY' and table_name = 'sync_ledger'"
+        ).fetchall()
+
+    with connect(path) as con:
+        assert primary_keys(con) == []
+        assert con.execute("select * from ctsync.sync_ledger order by all").fetchall() == before
+        assert con.execute("select count(*) from ctsync.ledger_users").fetchall() == [(3000,)]
+        [(ddl,)] = con.execute(
+            "select sql from duckdb_tables() where table_name = 'sync_ledger'"
+        ).fetchall()
+        assert "payload VARCHAR USING COMPRESSION ZSTD" in ddl
+        assert "sync_ledger__indexed" not in str(con.execute("show all tables").fetchall())
+        # once: the next connection finds nothing to do
+        assert warehouse.drop_ledger_index(con) is False

@@ -78,3 +78,33 @@ def test_every_changes_model_renders_for_every_project_type(warehouse) -> None:
                 assert warehouse.query(f"select count(*) from ({sql}) as c") == [(0,)], (
                     obj, project_type, full,
                 )  # fmt: skip
+
+
+def test_a_key_acknowledged_again_keeps_one_ledger_row(warehouse) -> None:
+    """The ledger has no primary key (macros/ctsync_audit_tables.sql): acknowledging a key
+    replaces its row, also when one group carries the key twice (the later outcome wins)."""
+    warehouse.set_desired("users", {"a": {"email": "a@x.io"}, "b": {"email": "b@x.io"}})
+    with connect(warehouse.path) as con:
+        [page] = list(iter_pages(con, "users"))
+        record_outcomes(
+            con, "run-1", [Outcome(r, RecordOutcome.SUCCEEDED, "bulk_update") for r in page]
+        )
+    warehouse.set_desired("users", {"a": {"email": "a2@x.io"}, "b": {"email": "b@x.io"}})
+    with connect(warehouse.path) as con:
+        [[changed]] = list(iter_pages(con, "users"))
+        assert changed.record_key == "a"
+        older = changed._replace(payload_hash="older")
+        record_outcomes(
+            con,
+            "run-2",
+            [
+                Outcome(older, RecordOutcome.SUCCEEDED, "bulk_update"),
+                Outcome(changed, RecordOutcome.SUCCEEDED, "bulk_update"),
+            ],
+        )
+        rows = con.execute(
+            "select record_key, payload_hash, run_id from ctsync.sync_ledger order by all"
+        ).fetchall()
+        assert [(key, run) for key, _, run in rows] == [("a", "run-2"), ("b", "run-1")]
+        assert rows[0][1] == changed.payload_hash
+        assert count_changes(con, "users") == {"held": 0}  # nothing left to send
