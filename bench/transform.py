@@ -42,7 +42,7 @@ from ctsync.app.jobs.selection import (
 from ctsync.app.transform import build_fingerprint, run_dbt_build  # noqa: E402
 from ctsync.core.config import audit_schema
 from ctsync.core.names import OBJECTS
-from ctsync.core.warehouse import ensure_audit_tables  # noqa: E402
+from ctsync.core.warehouse import ensure_audit_tables, free_bytes  # noqa: E402
 from ctsync.sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
 from ctsync.sync import privacy  # noqa: E402
 
@@ -215,6 +215,13 @@ def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str
     }
 
 
+def file_mb(warehouse: Path) -> dict[str, float]:
+    """The warehouse file's MB, of which in free blocks (a DuckDB file never shrinks: its
+    size is the most the data ever needed at once)."""
+    free, total = free_bytes(warehouse)
+    return {"file": round(total / 1e6, 1), "free": round(free / 1e6, 1)}
+
+
 def slowest_nodes(run_results: Path, top: int = 8) -> dict[str, float]:
     """The nodes that took longest in the last dbt invocation (from dbt's run_results.json)."""
     if not run_results.exists():
@@ -284,6 +291,8 @@ def main() -> None:
         figures["multiply_seconds"] = round(time.monotonic() - started, 1)
     with duckdb.connect(str(warehouse)) as con:
         figures["raw_rows"] = counts(con, [f"{RAW}.{t}" for t in MULTIPLIED])
+    # where the file grows, and by how much is free: after each step below
+    figures["file_mb_after"] = {"raw load": file_mb(warehouse)}
 
     log("full dbt build")
     full = run_dbt_build(warehouse=warehouse, target_path=workdir / "dbt", full_refresh=True)
@@ -300,6 +309,7 @@ def main() -> None:
     # the full build as a job's first build, so the next one builds only what changed
     first = plan_build(warehouse, build_fingerprint(warehouse), None)
     record_build(warehouse, "bench-full", first, True, full.elapsed_seconds)
+    figures["file_mb_after"]["full build"] = file_mb(warehouse)
     with duckdb.connect(str(warehouse)) as con:
         figures["desired_rows"] = counts(con, [f"iterable.iterable__{o}" for o in OBJECTS])
         log("acknowledging everything in the ledger")
@@ -308,6 +318,7 @@ def main() -> None:
         acknowledge_everything(con)
         figures["acknowledge_seconds"] = round(time.monotonic() - started, 1)
         figures["changes_after_acknowledging"] = change_counts(con)
+    figures["file_mb_after"]["acknowledge"] = file_mb(warehouse)
     # The first build after the first sync rebuilds what that sync wrote (every person's
     # consent, every profile) and what its start anchored (the backfill windows): a job's
     # second run, once. Timed apart; the incremental build below is a steady state's.
@@ -324,6 +335,7 @@ def main() -> None:
         "selection": plan.reason,
         "success": settle.success if settle else True,
     }
+    figures["file_mb_after"]["settling build"] = file_mb(warehouse)
     with duckdb.connect(str(warehouse)) as con:
         acknowledge_everything(con, "bench-settle")
         figures["changed_raw_rows"] = change_a_little(con, args.change_fraction)
@@ -351,6 +363,7 @@ def main() -> None:
     )
     with duckdb.connect(str(warehouse)) as con:
         figures["changes_after_incremental"] = change_counts(con)
+    figures["file_mb_after"]["incremental build"] = file_mb(warehouse)
     figures["warehouse_mb"] = round(warehouse.stat().st_size / 1e6)
     figures["workdir"] = str(workdir)
     print(json.dumps(figures, indent=2))
