@@ -151,21 +151,22 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench"
         [run_id],
     )
     for name in OBJECTS:
+        # the changes view computed once; the ledger has one row per key and no index: the
+        # keys' rows are replaced
+        con.execute(
+            f"create or replace temporary table acknowledged as select * "
+            f"from iterable.iterable__{name}_changes where operation = 'upsert'"
+        )
         con.execute(
             f"""
             insert into {audit_schema()}.sync_changelog
             select '{run_id}:{name}:' || record_key, '{run_id}', '{name}', record_key,
                 operation, idempotency_key, payload_hash, 'bench', 200, 'succeeded', null,
                 source_updated_at, now()
-            from iterable.iterable__{name}_changes
-            where operation = 'upsert'
+            from acknowledged
             """
         )
-        # the ledger has one row per key and no index: replace the keys' rows
-        con.execute(
-            f"create or replace temporary table acknowledged as select * "
-            f"from iterable.iterable__{name}_changes where operation = 'upsert'"
-        )
+        privacy.minimize_payloads(con, name, "acknowledged")  # as the sync writes them
         con.execute(
             f"delete from {audit_schema()}.sync_ledger where object = '{name}' "
             "and record_key in (select record_key from acknowledged)"
@@ -174,7 +175,6 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench"
             f"insert into {audit_schema()}.sync_ledger select '{name}', record_key, operation, "
             f"payload_hash, payload, '{run_id}', now() from acknowledged"
         )
-        privacy.minimize_ledger_rows(con, name, run_id)
 
 
 def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, Any]:

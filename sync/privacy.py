@@ -83,20 +83,19 @@ def ledger_payload(obj: str, payload: str | None) -> str | None:
     return json.dumps(kept, separators=(",", ":"), sort_keys=True)
 
 
-def minimize_ledger_rows(con: duckdb.DuckDBPyConnection, obj: str, run_id: str) -> None:
-    """Apply `ledger_payload` to the rows `run_id` wrote for `obj` with plain SQL (reset-state)."""
-    s = audit_schema()
+def minimize_payloads(con: duckdb.DuckDBPyConnection, obj: str, relation: str) -> None:
+    """Apply `ledger_payload` to the payloads of `relation`, rows of `obj` about to be written
+    to the ledger (reset-state's copy of a changes view): minimized before they reach the
+    ledger, so that the file never holds a full payload, even in blocks freed later."""
     rows = con.execute(
-        f"select record_key, payload from {s}.sync_ledger where object = ? and run_id = ? "
-        "and payload is not null",
-        [obj, run_id],
+        f"select record_key, payload from {relation} where payload is not null"
     ).fetchall()
     if not rows:
         return
     con.execute(
-        f"update {s}.sync_ledger as l set payload = m.payload from (select unnest(?) as "
-        "record_key, unnest(?) as payload) as m where l.object = ? and l.record_key = m.record_key",
-        [[r[0] for r in rows], [ledger_payload(obj, r[1]) for r in rows], obj],
+        f"update {relation} as l set payload = m.payload from (select unnest(?) as "
+        "record_key, unnest(?) as payload) as m where l.record_key = m.record_key",
+        [[r[0] for r in rows], [ledger_payload(obj, r[1]) for r in rows]],
     )
 
 

@@ -53,6 +53,7 @@ def reset_state(
                 con.execute(f"create temporary table ctsync_marked as select * from {relation}")
                 row = con.execute("select count(*) from ctsync_marked").fetchone()
                 marked[obj] = int(row[0]) if row else 0
+                privacy.minimize_payloads(con, obj, "ctsync_marked")
                 con.execute(
                     f"delete from {audit_schema()}.sync_ledger where object = ? "
                     "and record_key in (select record_key from ctsync_marked)",
@@ -69,7 +70,6 @@ def reset_state(
                     [obj, run_id, now],
                 )
                 con.execute("drop table ctsync_marked")
-                privacy.minimize_ledger_rows(con, obj, run_id)
                 con.execute(
                     f"update {audit_schema()}.sync_rejections set resolved_at = ? "
                     "where object = ? and resolved_at is null",

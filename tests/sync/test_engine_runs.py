@@ -3,6 +3,7 @@ dry run and plan, the run lock, a failing audit write, exit codes."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -117,6 +118,14 @@ def test_deletes_full_resync_and_reset_state(emu: IterableEmulator, warehouse) -
     warehouse.set_desired("users", users(9))
     marked = reset_state(warehouse.path, objects=["users"])
     assert marked == {"users": 4}
+    # marked as the sync acknowledges: one row per key, the payload reduced to identity
+    assert warehouse.query(
+        "select count(*), count(distinct record_key) from ctsync.sync_ledger where object = 'users'"
+    ) == [(9, 9)]
+    kept = json.loads(
+        warehouse.scalar("select payload from ctsync.sync_ledger where record_key = 'cust-0008'")
+    )
+    assert "dataFieldNames" in kept and set(kept.get("dataFields", {})) <= {"customerId"}, kept
     quiet = run_sync(settings, warehouse.path, objects=["users"], progress=False)
     assert quiet.objects["users"].planned == 0
     emu.flush()
