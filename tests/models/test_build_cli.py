@@ -67,7 +67,7 @@ def test_staging_builds_on_an_empty_warehouse_and_a_bad_var_fails_by_name(tmp_pa
         [
             "build",
             "--select",
-            "fct_carts",
+            "int_carts__enriched",
             "--exclude",
             "resource_type:unit_test",
             "--vars",
@@ -76,7 +76,7 @@ def test_staging_builds_on_an_empty_warehouse_and_a_bad_var_fails_by_name(tmp_pa
         env=env,
     )
     assert failed.exit_code == 1
-    assert "fct_carts" in failed.output
+    assert "int_carts__enriched" in failed.output
 
     # shared settings are sync settings: --vars cannot make dbt disagree with the sync
     refused = runner.invoke(
