@@ -356,13 +356,26 @@ def default_stages() -> dict[str, StageFunction]:
 
 
 def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ctsync.ingest.iterable.pipeline import run_iterable_ingest
     from ctsync.ingest.pipeline import run_ingest
 
-    summary = run_ingest(
-        full_refresh=context.options.full_refresh,
-        resources=list(context.options.resources) if context.options.resources else None,
-        warehouse=context.warehouse,
-    )
+    # What Iterable holds (consent), read before anything is sent: the first run loads a
+    # full snapshot, later runs what changed. It reads Iterable only and writes its own
+    # dataset (dlt runs pipelines of other names in other threads), so it runs while
+    # commercetools is read: the stage takes the longer of the two, not their sum. Both
+    # finish before the stage ends, whichever fails.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iterable-read-back") as pool:
+        reading_back = pool.submit(
+            run_iterable_ingest, context.warehouse, full_refresh=context.options.full_refresh
+        )
+        summary = run_ingest(
+            full_refresh=context.options.full_refresh,
+            resources=list(context.options.resources) if context.options.resources else None,
+            warehouse=context.warehouse,
+        )
+        back = reading_back.result()
     changed = [
         f"{r.name} +{r.new}/~{r.updated}" + (f"/-{r.removed}" if r.removed else "")
         for r in summary.resources
@@ -374,11 +387,6 @@ def ingest_stage(context: StageContext) -> tuple[str, str, Any]:
         f"{summary.elapsed_seconds:.1f} s" + (f" ({steps})" if steps else "")
     )
     detail += f"; {', '.join(changed)}" if changed else "; no changes"
-    # What Iterable holds (consent), read before anything is sent: the first run loads a
-    # full snapshot, later runs what changed.
-    from ctsync.ingest.iterable.pipeline import run_iterable_ingest
-
-    back = run_iterable_ingest(context.warehouse, full_refresh=context.options.full_refresh)
     if back.skipped:
         detail += f"; Iterable read-back skipped: {back.skipped}"
     else:

@@ -231,3 +231,82 @@ def test_objects_blocked_by_a_build_are_those_whose_models_or_tests_failed() -> 
         "events": "test unique_iterable__events_record_key failed",
         "catalog_items": "iterable__catalog_items failed",
     }
+
+
+def _ingest_context(tmp_path: Path) -> StageContext:
+    return StageContext(
+        run_id="run-1",
+        options=JobOptions(),
+        warehouse=tmp_path / "warehouse.duckdb",
+        progress=False,
+        console=quiet(),
+    )
+
+
+def _read_back(done: threading.Event, deferred: list[str] | None = None) -> Any:
+    from types import SimpleNamespace
+
+    def read_back(warehouse: Path, *, full_refresh: bool = False) -> Any:
+        done.set()
+        return SimpleNamespace(
+            skipped=None,
+            rows={"users": 2, "consent_events": 3},
+            elapsed_seconds=0.1,
+            deferred=deferred or [],
+        )
+
+    return read_back
+
+
+def test_iterable_is_read_back_while_commercetools_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commercetools ingest below finishes only once the read-back has run: one after
+    the other, it would wait in vain (and fail after 60 s)."""
+    from types import SimpleNamespace
+
+    import ctsync.ingest.iterable.pipeline as iterable_pipeline
+    import ctsync.ingest.pipeline as commercetools_pipeline
+    from ctsync.app.jobs.runner import ingest_stage
+
+    read_back_ran = threading.Event()
+
+    def ingest(**_: Any) -> Any:
+        assert read_back_ran.wait(60), "the read-back did not run during the ingest"
+        return SimpleNamespace(
+            resources=[SimpleNamespace(name="customers", new=1, updated=0, removed=0)],
+            step_seconds={},
+            fetched=1,
+            requests=1,
+            elapsed_seconds=0.2,
+            full_refresh=False,
+            changed_resources=["customers"],
+            load_ids=["1.0"],
+        )
+
+    monkeypatch.setattr(commercetools_pipeline, "run_ingest", ingest)
+    monkeypatch.setattr(iterable_pipeline, "run_iterable_ingest", _read_back(read_back_ran))
+    context = _ingest_context(tmp_path)
+    status, detail, _ = ingest_stage(context)
+    assert status == "succeeded"
+    assert "customers +1/~0" in detail and "raw_iterable 2 user(s), 3 consent event(s)" in detail
+    assert context.changed is not None and list(context.changed.tables) == ["customers"]
+
+
+def test_a_failed_commercetools_ingest_fails_the_stage_after_the_read_back_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctsync.ingest.iterable.pipeline as iterable_pipeline
+    import ctsync.ingest.pipeline as commercetools_pipeline
+    from ctsync.app.jobs.runner import ingest_stage
+
+    read_back_ran = threading.Event()
+
+    def ingest(**_: Any) -> Any:
+        raise RuntimeError("commercetools answered 503")
+
+    monkeypatch.setattr(commercetools_pipeline, "run_ingest", ingest)
+    monkeypatch.setattr(iterable_pipeline, "run_iterable_ingest", _read_back(read_back_ran))
+    with pytest.raises(RuntimeError, match="503"):
+        ingest_stage(_ingest_context(tmp_path))
+    assert read_back_ran.is_set()  # not left running behind a failed stage
