@@ -95,23 +95,30 @@ def _source_sql(
     return changes_sql(obj, project_type=project_type, full=True)
 
 
+def _held_condition(obj: str, rows: str = "c") -> str:
+    """True for a change row (alias `rows`) whose identical payload already has an open,
+    non-transient rejection that nobody asked to replay: resending it would only fail the
+    same way."""
+    transient = ", ".join(f"'{code}'" for code in TRANSIENT_REASONS)
+    return (
+        f"exists (select 1 from {audit_schema()}.sync_rejections as r "
+        f"where r.object = '{obj}' and r.record_key = {rows}.record_key "
+        "and r.resolved_at is null and r.replay_requested_at is null "
+        f"and r.reason_code not in ({transient}) "
+        f"and r.payload_hash is not distinct from {rows}.payload_hash "
+        f"and {rows}.operation <> 'delete')"
+    )
+
+
 def _pending_sql(
     con: duckdb.DuckDBPyConnection, obj: str, full: bool, project_type: str | None
 ) -> str:
-    """Change rows minus those whose identical payload already has an open, non-transient
-    rejection that nobody asked to replay: resending them would only fail the same way.
-    A full resync holds nothing back."""
+    """Change rows minus the held ones (`_held_condition`). A full resync holds nothing back."""
     if full:
         return _source_sql(con, obj, full, project_type)
-    transient = ", ".join(f"'{code}'" for code in TRANSIENT_REASONS)
     return (
         f"select c.* from ({_source_sql(con, obj, full, project_type)}) as c "
-        f"where not exists (select 1 from {audit_schema()}.sync_rejections as r "
-        f"where r.object = '{obj}' and r.record_key = c.record_key and r.resolved_at is null "
-        "and r.replay_requested_at is null "
-        f"and r.reason_code not in ({transient}) "
-        "and r.payload_hash is not distinct from c.payload_hash "
-        "and c.operation <> 'delete')"
+        f"where not {_held_condition(obj)}"
     )
 
 
@@ -121,18 +128,20 @@ def count_changes(
     full: bool = False,
     project_type: str | None = None,
 ) -> dict[str, int]:
-    """Rows to send per operation, plus ``held`` (identical payloads already rejected)."""
-    pending = _pending_sql(con, obj, full, project_type)
-    counts = {
-        str(op): int(n)
-        for op, n in con.execute(
-            f"select operation, count(*) from ({pending}) as p group by operation"
-        ).fetchall()
-    }
-    total = con.execute(
-        f"select count(*) from ({_source_sql(con, obj, full, project_type)}) as s"
-    ).fetchone()
-    counts["held"] = int(total[0] if total else 0) - sum(counts.values())
+    """Rows to send per operation, plus ``held`` (identical payloads already rejected).
+    One query: the changes view is computed once (it compares the whole desired table with
+    the ledger)."""
+    held = "false" if full else _held_condition(obj)
+    rows = con.execute(
+        f"select operation, {held} as is_held, count(*) "
+        f"from ({_source_sql(con, obj, full, project_type)}) as c group by all"
+    ).fetchall()
+    counts: dict[str, int] = {"held": 0}
+    for operation, is_held, n in rows:
+        if is_held:
+            counts["held"] += int(n)
+        else:
+            counts[str(operation)] = counts.get(str(operation), 0) + int(n)
     return counts
 
 
