@@ -290,17 +290,36 @@ def _reject(
     )
 
 
+RESOLVE_INLINE_KEYS = 5000
+"""Up to this many open rejections, their keys are written into the query of the changes
+view as literals: DuckDB pushes a literal list down to the view's scans (only those keys'
+rows are compared), where a subquery computes the whole view first."""
+
+
 def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: str) -> int:
     """Close open rejections of records that no longer need sending (in sync, or no longer
     desired): they are absent from the object's changes view."""
     s = audit_schema()
     now = utcnow()
-    before = open_rejection_count(con, obj)
-    if not before:
+    keys = [
+        str(row[0])
+        for row in con.execute(
+            f"select distinct record_key from {s}.sync_rejections "
+            "where object = ? and resolved_at is null",
+            [obj],
+        ).fetchall()
+    ]
+    if not keys:
         return 0
+    if len(keys) <= RESOLVE_INLINE_KEYS:
+        literals = ", ".join("'" + key.replace("'", "''") + "'" for key in keys)
+        pending = f"select record_key from {changes_relation} where record_key in ({literals})"
+    else:
+        pending = f"select record_key from {changes_relation}"
+    before = open_rejection_count(con, obj)
     con.execute(
         f"update {s}.sync_rejections set resolved_at = ? where object = ? and resolved_at is null "
-        f"and record_key not in (select record_key from {changes_relation})",
+        f"and record_key not in ({pending})",
         [now, obj],
     )
     return before - open_rejection_count(con, obj)

@@ -301,10 +301,13 @@ class _Run:
             validator = self._validator_for(obj)
             if obj == "users":
                 # Email moves first, and to the end: the upsert of a moved profile's new
-                # email must find the profile there, not create a second one.
-                self._send_pages(obj, pool, counts, validator, only=(Operation.MOVE,))
-                self.writer.drain()
-                self._hold_unmoved_profiles()
+                # email must find the profile there, not create a second one. Without a
+                # move to send or held back (the counts say), both steps would only compute
+                # the changes view again to find none.
+                if planned.get(Operation.MOVE) or counts.held:
+                    self._send_pages(obj, pool, counts, validator, only=(Operation.MOVE,))
+                    self.writer.drain()
+                    self._hold_unmoved_profiles()
                 self._send_pages(obj, pool, counts, validator, skip=(Operation.MOVE,))
             else:
                 self._send_pages(obj, pool, counts, validator)

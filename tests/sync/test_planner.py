@@ -7,7 +7,7 @@ import pytest
 from ctsync.core.names import Outcome, RecordOutcome
 from ctsync.core.warehouse import connect
 from ctsync.sync.audit import record_outcomes, request_replay
-from ctsync.sync.planner import count_changes, iter_pages, validate_objects
+from ctsync.sync.planner import changes_relation, count_changes, iter_pages, validate_objects
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +108,27 @@ def test_a_key_acknowledged_again_keeps_one_ledger_row(warehouse) -> None:
         assert [(key, run) for key, _, run in rows] == [("a", "run-2"), ("b", "run-1")]
         assert rows[0][1] == changed.payload_hash
         assert count_changes(con, "users") == {"held": 0}  # nothing left to send
+
+
+def test_rejections_of_records_no_longer_in_the_changes_are_settled(warehouse) -> None:
+    """`resolve_settled` closes the open rejections whose record left the changes view (its
+    keys are written into the view's query as literals, quotes included) and keeps the rest."""
+    from ctsync.sync.audit import resolve_settled
+
+    desired = {"gone": {"email": "a@x.io"}, "o'neil": {"email": "b@x.io"}}
+    warehouse.set_desired("users", desired)
+    with connect(warehouse.path) as con:
+        [page] = list(iter_pages(con, "users"))
+        record_outcomes(
+            con,
+            "run-1",
+            [
+                Outcome(row, RecordOutcome.REJECTED, None, None, "invalid_email", "x")
+                for row in page
+            ],
+        )
+    warehouse.set_desired("users", {"o'neil": {"email": "b@x.io"}})
+    with connect(warehouse.path) as con:
+        assert resolve_settled(con, "users", changes_relation("users")) == 1
+        assert resolve_settled(con, "users", changes_relation("users")) == 0
+    assert warehouse.open_rejections() == {"o'neil": "invalid_email"}
