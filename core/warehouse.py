@@ -42,37 +42,57 @@ def _audit_ddl(schema: str) -> tuple[str, ...]:
 def ensure_audit_tables(con: duckdb.DuckDBPyConnection) -> None:
     for statement in audit_ddl():
         con.execute(statement)
-    drop_ledger_index(con)
+    drop_unneeded_primary_keys(con)
 
 
-def drop_ledger_index(con: duckdb.DuckDBPyConnection) -> bool:
-    """Re-create a ledger that still has the primary key of earlier versions without it
-    (macros/ctsync_audit_tables.sql says why), keeping every row, in one transaction. True
-    when it did; a ledger without the key costs one catalog lookup."""
+UNINDEXED_TABLES = ("sync_ledger", "sync_user_profiles")
+"""Audit tables created with a primary key by earlier versions and without one now
+(macros/ctsync_audit_tables.sql says why)."""
+
+
+def drop_unneeded_primary_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Re-create each of `UNINDEXED_TABLES` that still has its primary key without it,
+    keeping every row, in one transaction per table (DuckDB cannot drop a primary key).
+    Returns the tables re-created; tables without the key cost one catalog lookup."""
     schema = audit_schema()
-    row = con.execute(
-        "select count(*) from duckdb_constraints() where database_name = current_database() "
-        "and schema_name = ? and table_name = 'sync_ledger' and constraint_type = 'PRIMARY KEY'",
-        [schema],
-    ).fetchone()
-    if not row or not row[0]:
-        return False
-    [ddl] = [statement for statement in audit_ddl() if f"{schema}.sync_ledger (" in statement]
-    columns = "object, record_key, operation, payload_hash, payload, run_id, acknowledged_at"
-    con.execute("begin transaction")
-    try:
-        con.execute(f"alter table {schema}.sync_ledger rename to sync_ledger__indexed")
-        con.execute(ddl)
-        con.execute(
-            f"insert into {schema}.sync_ledger ({columns}) "
-            f"select {columns} from {schema}.sync_ledger__indexed"
-        )
-        con.execute(f"drop table {schema}.sync_ledger__indexed")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return True
+    keyed = {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_constraints() where database_name = "
+            "current_database() and schema_name = ? and constraint_type = 'PRIMARY KEY' "
+            "and table_name in (select unnest(?))",
+            [schema, list(UNINDEXED_TABLES)],
+        ).fetchall()
+    }
+    recreated = []
+    for table in UNINDEXED_TABLES:
+        if table not in keyed:
+            continue
+        [ddl] = [statement for statement in audit_ddl() if f"{schema}.{table} (" in statement]
+        old = f"{table}__indexed"
+        con.execute("begin transaction")
+        try:
+            con.execute(f"alter table {schema}.{table} rename to {old}")
+            con.execute(ddl)
+            columns = ", ".join(
+                f'"{row[0]}"'
+                for row in con.execute(
+                    "select column_name from duckdb_columns() where database_name = "
+                    "current_database() and schema_name = ? and table_name = ? "
+                    "order by column_index",
+                    [schema, table],
+                ).fetchall()
+            )
+            con.execute(
+                f"insert into {schema}.{table} ({columns}) select {columns} from {schema}.{old}"
+            )
+            con.execute(f"drop table {schema}.{old}")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        recreated.append(table)
+    return recreated
 
 
 def ensure_private(path: Path | str) -> Path:

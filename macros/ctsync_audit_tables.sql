@@ -20,8 +20,9 @@ create schema if not exists {{ schema }};
 -- transaction) and a data test checks it in full builds (source ctsync.sync_ledger). No
 -- primary key: its index was half the table's bytes on disk (63 of 123 MB at 100 000
 -- customers), DuckDB rewrote it whole at every checkpoint, and nothing looks a row up by key
--- (the `_changes` views and the sync join the ledger by hash). A ledger created with the key
--- loses it once (core/warehouse.py `drop_ledger_index`).
+-- (the `_changes` views and the sync join the ledger by hash). The same holds for
+-- sync_user_profiles (one row per record_key). A table created with the key loses it once
+-- (core/warehouse.py `drop_unneeded_primary_keys`).
 create table if not exists {{ schema }}.sync_ledger (
     object varchar not null,
     record_key varchar not null,
@@ -37,7 +38,7 @@ create table if not exists {{ schema }}.sync_ledger (
 -- a field is cleared (sent as null) only when this project set it before, and an email change
 -- is detected from the hash.
 create table if not exists {{ schema }}.sync_user_profiles (
-    record_key varchar not null primary key,
+    record_key varchar not null,
     customer_id varchar,
     email_hash varchar,
     field_names varchar,

@@ -207,15 +207,19 @@ def _remember_profiles(
             [moved],
         )
     if rows:
+        # one row per profile (no index enforces it): the profile's row is replaced, and of a
+        # profile written twice in a group the later write is kept
+        rows = list({row[0]: row for row in rows}.values())
+        con.execute(
+            f"delete from {s}.sync_user_profiles where record_key in (select unnest($1))",
+            [[row[0] for row in rows]],
+        )
         con.execute(
             f"insert into {s}.sync_user_profiles (record_key, customer_id, email_hash, "
             "field_names, acknowledged_at) "
             "select s.record_key, s.customer_id, s.email_hash, s.field_names, $5 from ("
             "select unnest($1) as record_key, unnest($2) as customer_id, "
-            "unnest($3) as email_hash, unnest($4) as field_names) as s "
-            "on conflict (record_key) do update set customer_id = excluded.customer_id, "
-            "email_hash = excluded.email_hash, field_names = excluded.field_names, "
-            "acknowledged_at = excluded.acknowledged_at",
+            "unnest($3) as email_hash, unnest($4) as field_names) as s",
             [*_columns(rows, 4), now],
         )
 

@@ -23,8 +23,8 @@ def _warehouse_with_free_blocks(path: Path) -> None:
             "from range(20000) t(i)"
         )
         con.execute(
-            "insert into ctsync.sync_user_profiles values "
-            "('u1', 'c1', 'h', '[]', timestamp '2026-01-01')"
+            "insert into ctsync.sync_runs (run_id, trigger, mode, status, started_at) "
+            "values ('run-1', 'test', 'incremental', 'succeeded', timestamp '2026-01-01')"
         )
         con.execute("create schema audit")
         con.execute(
@@ -82,8 +82,8 @@ def test_compact_drops_free_blocks_and_keeps_rows_views_keys_and_compression(
         assert segments == [("ZSTD",)]
         with pytest.raises(duckdb.ConstraintException):  # a primary key still holds
             con.execute(
-                "insert into ctsync.sync_user_profiles values "
-                "('u1', 'c2', 'h2', '[]', timestamp '2026-01-02')"
+                "insert into ctsync.sync_runs (run_id, trigger, mode, status, started_at) "
+                "values ('run-1', 'test', 'full', 'failed', timestamp '2026-01-02')"
             )
 
 

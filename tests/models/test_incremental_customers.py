@@ -87,14 +87,19 @@ def _acknowledge(con: duckdb.DuckDBPyConnection) -> None:
         "values (?, 'test', 'incremental', 'succeeded', now())",
         [run],
     )
+    # one row per profile, no index: the profiles' rows are replaced
     con.execute(
-        "insert or replace into ctsync.sync_user_profiles "
+        "create or replace temporary table written as "
         "select changes.record_key, users.customer_id, users.email_hash, "
-        '\'["firstName", "companyName"]\', now() '
+        '\'["firstName", "companyName"]\' as field_names, now() as acknowledged_at '
         "from iterable.iterable__users_changes as changes "
         "inner join iterable.iterable__users as users on changes.record_key = users.record_key "
         "where changes.operation = 'upsert'"
     )
+    con.execute(
+        "delete from ctsync.sync_user_profiles where record_key in (select record_key from written)"
+    )
+    con.execute("insert into ctsync.sync_user_profiles select * from written")
     for name in OBJECTS:
         con.execute(
             f"""

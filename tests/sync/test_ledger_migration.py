@@ -84,12 +84,12 @@ def test_legacy_payloads_are_reduced_once(tmp_path: Path) -> None:
     assert "Ann" not in str(kept) and "+4930123" not in str(kept)
 
 
-def test_a_ledger_with_the_old_primary_key_loses_it_once_and_keeps_its_rows(
+def test_tables_with_the_old_primary_keys_lose_them_once_and_keep_their_rows(
     tmp_path: Path,
 ) -> None:
-    """Earlier versions created the ledger with a primary key (its index was half the table on
-    disk): the first writable connection re-creates it without, rows, compression and the
-    views over it kept."""
+    """Earlier versions created the ledger and the profiles with a primary key (the ledger's
+    index was half the table on disk): the first writable connection re-creates them
+    without, rows, compression and the views over them kept."""
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("create schema ctsync")
@@ -105,25 +105,38 @@ def test_a_ledger_with_the_old_primary_key_loses_it_once_and_keeps_its_rows(
             "from range(3000) t(i)"
         )
         con.execute(
+            "create table ctsync.sync_user_profiles (record_key varchar not null primary key, "
+            "customer_id varchar, email_hash varchar, field_names varchar, "
+            "acknowledged_at timestamp not null)"
+        )
+        con.execute(
+            "insert into ctsync.sync_user_profiles select 'k' || i, 'c' || i, md5(i::varchar), "
+            "'[]', timestamp '2026-01-01' from range(300) t(i)"
+        )
+        con.execute(
             "create view ctsync.ledger_users as "
             "select record_key from ctsync.sync_ledger where object = 'users'"
         )
-        before = con.execute("select * from ctsync.sync_ledger order by all").fetchall()
+        before = {
+            table: con.execute(f"select * from ctsync.{table} order by all").fetchall()
+            for table in warehouse.UNINDEXED_TABLES
+        }
 
     def primary_keys(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
         return con.execute(
-            "select table_name from duckdb_constraints() "
-            "where constraint_type = 'PRIMARY KEY' and table_name = 'sync_ledger'"
+            "select table_name from duckdb_constraints() where constraint_type = 'PRIMARY KEY' "
+            "and table_name in ('sync_ledger', 'sync_user_profiles')"
         ).fetchall()
 
     with connect(path) as con:
         assert primary_keys(con) == []
-        assert con.execute("select * from ctsync.sync_ledger order by all").fetchall() == before
+        for table, rows in before.items():
+            assert con.execute(f"select * from ctsync.{table} order by all").fetchall() == rows
         assert con.execute("select count(*) from ctsync.ledger_users").fetchall() == [(3000,)]
         [(ddl,)] = con.execute(
             "select sql from duckdb_tables() where table_name = 'sync_ledger'"
         ).fetchall()
         assert "payload VARCHAR USING COMPRESSION ZSTD" in ddl
-        assert "sync_ledger__indexed" not in str(con.execute("show all tables").fetchall())
+        assert "__indexed" not in str(con.execute("show all tables").fetchall())
         # once: the next connection finds nothing to do
-        assert warehouse.drop_ledger_index(con) is False
+        assert warehouse.drop_unneeded_primary_keys(con) == []
