@@ -161,6 +161,11 @@ export class SandboxStorage extends InMemoryStorage {
 				if (!previous) obj.createdAt = ctx.now;
 				obj.lastModifiedAt = ctx.now;
 				backdate(obj, ctx.startedAt, ctx.now);
+			} else if (!previous && obj.createdAt) {
+				// Created and last modified at one instant, as commercetools records a new
+				// resource: the mock reads its clock for each, at times a millisecond apart
+				// (and the creation message carries lastModifiedAt).
+				obj.lastModifiedAt = obj.createdAt;
 			}
 			if (typeId === "cart" || typeId === "order") fixMoney(obj);
 		}
