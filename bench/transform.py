@@ -40,11 +40,12 @@ from ctsync.app.jobs.selection import (
     record_build,
 )
 from ctsync.app.transform import build_fingerprint, run_dbt_build  # noqa: E402
+from ctsync.core.clock import utcnow
 from ctsync.core.config import audit_schema
 from ctsync.core.names import OBJECTS
 from ctsync.core.warehouse import ensure_audit_tables, free_bytes  # noqa: E402
 from ctsync.sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
-from ctsync.sync import privacy  # noqa: E402
+from ctsync.sync import audit  # noqa: E402
 
 RAW = "raw_commercetools"
 # Tables copied once per multiple; everything else (products, categories, stores, ...) is
@@ -145,14 +146,14 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench"
     """What a sync run `run_id` that delivered every change would leave: per record a
     changelog row and a ledger row with the payload reduced as the sync reduces it
     (`ctsync.sync.privacy`), and the run itself (the first anchors the backfill window)."""
+    now = utcnow()
     con.execute(
         f"insert into {audit_schema()}.sync_runs (run_id, trigger, mode, status, started_at) "
         "values (?, 'bench', 'incremental', 'succeeded', now())",
         [run_id],
     )
     for name in OBJECTS:
-        # the changes view computed once; the ledger has one row per key and no index: the
-        # keys' rows are replaced
+        # the changes view computed once; its rows acknowledged as reset-state marks them
         con.execute(
             f"create or replace temporary table acknowledged as select * "
             f"from iterable.iterable__{name}_changes where operation = 'upsert'"
@@ -166,15 +167,7 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench"
             from acknowledged
             """
         )
-        privacy.minimize_payloads(con, name, "acknowledged")  # as the sync writes them
-        con.execute(
-            f"delete from {audit_schema()}.sync_ledger where object = '{name}' "
-            "and record_key in (select record_key from acknowledged)"
-        )
-        con.execute(
-            f"insert into {audit_schema()}.sync_ledger select '{name}', record_key, operation, "
-            f"payload_hash, payload, '{run_id}', now() from acknowledged"
-        )
+        audit.mark_acknowledged(con, name, "acknowledged", run_id, now)
 
 
 def change_a_little(con: duckdb.DuckDBPyConnection, fraction: float) -> dict[str, Any]:

@@ -349,6 +349,13 @@ def load_settings(**overrides: Any) -> IterableSettings:
     return IterableSettings(**values)
 
 
+INLINE_KEYS = 5000
+"""Up to this many keys are written into a query as a list of literals, which DuckDB pushes
+down to the scans under views and joins; more are read by a subquery (DuckDB compares a long
+literal list key by key with every row). The default of the dbt var
+`ctsync_inline_changed_keys` (tests/sync/test_shared_settings.py holds them equal); the sync
+uses it for the keys of open rejections."""
+
 # dbt var <- IterableSettings attribute, for every setting both dbt and the sync need.
 # dbt_project.yml carries the same defaults (tests/sync/test_shared_settings.py holds them
 # equal); `ctsync build` and `ctsync run` always pass the configured values.

@@ -20,10 +20,11 @@ import duckdb
 import orjson
 
 from ctsync.core.clock import utcnow
-from ctsync.core.config import audit_schema
+from ctsync.core.config import INLINE_KEYS, audit_schema
 from ctsync.core.names import Operation, Outcome, RecordOutcome, RunMode, RunStatus
 from ctsync.core.redact import redact
-from ctsync.sync.privacy import ledger_payload
+from ctsync.sync.planner import sql_list
+from ctsync.sync.privacy import ledger_payload, minimize_payloads
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -151,6 +152,31 @@ def _acknowledge(
         "from (select unnest($3) as record_key) as s "
         "where r.object = $2 and r.record_key = s.record_key and r.resolved_at is null",
         [now, obj, keys],
+    )
+
+
+def mark_acknowledged(
+    con: duckdb.DuckDBPyConnection, obj: str, relation: str, run_id: str, now: datetime
+) -> None:
+    """Write every row of `relation` (a table copied from `obj`'s changes view) to the ledger
+    as acknowledged by `run_id`, with plain SQL: payloads reduced first (`minimize_payloads`,
+    so the file never holds a full one), each key's row replaced. reset-state's marking, and
+    the benchmarks' stand-in for a sync. The caller holds the transaction."""
+    s = audit_schema()
+    minimize_payloads(con, obj, relation)
+    con.execute(
+        f"delete from {s}.sync_ledger where object = ? "
+        f"and record_key in (select record_key from {relation})",
+        [obj],
+    )
+    con.execute(
+        f"insert into {s}.sync_ledger (object, record_key, operation, payload_hash, payload, "
+        "run_id, acknowledged_at) "
+        # users/update carries the whole profile: acknowledged like an upsert
+        "select ?, record_key, case when operation = 'update' then 'upsert' else operation end, "
+        "case when operation in ('upsert', 'update') then payload_hash end, payload, ?, ? "
+        f"from {relation}",
+        [obj, run_id, now],
     )
 
 
@@ -294,12 +320,6 @@ def _reject(
     )
 
 
-RESOLVE_INLINE_KEYS = 5000
-"""Up to this many open rejections, their keys are written into the query of the changes
-view as literals: DuckDB pushes a literal list down to the view's scans (only those keys'
-rows are compared), where a subquery computes the whole view first."""
-
-
 def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: str) -> int:
     """Close open rejections of records that no longer need sending (in sync, or no longer
     desired): they are absent from the object's changes view."""
@@ -315,9 +335,12 @@ def resolve_settled(con: duckdb.DuckDBPyConnection, obj: str, changes_relation: 
     ]
     if not keys:
         return 0
-    if len(keys) <= RESOLVE_INLINE_KEYS:
-        literals = ", ".join("'" + key.replace("'", "''") + "'" for key in keys)
-        pending = f"select record_key from {changes_relation} where record_key in ({literals})"
+    if len(keys) <= INLINE_KEYS:
+        # a list of literals reaches the view's scans (only those keys' rows are compared);
+        # a subquery would compute the whole view first
+        pending = (
+            f"select record_key from {changes_relation} where record_key in ({sql_list(keys)})"
+        )
     else:
         pending = f"select record_key from {changes_relation}"
     before = open_rejection_count(con, obj)

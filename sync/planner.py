@@ -11,7 +11,7 @@ subscriptions, purchases, carts and events refer to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 import duckdb
 
@@ -37,9 +37,9 @@ def changes_sql(obj: str, *, project_type: str, full: bool = False) -> str:
     return render(model.read_text(), variables)
 
 
-def _sql_list(values: Sequence[str]) -> str:
-    """SQL literals of known names (operations): `'move', 'update'`."""
-    return ", ".join(f"'{value}'" for value in values)
+def sql_list(values: Iterable[str]) -> str:
+    """SQL string literals, quotes doubled: `'move', 'o''neil'`."""
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
 def changes_relation(obj: str) -> str:
@@ -95,18 +95,17 @@ def _source_sql(
     return changes_sql(obj, project_type=project_type, full=True)
 
 
-def _held_condition(obj: str, rows: str = "c") -> str:
-    """True for a change row (alias `rows`) whose identical payload already has an open,
+def _held_condition(obj: str) -> str:
+    """True for a change row (alias `c`) whose identical payload already has an open,
     non-transient rejection that nobody asked to replay: resending it would only fail the
     same way."""
-    transient = ", ".join(f"'{code}'" for code in TRANSIENT_REASONS)
     return (
         f"exists (select 1 from {audit_schema()}.sync_rejections as r "
-        f"where r.object = '{obj}' and r.record_key = {rows}.record_key "
+        f"where r.object = '{obj}' and r.record_key = c.record_key "
         "and r.resolved_at is null and r.replay_requested_at is null "
-        f"and r.reason_code not in ({transient}) "
-        f"and r.payload_hash is not distinct from {rows}.payload_hash "
-        f"and {rows}.operation <> 'delete')"
+        f"and r.reason_code not in ({sql_list(TRANSIENT_REASONS)}) "
+        "and r.payload_hash is not distinct from c.payload_hash "
+        "and c.operation <> 'delete')"
     )
 
 
@@ -164,9 +163,9 @@ def iter_pages(
     """
     where = ""
     if only:
-        where = f" where p.operation in ({_sql_list(only)})"
+        where = f" where p.operation in ({sql_list(only)})"
     elif skip:
-        where = f" where p.operation not in ({_sql_list(skip)})"
+        where = f" where p.operation not in ({sql_list(skip)})"
     cursor = quiet(con.cursor())
     try:
         cursor.execute(

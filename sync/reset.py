@@ -13,7 +13,7 @@ from ctsync.core.lock import run_lock
 from ctsync.core.names import RunMode, RunStatus
 from ctsync.core.warehouse import connect
 from ctsync.core.warehouse import warehouse_path as default_warehouse_path
-from ctsync.sync import audit, privacy
+from ctsync.sync import audit
 from ctsync.sync.audit import ObjectCounts
 from ctsync.sync.planner import (
     changes_relation,
@@ -53,22 +53,7 @@ def reset_state(
                 con.execute(f"create temporary table ctsync_marked as select * from {relation}")
                 row = con.execute("select count(*) from ctsync_marked").fetchone()
                 marked[obj] = int(row[0]) if row else 0
-                privacy.minimize_payloads(con, obj, "ctsync_marked")
-                con.execute(
-                    f"delete from {audit_schema()}.sync_ledger where object = ? "
-                    "and record_key in (select record_key from ctsync_marked)",
-                    [obj],
-                )
-                con.execute(
-                    f"insert into {audit_schema()}.sync_ledger "
-                    "(object, record_key, operation, payload_hash, "
-                    "payload, run_id, acknowledged_at) "
-                    # users/update carries the whole profile: marked like an upsert
-                    "select ?, record_key, case when operation = 'update' then 'upsert' "
-                    "else operation end, case when operation in ('upsert', 'update') then "
-                    "payload_hash end, payload, ?, ? from ctsync_marked",
-                    [obj, run_id, now],
-                )
+                audit.mark_acknowledged(con, obj, "ctsync_marked", run_id, now)
                 con.execute("drop table ctsync_marked")
                 con.execute(
                     f"update {audit_schema()}.sync_rejections set resolved_at = ? "

@@ -13,6 +13,7 @@ from ctsync.app.transform import BuildConfigError, build_vars
 from ctsync.core.config import (
     AUDIT_SCHEMA_VAR,
     DEFAULT_AUDIT_SCHEMA,
+    INLINE_KEYS,
     ConfigError,
     IterableSettings,
     audit_schema,
@@ -46,6 +47,7 @@ def test_dbt_var_defaults_equal_the_sync_defaults() -> None:
     assert set(sync_side) <= set(defaults), "a shared setting has no dbt default"
     assert {name: defaults[name] for name in sync_side} == sync_side
     assert defaults[AUDIT_SCHEMA_VAR] == DEFAULT_AUDIT_SCHEMA
+    assert defaults["ctsync_inline_changed_keys"] == INLINE_KEYS
 
 
 def test_build_passes_the_configured_settings(
