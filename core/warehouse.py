@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -192,6 +194,83 @@ def compact(path: Path | str) -> Compaction:
     copy.chmod(0o600)
     os.replace(copy, target)
     return Compaction(before, target.stat().st_size, time.monotonic() - started, len(tables))
+
+
+@dataclass(frozen=True)
+class CompactionSettings:
+    """When a job compacts the warehouse after its run (`warehouse.*`, env
+    `WAREHOUSE__AUTO_COMPACT`, ...): free blocks at least `free_share` of the file and at
+    least `min_free_mb`. The once-per-warehouse build after the first sync, a full refresh or
+    a large purge leave that much; an incremental run leaves a few MB, which DuckDB reuses."""
+
+    auto_compact: bool = True
+    free_share: float = 0.15
+    min_free_mb: float = 64.0
+
+
+def load_compaction_settings() -> CompactionSettings:
+    """`warehouse.auto_compact`, `warehouse.compact_free_share` (0 to 1),
+    `warehouse.compact_min_free_mb`, from dlt's providers."""
+    import dlt
+
+    values: dict[str, Any] = {}
+    enabled: Any = dlt.config.get("warehouse.auto_compact")
+    if enabled is not None and str(enabled).strip() != "":
+        text = str(enabled).strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise ValueError("warehouse.auto_compact must be true or false")
+        values["auto_compact"] = text in ("true", "1", "yes", "on")
+    for key, name, low, high in (
+        ("free_share", "compact_free_share", 0.0, 1.0),
+        ("min_free_mb", "compact_min_free_mb", 0.0, None),
+    ):
+        value: Any = dlt.config.get(f"warehouse.{name}")
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"warehouse.{name} must be a number") from None
+        if number < low or (high is not None and number > high):
+            bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise ValueError(f"warehouse.{name} must be {bound}")
+        values[key] = number
+    return CompactionSettings(**values)
+
+
+def compaction_due(free: int, total: int, settings: CompactionSettings) -> bool:
+    """Are `free` bytes of a `total`-byte file worth a compaction under `settings`?"""
+    return (
+        settings.auto_compact
+        and total > 0
+        and free >= settings.free_share * total
+        and free >= settings.min_free_mb * 1e6
+    )
+
+
+def compact_if_due(path: Path | str, settings: CompactionSettings) -> tuple[Compaction | None, str]:
+    """Compact the warehouse when its free blocks are due (:func:`compaction_due`) and the
+    disk has room for the copy. Returns what was done (None: nothing) and why, in words.
+    The caller holds the run lock."""
+    target = Path(path)
+    free, total = free_bytes(target)
+    share = (
+        f"{free / 1e6:,.1f} MB of {total / 1e6:,.1f} MB free ({free / total:.0%})" if total else ""
+    )
+    if not compaction_due(free, total, settings):
+        return None, f"not needed: {share or 'empty file'}"
+    room = shutil.disk_usage(target.parent).free
+    needed = int((total - free) * 1.1)
+    if room < needed:
+        return None, (
+            f"skipped: {share}, but the disk has {room / 1e6:,.1f} MB free and the copy needs "
+            f"about {needed / 1e6:,.1f} MB"
+        )
+    done = compact(target)
+    return done, (
+        f"{share}: {done.before_bytes / 1e6:,.1f} MB -> {done.after_bytes / 1e6:,.1f} MB "
+        f"in {done.seconds:.1f} s"
+    )
 
 
 READ_BACK_SCHEMA = "raw_iterable"

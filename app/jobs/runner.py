@@ -34,7 +34,14 @@ from ctsync.core.console import make_console
 from ctsync.core.lock import run_lock
 from ctsync.core.names import OBJECTS, OK_STATUSES
 from ctsync.core.redact import redact
-from ctsync.core.warehouse import connect, warehouse_path
+from ctsync.core.warehouse import (
+    compact_if_due,
+    compaction_due,
+    connect,
+    free_bytes,
+    load_compaction_settings,
+    warehouse_path,
+)
 from ctsync.sync.result import EXIT_PARTIAL
 
 log = logging.getLogger("ctsync.jobs.runner")
@@ -152,6 +159,10 @@ def check_configuration(*, dry_run: bool = False) -> None:
         load_alert_settings()
     except AlertConfigError as exc:
         problems.append(redact(exc))
+    try:
+        load_compaction_settings()
+    except ValueError as exc:
+        problems.append(redact(exc))
     if problems:
         raise JobConfigError("; ".join(problems))
 
@@ -214,9 +225,33 @@ def run_job(
                 )
         report.finished_at = utcnow()
         _record_run_finish(target, report)
+        if not options.dry_run:
+            _compact_if_due(report, context, target)
         stale = _stale_minutes(target, report)
     _send_alerts(report, stale, alerts)
     return report
+
+
+def _compact_if_due(report: JobReport, context: StageContext, target: Path) -> None:
+    """After the run, still under its lock: rewrite the warehouse without its free blocks when
+    they are due (`core/warehouse.py` `compaction_due`). Recorded as stage `compact` of the run
+    when it compacts or fails; the run's own status stays what its stages made it."""
+    try:
+        settings = load_compaction_settings()
+        free, total = free_bytes(target)
+    except Exception as exc:
+        log.warning("compaction not checked: %s", redact(exc))
+        return
+    if not compaction_due(free, total, settings):
+        return
+    stage = StageReport("compact")
+    report.stages.append(stage)
+
+    def compact_stage(_: StageContext) -> tuple[str, str, Any]:
+        done, detail = compact_if_due(target, settings)
+        return ("succeeded" if done else "skipped"), detail, done
+
+    _run_stage(compact_stage, stage, context, target)
 
 
 def _stale_minutes(target: Path, report: JobReport) -> float | None:

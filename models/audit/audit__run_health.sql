@@ -27,6 +27,9 @@ stage_seconds as (
         sum(
             case when stage = 'sync' then {{ dbt.datediff('started_at', 'finished_at', 'millisecond') }} end
         ) / 1000.0 as sync_seconds,
+        sum(
+            case when stage = 'compact' then {{ dbt.datediff('started_at', 'finished_at', 'millisecond') }} end
+        ) / 1000.0 as compact_seconds,
         max(case when status = 'failed' then stage end) as failed_stage
     from stages
     group by run_id
@@ -49,6 +52,7 @@ final as (
         stage_seconds.ingest_seconds,
         stage_seconds.dbt_seconds,
         stage_seconds.sync_seconds,
+        stage_seconds.compact_seconds,
         stage_seconds.failed_stage,
         coalesce(runs.planned_count, 0) as planned_count,
         coalesce(runs.sent_count, 0) as sent_count,
