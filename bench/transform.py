@@ -16,6 +16,9 @@ target scale with new ids, emails and numbers, so the shape is exactly a real in
    the changed customers and orders and of the ledger the acknowledgement wrote, with their
    data tests, no unit tests); the `_changes` views then hold only what changed.
 
+Each of the three ends as a job's run does (app/jobs/runner.py): the warehouse is compacted
+when its free blocks are due under the configured thresholds (``compactions``).
+
 Progress goes to stderr; the JSON (timings, row counts, changes after each build) to stdout.
 """
 
@@ -43,7 +46,12 @@ from ctsync.app.transform import build_fingerprint, run_dbt_build  # noqa: E402
 from ctsync.core.clock import utcnow
 from ctsync.core.config import audit_schema
 from ctsync.core.names import OBJECTS
-from ctsync.core.warehouse import ensure_audit_tables, free_bytes  # noqa: E402
+from ctsync.core.warehouse import (  # noqa: E402
+    compact_if_due,
+    ensure_audit_tables,
+    free_bytes,
+    load_compaction_settings,
+)
 from ctsync.sandbox.commercetools.documents import Scale, load_raw  # noqa: E402
 from ctsync.sync import audit  # noqa: E402
 
@@ -215,6 +223,20 @@ def file_mb(warehouse: Path) -> dict[str, float]:
     return {"file": round(total / 1e6, 1), "free": round(free / 1e6, 1)}
 
 
+def end_of_job(warehouse: Path, job: str, figures: dict[str, Any]) -> None:
+    """What a job does after its run (app/jobs/runner.py): compact the warehouse when its
+    free blocks are due, under the configured thresholds."""
+    done, detail = compact_if_due(warehouse, load_compaction_settings())
+    figures.setdefault("compactions", {})[job] = {
+        "compacted": done is not None,
+        "seconds": round(done.seconds, 1) if done else 0.0,
+        "detail": detail,
+    }
+    if done is not None:
+        log(f"{job}: compacted, {detail}")
+        figures["file_mb_after"][f"{job}'s compaction"] = file_mb(warehouse)
+
+
 def slowest_nodes(run_results: Path, top: int = 8) -> dict[str, float]:
     """The nodes that took longest in the last dbt invocation (from dbt's run_results.json)."""
     if not run_results.exists():
@@ -312,6 +334,7 @@ def main() -> None:
         figures["acknowledge_seconds"] = round(time.monotonic() - started, 1)
         figures["changes_after_acknowledging"] = change_counts(con)
     figures["file_mb_after"]["acknowledge"] = file_mb(warehouse)
+    end_of_job(warehouse, "first job", figures)
     # The first build after the first sync rebuilds what that sync wrote (every person's
     # consent, every profile) and what its start anchored (the backfill windows): a job's
     # second run, once. Timed apart; the incremental build below is a steady state's.
@@ -331,6 +354,8 @@ def main() -> None:
     figures["file_mb_after"]["settling build"] = file_mb(warehouse)
     with duckdb.connect(str(warehouse)) as con:
         acknowledge_everything(con, "bench-settle")
+    end_of_job(warehouse, "settling job", figures)
+    with duckdb.connect(str(warehouse)) as con:
         figures["changed_raw_rows"] = change_a_little(con, args.change_fraction)
 
     log("dbt build of an incremental run after 0.1% changes")
@@ -357,6 +382,7 @@ def main() -> None:
     with duckdb.connect(str(warehouse)) as con:
         figures["changes_after_incremental"] = change_counts(con)
     figures["file_mb_after"]["incremental build"] = file_mb(warehouse)
+    end_of_job(warehouse, "incremental job", figures)
     figures["warehouse_mb"] = round(warehouse.stat().st_size / 1e6)
     figures["workdir"] = str(workdir)
     print(json.dumps(figures, indent=2))
