@@ -25,7 +25,7 @@ create schema if not exists {{ schema }};
 -- (core/warehouse.py `drop_unneeded_primary_keys`).
 create table if not exists {{ schema }}.sync_ledger (
     object varchar not null,
-    record_key varchar not null,
+    record_key varchar {{ ctsync_compressed_text() }} not null,
     operation varchar not null,
     payload_hash varchar,
     payload varchar {{ ctsync_compressed_text() }},

@@ -19,7 +19,12 @@
       with an enforced contract, the same columns with ZSTD.
 
     Short repeated text (names, states, ids read in joins) and hashes (random hex) keep
-    DuckDB's choice: ZSTD stores them larger.
+    DuckDB's choice: ZSTD stores them larger. Keys built from another key and a suffix, whose
+    neighbouring rows share their start (`<person>:<kind>:<id>`, `<source>:<event>`), are the
+    exception: ZSTD stores them smaller (at 100 000 customers: the consent decisions'
+    `record_key` 15.0 -> 12.5 MB, the events' `record_key` and `source_key` 28.0 -> 22.2, the
+    ledger's `record_key` 19.0 -> 14.5; a column copied into a table of its own, measured by
+    its used blocks), so those models name them in `compressed_text_columns`.
 -#}
 
 {% macro ctsync_compressed_text() -%}

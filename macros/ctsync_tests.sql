@@ -8,14 +8,22 @@
 {% endtest %}
 
 
-{#- A key: `column_name` unique and not null, in one query (one dbt node where dbt's
+{#- A key: `column_name` (or `columns`) unique and not null, in one query (one dbt node where dbt's
     `unique` and `not_null` are two, each with its own cost per node in every build). One row
     per duplicated or null value, with how many rows hold it. -#}
-{% test primary_key(model, column_name) %}
+{% test primary_key(model, column_name=none, columns=none) %}
+    {#- on a column, or on the model with `columns`: a key of several columns, none null -#}
+    {%- if columns -%}
+    select {{ columns | join(", ") }}, count(*) as row_count
+    from {{ model }}
+    group by {{ columns | join(", ") }}
+    having count(*) > 1 or {{ columns | join(" is null or ") }} is null
+    {%- else -%}
     select {{ column_name }} as key_value, count(*) as row_count
     from {{ model }}
     group by {{ column_name }}
     having count(*) > 1 or {{ column_name }} is null
+    {%- endif %}
 {% endtest %}
 
 

@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='customer_consent_id',
+        unique_key=['customer_id', 'iterable_kind', 'iterable_id'],
         incremental_strategy='ctsync_replace',
         on_schema_change='fail',
     )
@@ -78,7 +78,6 @@ joined as (
 final as (
 
     select
-        customer_id || ':' || iterable_kind || ':' || cast(iterable_id as {{ dbt.type_string() }}) as customer_consent_id,
         customer_id,
         consent_attribute,
         iterable_kind,

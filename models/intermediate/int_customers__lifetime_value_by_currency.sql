@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='customer_currency_id',
+        unique_key=['customer_id', 'currency_code'],
         incremental_strategy='ctsync_replace',
         on_schema_change='fail',
     )
@@ -21,7 +21,6 @@ orders as (
 final as (
 
     select
-        customer_id || ':' || currency_code as customer_currency_id,
         customer_id,
         currency_code,
         count(*) as order_count,

@@ -7,6 +7,7 @@
         ctsync_replace_by='person_key',
         on_schema_change='fail',
         post_hook="{{ ctsync_keep_only('person_key', ref('int_consent__people')) }}",
+        compressed_text_columns=['record_key'],
     )
 }}
 -- depends_on: {{ ref('int_consent__changed_people') }}

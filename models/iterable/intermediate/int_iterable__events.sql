@@ -6,6 +6,7 @@
         on_schema_change='fail',
         ctsync_changes='int_iterable__changed_sources',
         ctsync_replace_by='source_key',
+        compressed_text_columns=['record_key', 'source_key', 'payload'],
     )
 }}
 -- depends_on: {{ ref('int_iterable__changed_sources') }}
