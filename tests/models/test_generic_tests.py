@@ -1,9 +1,9 @@
 """The project's generic data tests (macros/ctsync_tests.sql) find what they promise.
 
 The contract test of the `_changes` views (`change_contract`) finds every kind of violation
-in one query, one row each, saying which; `primary_key` finds duplicated and null keys;
-`is_json` finds invalid JSON, and nulls when they are not allowed. The rows a data test of an
-incremental model reads by row id are those of the plain filter."""
+in one query, one row each, saying which; `primary_key` finds duplicated and null keys (of
+one column or several); `is_json` finds invalid JSON, and nulls when they are not allowed.
+The rows a data test of an incremental model reads by row id are those of the plain filter."""
 
 from __future__ import annotations
 
@@ -93,6 +93,23 @@ def test_primary_key_and_is_json_find_what_they_promise(
         ("primary_key", None, 2),
         ("primary_key", "b", 2),
     ]
+
+
+PAIRS = (
+    "(select * from (values ('c1', 'EUR'), ('c1', 'USD'), ('c2', 'EUR'), ('c2', 'EUR'), "
+    "('c3', null), (null, 'EUR')) as t(customer_id, currency_code))"
+)
+
+
+def test_a_primary_key_of_several_columns_finds_duplicated_pairs_and_nulls_in_either(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = (
+        f'{{{{ ctsync.test_primary_key(model="{PAIRS}", '
+        'columns=["customer_id", "currency_code"]) }}'
+    )
+    rows = sorted(_show(sql, tmp_path, monkeypatch), key=lambda row: (str(row[0]), str(row[1])))
+    assert rows == [(None, "EUR", 1), ("c2", "EUR", 2), ("c3", None, 1)]
 
 
 def test_the_rows_a_data_test_reads_by_row_id_are_the_rows_of_the_filter(
