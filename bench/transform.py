@@ -44,7 +44,7 @@ from ctsync.app.jobs.selection import (
 )
 from ctsync.app.transform import build_fingerprint, run_dbt_build  # noqa: E402
 from ctsync.core.clock import utcnow
-from ctsync.core.config import audit_schema
+from ctsync.core.config import DEFAULT_BATCH_SIZES, audit_schema
 from ctsync.core.names import OBJECTS
 from ctsync.core.warehouse import (  # noqa: E402
     compact_if_due,
@@ -166,14 +166,22 @@ def acknowledge_everything(con: duckdb.DuckDBPyConnection, run_id: str = "bench"
             f"create or replace temporary table acknowledged as select * "
             f"from iterable.iterable__{name}_changes where operation = 'upsert'"
         )
+        # changelog ids as the sync writes them: a prefix per request group of the object's
+        # batch size, then the row's position in its group
+        group = DEFAULT_BATCH_SIZES.get(name, 100)
+        [[rows]] = con.execute("select count(*) from acknowledged").fetchall()
+        prefixes = [audit.changelog_id_prefix() for _ in range(rows // group + 1)]
         con.execute(
             f"""
             insert into {audit_schema()}.sync_changelog
-            select '{run_id}:{name}:' || record_key, '{run_id}', '{name}', record_key,
+            select list_extract($prefixes, (position // {group} + 1)::integer)
+                    || (position % {group}),
+                '{run_id}', '{name}', record_key,
                 operation, idempotency_key, payload_hash, 'bench', 200, 'succeeded', null,
                 source_updated_at, now()
-            from acknowledged
-            """
+            from (select *, row_number() over () - 1 as position from acknowledged)
+            """,
+            {"prefixes": prefixes},
         )
         audit.mark_acknowledged(con, name, "acknowledged", run_id, now)
 

@@ -42,6 +42,12 @@ class ObjectCounts:
     requests: int = 0
 
 
+def changelog_id_prefix() -> str:
+    """The start of a request group's changelog ids (each row adds its position in the group):
+    random, so unique across groups, and no personal data (a record key may be an email)."""
+    return uuid.uuid4().hex[:20] + ":"
+
+
 def record_outcomes(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -65,7 +71,7 @@ def record_outcomes(
     # this runs once per request group on large backfills. The changelog id is a random
     # per-group prefix plus the row's position in the group: unique, and no personal data
     # (a record key may be an email).
-    prefix = uuid.uuid4().hex[:20] + ":"
+    prefix = changelog_id_prefix()
     columns = [
         [f"{prefix}{position}" for position in range(len(outcomes))],
         [o.row.record_key for o in outcomes],
