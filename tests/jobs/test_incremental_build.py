@@ -211,3 +211,47 @@ def test_a_run_with_nothing_new_builds_almost_nothing(shop: Shop) -> None:
         shop, f"select kind, succeeded from ctsync.sync_dbt_builds where run_id = '{quiet.run_id}'"
     )
     assert kind in ("none", "selective") and succeeded
+
+
+def test_a_job_that_compacts_the_warehouse_leaves_one_the_next_run_builds_incrementally(
+    shop: Shop,
+    commercetools_sandbox: CommercetoolsSandbox,
+    iterable_emulator: IterableEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real pipeline in one process (dlt, dbt, the sync) holds no connection to the file
+    when the job compacts it: the compaction succeeds, and the next run reads the new file,
+    builds only what changed and delivers."""
+    monkeypatch.setenv("WAREHOUSE__COMPACT_FREE_SHARE", "0")  # every run compacts
+    monkeypatch.setenv("WAREHOUSE__COMPACT_MIN_FREE_MB", "0")
+    [(customer_id,)] = _query(
+        shop,
+        "select record_key from ctsync.sync_ledger where object = 'users' "
+        "and record_key in (select customer_id from marts.dim_customers) "
+        "order by record_key desc limit 1",
+    )
+    path = f"/customers/{customer_id}"
+    for name in ("Compacta", "Compactissima"):
+        with commercetools_sandbox.client() as api:
+            version = api.get(path).json()["version"]
+            answer = api.post(
+                path,
+                json={
+                    "version": version,
+                    "actions": [{"action": "setFirstName", "firstName": name}],
+                },
+            )
+        assert answer.status_code == 200, answer.text
+        report = _run(shop.warehouse)
+        compacted = report.stage("compact")
+        assert compacted.status == "succeeded", compacted.detail
+        assert "MB ->" in compacted.detail
+        assert "only what changed" in report.stage("dbt").detail, report.stage("dbt").detail
+        user = iterable_emulator.user(user_id=customer_id)
+        assert user is not None and user["dataFields"].get("firstName") == name, user
+    [(status,)] = _query(
+        shop,
+        f"select status from ctsync.sync_run_stages where run_id = '{report.run_id}' "
+        "and stage = 'compact'",
+    )
+    assert status == "succeeded"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
@@ -197,7 +198,9 @@ def test_every_payload_is_json_with_its_md5_and_no_clock_relative_field(built) -
 def test_payload_columns_are_stored_with_zstd_and_other_columns_are_not(built) -> None:
     """Payloads are the largest columns: every table holding one (model tables, with or
     without an enforced contract, and the audit tables) declares ZSTD for it, and the stored
-    segments use it; keys keep DuckDB's own choice (macros/ctsync_storage.sql)."""
+    segments use it; so do the keys built from another key and a suffix that a table names
+    (`compressed_text_columns`, the ledger's record_key); other columns keep DuckDB's own
+    choice (macros/ctsync_storage.sql)."""
     warehouse, _ = built
     tables = _query(
         warehouse,
@@ -208,9 +211,15 @@ def test_payload_columns_are_stored_with_zstd_and_other_columns_are_not(built) -
     names = {f"{schema}.{table}" for schema, table, _ in tables}
     assert {"iterable.iterable__users", "iterable.iterable__purchases"} <= names  # contract
     assert {"intermediate.int_iterable__events", "ctsync.sync_ledger"} <= names
+    declared = {
+        f"{schema}.{table}": set(re.findall(r"(\w+) VARCHAR USING COMPRESSION ZSTD", ddl))
+        for schema, table, ddl in tables
+    }
+    assert {"record_key", "source_key"} <= declared["intermediate.int_iterable__events"]
+    assert "record_key" in declared["ctsync.sync_ledger"]
     stored = 0
     for schema, table, ddl in tables:
-        assert "payload VARCHAR USING COMPRESSION ZSTD" in ddl, (schema, table, ddl)
+        assert "payload" in declared[f"{schema}.{table}"], (schema, table, ddl)
         segments = _query(
             warehouse,
             "select column_name, compression from pragma_storage_info(?) "
@@ -218,7 +227,8 @@ def test_payload_columns_are_stored_with_zstd_and_other_columns_are_not(built) -
             [f"{schema}.{table}"],
         )
         for column, compression in segments:
-            assert (compression == "ZSTD") == (column == "payload"), (table, column, compression)
+            expected = column in declared[f"{schema}.{table}"]
+            assert (compression == "ZSTD") == expected, (table, column, compression)
         stored += sum(1 for column, _ in segments if column == "payload")
     assert stored, "no payload segment was stored"
 
