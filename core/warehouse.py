@@ -140,10 +140,15 @@ class Compaction:
 def free_bytes(path: Path | str) -> tuple[int, int]:
     """(bytes in free blocks, bytes of the file) of the warehouse at `path`, read-only."""
     with duckdb.connect(str(path), read_only=True) as con:
-        row = con.execute(
-            "select free_blocks * block_size, total_blocks * block_size "
-            "from pragma_database_size() where database_name = current_database()"
-        ).fetchone()
+        return file_blocks(con)
+
+
+def file_blocks(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(bytes in free blocks, bytes of the file) of the database `con` is connected to."""
+    row = con.execute(
+        "select free_blocks * block_size, total_blocks * block_size "
+        "from pragma_database_size() where database_name = current_database()"
+    ).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 

@@ -38,7 +38,7 @@ from ctsync.core.warehouse import (
     compact_if_due,
     compaction_due,
     connect,
-    free_bytes,
+    file_blocks,
     load_compaction_settings,
     warehouse_path,
 )
@@ -224,22 +224,25 @@ def run_job(
                     if part
                 )
         report.finished_at = utcnow()
-        _record_run_finish(target, report)
+        blocks = _record_run_finish(target, report)
         if not options.dry_run:
-            _compact_if_due(report, context, target)
+            _compact_if_due(report, context, target, blocks)
         stale = _stale_minutes(target, report)
     _send_alerts(report, stale, alerts)
     return report
 
 
-def _compact_if_due(report: JobReport, context: StageContext, target: Path) -> None:
+def _compact_if_due(
+    report: JobReport, context: StageContext, target: Path, blocks: tuple[int, int]
+) -> None:
     """After the run, still under its lock: rewrite the warehouse without its free blocks when
-    they are due (`core/warehouse.py` `compaction_due`). Recorded as stage `compact` of the run
-    when it compacts or fails; the run's own status stays what its stages made it."""
+    they are due (`core/warehouse.py` `compaction_due`; `blocks`: the file's free and total
+    bytes, read as the run was recorded). Recorded as stage `compact` of the run when it
+    compacts or fails; the run's own status stays what its stages made it."""
+    free, total = blocks
     try:
         settings = load_compaction_settings()
-        free, total = free_bytes(target)
-    except Exception as exc:
+    except ValueError as exc:
         log.warning("compaction not checked: %s", redact(exc))
         return
     if not compaction_due(free, total, settings):
@@ -360,9 +363,10 @@ def _record_stage(target: Path, run_id: str, stage: StageReport) -> None:
         )
 
 
-def _record_run_finish(target: Path, report: JobReport) -> None:
+def _record_run_finish(target: Path, report: JobReport) -> tuple[int, int]:
     """Close the run row with the job's status, mode and end time. The sync stage has filled
-    in its counts when it ran for real; runs that stopped earlier and dry runs get theirs here."""
+    in its counts when it ran for real; runs that stopped earlier and dry runs get theirs here.
+    Returns the file's free and total bytes (`file_blocks`), read on the same connection."""
     sync_result = report.stage("sync").result
     totals = getattr(sync_result, "totals", None)
     with connect(target) as con:
@@ -381,6 +385,7 @@ def _record_run_finish(target: Path, report: JobReport) -> None:
                 report.run_id,
             ],
         )
+        return file_blocks(con)
 
 
 # -- the real stages ------------------------------------------------------------------------
