@@ -299,13 +299,68 @@ from {{ relation }}
 {#- The columns of a desired-state table that the `_changes` diff and the sync read
     (docs/CONTRACTS.md §4): record_key, payload, payload_hash (the hash of `hashed`, by
     default the whole payload) and source_updated_at, from `relation`. -#}
-{% macro iterable_desired_select(relation='final', hashed='payload') -%}
+{% macro iterable_desired_select(relation='final', hashed='payload', extra=[]) -%}
 select
     cast(record_key as {{ dbt.type_string() }}) as record_key,
     payload,
     cast({{ dbt.hash(hashed) }} as {{ dbt.type_string() }}) as payload_hash,
     cast(source_updated_at as {{ dbt.type_timestamp() }}) as source_updated_at
+    {%- for column in extra %},
+    {{ column }}
+    {%- endfor %}
 from {{ relation }}
+{%- endmacro %}
+
+
+{#- The latest open cart (with items) of each user whose cart contact is identifiable: what
+    iterable__carts holds one row per user for (`user_key`), with the cart's columns, the
+    user's identity and its hash. Computed in full every build (a join and a window, no
+    JSON); iterable__carts builds the costly payload only for the users whose row changed. -#}
+{% macro iterable_cart_owners() -%}
+select *
+from (
+    select
+        carts.*,
+        contacts.email,
+        contacts.user_id,
+        coalesce(contacts.user_id, contacts.email) as user_key,
+        cast({{ dbt.hash("coalesce(contacts.email, '') || '|' || coalesce(contacts.user_id, '')") }} as {{ dbt.type_string() }}) as identity_hash,
+        row_number() over (
+            partition by coalesce(contacts.user_id, contacts.email)
+            order by carts.last_modified_at desc, carts.cart_id
+        ) as cart_rank
+
+    from {{ ref('fct_carts') }} as carts
+    inner join {{ ref('int_iterable__contact_identities') }} as contacts
+        on contacts.contact_type = 'cart'
+        and carts.cart_id = contacts.contact_id
+        and contacts.is_identifiable
+    where carts.is_open_with_items
+) as ranked
+where cart_rank = 1
+{%- endmacro %}
+
+
+{#- Post-hook of the incremental iterable__carts: a user who no longer has an open cart (it
+    was ordered or emptied, or their contact is no longer identifiable) loses their row. -#}
+{% macro iterable_carts_keep_owners() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where not exists (
+        select 1 from ({{ iterable_cart_owners() }}) as owners
+        where owners.user_key = {{ this }}.record_key
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- True when int_changes__since says every row must be rebuilt (no earlier build, or
+    reference data or a store's market changed since); the model declares `-- depends_on:`
+    int_changes__since. -#}
+{% macro iterable_everything_changed() -%}
+    exists (select 1 from {{ ref('int_changes__since') }} as since where since.is_everything)
 {%- endmacro %}
 
 

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='record_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ iterable_carts_keep_owners() }}",
+    )
+}}
+-- depends_on: {{ ref('int_changes__since') }}
 {%- set in_base = var('purchase_currency') == 'base' -%}
 -- Item prices are in the purchases' currency (var purchase_currency: base or the cart's own;
 -- a currency without an FX rate stays as it is), with the currency of the price and the
@@ -8,13 +18,44 @@
 -- (the most recently changed one). Iterable keeps one cart per user, so the record key is
 -- the user's key. When the cart is ordered or emptied, the `delete` in iterable__carts_changes
 -- tells the sync to send an empty cart.
+-- Incremental: the users' latest open carts (iterable_cart_owners, cheap) are found every
+-- build; a user's payload (the JSON of every item, the costly part) is built again only when
+-- their latest cart, its version (`source_updated_at`, which every cart update moves) or their
+-- identity differs from what the table holds, or when int_changes__since says everything
+-- changed (products, categories, a store's languages); a user who no longer has an open
+-- cart loses their row (post-hook). `cart_id` and `identity_hash` are kept for that
+-- comparison.
 with
 
-carts as (
+owners as (
 
-    select * from {{ ref('fct_carts') }}
+    {{ iterable_cart_owners() }}
 
 ),
+
+{%- if is_incremental() %}
+
+built as (
+
+    select record_key, cart_id, source_updated_at, identity_hash from {{ this }}
+
+),
+
+rebuilt as (
+
+    select owners.user_key
+    from owners
+    left join built
+        on owners.user_key = built.record_key
+    where built.record_key is null
+        or built.cart_id <> owners.cart_id
+        or built.source_updated_at is distinct from owners.last_modified_at
+        or built.identity_hash is distinct from owners.identity_hash
+        or ({{ iterable_everything_changed() }})
+
+),
+
+{%- endif %}
 
 cart_lines as (
 
@@ -40,33 +81,6 @@ category_paths as (
 
 ),
 
-contacts as (
-
-    select * from {{ ref('int_iterable__contact_identities') }}
-    where contact_type = 'cart'
-
-),
-
-open_carts as (
-
-    select
-        carts.*,
-        contacts.email,
-        contacts.user_id,
-        coalesce(contacts.user_id, contacts.email) as user_key,
-        row_number() over (
-            partition by coalesce(contacts.user_id, contacts.email)
-            order by carts.last_modified_at desc, carts.cart_id
-        ) as cart_rank
-
-    from carts
-    inner join contacts
-        on carts.cart_id = contacts.contact_id
-        and contacts.is_identifiable
-    where carts.is_open_with_items
-
-),
-
 items as (
 
     select
@@ -75,7 +89,7 @@ items as (
             iterable_commerce_item(
                 id='cart_lines.product_id',
                 sku='cart_lines.sku',
-                name=ctsync_localized_for('cart_lines.product_name_localized', 'open_carts.locale'),
+                name=ctsync_localized_for('cart_lines.product_name_localized', 'owners.locale'),
                 name_fallback='cart_lines.product_id',
                 category_path='category_paths.category_path',
                 line_total='cart_lines.line_total_amount' ~ (' * coalesce(fx_rates.rate, 1)' if in_base else ''),
@@ -91,11 +105,13 @@ items as (
         ) }} as items
 
     from cart_lines
-    inner join open_carts
-        on cart_lines.cart_id = open_carts.cart_id
-        and open_carts.cart_rank = 1
+    inner join owners
+        on cart_lines.cart_id = owners.cart_id
+        {%- if is_incremental() %}
+        and owners.user_key in (select user_key from rebuilt)
+        {%- endif %}
     left join markets
-        on open_carts.store_key = markets.store_key
+        on owners.store_key = markets.store_key
     left join category_paths
         on cart_lines.product_id = category_paths.product_id
     left join fx_rates
@@ -107,18 +123,19 @@ items as (
 final as (
 
     select
-        open_carts.user_key as record_key,
-        open_carts.last_modified_at as source_updated_at,
+        owners.user_key as record_key,
+        owners.last_modified_at as source_updated_at,
         cast({{ ctsync_json_object([
-            ['user', iterable_user_object('open_carts.email', 'open_carts.user_id')],
+            ['user', iterable_user_object('owners.email', 'owners.user_id')],
             ['items', 'items.items'],
-        ]) }} as {{ dbt.type_string() }}) as payload
+        ]) }} as {{ dbt.type_string() }}) as payload,
+        owners.cart_id,
+        owners.identity_hash
 
-    from open_carts
+    from owners
     inner join items
-        on open_carts.cart_id = items.cart_id
-    where open_carts.cart_rank = 1
+        on owners.cart_id = items.cart_id
 
 )
 
-{{ iterable_desired_select() }}
+{{ iterable_desired_select(extra=['cart_id', 'identity_hash']) }}

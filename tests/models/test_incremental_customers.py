@@ -139,8 +139,9 @@ def _new_load(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str, str]:
-    """Consent, name, email (a duplicate) and deletion changes, an order cancelled; as a
-    merge by dlt writes them: new values, lastModifiedAt, the load's id."""
+    """Consent, name, email (a duplicate) and deletion changes, an email change and a deletion
+    of customers with an open cart, an order cancelled; as a merge by dlt writes them: new
+    values, lastModifiedAt, the load's id."""
     customers = [
         row[0]
         for row in con.execute(
@@ -151,7 +152,24 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
         ).fetchall()
     ]
     consent, renamed, mover, claimed, deleted = customers
+    # two other customers with an open cart that iterable__carts holds: one changes their
+    # email (the cart's payload must name the new one), one is deleted (the row must go)
+    cart_emailer, cart_deleted = (
+        row[0]
+        for row in con.execute(
+            "select distinct carts.customer_id from marts.fct_carts as carts "
+            "inner join iterable.iterable__carts as built on built.cart_id = carts.cart_id "
+            "where carts.customer_id not in (select unnest(?::varchar[])) "
+            "order by carts.customer_id limit 2",
+            [customers],
+        ).fetchall()
+    )
     touch = f"last_modified_at = now(), _dlt_load_id = '{load_id}'"
+    con.execute(
+        f"update {RAW}.customers set email = 'cart.mover.' || id || '@example.com', {touch} "
+        "where id = ?",
+        [cart_emailer],
+    )
     con.execute(
         f"update {RAW}.customers set custom__fields__email_opt_in = "
         "not coalesce(custom__fields__email_opt_in, false), "
@@ -172,6 +190,8 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
     for message_type, resource_id in (
         ("CustomerEmailChanged", mover),
         ("CustomerDeleted", deleted),
+        ("CustomerEmailChanged", cart_emailer),
+        ("CustomerDeleted", cart_deleted),
     ):
         con.execute(
             f"insert into {RAW}.messages select * replace (? as id, ? as resource__id, "
@@ -190,9 +210,9 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
         row[0]
         for row in con.execute(
             "select order_id from marts.fct_orders where is_counted_in_lifetime_value "
-            "and customer_id not in (?, ?, ?, ?, ?) and customer_id is not null "
+            "and customer_id not in (select unnest(?::varchar[])) and customer_id is not null "
             "and line_count > 1 order by order_id limit 3",
-            customers,
+            [[*customers, cart_emailer, cart_deleted]],
         ).fetchall()
     )
     con.execute(
@@ -215,6 +235,8 @@ def _change_customers(con: duckdb.DuckDBPyConnection, load_id: str) -> dict[str,
         "mover": mover,
         "claimed": claimed,
         "deleted": deleted,
+        "cart_emailer": cart_emailer,
+        "cart_deleted": cart_deleted,
         "order": order_id,
         "repriced": repriced,
         "edited": edited,
@@ -414,6 +436,16 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(
             ).fetchall()
         }
         assert changed["order"] not in purchases and changed["repriced"] in purchases
+        # the cart of the customer who changed email names the new one; the deleted
+        # customer's cart is gone
+        carts = dict(
+            incremental.execute(
+                "select carts.customer_id, built.payload from iterable.iterable__carts as built "
+                "inner join marts.fct_carts as carts on built.cart_id = carts.cart_id"
+            ).fetchall()
+        )
+        assert f"cart.mover.{changed['cart_emailer']}@example.com" in carts[changed["cart_emailer"]]
+        assert changed["cart_deleted"] not in carts
         # Iterable's side arrived: the recipients' own choices decide, the echo does not
         reasons = dict(
             incremental.execute(
