@@ -7,7 +7,9 @@ to analysts as one that fails in delivery. A stop request (SIGINT/SIGTERM in `sc
 `serve`) is honoured between stages: the current stage finishes, the rest are skipped.
 
 The warehouse is opened only for those short bookkeeping writes, never across a stage:
-dlt and dbt open the DuckDB file themselves, and DuckDB allows one writer.
+dlt and dbt open the DuckDB file themselves, and DuckDB allows one writer. After the stages,
+still under the lock, a run that left enough free blocks compacts the file (stage `compact`,
+`core/warehouse.py` `compaction_due`).
 """
 
 from __future__ import annotations
