@@ -253,12 +253,15 @@ def compaction_due(free: int, total: int, settings: CompactionSettings) -> bool:
     )
 
 
-def compact_if_due(path: Path | str, settings: CompactionSettings) -> tuple[Compaction | None, str]:
+def compact_if_due(
+    path: Path | str, settings: CompactionSettings, blocks: tuple[int, int] | None = None
+) -> tuple[Compaction | None, str]:
     """Compact the warehouse when its free blocks are due (:func:`compaction_due`) and the
-    disk has room for the copy. Returns what was done (None: nothing) and why, in words.
-    The caller holds the run lock."""
+    disk has room for the copy. `blocks`: the file's free and total bytes when the caller has
+    just read them (:func:`file_blocks`), else read here. Returns what was done (None:
+    nothing) and why, in words. The caller holds the run lock."""
     target = Path(path)
-    free, total = free_bytes(target)
+    free, total = blocks if blocks is not None else free_bytes(target)
     share = (
         f"{free / 1e6:,.1f} MB of {total / 1e6:,.1f} MB free ({free / total:.0%})" if total else ""
     )

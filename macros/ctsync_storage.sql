@@ -23,8 +23,8 @@
     neighbouring rows share their start (`<person>:<kind>:<id>`, `<source>:<event>`), are the
     exception: ZSTD stores them smaller (at 100 000 customers: the consent decisions'
     `record_key` 15.0 -> 12.5 MB, the events' `record_key` and `source_key` 28.0 -> 22.2, the
-    ledger's `record_key` 19.0 -> 14.5; a column copied into a table of its own, measured by
-    its used blocks), so those models name them in `compressed_text_columns`.
+    ledger's `record_key` 19.0 -> 14.5; measured by hand: a column copied into a table of
+    its own, by its used blocks), so those models name them in `compressed_text_columns`.
 -#}
 
 {% macro ctsync_compressed_text() -%}

@@ -253,7 +253,7 @@ def _compact_if_due(
     report.stages.append(stage)
 
     def compact_stage(_: StageContext) -> tuple[str, str, Any]:
-        done, detail = compact_if_due(target, settings)
+        done, detail = compact_if_due(target, settings, blocks)
         return ("succeeded" if done else "skipped"), detail, done
 
     _run_stage(compact_stage, stage, context, target)
