@@ -7,6 +7,7 @@ Money is reconciled exactly (Decimal), per currency, against the raw `centAmount
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -17,9 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import dbt_common.events.base_types as dbt_event_types
 import duckdb
 import pytest
+from google.protobuf import json_format
 
+from ctsync.app import dbt_events
 from ctsync.app.transform import BuildResult, run_dbt_build
 from ctsync.core.names import OBJECTS
 from ctsync.ingest.commercetools.source import load_settings
@@ -27,6 +31,9 @@ from ctsync.ingest.pipeline import run_ingest
 from ctsync.sandbox.commercetools.seeder import seed
 
 pytestmark = pytest.mark.slow
+
+_BUILD_EVENTS: list[tuple[Any, dict[str, Any]]] = []
+"""Every dict the build's events were made of, with the message type (the `built` fixture)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +55,31 @@ def built(
         auth_url=ct.auth_url,
     )
     run_ingest(warehouse=warehouse, settings=settings)
-    result = run_dbt_build(warehouse=warehouse)
+
+    def recording(js: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
+        _BUILD_EVENTS.append((type(message), copy.deepcopy(js)))
+        return dbt_events.parse_dict(js, message, *args, **kwargs)
+
+    recording.ctsync_direct = True  # type: ignore[attr-defined]  # install() leaves it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dbt_event_types, "ParseDict", recording)
+        result = run_dbt_build(warehouse=warehouse)
     yield warehouse, result
+
+
+def test_every_event_of_the_build_is_filled_as_protobuf_would_parse_it(built) -> None:
+    """`ctsync.app.dbt_events` on all that a whole build (seeds, models, unit and data tests)
+    fires: each message equals ParseDict's, and none needed ParseDict."""
+    assert built[1].success
+    assert len(_BUILD_EVENTS) > 1000
+    kinds = set()
+    before = dbt_events.stats()
+    for message_type, js in _BUILD_EVENTS:
+        filled = dbt_events.parse_dict(copy.deepcopy(js), message_type())
+        assert filled == json_format.ParseDict(copy.deepcopy(js), message_type()), js
+        kinds.add(message_type.DESCRIPTOR.name)
+    assert dbt_events.stats()["parsed"] == before["parsed"]  # nothing dbt passes falls back
+    assert {"SQLQuery", "SQLQueryMsg", "NodeFinished", "LogTestResult"} <= kinds
 
 
 def _query(warehouse: Path, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
