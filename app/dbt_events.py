@@ -15,16 +15,24 @@ integer, a value out of range, a JSON type it does not know, an unknown key) goe
 ``ParseDict`` itself on a cleared message, so every event is built as before and a bad one
 fails as before.
 
-`install()` is idempotent and leaves dbt as it is when its ``ParseDict`` is not the one this
-was written against (dbt-common 1.x with protobuf's ``json_format``).
+dbt's file logger then formats every event into a line (timestamp, thread, the message
+scrubbed of secrets) before its Python logger drops the debug ones, those of every query at
+the file's default level ``info``: :func:`install` asks the logger's level first.
+
+Measured on the 100k bench warehouse: see ``bench/RESULTS.md`` and the CHANGELOG.
+
+`install()` is idempotent and leaves dbt as it is when its ``ParseDict`` or its loggers are
+not the ones this was written against (dbt-common 1.x with protobuf's ``json_format``).
 """
 
 from __future__ import annotations
 
+import calendar
 import logging
 import math
 import re
 import threading
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -62,6 +70,18 @@ _LONE_SURROGATE = re.compile(
     "[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
 )
 
+_RFC3339_UTC = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z"
+)
+"""The timestamps dbt writes (``datetime_to_json_string``); other forms go to ParseDict."""
+_LEVELS = {
+    "test": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+"""dbt's event levels as the Python log levels its loggers write them at (``send_to_logger``)."""
 _FLOAT_MAX = 3.4028234663852886e38
 """The largest 32-bit float: ParseDict refuses a larger value for a ``float`` field."""
 
@@ -75,7 +95,12 @@ class _Unsupported(Exception):
 
 
 def install() -> bool:
-    """Route dbt's event construction through :func:`parse_dict`. True when in place."""
+    """Route dbt's event construction through :func:`parse_dict` and let its loggers drop an
+    event below their level before formatting it. True when both are in place."""
+    return _install_parse_dict() & _install_write_line()
+
+
+def _install_parse_dict() -> bool:
     import dbt_common.events.base_types as base_types
 
     current = getattr(base_types, "ParseDict", None)
@@ -85,6 +110,35 @@ def install() -> bool:
         log.warning("dbt's events are not built by protobuf's ParseDict: left as they are")
         return False
     base_types.ParseDict = parse_dict  # type: ignore[attr-defined]
+    return True
+
+
+def _install_write_line() -> bool:
+    """dbt's file logger formats every event (timestamp, thread, the message scrubbed of
+    every ``DBT_ENV_SECRET_`` variable, read from the environment each time) and only then
+    hands the line to a Python logger that drops it when below its level: the debug events
+    of every query, at the file's default ``info``. Ask the logger first."""
+    from dbt_common.events import logger as event_logger
+
+    logger_class = getattr(event_logger, "_Logger", None)
+    current = getattr(logger_class, "write_line", None)
+    if getattr(current, "ctsync_leveled", False):
+        return True
+    is_print_event = getattr(event_logger, "_is_print_event", None)
+    if current is None or is_print_event is None or event_logger.send_to_logger is None:
+        log.warning("dbt's event loggers are not the expected ones: every event formatted")
+        return False
+
+    def write_line(self: Any, msg: Any) -> None:
+        python_logger = getattr(self, "_python_logger", None)
+        if python_logger is not None:
+            level = _LEVELS.get("error" if is_print_event(msg) else msg.info.level)
+            if level is not None and not python_logger.isEnabledFor(level):
+                return  # send_to_logger would drop the line
+        current(self, msg)
+
+    write_line.ctsync_leveled = True  # type: ignore[attr-defined]
+    logger_class.write_line = write_line  # type: ignore[union-attr]
     return True
 
 
@@ -142,12 +196,7 @@ def fill(message: Message, js: dict[str, Any]) -> None:
 def _fill_message(sub: Message, value: Any) -> None:
     name = sub.DESCRIPTOR.full_name
     if name == _TIMESTAMP:
-        if type(value) is not str:
-            raise _Unsupported(name)
-        try:
-            sub.FromJsonString(value)  # type: ignore[attr-defined]
-        except ValueError:
-            raise _Unsupported(name) from None
+        _fill_timestamp(sub, value)
     elif name == _STRUCT:
         if type(value) is not dict or not _json_value(value):
             raise _Unsupported(name)
@@ -156,6 +205,21 @@ def _fill_message(sub: Message, value: Any) -> None:
         fill(sub, value)
     else:
         raise _Unsupported(name)
+
+
+def _fill_timestamp(sub: Message, value: Any) -> None:
+    """``Timestamp.FromJsonString`` for ``YYYY-MM-DDTHH:MM:SS[.fraction]Z``, without strptime."""
+    match = _RFC3339_UTC.fullmatch(value) if type(value) is str else None
+    if match is None:
+        raise _Unsupported(_TIMESTAMP)
+    try:
+        year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+        when = datetime(year, month, day, hour, minute, second)  # checks the date
+    except ValueError:
+        raise _Unsupported(_TIMESTAMP) from None
+    fraction = match.group(7)
+    sub.seconds = calendar.timegm(when.timetuple())  # type: ignore[attr-defined]
+    sub.nanos = round(float("0." + fraction) * 1e9) if fraction else 0  # type: ignore[attr-defined]
 
 
 def _fill_map(container: Any, entry: Descriptor, value: Any) -> None:

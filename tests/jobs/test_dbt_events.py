@@ -6,6 +6,8 @@ Every event a real build fires is compared in `tests/models/test_dbt_build.py`."
 from __future__ import annotations
 
 import copy
+import logging
+from pathlib import Path
 from typing import Any
 
 import dbt_common.events.base_types as base_types
@@ -95,6 +97,8 @@ def _both(message_type: type[Message], js: dict[str, Any]) -> tuple[Any, Any]:
             },
         ),
         (adapter_types.SQLQuery, {"connName": "c", "sql": "select 1"}),  # a JSON name
+        (adapter_types.SQLQueryMsg, {"info": {"ts": "2026-12-05T16:00:00Z"}}),
+        (adapter_types.SQLQueryMsg, {"info": {"ts": "1999-02-28T23:59:59.123456789Z"}}),
         (core_types.MainReportArgs, {"args": {"select": "['a']", "threads": "2"}}),
         (core_types.LogTestResult, {"name": "t", "index": 3, "num_failures": 0, "group": None}),
     ],
@@ -129,6 +133,9 @@ def test_what_dbt_passes_is_filled_as_parse_dict_builds_it(
         (core_types.LogTestResult, {"no_such_field": 1}),
         (adapter_types.SQLQueryMsg, {"info": {"ts": "yesterday"}}),
         (adapter_types.SQLQueryMsg, {"info": {"ts": 1733400000}}),
+        (adapter_types.SQLQueryMsg, {"info": {"ts": "2026-12-05T17:00:00.5+01:00"}}),
+        (adapter_types.SQLQueryMsg, {"info": {"ts": "2026-02-30T16:00:00Z"}}),
+        (adapter_types.SQLQueryMsg, {"info": {"ts": "2026-12-05t16:00:00Z"}}),
         (adapter_types.SQLQueryMsg, {"info": {"extra": {"k": 1}}}),
         (adapter_types.SQLQuery, {"node_info": {"meta": {"when": object()}}}),
         (adapter_types.SQLQuery, {"node_info": {"meta": {"big": float("inf")}}}),
@@ -155,3 +162,39 @@ def test_install_routes_dbt_events_through_it() -> None:
     event = SQLQuery(conn_name="c", sql="select 42", node_info=NODE_INFO)
     assert event.sql == "select 42" and event.node_info.meta["tier"] == 1
     assert dbt_events.stats()["filled"] == before["filled"] + 1
+
+
+def test_a_logger_drops_an_event_below_its_level_before_formatting_it(tmp_path: Path) -> None:
+    from dbt_common.events.base_types import EventLevel, msg_from_base_event
+    from dbt_common.events.logger import LineFormat, LoggerConfig, _TextLogger
+    from dbt_common.events.types import Note
+
+    assert dbt_events.install()
+    scrubbed: list[str] = []
+
+    def scrubber(line: str) -> str:
+        scrubbed.append(line)
+        return line
+
+    path = tmp_path / "dbt.log"
+    logger = _TextLogger(
+        LoggerConfig(
+            name="ctsync-test-dbt-file",
+            level=EventLevel.INFO,
+            line_format=LineFormat.DebugText,
+            scrubber=scrubber,
+            output_file_name=str(path),
+        )
+    )
+    for level, text in (
+        (EventLevel.DEBUG, "a debug line"),
+        (EventLevel.INFO, "an info line"),
+        (EventLevel.WARN, "a warning"),
+    ):
+        logger.write_line(msg_from_base_event(Note(msg=text), level=level))
+    logger.flush()
+    written = path.read_text()
+    assert "an info line" in written and "a warning" in written
+    assert "a debug line" not in written
+    assert scrubbed == ["an info line", "a warning"]  # the debug event was never formatted
+    logging.getLogger("ctsync-test-dbt-file").handlers.clear()
