@@ -30,8 +30,10 @@ from __future__ import annotations
 import calendar
 import logging
 import math
+import os
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -87,7 +89,7 @@ _FLOAT_MAX = 3.4028234663852886e38
 
 _fields: dict[str, dict[str, FieldDescriptor]] = {}
 _lock = threading.Lock()
-_stats = {"filled": 0, "parsed": 0}
+_stats = {"filled": 0, "parsed": 0, "dropped": 0}
 
 
 class _Unsupported(Exception):
@@ -97,7 +99,15 @@ class _Unsupported(Exception):
 def install() -> bool:
     """Route dbt's event construction through :func:`parse_dict` and let its loggers drop an
     event below their level before formatting it. True when both are in place."""
-    return _install_parse_dict() & _install_write_line()
+    return _install_parse_dict() & _install_write_line() & _install_fire_event()
+
+
+def listens_to(callback: Callable[[Any], None], *names: str) -> Callable[[Any], None]:
+    """Mark a dbt event callback as reading only the events ``names``: a debug event no logger
+    writes and no callback reads is then dropped before dbt builds its message. A callback
+    without this mark reads every event."""
+    callback.ctsync_event_names = frozenset(names)  # type: ignore[attr-defined]
+    return callback
 
 
 def _install_parse_dict() -> bool:
@@ -142,6 +152,74 @@ def _install_write_line() -> bool:
     return True
 
 
+def _install_fire_event() -> bool:
+    """dbt builds the message around every event it fires (the event's info, a second protobuf
+    message) before its loggers and callbacks look at it. A debug event that every logger drops
+    at its level, with no callback that reads it, is dropped before that. Warnings, errors and
+    everything dbt treats as one are fired as before."""
+    from dbt_common.events import event_manager
+
+    manager_class = getattr(event_manager, "EventManager", None)
+    current = getattr(manager_class, "fire_event", None)
+    if getattr(current, "ctsync_heard", False):
+        return True
+    if current is None or not hasattr(event_manager, "msg_from_base_event"):
+        log.warning("dbt's event manager is not the expected one: every event built")
+        return False
+
+    def fire_event(
+        self: Any,
+        e: Any,
+        level: Any = None,
+        node: Any = None,
+        force_warn_or_error_handling: bool = False,
+    ) -> None:
+        if not force_warn_or_error_handling and _unheard(self, e, level):
+            _count("dropped")
+            return
+        current(
+            self,
+            e,
+            level=level,
+            node=node,
+            force_warn_or_error_handling=force_warn_or_error_handling,
+        )
+
+    fire_event.ctsync_heard = True  # type: ignore[attr-defined]
+    manager_class.fire_event = fire_event  # type: ignore[union-attr]
+    return True
+
+
+def _unheard(manager: Any, event: Any, level: Any) -> bool:
+    """Would nothing write or read this event? Only a debug (or test) event can be."""
+    name = (level.value if level is not None else event.level_tag().value) or ""
+    if name not in ("debug", "test") or os.environ.get("DBT_TEST_BINARY_SERIALIZATION"):
+        return False
+    for logger in manager.loggers:
+        if not hasattr(logger, "_python_logger"):
+            return False  # not one of dbt's loggers: it may write anything
+        python_logger = logger._python_logger
+        if python_logger is not None and python_logger.isEnabledFor(_LEVELS[name]):
+            return False
+    event_name = type(event).__name__
+    for callback in manager.callbacks:
+        names = getattr(callback, "ctsync_event_names", None)
+        if names is None:
+            names = _dbt_callback_events(callback)
+        if names is None or event_name in names:
+            return False
+    return True
+
+
+def _dbt_callback_events(callback: Any) -> frozenset[str] | None:
+    """The events a callback dbt adds itself reads (None: every event, as far as we know)."""
+    from dbt import tracking
+
+    if callback is getattr(tracking, "track_behavior_change_warn", None):
+        return frozenset({"BehaviorChangeEvent"})  # a warning: never dropped anyway
+    return None
+
+
 def parse_dict(js: Any, message: Message, *args: Any, **kwargs: Any) -> Message:
     """``json_format.ParseDict`` with the same result, faster for what dbt passes."""
     if not args and not kwargs and isinstance(js, dict):
@@ -160,7 +238,8 @@ parse_dict.ctsync_direct = True  # type: ignore[attr-defined]
 
 
 def stats() -> dict[str, int]:
-    """How many messages were filled directly and how many went to ParseDict."""
+    """How many messages were filled directly, how many went to ParseDict, and how many
+    events were dropped unheard."""
     return dict(_stats)
 
 

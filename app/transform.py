@@ -214,7 +214,7 @@ def run_dbt_build(
                 node = event.data.node_info
                 on_node_finished(node.node_name, _OUTCOMES.get(node.node_status, node.node_status))
 
-        callbacks.append(_callback)
+        callbacks.append(dbt_events.listens_to(_callback, "NodeFinished"))
 
     previous = {
         name: os.environ.get(name) for name in (WAREHOUSE_ENV, "DBT_SEND_ANONYMOUS_USAGE_STATS")

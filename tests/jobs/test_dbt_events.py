@@ -198,3 +198,72 @@ def test_a_logger_drops_an_event_below_its_level_before_formatting_it(tmp_path: 
     assert "a debug line" not in written
     assert scrubbed == ["an info line", "a warning"]  # the debug event was never formatted
     logging.getLogger("ctsync-test-dbt-file").handlers.clear()
+
+
+def _manager(tmp_path: Path, level: Any, *callbacks: Any) -> tuple[Any, Path]:
+    from dbt_common.events.event_manager import EventManager
+    from dbt_common.events.logger import LineFormat, LoggerConfig
+
+    manager = EventManager()
+    path = tmp_path / f"dbt-{level.value}.log"
+    manager.add_logger(
+        LoggerConfig(
+            name=f"ctsync-test-dbt-{level.value}",
+            level=level,
+            line_format=LineFormat.DebugText,
+            output_file_name=str(path),
+        )
+    )
+    for callback in callbacks:
+        manager.add_callback(callback)
+    return manager, path
+
+
+def _fire_all(manager: Any) -> None:
+    from dbt.events.types import NodeFinished
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.types import Note
+
+    manager.fire_event(SQLQuery(conn_name="c", sql="select 'a query'", node_info=NODE_INFO))
+    manager.fire_event(NodeFinished(node_info=NODE_INFO, run_result={"status": "success"}))
+    manager.fire_event(Note(msg="an info note"), level=EventLevel.INFO)
+    manager.fire_event(Note(msg="a debug note"), level=EventLevel.DEBUG)
+    manager.fire_event(Note(msg="a warning note"), level=EventLevel.WARN)
+    for logger in manager.loggers:
+        logger.flush()
+
+
+def test_a_debug_event_nothing_reads_is_dropped_and_the_rest_is_fired(tmp_path: Path) -> None:
+    from dbt_common.events.base_types import EventLevel
+
+    assert dbt_events.install()
+    heard: list[str] = []
+    callback = dbt_events.listens_to(lambda msg: heard.append(msg.info.name), "NodeFinished")
+    manager, path = _manager(tmp_path, EventLevel.INFO, callback)
+    before = dbt_events.stats()["dropped"]
+    _fire_all(manager)
+    # the query and the debug note: no logger writes them, the callback does not read them
+    assert dbt_events.stats()["dropped"] == before + 2
+    assert heard == ["NodeFinished", "Note", "Note"]  # the info and warning notes
+    written = path.read_text()
+    assert "an info note" in written and "a warning note" in written
+    assert "a query" not in written and "a debug note" not in written
+
+
+@pytest.mark.parametrize("reader", ["a logger at debug", "a callback of every event"])
+def test_a_debug_event_something_reads_is_fired(tmp_path: Path, reader: str) -> None:
+    from dbt_common.events.base_types import EventLevel
+
+    assert dbt_events.install()
+    heard: list[str] = []
+    if reader == "a logger at debug":
+        manager, path = _manager(tmp_path, EventLevel.DEBUG)
+    else:
+        manager, path = _manager(tmp_path, EventLevel.INFO, lambda msg: heard.append(msg.info.name))
+    before = dbt_events.stats()["dropped"]
+    _fire_all(manager)
+    assert dbt_events.stats()["dropped"] == before
+    if reader == "a logger at debug":
+        assert "select 'a query'" in path.read_text() and "a debug note" in path.read_text()
+    else:
+        assert heard == ["SQLQuery", "NodeFinished", "Note", "Note", "Note"]

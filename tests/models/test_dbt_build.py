@@ -34,6 +34,8 @@ pytestmark = pytest.mark.slow
 
 _BUILD_EVENTS: list[tuple[Any, dict[str, Any]]] = []
 """Every dict the build's events were made of, with the message type (the `built` fixture)."""
+_NODES_HEARD: list[tuple[str, str]] = []
+"""What the build's ``on_node_finished`` was told (the `built` fixture)."""
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,9 @@ def built(
     recording.ctsync_direct = True  # type: ignore[attr-defined]  # install() leaves it
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dbt_event_types, "ParseDict", recording)
-        result = run_dbt_build(warehouse=warehouse)
+        result = run_dbt_build(
+            warehouse=warehouse, on_node_finished=lambda *node: _NODES_HEARD.append(node)
+        )
     yield warehouse, result
 
 
@@ -79,7 +83,17 @@ def test_every_event_of_the_build_is_filled_as_protobuf_would_parse_it(built) ->
         assert filled == json_format.ParseDict(copy.deepcopy(js), message_type()), js
         kinds.add(message_type.DESCRIPTOR.name)
     assert dbt_events.stats()["parsed"] == before["parsed"]  # nothing dbt passes falls back
-    assert {"SQLQuery", "SQLQueryMsg", "NodeFinished", "LogTestResult"} <= kinds
+    assert {"SQLQuery", "NodeFinished", "NodeFinishedMsg", "LogTestResult"} <= kinds
+
+
+def test_on_node_finished_hears_every_node_of_the_build(built) -> None:
+    """Debug events nothing reads are dropped unbuilt (`dbt_events`): NodeFinished is read."""
+    _, result = built
+    nodes = {name for name, node in result.nodes.items() if node.resource_type != "operation"}
+    assert len(_NODES_HEARD) >= len(nodes) > 200  # hooks (operations) are not nodes that finish
+    assert {name for name, _ in _NODES_HEARD} == nodes
+    assert {outcome for _, outcome in _NODES_HEARD} == {"ok"}
+    assert dbt_events.stats()["dropped"] > 1000  # the build's queries, their status, ...
 
 
 def _query(warehouse: Path, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
