@@ -164,11 +164,12 @@ def run_dbt_build(
         raise BuildConfigError(f"command must be 'build' or 'run', got {command!r}")
     from dbt.cli.main import dbtRunner
 
-    from ctsync.app import dbt_events, dbt_jinja
+    from ctsync.app import dbt_agate, dbt_events, dbt_jinja
     from ctsync.core.warehouse import ensure_private, warehouse_path
 
     dbt_jinja.install()  # Jinja compiled once per source, not at every use
     dbt_events.install()  # log events filled directly, not through protobuf's JSON parser
+    dbt_agate.install()  # a result's type tester built once per set of text columns
 
     path = Path(warehouse).resolve() if warehouse is not None else warehouse_path()
     target = Path(target_path) if target_path else path.parent / ".ctsync" / "dbt"
