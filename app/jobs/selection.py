@@ -66,6 +66,7 @@ VIEWS = [
         for folder in ("staging", "intermediate", "marts", "audit")
     ),
     "iterable__events_skipped",
+    "iterable__rejections",
 ]
 """Views a selective build leaves as they are (with their tests): all but the `_changes` ones."""
 FULL_BUILD_ONLY = "tag:full_build_only"

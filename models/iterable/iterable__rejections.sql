@@ -1,7 +1,11 @@
+{{ config(materialized='view') }}
 -- Records dbt refused to hand to the sync, with the reason: identity conflicts (duplicate
 -- email or userId), customers without a usable identity, and orders / open carts whose
 -- contact cannot be identified in this project type, and orders dated before var
 -- `min_plausible_date` (a clock or import error, not a purchase to market on).
+-- A view: nothing in a run reads it (the sync has its own rejections table); analysts,
+-- `ctsync status` and audit__record_outcomes read it current. As a table it was rebuilt in
+-- full by every incremental build (0.2 s at 100 000 customers, 2.4 s at 1 000 000).
 with
 
 user_payloads as (
