@@ -50,5 +50,6 @@ def install() -> bool:
 
     build_type_tester.ctsync_cached = True  # type: ignore[attr-defined]
     build_type_tester.cache_info = build.cache_info  # type: ignore[attr-defined]
+    build_type_tester.__wrapped__ = current  # type: ignore[attr-defined]  # dbt's own
     agate_helper.build_type_tester = build_type_tester
     return True
