@@ -19,6 +19,7 @@ Parsing the project costs seconds of CPU, so it is done as seldom as correctness
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -28,7 +29,8 @@ import shutil
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,7 +227,8 @@ def run_dbt_build(
     started = time.monotonic()
     try:
         manifest = _parsed_manifest(args, merged_vars, path, target / "target")
-        outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
+        with heap_set_aside():
+            outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(args)  # type: ignore[arg-type]
         run = outcome.result
         if run is not None and hasattr(run, "write"):
             (target / "target").mkdir(parents=True, exist_ok=True)
@@ -238,6 +241,27 @@ def run_dbt_build(
             else:
                 os.environ[name] = value
     return _result(outcome, time.monotonic() - started)
+
+
+@contextmanager
+def heap_set_aside() -> Iterator[None]:
+    """Python's garbage collector leaves what exists before the build alone while it runs.
+
+    A build allocates objects in the hundreds of thousands (a Jinja context of every macro
+    per node, twice), so the collector runs its oldest generation several times, and each
+    time it walks every object in the process: the parsed manifest, dbt's and DuckDB's
+    modules, ... (by hand at 100 000 customers: 0.15 to 0.35 s of an incremental build).
+    ``gc.freeze`` sets those aside and ``gc.unfreeze`` puts them back when the build ends,
+    so nothing is kept longer than it would have been (garbage among them is collected
+    later, not lost). Left as it is when something else in the process froze objects."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # -- parsing once ---------------------------------------------------------------------------

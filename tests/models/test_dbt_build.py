@@ -8,6 +8,7 @@ Money is reconciled exactly (Decimal), per currency, against the raw `centAmount
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import json
 import re
@@ -38,6 +39,8 @@ _NODES_HEARD: list[tuple[str, str]] = []
 """What the build's ``on_node_finished`` was told (the `built` fixture)."""
 _DROPPED: list[int] = []
 """How many debug events the build dropped unbuilt (the `built` fixture)."""
+_FROZEN: list[int] = []
+"""Objects the collector left alone as each node finished, then after the build (`built`)."""
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +71,14 @@ def built(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dbt_event_types, "ParseDict", recording)
         dropped = dbt_events.stats()["dropped"]
-        result = run_dbt_build(
-            warehouse=warehouse, on_node_finished=lambda *node: _NODES_HEARD.append(node)
-        )
+
+        def heard(name: str, outcome: str) -> None:
+            _NODES_HEARD.append((name, outcome))
+            _FROZEN.append(gc.get_freeze_count())
+
+        result = run_dbt_build(warehouse=warehouse, on_node_finished=heard)
         _DROPPED.append(dbt_events.stats()["dropped"] - dropped)
+        _FROZEN.append(gc.get_freeze_count())
     yield warehouse, result
 
 
@@ -98,6 +105,8 @@ def test_on_node_finished_hears_every_node_of_the_build(built) -> None:
     assert {name for name, _ in _NODES_HEARD} == nodes
     assert {outcome for _, outcome in _NODES_HEARD} == {"ok"}
     assert _DROPPED[0] > 1000  # this build's queries, their status, ...
+    # the heap before the build was set aside from the collector while it ran, then put back
+    assert min(_FROZEN[:-1]) > 10_000 and _FROZEN[-1] == 0
 
 
 def _query(warehouse: Path, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
