@@ -78,20 +78,31 @@
 
 {#- The keys listed in the relation `changes` (column `key_column`), or none when there are
     more than var `ctsync_inline_changed_keys` (or at parse time, or in a unit test: its
-    inputs are not tables to query). -#}
+    inputs are not tables to query). Read once per node: a model filters several CTEs by the
+    same list, and the change lists are built before any model that reads them. -#}
 {% macro ctsync_changed_keys(changes, key_column) -%}
     {%- if not execute or model.resource_type == 'unit_test' -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set limit = var('ctsync_inline_changed_keys') | int -%}
-    {%- set found = run_query(
-        'select distinct ' ~ key_column ~ ' from ' ~ changes
-        ~ ' where ' ~ key_column ~ ' is not null limit ' ~ (limit + 1)
-    ) -%}
-    {%- if found.rows | length > limit -%}
-        {{ return(none) }}
+    {%- set read = context.get('ctsync_changed_keys_read') -%}
+    {%- if read is none -%}
+        {%- set read = {} -%}
+        {%- do context.update({'ctsync_changed_keys_read': read}) -%}
     {%- endif -%}
-    {{ return(found.columns[0].values() | map('string') | list) }}
+    {%- set read_key = changes ~ ' ' ~ key_column -%}
+    {%- if read_key not in read -%}
+        {%- set limit = var('ctsync_inline_changed_keys') | int -%}
+        {%- set found = run_query(
+            'select distinct ' ~ key_column ~ ' from ' ~ changes
+            ~ ' where ' ~ key_column ~ ' is not null limit ' ~ (limit + 1)
+        ) -%}
+        {%- if found.rows | length > limit -%}
+            {%- do read.update({read_key: none}) -%}
+        {%- else -%}
+            {%- do read.update({read_key: found.columns[0].values() | map('string') | list}) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(read[read_key]) }}
 {%- endmacro %}
 
 
