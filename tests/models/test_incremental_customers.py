@@ -13,8 +13,10 @@ copy of the warehouse holds, and so do the `_changes` views the sync reads.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -303,6 +305,39 @@ def _change_iterable(
     return {role: person for role, (person, _, _) in roles.items()}
 
 
+def _past_the_margin(warehouse: Path) -> None:
+    """Wait until the clock is past the newest acknowledgement by int_changes__since's margin.
+
+    A build counts what was written up to a second before it started as written since
+    (int_changes__since starts it a second early: a superset is rebuilt, never less). This
+    test's bounds on what a build decides again assume that the sync before it wrote before
+    that: with fast builds (a parse reused from the cache) the acknowledgement just before a
+    build fell inside the second, and everyone's consent was decided again."""
+    newest = (
+        "select coalesce(now()::timestamp <= max(acknowledged_at) + interval 1100 milliseconds, "
+        "false) from ctsync.sync_ledger"
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        if not con.execute(
+            "select 1 from information_schema.tables "
+            "where table_schema = 'ctsync' and table_name = 'sync_ledger'"
+        ).fetchall():
+            return  # nothing acknowledged yet
+        while con.execute(newest).fetchone() == (True,):
+            time.sleep(0.05)
+
+
+def _query_threads_hook(target: Path) -> str:
+    """What the build's on-run-start hook setting DuckDB's threads ran (its run_results)."""
+    results = json.loads((target / "target" / "run_results.json").read_text())["results"]
+    [code] = [
+        result["compiled_code"].strip()
+        for result in results
+        if result["unique_id"].startswith("operation.") and "threads" in result["compiled_code"]
+    ]
+    return code
+
+
 def test_an_incremental_build_equals_a_full_refresh_row_for_row(
     tmp_path: Path, iterable_emulator: IterableEmulator
 ) -> None:
@@ -317,6 +352,7 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(
     target = tmp_path / "dbt"
 
     def job_build(run_id: str, changes: IngestChanges | None) -> str:
+        _past_the_margin(warehouse)
         plan, result = build_what_changed(
             warehouse, run_id, changes, exclude=NO_TESTS, target_path=target
         )
@@ -361,6 +397,8 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(
     assert job_build("r4", IngestChanges(["customers", "messages", "orders"], [load_id])) == (
         "selective"
     )
+    # a build of what changed runs each query on one DuckDB thread (macros/ctsync_query_threads.sql)
+    assert _query_threads_hook(target) == "set threads = 1"
     with duckdb.connect(str(warehouse)) as con:
         # the list of what changed is a table each build computes before the models reading it
         [(rebuilt,)] = con.execute(
@@ -397,6 +435,7 @@ def test_an_incremental_build_equals_a_full_refresh_row_for_row(
         warehouse=copy, full_refresh=True, exclude=NO_TESTS, target_path=tmp_path / "dbt-full"
     )
     assert full.success, full.problems
+    assert _query_threads_hook(tmp_path / "dbt-full") == "reset threads"  # DuckDB's default
     with (
         duckdb.connect(str(warehouse), read_only=True) as incremental,
         duckdb.connect(str(copy), read_only=True) as refreshed,
