@@ -82,18 +82,28 @@ def new_run(
     return run_id, done
 
 
+BACK_TO_BACK_RATE_SCALE = 60
+"""Iterable's rates lifted ×60 (emulator and client: `fresh_shop(rate_scale=...)` and
+`SYNC__ITERABLE__RATE_SCALE`) for tests whose runs follow each other within seconds and read
+Iterable's state back: at Iterable's own 4 exports a minute, the first run spends the budget
+and the next run's read-back is deferred (on a fast machine, always), which such a test does
+not exercise (tests/jobs/test_runner.py and tests/ingest test the deferral)."""
+
+
 def fresh_shop(
     ct: CommercetoolsSandbox,
     emulator: IterableEmulator,
     project_type: str = "hybrid",
     *,
     capture: bool | None = None,
+    rate_scale: float = 1.0,
     **options: Any,
 ) -> SeedSummary:
     """Both sandboxes emptied (the emulator as a `project_type` project, capturing requests
-    if `capture`), then the seeder's shop (`options`: customers, seed, ...)."""
+    if `capture`, its rates × `rate_scale`), then the seeder's shop (`options`: customers,
+    seed, ...)."""
     ct.reset()
-    emulator.reset(project_type=project_type, capture=capture)
+    emulator.reset(project_type=project_type, capture=capture, rate_scale=rate_scale)
     return ct.seed(**options)
 
 

@@ -19,7 +19,15 @@ import pytest
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
-from ._support import ctsync, fresh_shop, iterable_api, job_env, query, tail
+from ._support import (
+    BACK_TO_BACK_RATE_SCALE,
+    ctsync,
+    fresh_shop,
+    iterable_api,
+    job_env,
+    query,
+    tail,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +59,14 @@ def shop(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Shop]:
     ct = commercetools_sandbox
-    fresh_shop(ct, iterable_emulator, customers=20, seed=10)
+    fresh_shop(ct, iterable_emulator, customers=20, seed=10, rate_scale=BACK_TO_BACK_RATE_SCALE)
     folder = tmp_path_factory.mktemp("consent")
-    env = job_env(ct, iterable_emulator, folder / "warehouse.duckdb")
+    env = job_env(
+        ct,
+        iterable_emulator,
+        folder / "warehouse.duckdb",
+        SYNC__ITERABLE__RATE_SCALE=str(BACK_TO_BACK_RATE_SCALE),
+    )
     shop = Shop(ct, iterable_emulator, folder / "warehouse.duckdb", folder, env)
     shop.ctsync("run", "--no-progress")
     yield shop

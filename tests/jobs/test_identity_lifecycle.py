@@ -20,8 +20,17 @@ import pytest
 from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
+from ._support import (
+    BACK_TO_BACK_RATE_SCALE,
+    delete_customer,
+    fresh_shop,
+    iterable_api,
+    job_env,
+    new_run,
+    query,
+    tail,
+)
 from ._support import ctsync as run_ctsync
-from ._support import delete_customer, fresh_shop, iterable_api, job_env, new_run, query, tail
 
 NEWSLETTER_LIST = 31
 MARKETING_CHANNEL = 11
@@ -133,7 +142,14 @@ def shop(
     iterable_emulator: IterableEmulator,
     tmp_path: Path,
 ) -> Iterator[Shop]:
-    fresh_shop(commercetools_sandbox, iterable_emulator, project_type, customers=12, seed=11)
+    fresh_shop(
+        commercetools_sandbox,
+        iterable_emulator,
+        project_type,
+        customers=12,
+        seed=11,
+        rate_scale=BACK_TO_BACK_RATE_SCALE,
+    )
     warehouse = tmp_path / "warehouse.duckdb"
     # every seeded event counts here; the backfill window has its own test
     env = job_env(
@@ -141,6 +157,7 @@ def shop(
         iterable_emulator,
         warehouse,
         SYNC__ITERABLE__EVENT_BACKFILL_DAYS="all",
+        SYNC__ITERABLE__RATE_SCALE=str(BACK_TO_BACK_RATE_SCALE),
     )
     yield Shop(commercetools_sandbox, iterable_emulator, warehouse, tmp_path, env, project_type)
     commercetools_sandbox.reset()
