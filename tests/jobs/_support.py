@@ -87,7 +87,8 @@ BACK_TO_BACK_RATE_SCALE = 60
 `SYNC__ITERABLE__RATE_SCALE`) for tests whose runs follow each other within seconds and read
 Iterable's state back: at Iterable's own 4 exports a minute, the first run spends the budget
 and the next run's read-back is deferred (on a fast machine, always), which such a test does
-not exercise (tests/jobs/test_runner.py and tests/ingest test the deferral)."""
+not exercise (tests/ingest/test_iterable_source.py tests the deferral, tests/jobs/test_runner.py
+how a run reports it)."""
 
 
 def fresh_shop(

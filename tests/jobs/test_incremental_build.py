@@ -27,6 +27,8 @@ from ctsync.sandbox.commercetools.launcher import CommercetoolsSandbox
 from ctsync.sandbox.environment import sandbox_environment
 from ctsync.sandbox.iterable.emulator import IterableEmulator
 
+from ._support import BACK_TO_BACK_RATE_SCALE
+
 OK = ("succeeded", "succeeded_with_rejections")
 ORDER_AND_PRODUCT_MODELS = (
     "stg_commercetools__orders",
@@ -47,7 +49,6 @@ pytestmark = pytest.mark.slow
 
 
 RENAME = {"action": "setFirstName", "firstName": "Incrementa"}
-RATE_SCALE = 60
 
 
 @dataclass
@@ -79,10 +80,9 @@ def shop(
     """A 20-customer shop, run once in full, in this process (so dbt's parse is reused)."""
     commercetools_sandbox.reset()
     # the session's emulator keeps the project type an earlier module left: this module's
-    # queries read users by customer id, as a hybrid project keys them. Rates lifted ×60 (on
-    # both sides): back-to-back runs would spend the export budget (4 a minute) and defer the
-    # read-back from run to run
-    iterable_emulator.reset(project_type="hybrid", rate_scale=RATE_SCALE)
+    # queries read users by customer id, as a hybrid project keys them; runs follow each other
+    # within seconds (BACK_TO_BACK_RATE_SCALE)
+    iterable_emulator.reset(project_type="hybrid", rate_scale=BACK_TO_BACK_RATE_SCALE)
     commercetools_sandbox.seed(customers=20, seed=5)
     saved = dict(os.environ)
     os.environ.clear()
@@ -90,7 +90,7 @@ def shop(
         sandbox_environment(
             commercetools_sandbox,
             iterable_emulator,
-            SYNC__ITERABLE__RATE_SCALE=str(RATE_SCALE),
+            SYNC__ITERABLE__RATE_SCALE=str(BACK_TO_BACK_RATE_SCALE),
         )
     )
     warehouse = tmp_path_factory.mktemp("incremental") / "warehouse.duckdb"
